@@ -1,0 +1,227 @@
+"""Chatweb settings: the only module that reads the environment.
+
+Every variable is documented in .env.example. Defaults are embedded so that `make run`
+works on a fresh machine (SQLite, in-memory channel layer, local-memory cache); production
+sets DATABASE_URL and REDIS_URL. A bad value fails at start with ImproperlyConfigured.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once per install.
+
+    A self-hosted app must not ship a default key, and must not make a first-time user
+    invent one; so a random key is written to DATA_DIR on first start and reused.
+    """
+    configured = env.str("SECRET_KEY", default="")
+    if configured:
+        return configured
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a TLS-terminating proxy (nginx/ in this repo), trust its X-Forwarded-Proto.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "conversations",
+    "streaming",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatweb.urls"
+ASGI_APPLICATION = "chatweb.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # WAL lets the generation task checkpoint while pages read; the timeout rides out
+    # the short write locks SQLite takes.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Pages still render before collectstatic has run (tests, a first `manage.py check`):
+# an asset missing from the manifest falls back to its unhashed name.
+WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+
+# --- Accounts ---------------------------------------------------------------------------
+ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=False)
+
+# --- Model upstream (chatgpt-web's variable names) --------------------------------------
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+
+
+def _base_url(raw: str) -> str:
+    """Validate OPENAI_API_BASE_URL; a bare host (chatgpt-web's style) gets /v1."""
+    if not raw:
+        return "https://api.openai.com/v1" if OPENAI_API_KEY else ""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"OPENAI_API_BASE_URL must be an http(s) URL such as "
+            f"https://api.openai.com or http://localhost:11434/v1, not {raw!r}."
+        )
+    path = parts.path.rstrip("/")
+    if not path:
+        path = "/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+OPENAI_API_BASE_URL = _base_url(env.str("OPENAI_API_BASE_URL", default=""))
+OPENAI_API_MODELS: list[str] = [
+    m.strip() for m in env.str("OPENAI_API_MODEL", default="gpt-4o-mini").split(",") if m.strip()
+]
+if not OPENAI_API_MODELS:
+    raise ImproperlyConfigured("OPENAI_API_MODEL must name at least one model.")
+TIMEOUT_MS = env.int("TIMEOUT_MS", default=100_000)
+if TIMEOUT_MS <= 0:
+    raise ImproperlyConfigured("TIMEOUT_MS must be a positive number of milliseconds.")
+MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
+SYSTEM_PROMPT = env.str(
+    "SYSTEM_PROMPT",
+    default="You are a helpful assistant. Follow the user's instructions carefully. "
+    "Respond using markdown.",
+)
+# Rough token budget for the history sent with each request (oldest messages drop first).
+CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
+# How many times a reply cut off by finish_reason "length" is continued automatically.
+MAX_CONTINUATIONS = env.int("MAX_CONTINUATIONS", default=3)
+# Ask the model for a short title after the first answer (the first message's words
+# are the title until then).
+AUTO_TITLE = env.bool("AUTO_TITLE", default=True)
+
+# --- Streaming --------------------------------------------------------------------------
+# Deltas are coalesced into windows this long before they become socket frames.
+DELTA_COALESCE_MS = env.int("DELTA_COALESCE_MS", default=40)
+# The streaming answer is checkpointed to the database at most this often.
+CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=1.0)
+# Names this process on messages it streams, so a restart recovers only its own work
+# at once; another instance's answer counts as abandoned only once it goes stale.
+INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
+STREAM_STALE_SECONDS = env.int("STREAM_STALE_SECONDS", default=max(60, TIMEOUT_MS // 1000 * 2))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request line at INFO; keep the noise (never the key: it is a
+    # header) at WARNING.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
