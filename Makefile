@@ -1,0 +1,65 @@
+# Chatweb: `make run` serves the app on the embedded defaults, `make test` runs the suite.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+# The suites that need more than this machine's Python: a browser, or nginx + PostgreSQL + Redis.
+UNIT := -m "not e2e and not deploy"
+PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
+REDIS ?= redis://127.0.0.1:6379/0
+
+.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format bench upstream clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py recover_streams
+	$(BIN)/daphne -b $(HOST) -p $(PORT) chatweb.asgi:application
+
+# A fake OpenAI-compatible server for trying the app without an API key:
+#   make upstream   then   OPENAI_API_BASE_URL=http://127.0.0.1:9000/v1 make run
+upstream: install-dev
+	$(BIN)/python -m tests.upstream --port 9000
+
+test: install-dev
+	$(BIN)/pytest $(UNIT)
+
+# The same suite on real PostgreSQL and Redis (channel layer + cache).
+test-pg: install-dev
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS) $(BIN)/pytest $(UNIT)
+
+test-deploy: install-dev
+	$(BIN)/pytest -m deploy
+
+e2e: install-dev
+	$(BIN)/pytest -m e2e
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,248 @@
+"""Workflows that touch several models: validate, write in one transaction, publish after commit.
+
+Views and the consumer call these; they never save messages themselves. Each function is
+synchronous (one transaction); async callers wrap it in database_sync_to_async. Starting
+the model's answer is the caller's next step (streaming.generation.start), taken only
+after the action has returned, i.e. after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations import markdown
+from conversations.models import TITLE_MAX, Conversation, Message
+from streaming import events
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 100_000
+STALE_ERROR = (
+    "The server stopped while this answer was being written. The text so far is kept; "
+    "you can regenerate the answer."
+)
+
+
+class ActionError(Exception):
+    """A request we refuse, with a stable code (docs/protocol.md) and readable text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def publish(conversation_id: int, frame: events.ServerFrame) -> None:
+    """Send a frame to every socket on the conversation once the transaction commits."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(
+            events.conversation_group(conversation_id), events.forward(frame)
+        )
+
+    transaction.on_commit(send)
+
+
+def _clean_text(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ActionError("empty_text", "Type a message first.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ActionError(
+            "too_long",
+            f"The message is {len(text):,} characters long; the limit is "
+            f"{MAX_MESSAGE_CHARS:,}.",
+        )
+    return text
+
+
+def _clean_model(model: object, default: str) -> str:
+    if model in (None, ""):
+        return default if default in settings.OPENAI_API_MODELS else settings.OPENAI_API_MODELS[0]
+    if not isinstance(model, str) or model not in settings.OPENAI_API_MODELS:
+        raise ActionError(
+            "unknown_model",
+            f"Unknown model. Choose one of: {', '.join(settings.OPENAI_API_MODELS)}.",
+        )
+    return model
+
+
+def check_rate_limit(user: AbstractBaseUser) -> None:
+    """MAX_REQUEST_PER_HOUR (chatgpt-web's name): answers a user may start per hour."""
+    limit = settings.MAX_REQUEST_PER_HOUR
+    if limit <= 0:
+        return
+    key = f"chatweb:rate:{user.pk}:{timezone.now():%Y%m%d%H}"
+    cache.add(key, 0, timeout=3600)
+    if cache.incr(key) > limit:
+        raise ActionError(
+            "rate_limited",
+            f"You have reached the limit of {limit} messages per hour. Try again later.",
+        )
+
+
+def title_from_text(text: str) -> str:
+    line = " ".join(text.split())
+    return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line or "New chat"
+
+
+def _live_answer(conversation: Conversation) -> Message | None:
+    return conversation.messages.filter(
+        role=Message.Role.ASSISTANT, status__in=Message.LIVE
+    ).first()
+
+
+def _new_answer(conversation: Conversation, parent: Message, model: str) -> Message:
+    answer = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        model=model,
+        # The process that creates an answer is the one that starts it.
+        worker=settings.INSTANCE_ID,
+    )
+    conversation.current_leaf = answer
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["current_leaf", "updated_at", "model"])
+    publish(conversation.pk, events.message_frame(answer.as_event()))
+    return answer
+
+
+def start_conversation(
+    *, user: AbstractBaseUser, text: object, model: object = None
+) -> tuple[Conversation, Message]:
+    """Create a conversation from its first message; returns it and the pending answer."""
+    text = _clean_text(text)
+    chosen = _clean_model(model, settings.OPENAI_API_MODELS[0])
+    check_rate_limit(user)
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            user=user, title=title_from_text(text), model=chosen
+        )
+        return conversation, _post(conversation, text, chosen)
+
+
+def post_user_message(
+    *, conversation: Conversation, text: object, model: object = None
+) -> Message:
+    """Save the user's message (before any model call) and create the pending answer."""
+    text = _clean_text(text)
+    chosen = _clean_model(model, conversation.model)
+    with transaction.atomic():
+        # Lock the conversation so two tabs cannot both start an answer.
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if _live_answer(locked) is not None:
+            raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+        check_rate_limit(locked.user)
+        if locked.current_leaf_id is None:
+            locked.title = title_from_text(text)
+            locked.save(update_fields=["title"])
+            publish(locked.pk, events.title_frame(locked.pk, locked.title))
+        return _post(locked, text, chosen)
+
+
+def _post(conversation: Conversation, text: str, model: str) -> Message:
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent_id=conversation.current_leaf_id,
+        role=Message.Role.USER,
+        content=text,
+        status=Message.Status.DONE,
+        finished_at=timezone.now(),
+    )
+    publish(conversation.pk, events.message_frame(user_message.as_event()))
+    conversation.model = model
+    return _new_answer(conversation, user_message, model)
+
+
+def regenerate(*, conversation: Conversation, model: object = None) -> Message:
+    """A new answer to the last user message on the active path; the old one stays a branch."""
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if _live_answer(locked) is not None:
+            raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+        path = locked.active_path()
+        last_user = next((m for m in reversed(path) if m.role == Message.Role.USER), None)
+        if last_user is None:
+            raise ActionError("nothing_to_regenerate", "There is no message to answer yet.")
+        check_rate_limit(locked.user)
+        locked.model = _clean_model(model, locked.model)
+        return _new_answer(locked, last_user, locked.model)
+
+
+def rename(*, conversation: Conversation, title: object) -> None:
+    if not isinstance(title, str) or not title.strip():
+        raise ActionError("empty_title", "A title cannot be empty.")
+    conversation.title = title_from_text(title)
+    conversation.save(update_fields=["title"])
+    publish(conversation.pk, events.title_frame(conversation.pk, conversation.title))
+
+
+def update_settings(
+    *, conversation: Conversation, model: object, context_enabled: bool, system_prompt: object
+) -> None:
+    if not isinstance(system_prompt, str):
+        system_prompt = ""
+    if len(system_prompt) > MAX_MESSAGE_CHARS:
+        raise ActionError("too_long", "The system prompt is too long.")
+    conversation.model = _clean_model(model, conversation.model)
+    conversation.context_enabled = context_enabled
+    conversation.system_prompt = system_prompt.strip()
+    conversation.save(update_fields=["model", "context_enabled", "system_prompt"])
+
+
+def end_abandoned(message: Message, *, reason: str = STALE_ERROR) -> bool:
+    """Mark an answer whose process is gone as interrupted, keeping its checkpointed text.
+
+    Returns False if the answer was no longer live (someone else ended it first).
+    """
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message.pk, status__in=Message.LIVE).update(
+        status=Message.Status.INTERRUPTED,
+        error_code="interrupted",
+        error=reason,
+        html=markdown.render(message.content),
+        finished_at=now,
+        updated_at=now,
+    )
+    if updated:
+        message.refresh_from_db()
+        publish(message.conversation_id, events.done_frame(message.as_event()))
+    return bool(updated)
+
+
+def is_stale(message: Message) -> bool:
+    """A live answer whose process stopped checkpointing (it heartbeats while silent)."""
+    limit = dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
+    return message.is_live and timezone.now() - message.updated_at > limit
+
+
+def recover_interrupted(*, instance_id: str) -> int:
+    """At start-up: end the answers this instance left live, and any gone stale elsewhere."""
+    stale_before = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
+    candidates = Message.objects.filter(status__in=Message.LIVE).filter(
+        Q(worker=instance_id) | Q(updated_at__lt=stale_before)
+    )
+    count = 0
+    for message in candidates:
+        if end_abandoned(message):
+            count += 1
+    if count:
+        log.warning("Marked %d answer(s) left streaming by a stopped server as interrupted.", count)
+    return count

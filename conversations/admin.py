@@ -1,0 +1,48 @@
+from django.contrib import admin
+
+from conversations.models import Conversation, Message
+
+
+class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Message
+    fk_name = "conversation"
+    extra = 0
+    fields = ("role", "status", "short_content", "model", "total_tokens", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="content")
+    def short_content(self, obj: Message) -> str:
+        return obj.content[:120]
+
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("title", "user", "model", "context_enabled", "updated_at")
+    list_filter = ("model", "context_enabled", "updated_at")
+    search_fields = ("title", "user__username", "messages__content")
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "current_leaf")
+    date_hierarchy = "updated_at"
+    inlines = [MessageInline]
+
+    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+        queryset, _ = super().get_search_results(request, queryset, search_term)
+        return queryset.distinct(), False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "id", "conversation", "role", "status", "model",
+        "prompt_tokens", "completion_tokens", "total_tokens", "created_at",
+    )  # fmt: skip
+    list_filter = ("role", "status", "model", "error_code")
+    search_fields = ("content", "conversation__title", "conversation__user__username")
+    list_select_related = ("conversation",)
+    raw_id_fields = ("conversation", "parent")
+    readonly_fields = ("html", "worker", "created_at", "updated_at", "finished_at")

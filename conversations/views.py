@@ -1,0 +1,182 @@
+"""Server-rendered pages: the chat, conversation management, sign-in and first-run setup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from conversations import actions
+from conversations.forms import AccountCreationForm, SettingsForm
+from conversations.models import Conversation, Message
+from streaming import generation
+
+PROVIDER_HINT = (
+    "No model provider is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
+    "for Ollama, vLLM, llama.cpp or another OpenAI-compatible server, e.g. "
+    "http://localhost:11434/v1), then restart Chatweb."
+)
+
+
+def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
+    """The one place ownership is enforced: someone else's conversation is a 404."""
+    return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
+
+
+def _needs_setup() -> bool:
+    return not get_user_model().objects.exists()
+
+
+def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
+    path: list[Message] = conversation.active_path() if conversation else []
+    live = next((m for m in path if m.is_live), None)
+    current_model = (
+        conversation.model
+        if conversation and conversation.model in settings.OPENAI_API_MODELS
+        else settings.OPENAI_API_MODELS[0]
+    )
+    return {
+        "conversations": Conversation.objects.for_user(request.user).only(
+            "pk", "title", "updated_at"
+        ),
+        "conversation": conversation,
+        "messages": path,
+        "streaming_message_id": live.pk if live else None,
+        "models": settings.OPENAI_API_MODELS,
+        "current_model": current_model,
+        "provider_configured": bool(settings.OPENAI_API_BASE_URL),
+        "provider_hint": PROVIDER_HINT,
+        "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
+        "context_enabled": conversation.context_enabled if conversation else True,
+        "system_prompt": conversation.system_prompt if conversation else "",
+        "default_system_prompt": settings.SYSTEM_PROMPT,
+        "max_message_chars": actions.MAX_MESSAGE_CHARS,
+    }
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if _needs_setup():
+        return redirect("setup")
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next=/")
+    return render(request, "conversations/chat.html", _chat_context(request, None))
+
+
+@login_required
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_conversation_for_user(request, pk)
+    return render(request, "conversations/chat.html", _chat_context(request, conversation))
+
+
+@login_required
+@require_POST
+async def conversation_create(request: HttpRequest) -> HttpResponseBase:
+    """Start a conversation with its first message; the answer starts at once."""
+    user = await request.auser()
+    text = request.POST.get("text", "")
+    try:
+        conversation, answer = await sync_to_async(actions.start_conversation)(
+            user=user, text=text, model=request.POST.get("model") or None
+        )
+    except actions.ActionError as exc:
+        context = await sync_to_async(_chat_context)(request, None)
+        context.update(error=exc.message, draft=text)
+        return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
+    await generation.start(answer.pk, conversation.pk)
+    return redirect("conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_conversation_for_user(request, pk)
+    try:
+        actions.rename(conversation=conversation, title=request.POST.get("title", ""))
+    except actions.ActionError as exc:
+        flash.error(request, exc.message)
+    return redirect("conversation", pk=pk)
+
+
+@login_required
+@require_POST
+def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    get_conversation_for_user(request, pk).delete()
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_conversation_for_user(request, pk)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    form = SettingsForm(request.POST)
+    form.is_valid()  # Every field is optional; cleaned_data holds what was sent.
+    data = form.cleaned_data
+    try:
+        actions.update_settings(
+            conversation=conversation,
+            model=data.get("model") or conversation.model,
+            context_enabled=bool(data.get("context_enabled")),
+            system_prompt=data.get("system_prompt", ""),
+        )
+    except actions.ActionError as exc:
+        if wants_json:
+            return JsonResponse({"ok": False, "code": exc.code, "error": exc.message}, status=400)
+        flash.error(request, exc.message)
+        return redirect("conversation", pk=pk)
+    if wants_json:
+        return JsonResponse({"ok": True})
+    return redirect("conversation", pk=pk)
+
+
+# --- Accounts -------------------------------------------------------------------------
+
+
+def setup(request: HttpRequest) -> HttpResponse:
+    """First run: the first account created becomes the administrator."""
+    if not _needs_setup():
+        return redirect("home")
+    form = AccountCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Re-check inside the transaction: only the very first account is an admin.
+            if not _needs_setup():
+                return redirect("login")
+            user = form.save(commit=False)
+            user.is_staff = user.is_superuser = True
+            user.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "registration/setup.html", {"form": form})
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.ALLOW_SIGNUP:
+        raise Http404("Sign-up is off. Ask an administrator for an account.")
+    if _needs_setup():
+        return redirect("setup")
+    form = AccountCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def sign_in(request: HttpRequest) -> HttpResponseBase:
+    if _needs_setup():
+        return redirect("setup")
+    view = auth_views.LoginView.as_view(
+        redirect_authenticated_user=True, extra_context={"allow_signup": settings.ALLOW_SIGNUP}
+    )
+    return view(request)

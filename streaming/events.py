@@ -1,0 +1,120 @@
+"""Every frame and channel-layer event, declared once (docs/protocol.md).
+
+Frames go to the browser; group events travel on the channel layer. A consumer turns a
+group event into the frame of the same name, so the two stay in step by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+
+def conversation_group(conversation_id: int) -> str:
+    """The group every socket watching a conversation joins."""
+    return f"conversation.{conversation_id}"
+
+
+def control_group(conversation_id: int) -> str:
+    """The group a running generation joins, to hear Stop and snapshot requests."""
+    return f"conversation.{conversation_id}.control"
+
+
+# --- Frames: server -> client ---------------------------------------------------------
+
+
+class MessageFrame(TypedDict):
+    type: Literal["message"]
+    message: dict[str, Any]
+
+
+class DeltaFrame(TypedDict):
+    type: Literal["delta"]
+    message_id: int
+    seq: int
+    text: str
+
+
+class SnapshotFrame(TypedDict):
+    type: Literal["snapshot"]
+    message: dict[str, Any] | None
+
+
+class DoneFrame(TypedDict):
+    type: Literal["done"]
+    message: dict[str, Any]
+
+
+class TitleFrame(TypedDict):
+    type: Literal["title"]
+    conversation_id: int
+    title: str
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    request: str | None
+
+
+ServerFrame = MessageFrame | DeltaFrame | SnapshotFrame | DoneFrame | TitleFrame | ErrorFrame
+
+# --- Frames: client -> server ---------------------------------------------------------
+
+CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync")
+
+
+class SendFrame(TypedDict, total=False):
+    type: Literal["send"]
+    text: str
+    model: str
+
+
+# --- Channel-layer events -------------------------------------------------------------
+# To the conversation group, each carries the frame to forward under "frame".
+
+
+class ForwardEvent(TypedDict):
+    type: Literal["chat.frame"]
+    frame: ServerFrame
+
+
+# To the control group (only generations listen there).
+
+
+class StopEvent(TypedDict):
+    type: Literal["generation.stop"]
+    message_id: int | None
+
+
+class SnapshotRequestEvent(TypedDict):
+    type: Literal["generation.snapshot"]
+    reply_channel: str
+
+
+def forward(frame: ServerFrame) -> ForwardEvent:
+    return {"type": "chat.frame", "frame": frame}
+
+
+def message_frame(message: dict[str, Any]) -> MessageFrame:
+    return {"type": "message", "message": message}
+
+
+def delta_frame(message_id: int, seq: int, text: str) -> DeltaFrame:
+    return {"type": "delta", "message_id": message_id, "seq": seq, "text": text}
+
+
+def snapshot_frame(message: dict[str, Any] | None) -> SnapshotFrame:
+    return {"type": "snapshot", "message": message}
+
+
+def done_frame(message: dict[str, Any]) -> DoneFrame:
+    return {"type": "done", "message": message}
+
+
+def title_frame(conversation_id: int, title: str) -> TitleFrame:
+    return {"type": "title", "conversation_id": conversation_id, "title": title}
+
+
+def error_frame(code: str, message: str, request: str | None = None) -> ErrorFrame:
+    return {"type": "error", "code": code, "message": message, "request": request}

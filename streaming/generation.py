@@ -1,0 +1,471 @@
+"""One answer's life: context -> model -> deltas -> saved.
+
+A generation runs as a task owned by the process (the registry below), never by a
+socket: closing every tab does not stop it. It joins the conversation's control group
+under its own channel, so Stop and snapshot requests reach it from any tab on any
+instance. It talks to sockets only through the conversation group, and to the database
+a bounded number of times: claim, a checkpoint at most every CHECKPOINT_SECONDS (plus a
+heartbeat while the upstream is silent), and the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversations import markdown
+from conversations.models import Conversation, Message
+from streaming import events
+from streaming.providers import (
+    ChatMessage,
+    OpenAICompatible,
+    ProviderConfig,
+    ProviderError,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+CONTINUE_PROMPT = (
+    "Your previous reply was cut off by the length limit. Continue exactly where it "
+    "stopped, without repeating anything and without any preamble."
+)
+TITLE_PROMPT = (
+    "Write a short title (at most six words) for the conversation below. "
+    "Reply with the title only, no quotes, no punctuation at the end."
+)
+INTERRUPTED_ERROR = (
+    "The server shut down while this answer was being written. The text so far is kept; "
+    "you can regenerate the answer."
+)
+INTERNAL_ERROR = "Something went wrong on the server while writing this answer."
+
+
+def provider_from_settings() -> OpenAICompatible:
+    return OpenAICompatible(
+        ProviderConfig(
+            base_url=settings.OPENAI_API_BASE_URL,
+            api_key=settings.OPENAI_API_KEY,
+            timeout_s=settings.TIMEOUT_MS / 1000,
+        )
+    )
+
+
+# --- Context --------------------------------------------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: ~4 ASCII characters per token, one per other character.
+
+    CJK text is about one token per character, English about four characters per token;
+    the per-message overhead covers the role markers.
+    """
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return ascii_chars // 4 + (len(text) - ascii_chars) + 4
+
+
+def build_context(conversation: Conversation, answer: Message) -> list[ChatMessage]:
+    """The messages the model is sent for `answer`, rebuilt from the database.
+
+    The system prompt, then the branch leading to the answer (or only the last user
+    message when the conversation's context is off), oldest dropped first to fit
+    CONTEXT_TOKEN_BUDGET. The newest message is always sent.
+    """
+    path = conversation.path_to(answer.parent_id) if answer.parent_id else []
+    history = [m for m in path if m.role in (Message.Role.USER, Message.Role.ASSISTANT)]
+    history = [m for m in history if m.content]
+    if not conversation.context_enabled:
+        history = history[-1:]
+    system = conversation.system_prompt or settings.SYSTEM_PROMPT
+    budget = settings.CONTEXT_TOKEN_BUDGET - estimate_tokens(system)
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(history):
+        cost = estimate_tokens(message.content)
+        if kept and used + cost > budget:
+            break
+        used += cost
+        role = "user" if message.role == Message.Role.USER else "assistant"
+        kept.append({"role": role, "content": message.content})
+    kept.reverse()
+    return [{"role": "system", "content": system}, *kept]
+
+
+# --- Database steps (each one short transaction, run in a worker thread) ---------------
+
+
+@dataclass(frozen=True)
+class Job:
+    answer: Message
+    messages: list[ChatMessage]
+    first_exchange: bool
+    title: str
+
+
+def _claim(message_id: int) -> Job | None:
+    """Take a pending answer (pending -> streaming). Only one process can win."""
+    with transaction.atomic():
+        claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+            status=Message.Status.STREAMING,
+            worker=settings.INSTANCE_ID,
+            updated_at=timezone.now(),
+        )
+        if not claimed:
+            return None
+        answer = Message.objects.select_related("conversation").get(pk=message_id)
+        conversation = answer.conversation
+        messages = build_context(conversation, answer)
+        first_exchange = not conversation.messages.filter(
+            role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
+        ).exists()
+        return Job(answer, messages, first_exchange, conversation.title)
+
+
+def _checkpoint(message_id: int, text: str | None) -> None:
+    fields: dict[str, Any] = {"updated_at": timezone.now()}
+    if text is not None:
+        fields["content"] = text
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(**fields)
+
+
+def _finish(
+    message_id: int,
+    *,
+    status: str,
+    text: str,
+    finish_reason: str | None,
+    usage: Usage | None,
+    error_code: str = "",
+    error: str = "",
+) -> dict[str, Any]:
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "status": status,
+        "content": text,
+        "html": markdown.render(text),
+        "finish_reason": finish_reason or "",
+        "error_code": error_code,
+        "error": error,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if usage is not None:
+        fields.update(usage)
+    Message.objects.filter(pk=message_id).update(**fields)
+    return Message.objects.get(pk=message_id).as_event()
+
+
+def _save_title(conversation_id: int, expected: str, title: str) -> bool:
+    """Replace the first-message title, unless the user renamed it meanwhile."""
+    return bool(
+        Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title)
+    )
+
+
+# --- The generation -------------------------------------------------------------------
+
+
+class Generation:
+    def __init__(
+        self,
+        *,
+        message_id: int,
+        conversation_id: int,
+        channel: str,
+        layer: BaseChannelLayer,
+        provider: OpenAICompatible,
+    ) -> None:
+        self.message_id = message_id
+        self.conversation_id = conversation_id
+        self.channel = channel
+        self.layer = layer
+        self.provider = provider
+        self.group = events.conversation_group(conversation_id)
+        self.answer: Message | None = None
+        self.sent: list[str] = []  # text already sent as deltas 1..seq
+        self.pending: list[str] = []  # text waiting for the next delta frame
+        self.seq = 0
+        self.usage: Usage | None = None
+        self.stop_requested = False
+        self._dirty = asyncio.Event()
+        self._pump: asyncio.Task[str | None] | None = None
+        self._last_checkpoint = time.monotonic()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.sent) + "".join(self.pending)
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self._pump is not None:
+            self._pump.cancel()
+
+    def snapshot(self) -> dict[str, Any] | None:
+        if self.answer is None:
+            return None
+        event = self.answer.as_event(seq=self.seq)
+        event.update(status=Message.Status.STREAMING, content="".join(self.sent))
+        return event
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        flusher: asyncio.Task[None] | None = None
+        try:
+            job = await database_sync_to_async(_claim)(self.message_id)
+            if job is None:
+                return
+            self.answer = job.answer
+            flusher = asyncio.create_task(self._flush_loop())
+            outcome = await self._stream(job)
+            flusher.cancel()
+            await self._flush()
+            message = await database_sync_to_async(_finish)(
+                self.message_id, text=self.text, usage=self.usage, **outcome
+            )
+            await self._publish(events.done_frame(message))
+            listener.cancel()
+            if job.first_exchange and outcome["status"] == Message.Status.DONE:
+                await self._make_title(job)
+        except asyncio.CancelledError:
+            # The process is shutting down: keep what arrived, say what happened.
+            await self._end_interrupted()
+            raise
+        finally:
+            listener.cancel()
+            if flusher is not None:
+                flusher.cancel()
+            await self.layer.group_discard(events.control_group(self.conversation_id), self.channel)
+
+    async def _stream(self, job: Job) -> dict[str, Any]:
+        """Run the upstream rounds in a task Stop can cancel; describe how it ended."""
+        self._pump = asyncio.create_task(self._rounds(job))
+        if self.stop_requested:  # Stop arrived while the answer was being claimed.
+            self._pump.cancel()
+        current = asyncio.current_task()
+        try:
+            finish_reason = await self._pump
+            return {"status": Message.Status.DONE, "finish_reason": finish_reason}
+        except asyncio.CancelledError:
+            if not self.stop_requested or (current is not None and current.cancelling()):
+                raise
+            return {"status": Message.Status.STOPPED, "finish_reason": "stop"}
+        except ProviderError as exc:
+            return {
+                "status": Message.Status.ERROR,
+                "finish_reason": None,
+                "error_code": exc.code,
+                "error": exc.message,
+            }
+        except Exception:
+            log.exception("Answer %s failed", self.message_id)
+            return {
+                "status": Message.Status.ERROR,
+                "finish_reason": None,
+                "error_code": "internal",
+                "error": INTERNAL_ERROR,
+            }
+
+    async def _rounds(self, job: Job) -> str | None:
+        """Stream the answer, continuing it while the upstream stops for "length"."""
+        model = job.answer.model or settings.OPENAI_API_MODELS[0]
+        messages = job.messages
+        finish_reason: str | None = None
+        for _ in range(settings.MAX_CONTINUATIONS + 1):
+            finish_reason = None
+            async for delta in self.provider.stream_chat(model=model, messages=messages):
+                if delta.text:
+                    self.pending.append(delta.text)
+                    self._dirty.set()
+                if delta.finish_reason:
+                    finish_reason = delta.finish_reason
+                if delta.usage:
+                    self._add_usage(delta.usage)
+            if finish_reason != "length":
+                break
+            messages = [
+                *job.messages,
+                {"role": "assistant", "content": self.text},
+                {"role": "user", "content": CONTINUE_PROMPT},
+            ]
+        return finish_reason
+
+    def _add_usage(self, usage: Usage) -> None:
+        if self.usage is None:
+            self.usage = dict(usage)  # type: ignore[assignment]
+            return
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            self.usage[key] += usage[key]  # type: ignore[literal-required]
+
+    async def _flush_loop(self) -> None:
+        """Coalesce tokens into delta frames; checkpoint; heartbeat while silent."""
+        window = settings.DELTA_COALESCE_MS / 1000
+        heartbeat = max(1.0, settings.STREAM_STALE_SECONDS / 3)
+        while True:
+            try:
+                await asyncio.wait_for(self._dirty.wait(), timeout=heartbeat)
+            except TimeoutError:
+                await self._checkpoint(with_text=False)
+                continue
+            if window > 0:
+                await asyncio.sleep(window)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        text = "".join(self.pending)
+        self.pending.clear()
+        self._dirty.clear()
+        if not text:
+            return
+        self.seq += 1
+        self.sent.append(text)
+        await self._publish(events.delta_frame(self.message_id, self.seq, text))
+        if time.monotonic() - self._last_checkpoint >= settings.CHECKPOINT_SECONDS:
+            await self._checkpoint(with_text=True)
+
+    async def _checkpoint(self, *, with_text: bool) -> None:
+        self._last_checkpoint = time.monotonic()
+        text = "".join(self.sent) if with_text else None
+        await database_sync_to_async(_checkpoint)(self.message_id, text)
+
+    async def _listen(self) -> None:
+        """Answer Stop and snapshot requests sent to the conversation's control group."""
+        while True:
+            event = await self.layer.receive(self.channel)
+            if event.get("message_id") not in (None, self.message_id):
+                continue
+            if event["type"] == "generation.stop":
+                self.stop()
+            elif event["type"] == "generation.snapshot":
+                frame = events.snapshot_frame(self.snapshot())
+                await self.layer.send(event["reply_channel"], events.forward(frame))
+
+    async def _publish(self, frame: events.ServerFrame) -> None:
+        await self.layer.group_send(self.group, events.forward(frame))
+
+    async def _make_title(self, job: Job) -> None:
+        if not settings.AUTO_TITLE:
+            return
+        first_user = next((m for m in job.messages if m["role"] == "user"), None)
+        if first_user is None:
+            return
+        prompt: list[ChatMessage] = [
+            {"role": "system", "content": TITLE_PROMPT},
+            {"role": "user", "content": first_user["content"][:1000]},
+            {"role": "assistant", "content": self.text[:1000]},
+        ]
+        try:
+            async with asyncio.timeout(20):
+                raw = await self.provider.complete(
+                    model=job.answer.model or settings.OPENAI_API_MODELS[0], messages=prompt
+                )
+        except (ProviderError, TimeoutError) as exc:
+            log.info("No title for conversation %s: %s", self.conversation_id, exc)
+            return
+        title = " ".join(raw.split()).strip("\"'“”`*# ")[:80]
+        if title and await database_sync_to_async(_save_title)(
+            self.conversation_id, job.title, title
+        ):
+            await self._publish(events.title_frame(self.conversation_id, title))
+
+    async def _end_interrupted(self) -> None:
+        if self.answer is None:
+            return
+        try:
+            message = await database_sync_to_async(_finish)(
+                self.message_id,
+                status=Message.Status.INTERRUPTED,
+                text=self.text,
+                finish_reason=None,
+                usage=self.usage,
+                error_code="interrupted",
+                error=INTERRUPTED_ERROR,
+            )
+            await self._publish(events.done_frame(message))
+        except Exception:
+            log.exception("Could not mark answer %s interrupted", self.message_id)
+
+
+# --- The registry: the process owns every running answer -------------------------------
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.running: dict[int, tuple[Generation, asyncio.Task[None]]] = {}
+        self._atexit = False
+
+    def add(self, generation: Generation) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            generation.run(), name=f"answer-{generation.message_id}"
+        )
+        self.running[generation.message_id] = (generation, task)
+        task.add_done_callback(lambda t: self._finished(generation.message_id, t))
+        if not self._atexit:
+            # Daphne stops its loop without cancelling tasks; save what we hold on exit.
+            atexit.register(self.interrupt_all_sync)
+            self._atexit = True
+        return task
+
+    def _finished(self, message_id: int, task: asyncio.Task[None]) -> None:
+        self.running.pop(message_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Answer %s crashed", message_id, exc_info=task.exception())
+
+    async def shutdown(self) -> None:
+        """Cancel every running answer (each marks itself interrupted) and wait."""
+        tasks = [task for _, task in self.running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def interrupt_all_sync(self) -> None:
+        for generation, _ in list(self.running.values()):
+            try:
+                _finish(
+                    generation.message_id,
+                    status=Message.Status.INTERRUPTED,
+                    text=generation.text,
+                    finish_reason=None,
+                    usage=generation.usage,
+                    error_code="interrupted",
+                    error=INTERRUPTED_ERROR,
+                )
+            except Exception:
+                log.exception("Could not mark answer %s interrupted", generation.message_id)
+
+
+registry = Registry()
+
+
+async def start(
+    message_id: int,
+    conversation_id: int,
+    *,
+    provider: OpenAICompatible | None = None,
+) -> asyncio.Task[None]:
+    """Start the answer `message_id` in this process and return its task.
+
+    The control-group membership is in place before this returns, so a Stop sent right
+    after a Send reaches the generation even if it has not run yet.
+    """
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+    channel = await layer.new_channel(prefix="generation.")
+    await layer.group_add(events.control_group(conversation_id), channel)
+    generation = Generation(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        channel=channel,
+        layer=layer,
+        provider=provider or provider_from_settings(),
+    )
+    return registry.add(generation)
