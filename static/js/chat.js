@@ -1,0 +1,502 @@
+// The conversation page: turns socket frames into the thread, as docs/protocol.md says.
+//
+// For the streaming answer the page keeps its text and the last `seq` applied:
+//   delta seq == last + 1  -> append
+//   delta seq <= last      -> duplicate, ignore
+//   gap, or last unknown   -> keep the delta aside, send `sync`; the `snapshot` replaces
+//                             the text, sets last, then the kept deltas after it apply.
+//   done                   -> the server's sanitized HTML replaces the live rendering.
+import { ChatSocket } from "chatweb/socket.js";
+import { setupComposer } from "chatweb/composer.js";
+import { setConversationTitle } from "chatweb/sidebar.js";
+import { enhanceCodeBlocks } from "chatweb/code-copy.js";
+import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
+import { showToast } from "chatweb/toast.js";
+
+const LIVE_STATUSES = new Set(["pending", "streaming"]);
+const STICK_THRESHOLD_PX = 48;
+const PENDING_SYNC_MS = 5_000;
+const MAX_KEPT_DELTAS = 5_000;
+
+const main = document.getElementById("chat");
+const thread = document.getElementById("thread");
+const list = document.getElementById("messages");
+const form = document.getElementById("composer");
+const modelSelect = document.getElementById("model-select");
+const connStatus = document.getElementById("conn-status");
+const titleHeading = document.getElementById("chat-title");
+
+const conversationId = Number(main.dataset.conversationId) || null;
+const wsPath = main.dataset.wsPath;
+
+/** The streaming answer: {id, el, body, text, last} (last is null while unknown). */
+let live = null;
+/** Deltas that arrived out of step, applied after the next snapshot. */
+let kept = [];
+/** Text of the last `send`, put back into the composer if the server rejects it. */
+let lastSent = null;
+/** A `send` or `regenerate` is on its way and its answer has not appeared yet. */
+let pending = false;
+let pendingTimer = 0;
+let renderFrame = 0;
+/** Follow new text only while the reader is at the bottom of the thread. */
+let stick = true;
+
+const composer = setupComposer(form, { onSend: sendMessage, onStop: stopAnswer });
+let socket = null;
+
+// ---- DOM helpers ---------------------------------------------------------------------
+
+function messageElement(id) {
+  return document.getElementById(`message-${id}`);
+}
+
+function atBottom() {
+  return thread.scrollHeight - thread.scrollTop - thread.clientHeight < STICK_THRESHOLD_PX;
+}
+
+function scrollToBottom() {
+  thread.scrollTop = thread.scrollHeight;
+}
+
+function followIfStuck() {
+  if (stick) scrollToBottom();
+}
+
+thread.addEventListener("scroll", () => {
+  stick = atBottom();
+});
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function sparkIcon() {
+  // The same mark as templates/_icon.html "spark", built without innerHTML.
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute(
+    "d",
+    "M12 3v4M12 17v4M3 12h4M17 12h4M6 6l2.5 2.5M15.5 15.5 18 18M6 18l2.5-2.5M15.5 8.5 18 6",
+  );
+  svg.append(path);
+  return svg;
+}
+
+/** Builds a message like conversations/_message.html does. */
+function buildMessage(m) {
+  const article = el("article", `msg msg-${m.role === "user" ? "user" : "assistant"}`);
+  article.id = `message-${m.id}`;
+  article.dataset.messageId = String(m.id);
+  article.dataset.role = m.role;
+  article.dataset.status = m.status;
+  article.dataset.parentId = m.parent_id == null ? "" : String(m.parent_id);
+  if (m.role === "user") {
+    article.append(el("h3", "visually-hidden", "You said:"), el("div", "bubble", m.content));
+    return article;
+  }
+  const avatar = el("div", "msg-avatar");
+  avatar.setAttribute("aria-hidden", "true");
+  avatar.append(sparkIcon());
+  const body = el("div", "msg-body");
+  const markdown = el("div", "markdown");
+  markdown.dataset.markdown = "";
+  const statusArea = el("div", "msg-status");
+  statusArea.dataset.statusArea = "";
+  const meta = el("div", "msg-meta");
+  const actions = el("div", "msg-actions");
+  actions.dataset.actions = "";
+  if (m.model) meta.append(el("span", "msg-model", m.model));
+  meta.append(actions);
+  body.append(el("h3", "visually-hidden", "Assistant said:"), markdown, statusArea, meta);
+  article.append(avatar, body);
+  return article;
+}
+
+/** The status note under a finished answer, like conversations/_message_status.html. */
+function fillStatus(area, m) {
+  area.replaceChildren();
+  if (m.status === "stopped") {
+    area.append(el("p", "msg-note", "Stopped."));
+  } else if (m.status === "error" || m.status === "interrupted") {
+    const callout = el("div", "msg-callout");
+    callout.setAttribute("role", "alert");
+    const heading =
+      m.status === "error" ? "The answer failed." : "The answer was interrupted.";
+    const fallback =
+      m.status === "error"
+        ? "Something went wrong while generating it."
+        : "The server stopped before the answer was finished.";
+    callout.append(el("strong", "", heading), document.createTextNode(` ${m.error || fallback}`));
+    area.append(callout);
+  } else if (m.status === "done" && m.finish_reason === "length") {
+    area.append(el("p", "msg-note", "The answer reached the length limit."));
+  }
+}
+
+/** Removes the messages after `parentId`: a new message there starts a new branch. */
+function pruneAfter(parentId) {
+  const parent = messageElement(parentId);
+  if (!parent) return;
+  let node = parent.nextElementSibling;
+  while (node) {
+    const next = node.nextElementSibling;
+    if (node.classList.contains("msg")) node.remove();
+    node = next;
+  }
+}
+
+/**
+ * Puts a message the page has not seen into the thread. False when its parent is not
+ * here either: the page missed more than one frame and reloads to get back in step.
+ */
+function place(m) {
+  if (m.parent_id != null && !messageElement(m.parent_id)) {
+    reloadOnce();
+    return false;
+  }
+  if (m.parent_id != null) pruneAfter(m.parent_id);
+  list.querySelector(".welcome")?.remove();
+  list.append(buildMessage(m));
+  return true;
+}
+
+function reloadOnce() {
+  // Guard against a reload loop if the server and page keep disagreeing.
+  const key = "chatweb:resync-reload";
+  const last = Number(sessionStorage.getItem(key) || 0);
+  if (Date.now() - last < 10_000) return;
+  sessionStorage.setItem(key, String(Date.now()));
+  window.location.reload();
+}
+
+// ---- The streaming answer ------------------------------------------------------------
+
+function scheduleRender() {
+  if (renderFrame) return;
+  renderFrame = requestAnimationFrame(() => {
+    renderFrame = 0;
+    if (!live) return;
+    live.body.classList.remove("raw");
+    live.body.innerHTML = renderMarkdown(live.text);
+    enhanceCodeBlocks(live.body);
+    followIfStuck();
+  });
+}
+
+function setBusy(busy) {
+  if (busy) list.setAttribute("aria-busy", "true");
+  else list.removeAttribute("aria-busy");
+}
+
+function beginLive(m, article, { text, last }) {
+  live = {
+    id: m.id,
+    el: article,
+    body: article.querySelector("[data-markdown]"),
+    text,
+    last,
+  };
+  article.classList.add("is-streaming");
+  article.dataset.status = m.status;
+  article.querySelector("[data-status-area]")?.replaceChildren();
+  clearPending();
+  composer.setState("streaming");
+  setBusy(true);
+  updateRegenerate();
+  applyKept();
+  scheduleRender();
+  if (live && live.last === null) socket?.sync();
+}
+
+function keep(delta) {
+  if (kept.length < MAX_KEPT_DELTAS) kept.push(delta);
+}
+
+function applyKept() {
+  if (!live || live.last === null) return;
+  const mine = kept.filter((d) => d.message_id === live.id).sort((a, b) => a.seq - b.seq);
+  kept = [];
+  for (const d of mine) {
+    if (d.seq <= live.last) continue;
+    if (d.seq === live.last + 1) {
+      live.text += d.text;
+      live.last = d.seq;
+    } else {
+      // Still a hole: keep the rest and ask again.
+      kept.push(...mine.filter((x) => x.seq >= d.seq));
+      socket?.sync();
+      break;
+    }
+  }
+}
+
+function onDelta(frame) {
+  if (!live || live.id !== frame.message_id || live.last === null) {
+    keep(frame);
+    socket?.sync();
+    return;
+  }
+  if (frame.seq <= live.last) return;
+  if (frame.seq !== live.last + 1) {
+    keep(frame);
+    socket?.sync();
+    return;
+  }
+  live.text += frame.text;
+  live.last = frame.seq;
+  scheduleRender();
+}
+
+function finish(m) {
+  let article = messageElement(m.id);
+  if (!article) {
+    if (!place(m)) return;
+    article = messageElement(m.id);
+  }
+  if (live && live.id === m.id) {
+    live = null;
+    cancelAnimationFrame(renderFrame);
+    renderFrame = 0;
+  }
+  kept = kept.filter((d) => d.message_id !== m.id);
+  const body = article.querySelector("[data-markdown]");
+  body.classList.remove("raw");
+  if (m.html) body.innerHTML = sanitizeHtml(m.html);
+  else body.innerHTML = m.content ? renderMarkdown(m.content) : "";
+  enhanceCodeBlocks(body);
+  article.classList.remove("is-streaming");
+  article.dataset.status = m.status;
+  fillStatus(article.querySelector("[data-status-area]"), m);
+  if (!live) {
+    composer.setState(pending ? "pending" : "idle");
+    setBusy(false);
+  }
+  updateRegenerate();
+  followIfStuck();
+}
+
+// ---- Frames --------------------------------------------------------------------------
+
+function onMessage(m) {
+  let article = messageElement(m.id);
+  if (!article) {
+    if (!place(m)) return;
+    article = messageElement(m.id);
+  }
+  if (m.role === "user") {
+    lastSent = null;
+    followIfStuck();
+    return;
+  }
+  if (LIVE_STATUSES.has(m.status)) {
+    // A fresh answer has no text yet, so its first delta (seq 1) follows seq 0.
+    const last = m.seq ?? (m.content ? null : 0);
+    beginLive(m, article, { text: m.content || "", last });
+  } else {
+    finish(m);
+  }
+  followIfStuck();
+}
+
+function onSnapshot(m) {
+  if (!m) {
+    if (live) {
+      // The answer we showed as streaming is gone from the active path.
+      live = null;
+      composer.setState("idle");
+      setBusy(false);
+    }
+    return;
+  }
+  let article = messageElement(m.id);
+  if (!article) {
+    if (!place(m)) return;
+    article = messageElement(m.id);
+  }
+  if (LIVE_STATUSES.has(m.status)) {
+    const last = m.seq ?? (m.content ? null : 0);
+    if (live && live.id === m.id) {
+      live.text = m.content || "";
+      live.last = last;
+      applyKept();
+      scheduleRender();
+      if (live.last === null) socket?.sync();
+    } else {
+      beginLive(m, article, { text: m.content || "", last });
+    }
+  } else {
+    finish(m);
+  }
+}
+
+function onTitle(frame) {
+  setConversationTitle(frame.conversation_id, frame.title);
+  if (Number(frame.conversation_id) === conversationId) {
+    const title = frame.title || "New chat";
+    titleHeading.textContent = title;
+    document.title = `${title} · Chatweb`;
+  }
+}
+
+function onError(frame) {
+  showToast(frame.message || `The server refused that (${frame.code}).`);
+  if (frame.request === "send" && lastSent !== null) {
+    composer.restore(lastSent);
+    lastSent = null;
+  }
+  if (frame.request === "send" || frame.request === "regenerate") {
+    clearPending();
+    if (!live) composer.setState("idle");
+    updateRegenerate();
+  }
+  // "busy": an answer streams that this page does not show; "not_streaming": the one it
+  // shows has ended. Either way, a snapshot brings the page back in step.
+  if (frame.code === "busy" || frame.code === "not_streaming") socket?.sync();
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "message":
+      onMessage(frame.message);
+      break;
+    case "delta":
+      onDelta(frame);
+      break;
+    case "snapshot":
+      onSnapshot(frame.message);
+      break;
+    case "done":
+      finish(frame.message);
+      break;
+    case "title":
+      onTitle(frame);
+      break;
+    case "error":
+      onError(frame);
+      break;
+    default:
+      // Unknown frames are ignored, so the server can add new ones first.
+      break;
+  }
+}
+
+// ---- Actions -------------------------------------------------------------------------
+
+function startPending() {
+  pending = true;
+  composer.setState("pending");
+  clearTimeout(pendingTimer);
+  // If the answer's `message` frame was dropped, the snapshot will show it.
+  pendingTimer = setTimeout(() => socket?.sync(), PENDING_SYNC_MS);
+}
+
+function clearPending() {
+  pending = false;
+  clearTimeout(pendingTimer);
+}
+
+function sendMessage(text) {
+  if (live || pending) return false;
+  const frame = { type: "send", text };
+  if (modelSelect?.value) frame.model = modelSelect.value;
+  if (!socket || !socket.send(frame)) {
+    showToast("Not connected to the server yet; your message is still in the box.");
+    return false;
+  }
+  lastSent = text;
+  stick = true;
+  scrollToBottom();
+  startPending();
+  updateRegenerate();
+  return true;
+}
+
+function stopAnswer() {
+  if (socket?.send({ type: "stop" })) composer.stopRequested();
+  else showToast("Not connected to the server; Stop will be possible once it reconnects.");
+}
+
+function regenerate() {
+  if (live || pending) return;
+  if (!socket?.send({ type: "regenerate" })) {
+    showToast("Not connected to the server yet.");
+    return;
+  }
+  stick = true;
+  startPending();
+  updateRegenerate();
+}
+
+/** One Regenerate button, under the last answer, whenever nothing is streaming. */
+function updateRegenerate() {
+  for (const b of list.querySelectorAll(".regenerate-btn")) b.remove();
+  if (live || pending || !socket) return;
+  const messages = list.querySelectorAll(".msg");
+  const last = messages[messages.length - 1];
+  if (!last || last.dataset.role !== "assistant") return;
+  const button = el("button", "btn btn-secondary btn-small regenerate-btn", "Regenerate");
+  button.type = "button";
+  button.addEventListener("click", regenerate);
+  last.querySelector("[data-actions]")?.append(button);
+}
+
+function showConnection(state, code) {
+  if (state === "open") {
+    connStatus.hidden = true;
+    connStatus.textContent = "";
+    delete connStatus.dataset.state;
+    return;
+  }
+  connStatus.hidden = false;
+  connStatus.dataset.state = "offline";
+  if (state === "reconnecting") {
+    connStatus.textContent = "Reconnecting…";
+  } else if (code === 4401) {
+    connStatus.textContent = "Signed out";
+    showToast("Your session has ended. Reload the page to sign in again.");
+  } else {
+    connStatus.textContent = "Unavailable";
+    showToast("This conversation is not available.");
+  }
+}
+
+// ---- Start ---------------------------------------------------------------------------
+
+function start() {
+  if (!wsPath) {
+    // The home page: the composer is a plain POST form to conversation_create.
+    composer.focus();
+    return;
+  }
+  // An answer the server showed as streaming: render its text so far now, then take
+  // the snapshot as the truth (its seq is unknown until then).
+  const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
+  if (streaming) {
+    const body = streaming.querySelector("[data-markdown]");
+    beginLive(
+      { id: Number(streaming.dataset.messageId), status: streaming.dataset.status },
+      streaming,
+      { text: body.textContent, last: null },
+    );
+  }
+  scrollToBottom();
+  socket = new ChatSocket(wsPath, {
+    onFrame,
+    onStatus: showConnection,
+    // After a reconnect anything may have happened meanwhile: always ask.
+    needsSync: (reconnected) => reconnected || live !== null || pending,
+  });
+  socket.connect();
+  updateRegenerate();
+  composer.focus();
+}
+
+start();

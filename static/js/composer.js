@@ -1,0 +1,115 @@
+// The message box: autosize, Enter sends and Shift+Enter adds a line, a draft kept per
+// page (so a reload loses nothing), and the Send/Stop swap while an answer streams.
+// In "post" mode (the home page) it is a plain form that also works without JS.
+
+const MAX_HEIGHT_PX = 240;
+
+export function setupComposer(form, { onSend = null, onStop = null } = {}) {
+  const textarea = form.querySelector("textarea");
+  const sendButton = form.querySelector("#send-btn");
+  const stopButton = form.querySelector("#stop-btn");
+  const socketMode = form.dataset.mode === "socket";
+  const draftKey = `chatweb:draft:${window.location.pathname}`;
+  let state = "idle";
+
+  function autosize() {
+    textarea.style.height = "auto";
+    textarea.style.height = `${Math.min(textarea.scrollHeight, MAX_HEIGHT_PX)}px`;
+  }
+
+  function refreshSendButton() {
+    sendButton.disabled = state !== "idle" || textarea.value.trim() === "";
+  }
+
+  function saveDraft() {
+    try {
+      if (textarea.value) sessionStorage.setItem(draftKey, textarea.value);
+      else sessionStorage.removeItem(draftKey);
+    } catch {
+      // Storage can be unavailable (private mode, quota); drafts are a nicety.
+    }
+  }
+
+  function restoreDraft() {
+    try {
+      const draft = sessionStorage.getItem(draftKey);
+      if (draft && !textarea.value) textarea.value = draft;
+    } catch {
+      // See saveDraft.
+    }
+  }
+
+  textarea.addEventListener("input", () => {
+    autosize();
+    refreshSendButton();
+    saveDraft();
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    // While an answer streams, Enter does nothing: the text stays to be sent later.
+    if (state === "idle") form.requestSubmit();
+  });
+
+  form.addEventListener("submit", (event) => {
+    const text = textarea.value;
+    if (!text.trim() || state !== "idle") {
+      event.preventDefault();
+      return;
+    }
+    if (!socketMode) {
+      // A normal POST: keep the button from sending twice, forget the draft.
+      sendButton.disabled = true;
+      textarea.readOnly = true;
+      try {
+        sessionStorage.removeItem(draftKey);
+      } catch {
+        // See saveDraft.
+      }
+      return;
+    }
+    event.preventDefault();
+    if (onSend && onSend(text) !== false) {
+      textarea.value = "";
+      autosize();
+      saveDraft();
+    }
+  });
+
+  stopButton?.addEventListener("click", () => onStop && onStop());
+
+  restoreDraft();
+  autosize();
+  refreshSendButton();
+
+  return {
+    /** "idle" | "pending" (sent, waiting for the answer) | "streaming" */
+    setState(next) {
+      state = next;
+      const streaming = next === "streaming";
+      form.classList.toggle("is-busy", next !== "idle");
+      sendButton.hidden = streaming;
+      if (stopButton) {
+        stopButton.hidden = !streaming;
+        stopButton.disabled = false;
+      }
+      textarea.setAttribute("aria-busy", String(next !== "idle"));
+      refreshSendButton();
+    },
+    stopRequested() {
+      if (stopButton) stopButton.disabled = true;
+    },
+    /** Puts text that the server rejected back into the box, keeping what is there. */
+    restore(text) {
+      textarea.value = textarea.value ? `${text}\n${textarea.value}` : text;
+      autosize();
+      refreshSendButton();
+      saveDraft();
+      textarea.focus();
+    },
+    focus() {
+      textarea.focus();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// The conversation's settings form (model, "Use context", system prompt). Without JS it
+// posts and redirects back; with JS each change is saved at once through fetch.
+import { showToast } from "chatweb/toast.js";
+
+const form = document.getElementById("conv-settings");
+const note = document.getElementById("settings-note");
+
+async function save(message) {
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (note) {
+      note.textContent = message;
+      setTimeout(() => {
+        note.textContent = "";
+      }, 2500);
+    }
+    return true;
+  } catch {
+    showToast("The settings could not be saved. Check your connection and try again.");
+    return false;
+  }
+}
+
+if (form) {
+  const toggle = form.querySelector("#context-toggle");
+  toggle?.addEventListener("change", async () => {
+    const ok = await save(toggle.checked ? "Context on." : "Context off.");
+    if (!ok) toggle.checked = !toggle.checked;
+  });
+  form.querySelector("#model-select")?.addEventListener("change", () => save("Model saved."));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    save("System prompt saved.");
+  });
+}

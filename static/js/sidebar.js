@@ -1,0 +1,80 @@
+// The conversation list: the phone drawer, inline rename, confirm before delete, and
+// title updates pushed by the server.
+
+const app = document.getElementById("app");
+const sidebar = document.getElementById("sidebar");
+const toggles = document.querySelectorAll("[data-drawer-toggle]");
+
+function setDrawer(open) {
+  if (!app) return;
+  app.classList.toggle("drawer-open", open);
+  for (const t of toggles) t.setAttribute("aria-expanded", String(open));
+  if (open) sidebar?.querySelector(".new-chat")?.focus();
+}
+
+for (const t of toggles) {
+  t.addEventListener("click", () => setDrawer(!app.classList.contains("drawer-open")));
+}
+for (const c of document.querySelectorAll("[data-drawer-close]")) {
+  c.addEventListener("click", () => {
+    setDrawer(false);
+    toggles[0]?.focus();
+  });
+}
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && app?.classList.contains("drawer-open")) {
+    setDrawer(false);
+    toggles[0]?.focus();
+  }
+});
+
+function startRename(item) {
+  const form = item.querySelector(".rename-form");
+  const input = form.querySelector("input[name=title]");
+  item.classList.add("renaming");
+  form.hidden = false;
+  input.value = item.querySelector(".conv-title").textContent.trim();
+  input.focus();
+  input.select();
+}
+
+function cancelRename(item) {
+  item.classList.remove("renaming");
+  item.querySelector(".rename-form").hidden = true;
+}
+
+sidebar?.addEventListener("click", (event) => {
+  const rename = event.target.closest("[data-rename]");
+  if (rename) startRename(rename.closest(".conv"));
+});
+
+sidebar?.addEventListener("keydown", (event) => {
+  const form = event.target.closest(".rename-form");
+  if (form && event.key === "Escape") {
+    event.stopPropagation();
+    const item = form.closest(".conv");
+    cancelRename(item);
+    item.querySelector("[data-rename]").focus();
+  }
+});
+
+// Leaving the rename field (but not for its own Save button) cancels the rename.
+sidebar?.addEventListener("focusout", (event) => {
+  const form = event.target.closest(".rename-form");
+  if (form && !form.contains(event.relatedTarget)) cancelRename(form.closest(".conv"));
+});
+
+sidebar?.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
+/** Shows a new title for a conversation in the list (from a `title` frame). */
+export function setConversationTitle(conversationId, title) {
+  const item = sidebar?.querySelector(`.conv[data-conversation-id="${Number(conversationId)}"]`);
+  if (!item) return;
+  const label = title || "New chat";
+  item.querySelector(".conv-title").textContent = label;
+  item.querySelector(".conv-link").title = label;
+  item.querySelector("[data-rename]")?.setAttribute("aria-label", `Rename “${label}”`);
+}

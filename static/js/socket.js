@@ -1,0 +1,117 @@
+// The conversation's WebSocket: reconnects with backoff and owns the `sync` handshake
+// (docs/protocol.md): on (re)open it asks for a snapshot when an answer is, or might be,
+// streaming, and asks again if no snapshot comes back in time.
+
+// Close codes after which retrying cannot help: signed out, or no such conversation.
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+const MAX_BACKOFF_MS = 10_000;
+const SYNC_RETRY_MS = 4_000;
+
+export class ChatSocket {
+  /**
+   * @param {string} path  e.g. "/ws/conversations/12/"
+   * @param {object} handlers
+   *   onFrame(frame)            every JSON frame from the server
+   *   onStatus(state, code)     "open" | "reconnecting" | "closed" (final, with close code)
+   *   needsSync(reconnected)    whether to send `sync` right after opening
+   */
+  constructor(path, { onFrame, onStatus = () => {}, needsSync = () => false }) {
+    const url = new URL(path, window.location.href);
+    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
+    this.url = url.href;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.needsSync = needsSync;
+    this.ws = null;
+    this.attempt = 0;
+    this.everOpened = false;
+    this.final = false;
+    this.retryTimer = 0;
+    this.syncTimer = 0;
+    this.awaitingSnapshot = false;
+
+    // Come back at once when the network or the tab does, instead of waiting out the backoff.
+    window.addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      const reconnected = this.everOpened;
+      this.everOpened = true;
+      this.attempt = 0;
+      this.awaitingSnapshot = false;
+      this.onStatus("open");
+      if (this.needsSync(reconnected)) this.sync();
+    });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!frame || typeof frame.type !== "string") return;
+      if (frame.type === "snapshot") this.snapshotReceived();
+      this.onFrame(frame);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.snapshotReceived();
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        this.final = true;
+        this.onStatus("closed", event.code);
+        return;
+      }
+      this.onStatus("reconnecting", event.code);
+      this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    const jittered = base * (0.75 + Math.random() * 0.5);
+    this.retryTimer = setTimeout(() => this.connect(), jittered);
+  }
+
+  reconnectNow() {
+    if (this.ws || this.final) return;
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a frame; false when the socket is not open (nothing was sent). */
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Asks for a snapshot, once at a time; repeats if none arrives in SYNC_RETRY_MS. */
+  sync() {
+    if (this.awaitingSnapshot) return;
+    // Not open: the next open sends `sync` itself (a reconnect always does).
+    if (!this.send({ type: "sync" })) return;
+    this.awaitingSnapshot = true;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(() => {
+      this.awaitingSnapshot = false;
+      this.sync();
+    }, SYNC_RETRY_MS);
+  }
+
+  snapshotReceived() {
+    this.awaitingSnapshot = false;
+    clearTimeout(this.syncTimer);
+  }
+}
