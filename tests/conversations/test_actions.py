@@ -29,6 +29,12 @@ def refused(code):
     assert Conversation.objects.count() == conversations
 
 
+def question_of(answer: Message) -> Message:
+    """The user message an answer replies to."""
+    assert answer.parent is not None
+    return answer.parent
+
+
 @pytest.fixture
 def answered(conversation):
     """A conversation with one finished exchange."""
@@ -44,7 +50,7 @@ def answered(conversation):
 def test_start_conversation_saves_the_message_and_a_pending_answer(alice):
     conversation, answer = actions.start_conversation(user=alice, text="Hello there")
 
-    user_message = answer.parent
+    user_message = question_of(answer)
     assert user_message.role == Message.Role.USER
     assert user_message.content == "Hello there"
     assert user_message.status == Message.Status.DONE
@@ -111,7 +117,7 @@ def test_start_conversation_refuses_bad_input_and_writes_nothing(alice, text, mo
 def test_start_conversation_accepts_text_of_exactly_the_limit(alice):
     _, answer = actions.start_conversation(user=alice, text="x" * actions.MAX_MESSAGE_CHARS)
 
-    assert len(answer.parent.content) == actions.MAX_MESSAGE_CHARS
+    assert len(question_of(answer).content) == actions.MAX_MESSAGE_CHARS
 
 
 # --- post_user_message ------------------------------------------------------------------
@@ -122,7 +128,7 @@ def test_post_user_message_saves_the_message_and_a_pending_answer_after_it(answe
 
     answer = actions.post_user_message(conversation=answered, text="And 3+3?")
 
-    user_message = answer.parent
+    user_message = question_of(answer)
     assert user_message.content == "And 3+3?"
     assert user_message.parent == previous_leaf
     assert answer.status == Message.Status.PENDING
@@ -191,7 +197,7 @@ def test_post_user_message_accepts_a_message_once_the_answer_ended(conversation)
 
     second = actions.post_user_message(conversation=conversation, text="second")
 
-    assert second.parent.parent_id == answer.pk
+    assert question_of(second).parent_id == answer.pk
 
 
 # --- rate limit -------------------------------------------------------------------------

@@ -21,7 +21,8 @@ def _documented_message() -> dict[str, object]:
     section = PROTOCOL.read_text().split("### Message", 1)[1]
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
     assert block is not None, "docs/protocol.md has no Message example"
-    return json.loads(block.group(1))
+    example: dict[str, object] = json.loads(block.group(1))
+    return example
 
 
 @pytest.fixture

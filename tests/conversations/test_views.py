@@ -1,0 +1,585 @@
+"""The server-rendered pages: first-run setup, accounts, the chat and conversation management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import AsyncClient, Client
+from django.utils import timezone
+
+from conversations import actions
+from conversations.models import Conversation, Message
+from streaming import generation
+from tests.upstream import expected_text
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+def _logged_in_user_id(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def _html(response: Any) -> str:
+    return str(response.content.decode())
+
+
+# --- First run ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/accounts/signup/"])
+def test_a_fresh_install_sends_every_visitor_to_setup(client, settings, path):
+    settings.ALLOW_SIGNUP = True
+
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/setup/"
+
+
+def test_setup_page_loads_on_a_fresh_install(client):
+    response = client.get("/setup/")
+
+    assert response.status_code == 200
+    assert 'name="password2"' in _html(response)
+
+
+def test_setup_creates_a_superuser_and_signs_them_in(client):
+    response = client.post(
+        "/setup/",
+        {
+            "username": "root",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    admin = User.objects.get()
+    assert admin.username == "root"
+    assert admin.is_superuser
+    assert admin.is_staff
+    assert _logged_in_user_id(client) == str(admin.pk)
+    assert client.get("/").status_code == 200
+
+
+def test_setup_with_mismatched_passwords_creates_nobody(client):
+    response = client.post(
+        "/setup/",
+        {"username": "root", "password1": "a-long-passphrase-9", "password2": "different-9"},
+    )
+
+    assert response.status_code == 200
+    assert not User.objects.exists()
+
+
+def test_setup_is_closed_once_an_account_exists(client, alice):
+    assert client.get("/setup/")["Location"] == "/"
+
+    response = client.post(
+        "/setup/",
+        {
+            "username": "intruder",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
+
+    assert response.status_code == 302
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert _logged_in_user_id(client) is None
+
+
+# --- Accounts ----------------------------------------------------------------------------
+
+
+def test_signup_is_not_found_unless_allowed(client, alice, settings):
+    settings.ALLOW_SIGNUP = False
+
+    assert client.get("/accounts/signup/").status_code == 404
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "eve", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+    )
+    assert response.status_code == 404
+    assert not User.objects.filter(username="eve").exists()
+
+
+def test_signup_creates_an_ordinary_user_when_allowed(client, alice, settings):
+    settings.ALLOW_SIGNUP = True
+
+    assert client.get("/accounts/signup/").status_code == 200
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "eve", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+    )
+
+    assert response.status_code == 302
+    eve = User.objects.get(username="eve")
+    assert not eve.is_staff
+    assert not eve.is_superuser
+    assert _logged_in_user_id(client) == str(eve.pk)
+
+
+def test_the_login_page_offers_signup_only_when_allowed(client, alice, settings):
+    settings.ALLOW_SIGNUP = False
+    assert "/accounts/signup/" not in _html(client.get("/accounts/login/"))
+
+    settings.ALLOW_SIGNUP = True
+    assert "/accounts/signup/" in _html(client.get("/accounts/login/"))
+
+
+def test_login_with_the_right_password_signs_in(client, alice):
+    assert client.get("/accounts/login/").status_code == 200
+
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "alice-password-1"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert _logged_in_user_id(client) == str(alice.pk)
+
+
+def test_login_follows_next(client, alice, conversation):
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "alice-password-1", "next": f"/c/{conversation.pk}/"},
+    )
+
+    assert response["Location"] == f"/c/{conversation.pk}/"
+
+
+def test_login_with_a_wrong_password_is_refused(client, alice):
+    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
+
+    assert response.status_code == 200
+    assert _logged_in_user_id(client) is None
+
+
+def test_logout_needs_a_post(alice_client):
+    assert alice_client.get("/accounts/logout/").status_code == 405
+    assert _logged_in_user_id(alice_client) is not None
+
+    response = alice_client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert _logged_in_user_id(alice_client) is None
+
+
+def test_anonymous_visitors_are_sent_to_login(client, alice, conversation):
+    assert client.get("/")["Location"] == "/accounts/login/?next=/"
+    response = client.get(f"/c/{conversation.pk}/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+# --- The chat page -----------------------------------------------------------------------
+
+
+def test_the_chat_page_lists_only_my_conversations_newest_first(alice_client, alice, bob):
+    now = timezone.now()
+    for title, age in [("Oldest chat", 3), ("Newest chat", 1), ("Middle chat", 2)]:
+        Conversation.objects.create(user=alice, title=title, updated_at=now - timedelta(hours=age))
+    Conversation.objects.create(user=bob, title="Bob secret chat", updated_at=now)
+
+    page = _html(alice_client.get("/"))
+
+    assert "Bob secret chat" not in page
+    positions = [page.index(t) for t in ("Newest chat", "Middle chat", "Oldest chat")]
+    assert positions == sorted(positions)
+
+
+def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
+    """`conversations` conversations of `exchanges` finished exchanges; returns the last."""
+    conversation = None
+    for c in range(conversations):
+        conversation = Conversation.objects.create(user=user, title=f"Chat {c}", model="fake-model")
+        parent = None
+        for e in range(exchanges):
+            question = Message.objects.create(
+                conversation=conversation, parent=parent, role="user", content=f"q{e}"
+            )
+            parent = Message.objects.create(
+                conversation=conversation,
+                parent=question,
+                role="assistant",
+                content=f"a{e}",
+                html=f"<p>a{e}</p>",
+                status=Message.Status.DONE,
+            )
+        conversation.current_leaf = parent
+        conversation.save()
+    assert conversation is not None
+    return conversation
+
+
+# Session, user, "does any account exist?", the conversation list.
+HOME_QUERIES = 4
+# Session, user, the conversation, its messages, the conversation list.
+CONVERSATION_QUERIES = 5
+
+
+@pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])
+def test_the_home_page_query_count_does_not_grow(
+    alice_client, alice, django_assert_num_queries, conversations, exchanges
+):
+    _fill(alice, conversations, exchanges)
+
+    with django_assert_num_queries(HOME_QUERIES):
+        response = alice_client.get("/")
+
+    assert response.status_code == 200
+    assert _html(response).count('class="conv-link"') == conversations
+
+
+@pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])
+def test_the_conversation_page_query_count_does_not_grow(
+    alice_client, alice, django_assert_num_queries, conversations, exchanges
+):
+    conversation = _fill(alice, conversations, exchanges)
+
+    with django_assert_num_queries(CONVERSATION_QUERIES):
+        response = alice_client.get(f"/c/{conversation.pk}/")
+
+    assert response.status_code == 200
+    assert _html(response).count('data-role="assistant"') == exchanges
+
+
+def test_the_conversation_page_shows_the_active_branch_only(
+    alice_client, conversation, add_message
+):
+    question = add_message(conversation, "user", "the question")
+    add_message(conversation, "assistant", "", parent=question, html="<p>OLD BRANCH</p>")
+    add_message(conversation, "assistant", "", parent=question, html="<p>NEW BRANCH</p>")
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+
+    assert "the question" in page
+    assert "NEW BRANCH" in page
+    assert "OLD BRANCH" not in page
+
+
+def test_a_finished_answer_shows_its_stored_html_not_a_new_rendering(
+    alice_client, conversation, add_message
+):
+    question = add_message(conversation, "user", "hi")
+    add_message(conversation, "assistant", "**RAWMARKDOWN**", parent=question, html="<p>STORED</p>")
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+
+    assert "<p>STORED</p>" in page
+    assert "RAWMARKDOWN" not in page
+
+
+def test_a_user_message_is_escaped(alice_client, conversation, add_message):
+    add_message(conversation, "user", "<script>alert('pwned')</script>")
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+
+    assert "<script>alert('pwned')</script>" not in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+
+
+def test_a_streaming_answer_shows_its_escaped_text_so_far(alice_client, conversation, add_message):
+    question = add_message(conversation, "user", "hi")
+    answer = add_message(
+        conversation, "assistant", "partial <b>", parent=question, status=Message.Status.STREAMING
+    )
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+
+    assert "partial &lt;b&gt;" in page
+    assert f'data-streaming-message-id="{answer.pk}"' in page
+
+
+def test_the_page_explains_how_to_configure_a_provider_when_none_is(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = ""
+
+    page = _html(alice_client.get("/"))
+
+    assert "No model provider is configured" in page
+    assert "OPENAI_API_KEY" in page
+
+
+def test_the_provider_hint_is_hidden_once_a_provider_is_configured(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"
+
+    assert "No model provider is configured" not in _html(alice_client.get("/"))
+
+
+def test_the_api_key_never_appears_in_a_page(client, alice, settings, add_message):
+    settings.OPENAI_API_KEY = "sk-should-never-appear"
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    conversation = Conversation.objects.create(user=alice, title="Keys", model="fake-model")
+    question = add_message(conversation, "user", "hi")
+    answer = add_message(
+        conversation,
+        "assistant",
+        "oops",
+        parent=question,
+        status=Message.Status.ERROR,
+        error_code="upstream_http_error",
+        error="The provider refused the request.",
+    )
+    pages = [
+        "/",
+        f"/c/{conversation.pk}/",
+        "/admin/",
+        "/admin/conversations/conversation/",
+        f"/admin/conversations/conversation/{conversation.pk}/change/",
+        "/admin/conversations/message/",
+        f"/admin/conversations/message/{answer.pk}/change/",
+    ]
+
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "sk-should-never-appear" not in _html(response), path
+
+
+# --- Ownership ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bob_client(bob: Any) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def test_it_refuses_another_users_conversation(bob_client, conversation):
+    assert bob_client.get(f"/c/{conversation.pk}/").status_code == 404
+
+
+def test_it_refuses_to_rename_another_users_conversation(bob_client, conversation):
+    response = bob_client.post(f"/c/{conversation.pk}/rename/", {"title": "Mine now"})
+
+    assert response.status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.title == "New chat"
+
+
+def test_it_refuses_to_delete_another_users_conversation(bob_client, conversation):
+    response = bob_client.post(f"/c/{conversation.pk}/delete/")
+
+    assert response.status_code == 404
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_it_refuses_to_change_another_users_settings(bob_client, conversation):
+    response = bob_client.post(
+        f"/c/{conversation.pk}/settings/",
+        {"model": "fake-model-2", "system_prompt": "Be evil."},
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert response.status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.model == "fake-model"
+    assert conversation.system_prompt == ""
+
+
+def test_a_missing_conversation_is_not_found(alice_client):
+    assert alice_client.get("/c/999999/").status_code == 404
+
+
+# --- Rename, delete, settings ------------------------------------------------------------
+
+
+def test_rename_changes_the_title(alice_client, conversation):
+    response = alice_client.post(f"/c/{conversation.pk}/rename/", {"title": "Holiday plans"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/c/{conversation.pk}/"
+    conversation.refresh_from_db()
+    assert conversation.title == "Holiday plans"
+
+
+def test_rename_to_an_empty_title_keeps_the_old_one(alice_client, conversation):
+    alice_client.post(f"/c/{conversation.pk}/rename/", {"title": "   "})
+
+    conversation.refresh_from_db()
+    assert conversation.title == "New chat"
+
+
+def test_rename_needs_a_post(alice_client, conversation):
+    assert alice_client.get(f"/c/{conversation.pk}/rename/").status_code == 405
+
+
+def test_delete_removes_the_conversation_and_its_messages(alice_client, conversation, add_message):
+    question = add_message(conversation, "user", "hi")
+    add_message(conversation, "assistant", "hello", parent=question)
+
+    response = alice_client.post(f"/c/{conversation.pk}/delete/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.exists()
+
+
+def test_delete_needs_a_post(alice_client, conversation):
+    assert alice_client.get(f"/c/{conversation.pk}/delete/").status_code == 405
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_settings_form_saves_model_context_and_prompt(alice_client, conversation):
+    response = alice_client.post(
+        f"/c/{conversation.pk}/settings/",
+        {"model": "fake-model-2", "system_prompt": "Answer in French."},
+    )
+
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.model == "fake-model-2"
+    assert conversation.context_enabled is False  # An unticked checkbox is not sent.
+    assert conversation.system_prompt == "Answer in French."
+
+
+def test_settings_saved_through_fetch_answer_json(alice_client, conversation):
+    response = alice_client.post(
+        f"/c/{conversation.pk}/settings/",
+        {"model": "fake-model-2", "context_enabled": "on", "system_prompt": "Be brief."},
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+    conversation.refresh_from_db()
+    assert conversation.model == "fake-model-2"
+    assert conversation.context_enabled is True
+    assert conversation.system_prompt == "Be brief."
+
+
+def test_settings_with_an_unknown_model_is_a_400_with_its_code(alice_client, conversation):
+    response = alice_client.post(
+        f"/c/{conversation.pk}/settings/",
+        {"model": "gpt-unknown", "context_enabled": "", "system_prompt": "x"},
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["ok"] is False
+    assert body["code"] == "unknown_model"
+    assert body["error"]
+    conversation.refresh_from_db()
+    assert conversation.model == "fake-model"
+    assert conversation.context_enabled is True
+    assert conversation.system_prompt == ""
+
+
+# --- Starting a conversation (an async view) ---------------------------------------------
+
+
+async def _finish_running_answers() -> None:
+    for _, task in list(generation.registry.running.values()):
+        await task
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_starting_a_conversation_saves_the_message_and_streams_the_answer(
+    alice, upstream, live
+):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    response = await client.post("/c/new/", {"text": "[[fake tokens=3]]"})
+
+    assert response.status_code == 302
+    conversation = await Conversation.objects.aget(user=alice)
+    assert response["Location"] == f"/c/{conversation.pk}/"
+    question = await Message.objects.aget(conversation=conversation, role="user")
+    assert question.content == "[[fake tokens=3]]"
+    await _finish_running_answers()
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert answer.parent_id == question.pk
+    assert answer.status == Message.Status.DONE
+    assert answer.content == expected_text(3)
+    assert answer.html == f"<p>{expected_text(3)}</p>"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_starting_a_conversation_uses_the_chosen_model(alice, upstream, live):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    await client.post("/c/new/", {"text": "[[fake tokens=1]]", "model": "fake-model-2"})
+    await _finish_running_answers()
+
+    conversation = await Conversation.objects.aget(user=alice)
+    assert conversation.model == "fake-model-2"
+    assert upstream.chat_requests[0].json["model"] == "fake-model-2"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("text", ["", "   \n "])
+async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, live, text):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    response = await client.post("/c/new/", {"text": text})
+
+    assert response.status_code == 400
+    assert await Conversation.objects.acount() == 0
+    assert await Message.objects.acount() == 0
+    assert not generation.registry.running
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_first_message_is_given_back_to_edit(alice, live):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    draft = "my carefully written draft " + "x" * actions.MAX_MESSAGE_CHARS
+
+    response = await client.post("/c/new/", {"text": draft})
+
+    assert response.status_code == 400
+    assert await Message.objects.acount() == 0
+    assert draft in _html(response)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_first_message_says_why(alice, live):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    response = await client.post("/c/new/", {"text": "hi", "model": "gpt-unknown"})
+
+    assert response.status_code == 400
+    assert "Unknown model" in _html(response)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_starting_a_conversation_needs_a_login(alice, live):
+    response = await AsyncClient().post("/c/new/", {"text": "hi"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert await Message.objects.acount() == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_starting_a_conversation_needs_a_post(alice, live):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    assert (await client.get("/c/new/")).status_code == 405
