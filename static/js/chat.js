@@ -9,13 +9,16 @@
 import { ChatSocket } from "chatweb/socket.js";
 import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
-import { enhanceCodeBlocks } from "chatweb/code-copy.js";
+import { codeLanguages, enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
 import { showToast } from "chatweb/toast.js";
 
 const LIVE_STATUSES = new Set(["pending", "streaming"]);
 const STICK_THRESHOLD_PX = 48;
 const PENDING_SYNC_MS = 5_000;
+// A streaming answer that sends nothing for this long may belong to a process that died
+// after its last frame: ask for a snapshot, which ends such an answer once it is stale.
+const SILENCE_SYNC_MS = 15_000;
 const MAX_KEPT_DELTAS = 5_000;
 
 const main = document.getElementById("chat");
@@ -39,6 +42,7 @@ let lastSent = null;
 let pending = false;
 let pendingTimer = 0;
 let renderFrame = 0;
+let silenceTimer = 0;
 /** Follow new text only while the reader is at the bottom of the thread. */
 let stick = true;
 
@@ -179,6 +183,15 @@ function reloadOnce() {
 
 // ---- The streaming answer ------------------------------------------------------------
 
+function watchSilence() {
+  clearTimeout(silenceTimer);
+  if (!live) return;
+  silenceTimer = setTimeout(() => {
+    socket?.sync();
+    watchSilence();
+  }, SILENCE_SYNC_MS);
+}
+
 function scheduleRender() {
   if (renderFrame) return;
   renderFrame = requestAnimationFrame(() => {
@@ -213,6 +226,7 @@ function beginLive(m, article, { text, last }) {
   updateRegenerate();
   applyKept();
   scheduleRender();
+  watchSilence();
   if (live && live.last === null) socket?.sync();
 }
 
@@ -253,6 +267,7 @@ function onDelta(frame) {
   live.text += frame.text;
   live.last = frame.seq;
   scheduleRender();
+  watchSilence();
 }
 
 function finish(m) {
@@ -263,15 +278,17 @@ function finish(m) {
   }
   if (live && live.id === m.id) {
     live = null;
+    clearTimeout(silenceTimer);
     cancelAnimationFrame(renderFrame);
     renderFrame = 0;
   }
   kept = kept.filter((d) => d.message_id !== m.id);
   const body = article.querySelector("[data-markdown]");
+  const languages = codeLanguages(body);
   body.classList.remove("raw");
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
   else body.innerHTML = m.content ? renderMarkdown(m.content) : "";
-  enhanceCodeBlocks(body);
+  enhanceCodeBlocks(body, languages);
   article.classList.remove("is-streaming");
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);
@@ -328,6 +345,7 @@ function onSnapshot(m) {
       live.last = last;
       applyKept();
       scheduleRender();
+      watchSilence();
       if (live.last === null) socket?.sync();
     } else {
       beginLive(m, article, { text: m.content || "", last });

@@ -26,7 +26,18 @@ function languageOf(pre) {
   return cls ? cls.slice("language-".length) : "";
 }
 
-export function enhanceCodeBlocks(root = document) {
+/** The language shown on each code block under root, in order ("" when unknown). */
+export function codeLanguages(root) {
+  return [...root.querySelectorAll(".code-block .code-lang")].map((l) => l.textContent);
+}
+
+/**
+ * Frames every code block under root. `languages` labels blocks whose markup names no
+ * language: the server's Pygments HTML does not, so the live rendering's labels are
+ * carried over when it replaces them.
+ */
+export function enhanceCodeBlocks(root = document, languages = []) {
+  let index = 0;
   for (const pre of root.querySelectorAll(".markdown pre")) {
     if (pre.closest(".code-block")) continue;
     const parent = pre.parentElement;
@@ -37,7 +48,8 @@ export function enhanceCodeBlocks(root = document) {
     head.className = "code-head";
     const lang = document.createElement("span");
     lang.className = "code-lang";
-    lang.textContent = languageOf(pre) || "code";
+    lang.textContent = languageOf(pre) || languages[index] || "";
+    index += 1;
     const button = document.createElement("button");
     button.type = "button";
     button.className = "copy-code";

@@ -3,7 +3,9 @@
 import { marked } from "marked";
 import DOMPurify from "dompurify";
 
-marked.setOptions({ gfm: true, breaks: false });
+// breaks: true matches the server's nl2br, so the text does not reflow when the server's
+// HTML replaces the live rendering.
+marked.setOptions({ gfm: true, breaks: true });
 
 export function renderMarkdown(text) {
   return DOMPurify.sanitize(marked.parse(text, { async: false }));
