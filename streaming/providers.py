@@ -1,0 +1,416 @@
+"""The OpenAI-compatible chat client: the one place that talks HTTP to a model server.
+
+It knows nothing of Django. The generation service builds a ProviderConfig from settings
+(or from a provider configured in the admin) and turns the ProviderError it may raise into
+the message shown in the chat, using the error's stable `code`.
+
+Any server that speaks OpenAI's /v1/chat/completions works (OpenAI, Ollama, vLLM,
+llama.cpp's server, LM Studio, DeepSeek, ...). Replies are streamed as server-sent events
+and parsed line by line; `TIMEOUT_MS` bounds the model's *silence*, never the length of a
+reply that keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypedDict
+from urllib.parse import urlsplit
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+# Connecting, sending the request and waiting for a free pooled connection are quick on
+# any healthy network; only the model's silence is governed by the configured timeout.
+CONNECT_TIMEOUT_S = 10.0
+# An error body is read only this far: it is for a readable message, not for storage.
+ERROR_BODY_LIMIT = 4096
+# A non-streamed completion (a title) is small; a larger body is not what we asked for.
+COMPLETION_BODY_LIMIT = 1_000_000
+# Upstream error texts are cut to this length before they reach the chat.
+MESSAGE_LIMIT = 500
+
+
+class ChatMessage(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One piece of a streamed reply: new text, and/or how it ended, and/or its usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where the model server is. `base_url` already ends in /v1 (settings validate it)."""
+
+    base_url: str
+    # Kept out of repr() so a config that ends up in a log or a traceback shows no key.
+    api_key: str = field(repr=False)
+    timeout_s: float
+
+
+class ProviderError(Exception):
+    """A failure the chat can explain. `message` is readable and never contains the key."""
+
+    code: ClassVar[str] = "upstream_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotConfigured(ProviderError):
+    code = "not_configured"
+
+
+class UpstreamHTTPError(ProviderError):
+    code = "upstream_http_error"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UpstreamTimeout(ProviderError):
+    code = "upstream_timeout"
+
+
+class UpstreamDisconnected(ProviderError):
+    code = "upstream_disconnected"
+
+
+class UpstreamStreamError(ProviderError):
+    code = "upstream_stream_error"
+
+
+class UpstreamUnreachable(ProviderError):
+    code = "upstream_unreachable"
+
+
+NOT_CONFIGURED_MESSAGE = (
+    "No model server is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
+    "as well for a server other than OpenAI, for example http://localhost:11434/v1 for "
+    "Ollama), then restart Chatweb."
+)
+
+# httpx's connection pool belongs to the event loop that created it, and Django runs
+# async code on more than one loop (async_to_sync makes its own; each test has one), so
+# there is one long-lived client per running loop. Weak keys let a finished loop's entry
+# go away with the loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_client() -> httpx.AsyncClient:
+    """The shared AsyncClient of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"User-Agent": "chatweb"},
+        )
+        _clients[loop] = client
+    return client
+
+
+async def aclose_clients() -> None:
+    """Close the running loop's shared client (at shutdown, and after each test)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+class OpenAICompatible:
+    """A chat client for one OpenAI-compatible server.
+
+    `stream_chat` is an async generator. Closing it (`aclose()`, `contextlib.aclosing`) or
+    cancelling the task that iterates it closes the HTTP response and its connection, so
+    the upstream stops generating: that is what makes Stop save tokens. A caller that may
+    leave the loop early should wrap it in `contextlib.aclosing` so the close happens at
+    once rather than when the generator is garbage-collected.
+    """
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._client = client
+
+    async def stream_chat(
+        self, *, model: str, messages: list[ChatMessage]
+    ) -> AsyncGenerator[Delta, None]:
+        """Yield the reply as it arrives; raise a ProviderError if it cannot be completed.
+
+        A reply ends normally at `data: [DONE]`, or when the body ends after a chunk that
+        carried a finish_reason. Every other ending is an error: the text yielded so far
+        is all there is.
+        """
+        url = self._url("chat/completions")
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        saw_finish = False
+        done = False
+        try:
+            async with self._http().stream(
+                "POST",
+                url,
+                json=body,
+                headers=self._headers(accept="text/event-stream"),
+                timeout=self._timeout(),
+            ) as response:
+                if not response.is_success:
+                    raise await self._http_error(response)
+                event = ""
+                async for line in response.aiter_lines():
+                    # After [DONE] the rest of the body (normally just its end) is read
+                    # and ignored, so the connection goes back to the pool for the next
+                    # reply instead of being closed (openai-python drains it the same way).
+                    if done:
+                        continue
+                    if not line:
+                        event = ""  # A blank line ends a server-sent event.
+                        continue
+                    if line.startswith("event:"):
+                        event = line[len("event:") :].strip()
+                        continue
+                    if not line.startswith("data:"):
+                        continue  # Comments (": keep-alive") and fields we do not use.
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        done = True
+                        continue
+                    payload = self._decode(data)
+                    if event == "error" or payload.get("error"):
+                        raise UpstreamStreamError(
+                            self._clean(
+                                "The model server reported an error: "
+                                + _error_text(payload, default="(no message)")
+                            )
+                        )
+                    delta = _delta_from_chunk(payload)
+                    if delta is None:
+                        continue
+                    if delta.finish_reason:
+                        saw_finish = True
+                    yield delta
+        except httpx.HTTPError as exc:
+            # The reply is complete once [DONE] or a finish_reason has arrived; a
+            # connection that fails after that loses nothing worth reporting.
+            if done or (saw_finish and isinstance(exc, httpx.TransportError)):
+                logger.debug("Ignoring %s after the reply completed", type(exc).__name__)
+                return
+            raise self._translate(exc) from exc
+        if not done and not saw_finish:
+            raise UpstreamDisconnected(
+                "The model server ended the reply before it was complete. The text so far is kept."
+            )
+
+    async def complete(
+        self, *, model: str, messages: list[ChatMessage], max_tokens: int = 30
+    ) -> str:
+        """A short, non-streamed completion (conversation titles); the text, stripped."""
+        url = self._url("chat/completions")
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": False,
+            "max_tokens": max_tokens,
+        }
+        try:
+            async with self._http().stream(
+                "POST",
+                url,
+                json=body,
+                headers=self._headers(accept="application/json"),
+                timeout=self._timeout(),
+            ) as response:
+                if not response.is_success:
+                    raise await self._http_error(response)
+                raw = await _read_bounded(response, COMPLETION_BODY_LIMIT)
+        except httpx.HTTPError as exc:
+            raise self._translate(exc) from exc
+        payload = self._decode(raw.decode("utf-8", errors="replace"))
+        try:
+            content = payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str):
+            raise UpstreamStreamError("The model server's answer had no message text.")
+        return content.strip()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        return self._client if self._client is not None else get_client()
+
+    def _url(self, endpoint: str) -> str:
+        if not self.config.base_url:
+            raise NotConfigured(NOT_CONFIGURED_MESSAGE)
+        return f"{self.config.base_url.rstrip('/')}/{endpoint}"
+
+    def _headers(self, *, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        return headers
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=CONNECT_TIMEOUT_S,
+            read=self.config.timeout_s,
+            write=CONNECT_TIMEOUT_S,
+            pool=CONNECT_TIMEOUT_S,
+        )
+
+    def _origin(self) -> str:
+        """scheme://host[:port] of the server, for messages (never userinfo or a path)."""
+        parts = urlsplit(self.config.base_url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}"
+
+    def _clean(self, text: str) -> str:
+        """Scrub the API key out of a message (an upstream may echo it) and bound it."""
+        if self.config.api_key:
+            text = text.replace(self.config.api_key, "***")
+        text = " ".join(text.split())
+        if len(text) > MESSAGE_LIMIT:
+            text = text[: MESSAGE_LIMIT - 1] + "…"
+        return text
+
+    def _decode(self, data: str) -> dict[str, Any]:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise UpstreamStreamError(
+                self._clean(f"The model server sent something that is not a reply: {data[:80]}")
+            )
+        return payload
+
+    async def _http_error(self, response: httpx.Response) -> UpstreamHTTPError:
+        try:
+            raw = await _read_bounded(response, ERROR_BODY_LIMIT)
+        except httpx.HTTPError:
+            raw = b""
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            detail = text
+        else:
+            detail = _error_text(payload, default=text) if isinstance(payload, dict) else text
+        status = response.status_code
+        message = f"The model server answered HTTP {status}"
+        detail = detail.strip()
+        message += f": {detail}" if detail else f" {response.reason_phrase}."
+        return UpstreamHTTPError(status, self._clean(message))
+
+    def _translate(self, exc: httpx.HTTPError) -> ProviderError:
+        """Map an httpx failure onto the small hierarchy the chat can explain."""
+        origin = self._origin()
+        if isinstance(exc, httpx.ConnectTimeout):
+            return UpstreamTimeout(
+                f"The model server at {origin} did not accept a connection within "
+                f"{CONNECT_TIMEOUT_S:g} s."
+            )
+        if isinstance(exc, httpx.PoolTimeout):
+            return UpstreamTimeout(
+                f"No connection to the model server was free for {CONNECT_TIMEOUT_S:g} s."
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeout(f"No response from the model for {self.config.timeout_s:g} s.")
+        if isinstance(exc, httpx.ConnectError):
+            reason = str(exc) or type(exc).__name__
+            return UpstreamUnreachable(
+                self._clean(f"Could not reach the model server at {origin}: {reason}")
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return UpstreamDisconnected(
+                "The connection to the model server broke before the reply was complete. "
+                "The text so far is kept."
+            )
+        if isinstance(exc, httpx.TransportError):
+            reason = str(exc) or type(exc).__name__
+            return UpstreamUnreachable(
+                self._clean(f"Could not talk to the model server at {origin}: {reason}")
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return UpstreamStreamError("The model server sent a reply that could not be decoded.")
+        return ProviderError(self._clean(f"The request to the model server failed: {exc}"))
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes():
+        buffer += chunk
+        if len(buffer) >= limit:
+            break
+    return bytes(buffer[:limit])
+
+
+def _error_text(payload: dict[str, Any], *, default: str) -> str:
+    """The message of an OpenAI-style error ({"error": {"message": ...}}) or a near variant."""
+    error = payload.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    if isinstance(payload.get("message"), str):
+        return str(payload["message"])
+    if isinstance(payload.get("detail"), str):
+        return str(payload["detail"])
+    return default
+
+
+def _delta_from_chunk(payload: dict[str, Any]) -> Delta | None:
+    """The Delta in one chat.completion.chunk, or None if it carries nothing we use."""
+    text = ""
+    finish_reason: str | None = None
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            text = delta["content"]
+        if isinstance(choice.get("finish_reason"), str):
+            finish_reason = choice["finish_reason"]
+    usage = _usage(payload.get("usage"))
+    if not text and finish_reason is None and usage is None:
+        return None
+    return Delta(text=text, finish_reason=finish_reason, usage=usage)
+
+
+def _usage(raw: object) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    counts = {key: raw.get(key) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    if not all(isinstance(value, int) for value in counts.values()):
+        return None
+    return Usage(
+        prompt_tokens=int(raw["prompt_tokens"]),
+        completion_tokens=int(raw["completion_tokens"]),
+        total_tokens=int(raw["total_tokens"]),
+    )

@@ -1,0 +1,299 @@
+"""The OpenAI-compatible client against a real local server over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from streaming.providers import (
+    ChatMessage,
+    Delta,
+    NotConfigured,
+    OpenAICompatible,
+    ProviderConfig,
+    UpstreamDisconnected,
+    UpstreamHTTPError,
+    UpstreamStreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    aclose_clients,
+    get_client,
+)
+from tests.upstream import FakeUpstream, expected_text, token_text
+
+pytestmark = pytest.mark.asyncio
+
+MODEL = "fake-model"
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def close_shared_client():
+    yield
+    await aclose_clients()
+
+
+def provider(base_url: str, *, api_key: str = "", timeout_s: float = 5.0) -> OpenAICompatible:
+    return OpenAICompatible(ProviderConfig(base_url=base_url, api_key=api_key, timeout_s=timeout_s))
+
+
+def ask(text: str) -> list[ChatMessage]:
+    return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+
+
+async def collect(client: OpenAICompatible, messages: list[ChatMessage], into: list[Delta]) -> str:
+    async for delta in client.stream_chat(model=MODEL, messages=messages):
+        into.append(delta)
+    return "".join(d.text for d in into)
+
+
+async def test_it_streams_the_tokens_in_order(fake_upstream):
+    deltas: list[Delta] = []
+
+    text = await collect(provider(fake_upstream.base_url), ask("[[fake tokens=12]]"), deltas)
+
+    assert text == expected_text(12)
+    assert [d.text for d in deltas if d.text] == [token_text(i) for i in range(12)]
+    assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
+    (request,) = fake_upstream.chat_requests
+    assert request.json["stream"] is True
+    assert request.json["stream_options"] == {"include_usage": True}
+    assert request.json["model"] == MODEL
+    assert "authorization" not in request.headers
+
+
+async def test_it_reports_usage(fake_upstream):
+    deltas: list[Delta] = []
+
+    await collect(provider(fake_upstream.base_url), ask("one two [[fake tokens=5]]"), deltas)
+
+    usages = [d.usage for d in deltas if d.usage]
+    assert usages == [{"prompt_tokens": 6, "completion_tokens": 5, "total_tokens": 11}]
+
+
+async def test_it_reports_a_reply_cut_by_length_and_its_continuation(fake_upstream):
+    client = provider(fake_upstream.base_url)
+    first: list[Delta] = []
+    messages = ask("[[fake tokens=3 length_rounds=1]]")
+
+    await collect(client, messages, first)
+    continued: list[Delta] = []
+    messages += [
+        {"role": "assistant", "content": expected_text(3)},
+        {"role": "user", "content": "continue"},
+    ]
+    text = await collect(client, messages, continued)
+
+    assert [d.finish_reason for d in first if d.finish_reason] == ["length"]
+    assert [d.finish_reason for d in continued if d.finish_reason] == ["stop"]
+    assert text == expected_text(3, round=1)
+
+
+async def test_it_sends_the_key_as_a_bearer_token():
+    with FakeUpstream(api_key="sk-right-key") as upstream:
+        text = await collect(
+            provider(upstream.base_url, api_key="sk-right-key"), ask("[[fake tokens=2]]"), []
+        )
+
+        assert text == expected_text(2)
+        assert upstream.chat_requests[0].headers["authorization"] == "Bearer sk-right-key"
+
+
+async def test_it_explains_an_http_error(fake_upstream):
+    with pytest.raises(UpstreamHTTPError) as caught:
+        await collect(provider(fake_upstream.base_url), ask("[[fake status=500]]"), [])
+
+    assert caught.value.status == 500
+    assert caught.value.code == "upstream_http_error"
+    assert str(caught.value) == "The model server answered HTTP 500: Fake upstream failure (500)"
+    assert caught.value.message == str(caught.value)
+
+
+async def test_it_never_repeats_the_key_the_server_echoes():
+    wrong_key = "sk-wrong-0123456789abcdef"
+    with FakeUpstream(api_key="sk-right-key") as upstream:
+        with pytest.raises(UpstreamHTTPError) as caught:
+            await collect(provider(upstream.base_url, api_key=wrong_key), ask("hi"), [])
+
+        assert caught.value.status == 401
+        # The server did echo the key back; the client scrubbed it.
+        assert "Incorrect API key provided: ***" in str(caught.value)
+        assert wrong_key not in str(caught.value)
+        assert wrong_key not in repr(caught.value)
+        assert wrong_key not in repr(ProviderConfig(upstream.base_url, wrong_key, 1.0))
+
+
+async def test_it_times_out_when_the_server_never_answers(fake_upstream):
+    started = time.monotonic()
+
+    with pytest.raises(UpstreamTimeout) as caught:
+        await collect(
+            provider(fake_upstream.base_url, timeout_s=0.5), ask("[[fake hang=headers]]"), []
+        )
+
+    assert time.monotonic() - started < 1.5
+    assert str(caught.value) == "No response from the model for 0.5 s."
+    assert caught.value.code == "upstream_timeout"
+
+
+async def test_it_times_out_when_the_server_falls_silent_mid_reply(fake_upstream):
+    deltas: list[Delta] = []
+
+    with pytest.raises(UpstreamTimeout):
+        await collect(
+            provider(fake_upstream.base_url, timeout_s=0.5), ask("[[fake hang_after=2]]"), deltas
+        )
+
+    assert "".join(d.text for d in deltas) == expected_text(2)
+
+
+async def test_the_timeout_bounds_silence_not_the_length_of_a_reply(fake_upstream):
+    started = time.monotonic()
+
+    text = await collect(
+        provider(fake_upstream.base_url, timeout_s=0.5),
+        ask("[[fake tokens=40 delay=0.05]]"),
+        [],
+    )
+
+    assert text == expected_text(40)
+    assert time.monotonic() - started > 1.5  # It did outlast the timeout several times.
+
+
+@pytest.mark.parametrize("how", ["drop_after", "reset_after", "end_after"])
+async def test_a_broken_stream_is_reported_at_once(fake_upstream, how):
+    deltas: list[Delta] = []
+    started = time.monotonic()
+
+    with pytest.raises(UpstreamDisconnected) as caught:
+        await collect(
+            provider(fake_upstream.base_url, timeout_s=30),
+            ask(f"[[fake tokens=10 delay=0.05 {how}=5]]"),
+            deltas,
+        )
+
+    # Five tokens take 4 x 0.05 s; the break must not wait out the 30 s timeout.
+    assert time.monotonic() - started < 0.2 + 1.0
+    assert "".join(d.text for d in deltas) == expected_text(5)
+    assert caught.value.code == "upstream_disconnected"
+
+
+async def test_an_error_event_in_the_stream_is_reported(fake_upstream):
+    deltas: list[Delta] = []
+
+    with pytest.raises(UpstreamStreamError) as caught:
+        await collect(provider(fake_upstream.base_url), ask("[[fake error_event_after=3]]"), deltas)
+
+    assert "Fake stream error" in str(caught.value)
+    assert "".join(d.text for d in deltas) == expected_text(3)
+
+
+async def test_multibyte_characters_split_across_reads_arrive_intact(fake_upstream):
+    text = await collect(provider(fake_upstream.base_url), ask("[[fake cjk=1 tokens=20]]"), [])
+
+    assert text == expected_text(20, cjk=True)
+    assert "🙂" in text
+
+
+async def test_cancelling_the_consumer_closes_the_upstream_request(fake_upstream):
+    client = provider(fake_upstream.base_url)
+    three_deltas = asyncio.Event()
+    deltas: list[Delta] = []
+
+    async def consume() -> None:
+        async for delta in client.stream_chat(
+            model=MODEL, messages=ask("[[fake tokens=400 delay=0.05]]")
+        ):
+            deltas.append(delta)
+            if len(deltas) == 3:
+                three_deltas.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(three_deltas.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    (request,) = fake_upstream.chat_requests
+    await wait_until(lambda: request.client_disconnected, within=2)
+    assert request.tokens_sent < 20
+    assert await asyncio.to_thread(request.finished.wait, 2)
+
+
+async def test_closing_the_stream_early_closes_the_upstream_request(fake_upstream):
+    client = provider(fake_upstream.base_url)
+    stream = client.stream_chat(model=MODEL, messages=ask("[[fake tokens=400 delay=0.05]]"))
+
+    async with contextlib.aclosing(stream):
+        async for delta in stream:
+            if delta.text:
+                break
+
+    (request,) = fake_upstream.chat_requests
+    await wait_until(lambda: request.client_disconnected, within=2)
+    assert request.tokens_sent < 20
+
+
+async def test_it_says_what_to_configure_without_a_server():
+    with pytest.raises(NotConfigured) as caught:
+        await collect(provider(""), ask("hi"), [])
+
+    assert "OPENAI_API_KEY" in str(caught.value)
+    assert "OPENAI_API_BASE_URL" in str(caught.value)
+    assert caught.value.code == "not_configured"
+    with pytest.raises(NotConfigured):
+        await provider("").complete(model=MODEL, messages=ask("hi"))
+
+
+async def test_a_closed_port_is_unreachable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(UpstreamUnreachable) as caught:
+        await collect(provider(f"http://127.0.0.1:{port}/v1"), ask("hi"), [])
+
+    assert f"http://127.0.0.1:{port}" in str(caught.value)
+    assert caught.value.code == "upstream_unreachable"
+
+
+async def test_complete_returns_the_text(fake_upstream):
+    client = provider(fake_upstream.base_url)
+
+    title = await client.complete(model=MODEL, messages=ask("Plan a trip to Kyoto in spring"))
+
+    assert title == "Title: Plan a trip to"
+    assert fake_upstream.chat_requests[0].json["max_tokens"] == 30
+    assert fake_upstream.chat_requests[0].json["stream"] is False
+
+
+async def test_complete_explains_an_http_error(fake_upstream):
+    with pytest.raises(UpstreamHTTPError, match="HTTP 503: Fake upstream failure"):
+        await provider(fake_upstream.base_url).complete(
+            model=MODEL, messages=ask("[[fake status=503]]")
+        )
+
+
+async def test_a_client_passed_in_is_used_and_left_open(fake_upstream):
+    async with httpx.AsyncClient() as own:
+        client = OpenAICompatible(ProviderConfig(fake_upstream.base_url, "", 5.0), client=own)
+        assert await collect(client, ask("[[fake tokens=2]]"), []) == expected_text(2)
+        assert not own.is_closed
+
+
+async def test_one_shared_client_per_event_loop():
+    assert get_client() is get_client()
+    await aclose_clients()
+    assert not get_client().is_closed
+
+
+async def wait_until(condition, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
