@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import logging
 import time
 from dataclasses import dataclass
@@ -404,8 +405,10 @@ class Registry:
         self._atexit = False
 
     def add(self, generation: Generation) -> asyncio.Task[None]:
+        # A fresh context: the task must not inherit the request's or the socket's
+        # context (asgiref keeps their thread executor there, which ends with them).
         task = asyncio.get_running_loop().create_task(
-            generation.run(), name=f"answer-{generation.message_id}"
+            generation.run(), name=f"answer-{generation.message_id}", context=contextvars.Context()
         )
         self.running[generation.message_id] = (generation, task)
         task.add_done_callback(lambda t: self._finished(generation.message_id, t))
