@@ -1,0 +1,160 @@
+"""Shared fixtures: personas (alice owns, bob is an outsider), the real fake upstream,
+and authenticated WebSocket communicators through the real ASGI application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.test import Client
+
+from conversations.models import Conversation
+from streaming import generation, providers
+from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: Any) -> None:
+    # A model-made title is one more upstream request; the tests that want it opt in.
+    settings.AUTO_TITLE = False
+    settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
+    settings.MAX_REQUEST_PER_HOUR = 0
+    # Pages render without collectstatic (the manifest storage needs its output).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """collectstatic once per session, for the tests that run real server processes."""
+    from tests.servers import app_env, manage
+
+    root = tmp_path_factory.mktemp("static")
+    manage(app_env(root, STATIC_ROOT=str(root)), "collectstatic", "--noinput", "-v", "0")
+    return root
+
+
+@pytest.fixture
+def upstream(fake_upstream: FakeUpstream, settings: Any) -> FakeUpstream:  # noqa: F811
+    """The real local OpenAI-compatible server, configured as the app's upstream."""
+    settings.OPENAI_API_BASE_URL = fake_upstream.base_url
+    settings.OPENAI_API_KEY = "sk-test-secret-key-never-shown"
+    settings.TIMEOUT_MS = 5000
+    return fake_upstream
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def alice_client(alice: Any) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def conversation(alice: Any) -> Conversation:
+    return Conversation.objects.create(user=alice, title="New chat", model="fake-model")
+
+
+@pytest_asyncio.fixture
+async def live() -> AsyncIterator[None]:
+    """Whatever answers a test starts are ended, and the HTTP client closed, afterwards."""
+    yield
+    await generation.registry.shutdown()
+    await providers.aclose_clients()
+
+
+Connect = Callable[..., Any]
+
+
+@pytest_asyncio.fixture
+async def connect(live: None) -> AsyncIterator[Connect]:
+    """connect(user, conversation_id) -> a connected WebsocketCommunicator (disconnected after)."""
+    from chatweb.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def _connect(
+        user: Any | None, conversation_id: int, *, expect: bool = True, origin: bytes | None = None
+    ) -> WebsocketCommunicator | tuple[bool, int | None]:
+        headers = [(b"origin", origin or b"http://testserver")]
+        if user is not None:
+            client = Client()
+            await sync_to_async(client.force_login)(user)
+            cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+            headers.append((b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+        communicator = WebsocketCommunicator(
+            application, f"/ws/conversations/{conversation_id}/", headers=headers
+        )
+        connected, code = await communicator.connect(timeout=5)
+        if not expect:
+            return connected, code
+        assert connected, f"refused with {code}"
+        opened.append(communicator)
+        return communicator
+
+    yield _connect
+    for communicator in opened:
+        with contextlib.suppress(Exception):
+            await communicator.disconnect()
+
+
+async def frames_until(
+    communicator: WebsocketCommunicator,
+    stop: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float = 10,
+) -> list[dict[str, Any]]:
+    """Collect frames until one matches `stop` (included)."""
+    import asyncio
+
+    collected: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await communicator.receive_json_from(timeout=timeout)
+            collected.append(frame)
+            if stop(frame):
+                return collected
+
+
+def is_done(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "done"
+
+
+@pytest.fixture
+def sql_writes() -> Iterator[list[str]]:
+    """Every INSERT/UPDATE statement on the messages table, from any thread."""
+    from django.db.backends import utils
+
+    statements: list[str] = []
+    original = utils.CursorWrapper.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        text = sql.lstrip().upper()
+        if text.startswith(("INSERT", "UPDATE")) and "CONVERSATIONS_MESSAGE" in text:
+            statements.append(sql)
+        return original(self, sql, params)
+
+    utils.CursorWrapper.execute = execute  # type: ignore[method-assign]
+    try:
+        yield statements
+    finally:
+        utils.CursorWrapper.execute = original  # type: ignore[method-assign]

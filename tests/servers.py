@@ -1,0 +1,134 @@
+"""Real server processes for tests: a migrated SQLite app directory and daphne on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def app_env(data_dir: Path, static_root: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a Chatweb process on its own SQLite database in data_dir.
+
+    static_root: where collectstatic put the assets (the static_root fixture).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "OPENAI_", "DATABASE_", "REDIS_"))
+    }
+    env.update(
+        DATA_DIR=str(data_dir),
+        DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
+        SECRET_KEY="test-secret-key-for-a-subprocess-only",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        OPENAI_API_MODEL="fake-model",
+        AUTO_TITLE="false",
+        PYTHONUNBUFFERED="1",
+    )
+    if static_root is not None:
+        env["STATIC_ROOT"] = str(static_root)
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def create_user(env: dict[str, str], username: str, password: str) -> None:
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user({username!r}, password={password!r})",
+    )
+
+
+class Daphne:
+    """One real daphne process serving chatweb.asgi on 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "chatweb.asgi:application"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited: {self.log_path.read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.2
+            ):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"daphne did not start: {self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as when a server is killed for real."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def sign_in(base_url: str, username: str, password: str) -> httpx.Client:
+    """An httpx client signed in through the real login page (CSRF included)."""
+    client = httpx.Client(base_url=base_url, timeout=10, follow_redirects=False)
+    page = client.get("/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, "no CSRF token on the login page"
+    response = client.post(
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token[1]},
+        headers={"Referer": f"{base_url}/accounts/login/"},
+    )
+    assert response.status_code == 302, response.text[:500]
+    return client
+
+
+def csrf_post(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
+    token = client.cookies["csrftoken"]
+    return client.post(
+        path,
+        data={**data, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{client.base_url}/"},
+    )

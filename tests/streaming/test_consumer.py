@@ -1,0 +1,490 @@
+"""The conversation socket through the real ASGI application and a real local upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from conversations.models import Conversation, Message
+from streaming import generation
+from tests.conftest import frames_until, is_done
+from tests.upstream import FakeUpstream, expected_text
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def deltas(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == "delta"]
+
+
+def joined(frames: list[dict[str, Any]]) -> str:
+    return "".join(f["text"] for f in deltas(frames))
+
+
+async def get_answer(conversation: Conversation) -> Message:
+    return await Message.objects.filter(
+        conversation=conversation, role=Message.Role.ASSISTANT
+    ).alatest("created_at")
+
+
+async def test_a_sent_message_streams_deltas_then_done_and_is_saved(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=20]] hello"})
+    frames = await frames_until(socket, is_done)
+
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "title"
+    created = [f["message"] for f in frames if f["type"] == "message"]
+    assert [m["role"] for m in created] == ["user", "assistant"]
+    assert created[0]["content"] == "[[fake tokens=20]] hello"
+    assert [f["seq"] for f in deltas(frames)] == list(range(1, len(deltas(frames)) + 1))
+    assert joined(frames) == expected_text(20)
+    done = frames[-1]["message"]
+    assert done["status"] == "done"
+    assert done["content"] == expected_text(20)
+    assert done["finish_reason"] == "stop"
+    assert done["usage"]["completion_tokens"] == 20
+
+    answer = await get_answer(conversation)
+    assert answer.status == Message.Status.DONE
+    assert answer.content == expected_text(20)
+    assert answer.html.startswith("<p>")
+    user_message = await Message.objects.aget(pk=answer.parent_id)
+    assert user_message.content == "[[fake tokens=20]] hello"
+
+
+async def first_delta(socket) -> list[dict[str, Any]]:
+    return await frames_until(socket, lambda f: f["type"] == "delta")
+
+
+async def test_stop_closes_the_upstream_request_and_keeps_the_text(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=500 delay=0.01]]"})
+    frames = await first_delta(socket)
+    await socket.send_json_to({"type": "stop"})
+    frames += await frames_until(socket, is_done)
+
+    done = frames[-1]["message"]
+    assert done["status"] == "stopped"
+    assert done["content"] == joined(frames)
+    assert expected_text(500).startswith(done["content"])
+    assert 0 < len(done["content"]) < len(expected_text(500))
+    request = upstream.chat_requests[0]
+    assert await asyncio.to_thread(request.finished.wait, 3)
+    assert request.client_disconnected, "the upstream kept streaming after Stop"
+    assert request.tokens_sent < 500
+    answer = await get_answer(conversation)
+    assert answer.status == Message.Status.STOPPED
+    assert answer.content == done["content"]
+
+
+async def test_stop_from_a_second_tab_stops_the_answer(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    first = await connect(alice, conversation.pk)
+    second = await connect(alice, conversation.pk)
+    await first.send_json_to({"type": "send", "text": "[[fake tokens=500 delay=0.01]]"})
+    await first_delta(second)
+    await second.send_json_to({"type": "stop"})
+    for socket in (first, second):
+        frames = await frames_until(socket, is_done)
+        assert frames[-1]["message"]["status"] == "stopped"
+
+
+async def test_a_second_tab_sees_the_same_stream(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    first = await connect(alice, conversation.pk)
+    second = await connect(alice, conversation.pk)
+    await first.send_json_to({"type": "send", "text": "[[fake tokens=60 delay=0.005]]"})
+    seen_first = await frames_until(first, is_done)
+    seen_second = await frames_until(second, is_done)
+    assert deltas(seen_first) == deltas(seen_second)
+    assert joined(seen_second) == expected_text(60)
+    assert [f["message"]["role"] for f in seen_second if f["type"] == "message"] == [
+        "user",
+        "assistant",
+    ]
+
+
+def apply_protocol(frames: list[dict[str, Any]]) -> tuple[str, list[int]]:
+    """The client algorithm of docs/protocol.md: returns the text and the seqs applied."""
+    text, last, aside, applied = "", None, [], []
+    for frame in frames:
+        if frame["type"] == "delta":
+            if last is None or frame["seq"] > last + 1:
+                aside.append(frame)
+            elif frame["seq"] == last + 1:
+                text += frame["text"]
+                last = frame["seq"]
+                applied.append(last)
+        elif frame["type"] == "snapshot":
+            text, last = frame["message"]["content"], frame["message"]["seq"]
+            for kept in sorted(aside, key=lambda f: f["seq"]):
+                if kept["seq"] == last + 1:
+                    text += kept["text"]
+                    last = kept["seq"]
+                    applied.append(last)
+            aside = []
+        elif frame["type"] == "done":
+            text = frame["message"]["content"]
+    return text, applied
+
+
+async def test_reconnecting_mid_answer_gets_a_snapshot_then_the_rest_exactly_once(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=150 delay=0.01]]"})
+    await first_delta(socket)
+    await socket.disconnect()
+    await asyncio.sleep(0.3)  # deltas flow while nobody listens
+
+    again = await connect(alice, conversation.pk)
+    await again.send_json_to({"type": "sync"})
+    frames = await frames_until(again, is_done)
+
+    snapshot = next(f for f in frames if f["type"] == "snapshot")["message"]
+    assert snapshot["status"] == "streaming"
+    assert snapshot["seq"] >= 2
+    assert expected_text(150).startswith(snapshot["content"])
+    live_text = snapshot["content"] + "".join(
+        f["text"] for f in deltas(frames) if f["seq"] > snapshot["seq"]
+    )
+    assert live_text == expected_text(150), "a gap or a duplicate after the snapshot"
+    text, applied = apply_protocol(frames)
+    assert text == expected_text(150)
+    assert len(applied) == len(set(applied))
+
+
+async def test_sync_after_the_answer_ended_returns_the_stored_answer(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=5]]"})
+    await frames_until(socket, is_done)
+    await socket.send_json_to({"type": "sync"})
+    snapshot = await socket.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["message"]["status"] == "done"
+    assert snapshot["message"]["content"] == expected_text(5)
+    assert snapshot["message"]["seq"] is None
+
+
+async def test_closing_every_tab_does_not_stop_the_answer(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=80 delay=0.005]]"})
+    await first_delta(socket)
+    await socket.disconnect()
+    tasks = [task for _, task in generation.registry.running.values()]
+    assert tasks, "the answer should still be running"
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+    answer = await get_answer(conversation)
+    assert answer.status == Message.Status.DONE
+    assert answer.content == expected_text(80)
+
+
+async def test_length_cut_replies_continue_and_are_stored_whole(
+    connect, alice, conversation, upstream: FakeUpstream, settings
+):
+    settings.MAX_CONTINUATIONS = 3
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=5 length_rounds=3]]"})
+    frames = await frames_until(socket, is_done)
+
+    whole = "".join(expected_text(5, round) for round in range(4))
+    assert joined(frames) == whole
+    done = frames[-1]["message"]
+    assert done["content"] == whole
+    assert done["finish_reason"] == "stop"
+    assert done["usage"]["completion_tokens"] == 20
+    requests = upstream.chat_requests
+    assert len(requests) == 4
+    # Each continuation resends the partial answer, then asks to go on.
+    continued = requests[3].body["messages"]
+    assert continued[-2] == {
+        "role": "assistant",
+        "content": "".join(expected_text(5, r) for r in range(3)),
+    }
+    assert continued[-1]["role"] == "user"
+    assert (await get_answer(conversation)).content == whole
+
+
+async def test_continuation_stops_after_the_configured_rounds(
+    connect, alice, conversation, upstream: FakeUpstream, settings
+):
+    settings.MAX_CONTINUATIONS = 1
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=4 length_rounds=5]]"})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["finish_reason"] == "length"
+    assert done["content"] == expected_text(4, 0) + expected_text(4, 1)
+    assert len(upstream.chat_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("directive", "code", "words", "partial_tokens"),
+    [
+        ("status=500", "upstream_http_error", "500", 0),
+        ("hang_after=3", "upstream_timeout", "", 3),
+        ("drop_after=5", "upstream_disconnected", "", 5),
+        ("reset_after=5", "upstream_disconnected", "", 5),
+        ("end_after=4", "upstream_disconnected", "", 4),
+        ("error_event_after=3", "upstream_stream_error", "Fake stream error", 3),
+    ],
+)
+async def test_upstream_faults_end_the_answer_with_a_clear_error_and_keep_the_text(
+    connect, alice, conversation, upstream: FakeUpstream, settings,
+    directive, code, words, partial_tokens,
+):  # fmt: skip
+    settings.TIMEOUT_MS = 600
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": f"[[fake tokens=50 {directive}]]"})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["status"] == "error"
+    assert done["error_code"] == code
+    assert done["error"]
+    assert words in done["error"]
+    assert done["content"] == expected_text(partial_tokens)
+    assert "sk-test-secret-key-never-shown" not in str(done)
+    answer = await get_answer(conversation)
+    assert (answer.status, answer.error_code, answer.content) == (
+        Message.Status.ERROR, code, expected_text(partial_tokens)
+    )  # fmt: skip
+
+    # The app keeps serving: the next message in the same conversation works.
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=3]]"})
+    again = (await frames_until(socket, is_done))[-1]["message"]
+    assert again["status"] == "done"
+
+
+async def test_no_provider_configured_ends_the_answer_telling_what_to_set(
+    connect, alice, conversation, settings
+):
+    settings.OPENAI_API_BASE_URL = ""
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "hello"})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["status"] == "error"
+    assert done["error_code"] == "not_configured"
+    assert "OPENAI_API_KEY" in done["error"]
+    assert await Message.objects.filter(role="user", content="hello").aexists()
+
+
+async def test_cjk_split_across_reads_arrives_intact(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=30 cjk=1]]"})
+    frames = await frames_until(socket, is_done)
+    assert joined(frames) == expected_text(30, cjk=True)
+    assert (await get_answer(conversation)).content == expected_text(30, cjk=True)
+
+
+async def test_a_300_token_answer_costs_few_writes_and_few_frames(
+    connect, alice, conversation, upstream: FakeUpstream, settings, sql_writes
+):
+    settings.CHECKPOINT_SECONDS = 1.0
+    settings.DELTA_COALESCE_MS = 50
+    socket = await connect(alice, conversation.pk)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=300 delay=0.01]]"})
+    frames = await frames_until(socket, is_done, timeout=20)
+    elapsed = loop.time() - started
+
+    assert joined(frames) == expected_text(300)
+    # Two inserts (user message, answer), the claim, a checkpoint at most once a
+    # second, the end: never one per token.
+    assert len(sql_writes) <= 4 + int(elapsed / settings.CHECKPOINT_SECONDS) + 1, sql_writes
+    assert len(deltas(frames)) <= 300 / 5, "deltas should be coalesced into windows"
+
+
+async def test_sending_while_an_answer_streams_is_refused_and_writes_nothing(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=200 delay=0.01]]"})
+    await first_delta(socket)
+    before = await Message.objects.acount()
+    await socket.send_json_to({"type": "send", "text": "another"})
+    error = await frames_until(socket, lambda f: f["type"] == "error")
+    assert error[-1]["code"] == "busy"
+    assert error[-1]["request"] == "send"
+    assert await Message.objects.acount() == before
+    await socket.send_json_to({"type": "stop"})
+    await frames_until(socket, is_done)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "bad_frame"),
+        ('["a list"]', "bad_frame"),
+        ('{"type": "launch"}', "bad_frame"),
+        ('{"type": "send", "text": "   "}', "empty_text"),
+        ('{"type": "send", "text": 42}', "empty_text"),
+        ('{"type": "send", "text": "hi", "model": "gpt-nope"}', "unknown_model"),
+        ('{"type": "stop"}', "not_streaming"),
+        ('{"type": "regenerate"}', "nothing_to_regenerate"),
+    ],
+)
+async def test_bad_frames_get_an_error_frame_write_nothing_and_keep_the_socket(
+    connect, alice, conversation, upstream: FakeUpstream, frame, code
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_to(text_data=frame)
+    error = await socket.receive_json_from(timeout=5)
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert error["message"]
+    assert await Message.objects.acount() == 0
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["status"] == "done"
+
+
+async def test_too_long_text_is_refused(connect, alice, conversation, upstream: FakeUpstream):
+    from conversations.actions import MAX_MESSAGE_CHARS
+
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "x" * (MAX_MESSAGE_CHARS + 1)})
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "too_long"
+    assert await Message.objects.acount() == 0
+
+
+async def test_rate_limit_refuses_past_max_requests_per_hour(
+    connect, alice, conversation, upstream: FakeUpstream, settings
+):
+    settings.MAX_REQUEST_PER_HOUR = 1
+    from django.core.cache import cache
+
+    await sync_to_async(cache.clear)()
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})
+    await frames_until(socket, is_done)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})
+    error = await frames_until(socket, lambda f: f["type"] == "error")
+    assert error[-1]["code"] == "rate_limited"
+    assert await Message.objects.filter(role="user").acount() == 1
+
+
+async def test_regenerate_makes_a_new_answer_and_keeps_the_old_one(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=3]]"})
+    first = (await frames_until(socket, is_done))[-1]["message"]
+    await socket.send_json_to({"type": "regenerate"})
+    frames = await frames_until(socket, is_done)
+    second = frames[-1]["message"]
+    assert second["id"] != first["id"]
+    assert second["parent_id"] == first["parent_id"]
+    assert second["content"] == expected_text(3)
+    await conversation.arefresh_from_db()
+    path = await sync_to_async(conversation.active_path)()
+    assert [m.pk for m in path][-1] == second["id"]
+    assert await Message.objects.filter(pk=first["id"]).aexists()
+    # The regenerated request carries the same history: system + the user message.
+    assert upstream.chat_requests[1].body["messages"] == upstream.chat_requests[0].body["messages"]
+
+
+async def test_the_model_gets_history_from_the_database_and_the_system_prompt(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    for text in ("[[fake tokens=2]] one", "[[fake tokens=3]] two"):
+        await socket.send_json_to({"type": "send", "text": text})
+        await frames_until(socket, is_done)
+    sent = upstream.chat_requests[1].body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "[[fake tokens=2]] one"
+    assert sent[2]["content"] == expected_text(2)
+    assert upstream.chat_requests[1].body["model"] == "fake-model"
+
+
+async def test_context_off_sends_only_the_new_message(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    conversation.context_enabled = False
+    conversation.system_prompt = "Answer like a pirate."
+    await conversation.asave()
+    socket = await connect(alice, conversation.pk)
+    for text in ("[[fake tokens=2]] one", "[[fake tokens=3]] two"):
+        await socket.send_json_to({"type": "send", "text": text})
+        await frames_until(socket, is_done)
+    sent = upstream.chat_requests[1].body["messages"]
+    assert sent == [
+        {"role": "system", "content": "Answer like a pirate."},
+        {"role": "user", "content": "[[fake tokens=3]] two"},
+    ]
+
+
+async def test_the_model_picker_choice_is_used_and_remembered(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to(
+        {"type": "send", "text": "[[fake tokens=2]]", "model": "fake-model-2"}
+    )
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["model"] == "fake-model-2"
+    assert upstream.chat_requests[0].body["model"] == "fake-model-2"
+    await conversation.arefresh_from_db()
+    assert conversation.model == "fake-model-2"
+
+
+async def test_the_api_key_goes_upstream_but_never_into_a_frame(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=3 status=401]]"})
+    frames = await frames_until(socket, is_done)
+    assert upstream.chat_requests[0].headers["authorization"] == (
+        "Bearer sk-test-secret-key-never-shown"
+    )
+    assert "sk-test-secret-key-never-shown" not in str(frames)
+
+
+async def test_a_model_made_title_replaces_the_first_message_title(
+    connect, alice, conversation, upstream: FakeUpstream, settings
+):
+    settings.AUTO_TITLE = True
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]] tell me about owls"})
+    titles = await frames_until(
+        socket, lambda f: f["type"] == "title" and f["title"].startswith("Title:")
+    )
+    assert titles[0] == {
+        "type": "title", "conversation_id": conversation.pk,
+        "title": "[[fake tokens=2]] tell me about owls",
+    }  # fmt: skip
+    await conversation.arefresh_from_db()
+    assert conversation.title == titles[-1]["title"] == "Title: tell me about owls"
+
+
+async def test_an_unauthenticated_socket_is_refused(connect, conversation):
+    connected, code = await connect(None, conversation.pk, expect=False)
+    assert not connected
+    assert code == 4401
+
+
+async def test_another_users_conversation_is_refused_on_the_socket(connect, bob, conversation):
+    connected, code = await connect(bob, conversation.pk, expect=False)
+    assert not connected
+    assert code == 4404
+
+
+async def test_a_foreign_origin_is_refused(connect, alice, conversation):
+    connected, _ = await connect(alice, conversation.pk, expect=False, origin=b"http://evil.test")
+    assert not connected

@@ -1,0 +1,68 @@
+"""Every frame is declared once, survives JSON, and is documented in docs/protocol.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import get_args, get_type_hints
+
+import pytest
+
+from streaming import events
+
+PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+MESSAGE = {"id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi"}
+
+FRAMES = [
+    events.message_frame(MESSAGE),
+    events.delta_frame(2, 1, "hé 你好"),
+    events.snapshot_frame(MESSAGE),
+    events.snapshot_frame(None),
+    events.done_frame(MESSAGE),
+    events.title_frame(1, "Owls"),
+    events.error_frame("busy", "Wait.", "send"),
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f["type"])
+def test_each_frame_round_trips_through_json(frame):
+    assert json.loads(json.dumps(frame)) == frame
+
+
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f["type"])
+def test_each_frame_has_exactly_its_declared_keys(frame):
+    declared = {
+        "message": events.MessageFrame, "delta": events.DeltaFrame,
+        "snapshot": events.SnapshotFrame, "done": events.DoneFrame,
+        "title": events.TitleFrame, "error": events.ErrorFrame,
+    }[frame["type"]]  # fmt: skip
+    hints = get_type_hints(declared)
+    assert set(frame) == set(hints)
+    assert get_args(hints["type"]) == (frame["type"],)
+
+
+def documented(section: str) -> set[str]:
+    body = PROTOCOL.split(f"## {section}")[1].split("\n## ")[0]
+    return set(re.findall(r"^\| `(\w+)` \|", body, flags=re.MULTILINE))
+
+
+def test_the_protocol_page_lists_every_server_frame():
+    server_types = {get_args(get_type_hints(t)["type"])[0] for t in get_args(events.ServerFrame)}
+    assert documented("Server to client") == server_types
+
+
+def test_the_protocol_page_lists_every_client_frame():
+    assert documented("Client to server") == set(events.CLIENT_FRAME_TYPES)
+
+
+def test_the_protocol_page_lists_every_error_code_the_code_can_send():
+    codes = documented("Error codes")
+    source = "".join(
+        p.read_text()
+        for p in Path(events.__file__).resolve().parents[1].glob("*/*.py")
+        if "tests" not in p.parts
+    )
+    used = set(re.findall(r'ActionError\(\s*"(\w+)"', source)) | {"bad_frame"}
+    used.discard("empty_title")  # a page form error, not a socket frame
+    assert used <= codes, used - codes

@@ -1,0 +1,157 @@
+"""The generation service without a socket: context building and one answer's life."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from conversations import actions
+from conversations.models import Conversation, Message
+from streaming import events, generation
+from streaming.generation import build_context, estimate_tokens
+from tests.upstream import FakeUpstream, expected_text
+
+
+def add_exchange(conversation: Conversation, question: str, answer: str) -> Message:
+    user = Message.objects.create(
+        conversation=conversation, parent=conversation.current_leaf, role="user", content=question
+    )
+    reply = Message.objects.create(
+        conversation=conversation, parent=user, role="assistant", content=answer
+    )
+    conversation.current_leaf = reply
+    conversation.save()
+    return reply
+
+
+def pending_answer(conversation: Conversation, text: str) -> Message:
+    return actions.post_user_message(conversation=conversation, text=text)
+
+
+@pytest.mark.django_db
+def test_context_is_the_system_prompt_then_the_branch_oldest_first(conversation, settings):
+    settings.SYSTEM_PROMPT = "Be brief."
+    add_exchange(conversation, "q1", "a1")
+    add_exchange(conversation, "q2", "a2")
+    answer = pending_answer(conversation, "q3")
+    assert build_context(conversation, answer) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "a2"},
+        {"role": "user", "content": "q3"},
+    ]
+
+
+@pytest.mark.django_db
+def test_context_leaves_out_other_branches(conversation):
+    first = add_exchange(conversation, "q1", "a1")
+    # A regenerated sibling of a1 that is not on the active path.
+    Message.objects.create(
+        conversation=conversation, parent=first.parent, role="assistant", content="other"
+    )
+    answer = pending_answer(conversation, "q2")
+    contents = [m["content"] for m in build_context(conversation, answer)]
+    assert "other" not in contents
+    assert contents[1:] == ["q1", "a1", "q2"]
+
+
+@pytest.mark.django_db
+def test_context_drops_the_oldest_messages_to_fit_the_budget(conversation, settings):
+    settings.SYSTEM_PROMPT = "s"
+    long = "word " * 400  # about 500 estimated tokens
+    add_exchange(conversation, "old question " + long, "old answer " + long)
+    add_exchange(conversation, "recent question", "recent answer")
+    answer = pending_answer(conversation, "newest")
+    settings.CONTEXT_TOKEN_BUDGET = 200
+    contents = [m["content"] for m in build_context(conversation, answer)]
+    assert contents == ["s", "recent question", "recent answer", "newest"]
+    settings.CONTEXT_TOKEN_BUDGET = 5000
+    assert len(build_context(conversation, answer)) == 6
+
+
+@pytest.mark.django_db
+def test_the_newest_message_is_sent_even_over_budget(conversation, settings):
+    settings.CONTEXT_TOKEN_BUDGET = 10
+    answer = pending_answer(conversation, "x" * 4000)
+    assert build_context(conversation, answer)[-1]["content"] == "x" * 4000
+
+
+@pytest.mark.django_db
+def test_context_off_sends_the_system_prompt_and_the_last_message_only(conversation):
+    add_exchange(conversation, "q1", "a1")
+    conversation.context_enabled = False
+    conversation.system_prompt = "Custom."
+    conversation.save()
+    answer = pending_answer(conversation, "q2")
+    assert build_context(conversation, answer) == [
+        {"role": "system", "content": "Custom."},
+        {"role": "user", "content": "q2"},
+    ]
+
+
+def test_token_estimate_counts_cjk_per_character_and_ascii_by_four():
+    assert estimate_tokens("abcd" * 25) == 25 + 4
+    assert estimate_tokens("你好世界") == 4 + 4
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_answer_runs_to_the_end_without_any_socket(
+    live, conversation, upstream: FakeUpstream
+):
+    from asgiref.sync import sync_to_async
+
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(events.conversation_group(conversation.pk), watcher)
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=12]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    await asyncio.wait_for(task, timeout=10)
+
+    await answer.arefresh_from_db()
+    assert answer.status == Message.Status.DONE
+    assert answer.content == expected_text(12)
+    assert answer.worker
+    received = []
+    while True:
+        event = await asyncio.wait_for(layer.receive(watcher), timeout=2)
+        received.append(event["frame"])
+        if event["frame"]["type"] == "done":
+            break
+    assert "".join(f["text"] for f in received if f["type"] == "delta") == expected_text(12)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_answer_is_claimed_once_even_if_started_twice(
+    live, conversation, upstream: FakeUpstream
+):
+    from asgiref.sync import sync_to_async
+
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=4]]")
+    first = await generation.start(answer.pk, conversation.pk)
+    second = await generation.start(answer.pk, conversation.pk)
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+    assert len(upstream.chat_requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_shutting_down_marks_running_answers_interrupted_keeping_the_text(
+    live, conversation, upstream: FakeUpstream
+):
+    from asgiref.sync import sync_to_async
+
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=400 delay=0.01]]")
+    await generation.start(answer.pk, conversation.pk)
+    await asyncio.sleep(0.5)
+    await generation.registry.shutdown()
+    await answer.arefresh_from_db()
+    assert answer.status == Message.Status.INTERRUPTED
+    assert answer.error_code == "interrupted"
+    assert answer.content
+    assert expected_text(400).startswith(answer.content)
