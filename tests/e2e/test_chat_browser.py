@@ -1,0 +1,266 @@
+"""The chat in a real browser: Debian's Chromium (through Playwright) against a real daphne
+process on its own SQLite database, answering from the fake OpenAI-compatible upstream.
+
+What only a browser shows: the page signs in, the composer sends, the answer streams in
+as live markdown and ends as the server's HTML with a copyable code block; a reload in the
+middle of an answer picks the stream up again with no gap and no duplicated text; Stop
+ends the answer as "stopped" and really closes the upstream request.
+
+There is no skip here: without Chromium these tests fail, so a missing browser is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.servers import Daphne, app_env, create_user, manage
+from tests.upstream import FakeUpstream, expected_text
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USERNAME, PASSWORD = "carol", "carol-e2e-password-7"
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, static_root: Path
+) -> Iterator[Daphne]:
+    data_dir = tmp_path_factory.mktemp("e2e-app")
+    env = app_env(
+        data_dir,
+        static_root,
+        OPENAI_API_BASE_URL=upstream.base_url,
+        OPENAI_API_KEY="sk-e2e-secret-never-shown",
+        # As in production (DEBUG off, collectstatic's hashed names, so the import map
+        # points at hashed modules); the finders serve anything collectstatic missed.
+        WHITENOISE_USE_FINDERS="true",
+        DEBUG="false",
+    )
+    manage(env, "migrate", "--noinput", "-v", "0")
+    create_user(env, USERNAME, PASSWORD)
+    server = Daphne(env, data_dir / "daphne.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is required for the e2e suite and is not at {CHROMIUM}.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, app: Daphne) -> Iterator[Any]:
+    """A signed-in page; any uncaught script error fails the test."""
+    context = browser.new_context(
+        base_url=app.url,
+        viewport={"width": 1280, "height": 800},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+
+    page.goto("/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{app.url}/")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not script_errors, f"{script_errors}\n{(app.log_path).read_text()[-3000:]}"
+
+
+def start_chat(page: Any, text: str) -> None:
+    """Sends the first message from the home page's composer (a plain POST form)."""
+    page.goto("/")
+    page.fill("#composer-text", text)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/c/*/")
+
+
+def live_text(page: Any) -> str:
+    """The text of the streaming answer as the browser renders it ("" when none)."""
+    return str(
+        page.evaluate(
+            "() => document.querySelector('.msg-assistant.is-streaming .markdown')"
+            "?.textContent ?? ''"
+        )
+    ).strip()
+
+
+def wait_for_live_text(page: Any, needle: str) -> None:
+    page.wait_for_function(
+        "needle => document.querySelector('.msg-assistant.is-streaming .markdown')"
+        "?.textContent.includes(needle)",
+        arg=needle,
+    )
+
+
+def test_a_new_chat_streams_markdown_with_a_copyable_code_block(page: Any) -> None:
+    start_chat(page, "Show me a small Python function")
+
+    answer = page.locator('.msg-assistant[data-status="done"]')
+    expect(answer).to_have_count(1)
+    expect(page.locator(".msg-user .bubble")).to_have_text("Show me a small Python function")
+    markdown = answer.locator(".markdown")
+    assert markdown.locator("h3").inner_text() == "Hello from the fake upstream"
+    assert markdown.locator("strong").first.inner_text() == "Show me a small Python function"
+    # The server's canonical HTML, highlighted by Pygments, framed with a Copy button.
+    code = markdown.locator(".code-block .codehilite pre")
+    assert "def greet" in code.inner_text()
+    assert code.locator("span.k").count() > 0
+
+    copy = markdown.locator(".code-block .copy-code")
+    copy.click()
+    expect(copy).to_have_text("Copied!")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("def greet(name: str) -> str:")
+
+    expect(answer.locator(".regenerate-btn")).to_be_visible()
+    expect(page.locator("#send-btn")).to_be_visible()
+    expect(page.locator("#stop-btn")).to_be_hidden()
+
+
+def test_a_reload_mid_answer_continues_without_gap_or_duplicate(
+    page: Any, upstream: FakeUpstream
+) -> None:
+    tokens = 300
+    expected = expected_text(tokens)
+    start_chat(page, f"[[fake tokens={tokens} delay=0.02]] count for me")
+    wait_for_live_text(page, "r0w100 ")
+    assert expected.startswith(live_text(page))
+
+    page.reload()
+    # The page shows the text so far at once, then follows the stream from a snapshot.
+    seen: list[str] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = live_text(page)
+        if not text and seen:
+            break  # The answer ended; the server's HTML took over.
+        if text:
+            seen.append(text)
+        time.sleep(0.05)
+    assert len(seen) > 5, "the answer was not seen streaming after the reload"
+    for text in seen:
+        assert expected.startswith(text), f"gap or duplicate in the live text: {text[-200:]!r}"
+    assert len(seen[-1]) > len(seen[0])
+
+    answer = page.locator('.msg-assistant[data-status="done"]')
+    expect(answer).to_have_count(1)
+    assert answer.locator(".markdown").inner_text().strip() == expected
+
+
+def test_stop_ends_the_answer_as_stopped(page: Any, upstream: FakeUpstream) -> None:
+    upstream.reset()
+    tokens = 500
+    start_chat(page, f"[[fake tokens={tokens} delay=0.02]] a long answer")
+    wait_for_live_text(page, "r0w10 ")
+    stop = page.locator("#stop-btn")
+    expect(stop).to_be_visible()
+    expect(page.locator("#send-btn")).to_be_hidden()
+
+    stop.click()
+
+    answer = page.locator('.msg-assistant[data-status="stopped"]')
+    expect(answer).to_have_count(1)
+    expect(answer.locator(".msg-note")).to_have_text("Stopped.")
+    kept = answer.locator(".markdown").inner_text().strip()
+    assert kept
+    assert expected_text(tokens).startswith(kept)
+    expect(page.locator("#send-btn")).to_be_visible()
+    expect(answer.locator(".regenerate-btn")).to_be_visible()
+    # Stop really stops: the app closed its request to the model.
+    request = upstream.chat_requests[-1]
+    assert request.finished.wait(5)
+    assert request.client_disconnected
+    assert request.tokens_sent < tokens
+
+
+def test_a_rejected_message_goes_back_into_the_composer(page: Any) -> None:
+    start_chat(page, "[[fake tokens=3]] hello")
+    expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
+    # A model the server does not offer (as if the list changed since the page loaded).
+    page.evaluate(
+        """() => {
+            const select = document.getElementById("model-select");
+            select.add(new Option("retired-model", "retired-model"));
+            select.value = "retired-model";
+        }"""
+    )
+    page.fill("#composer-text", "Words I do not want to type again")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#toasts .toast")).to_be_visible()
+    expect(page.locator("#composer-text")).to_have_value("Words I do not want to type again")
+    expect(page.locator(".msg-user")).to_have_count(1)
+
+
+def test_on_a_phone_the_conversation_list_is_a_drawer(page: Any) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    sidebar = page.locator("#sidebar")
+    menu = page.locator("button[data-drawer-toggle]")
+    expect(sidebar).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+
+    menu.click()
+    expect(sidebar).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(sidebar.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.keyboard.press("Escape")
+    expect(sidebar).to_be_hidden()
+
+
+def test_the_page_serves_its_vendored_libraries_with_their_licences(app: Daphne) -> None:
+    for path in (
+        "/static/vendor/marked/marked.esm.js",
+        "/static/vendor/marked/LICENSE",
+        "/static/vendor/dompurify/purify.es.mjs",
+        "/static/vendor/dompurify/LICENSE",
+    ):
+        response = httpx.get(app.url + path, timeout=10)
+        assert response.status_code == 200, path
+    module = httpx.get(app.url + "/static/vendor/dompurify/purify.es.mjs", timeout=10)
+    # Browsers refuse ES modules served with a non-JavaScript type.
+    assert "javascript" in module.headers["content-type"]
