@@ -413,7 +413,23 @@ function startPending() {
   composer.setState("pending");
   clearTimeout(pendingTimer);
   // If the answer's `message` frame was dropped, the snapshot will show it.
-  pendingTimer = setTimeout(() => socket?.sync(), PENDING_SYNC_MS);
+  pendingTimer = setTimeout(() => {
+    socket?.sync();
+    pendingTimer = setTimeout(givePendingUp, PENDING_SYNC_MS);
+  }, PENDING_SYNC_MS);
+}
+
+/** Nothing came of a send: unlock the composer and give the text back. */
+function givePendingUp() {
+  if (!pending) return;
+  clearPending();
+  if (!live) composer.setState("idle");
+  updateRegenerate();
+  if (lastSent !== null) {
+    composer.restore(lastSent);
+    lastSent = null;
+    showToast("The server did not answer. Your message is back in the box; try again.");
+  }
 }
 
 function clearPending() {
