@@ -475,11 +475,19 @@ function updateRegenerate() {
   if (live || pending || !socket) return;
   const messages = list.querySelectorAll(".msg");
   const last = messages[messages.length - 1];
-  if (!last || last.dataset.role !== "assistant") return;
-  const button = el("button", "btn btn-secondary btn-small regenerate-btn", "Regenerate");
+  if (!last) return;
+  let actions = last.querySelector("[data-actions]");
+  if (!actions) {
+    // A question left without an answer (its answer could not start): offer one here.
+    actions = el("div", "msg-actions msg-actions-user");
+    actions.dataset.actions = "";
+    last.append(actions);
+  }
+  const label = last.dataset.role === "assistant" ? "Regenerate" : "Answer this";
+  const button = el("button", "btn btn-secondary btn-small regenerate-btn", label);
   button.type = "button";
   button.addEventListener("click", regenerate);
-  last.querySelector("[data-actions]")?.append(button);
+  actions.append(button);
 }
 
 function showConnection(state, code) {
@@ -507,7 +515,7 @@ function showConnection(state, code) {
 function start() {
   if (!wsPath) {
     // The home page: the composer is a plain POST form to conversation_create.
-    composer.focus();
+    focusComposer();
     return;
   }
   // An answer the server showed as streaming: render its text so far now, then take
@@ -530,7 +538,12 @@ function start() {
   });
   socket.connect();
   updateRegenerate();
-  composer.focus();
+  focusComposer();
+}
+
+/** Focus the message box, except on touch screens where it would pop the keyboard up. */
+function focusComposer() {
+  if (window.matchMedia("(pointer: fine)").matches) composer.focus();
 }
 
 start();
