@@ -209,7 +209,7 @@ function setBusy(busy) {
   else list.removeAttribute("aria-busy");
 }
 
-function beginLive(m, article, { text, last }) {
+function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
   live = {
     id: m.id,
     el: article,
@@ -227,7 +227,7 @@ function beginLive(m, article, { text, last }) {
   applyKept();
   scheduleRender();
   watchSilence();
-  if (live && live.last === null) socket?.sync();
+  if (live && live.last === null && !fromSnapshot) socket?.sync();
 }
 
 function keep(delta) {
@@ -346,9 +346,10 @@ function onSnapshot(m) {
       applyKept();
       scheduleRender();
       watchSilence();
-      if (live.last === null) socket?.sync();
     } else {
-      beginLive(m, article, { text: m.content || "", last });
+      // No sync from here even if seq is missing: that would loop on the reply to it;
+      // the next delta (or the silence watch) asks again.
+      beginLive(m, article, { text: m.content || "", last }, { fromSnapshot: true });
     }
   } else {
     finish(m);
