@@ -30,7 +30,7 @@ def _secret_key() -> str:
     A self-hosted app must not ship a default key, and must not make a first-time user
     invent one; so a random key is written to DATA_DIR on first start and reused.
     """
-    configured = env.str("SECRET_KEY", default="")
+    configured = str(env.str("SECRET_KEY", default=""))
     if configured:
         return configured
     key_file = DATA_DIR / "secret_key"

@@ -25,7 +25,7 @@ from conversations.models import TITLE_MAX, Conversation, Message
 from streaming import events
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,7 @@ def _clean_text(text: object) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         raise ActionError(
             "too_long",
-            f"The message is {len(text):,} characters long; the limit is "
-            f"{MAX_MESSAGE_CHARS:,}.",
+            f"The message is {len(text):,} characters long; the limit is {MAX_MESSAGE_CHARS:,}.",
         )
     return text
 
@@ -82,7 +81,7 @@ def _clean_model(model: object, default: str) -> str:
     return model
 
 
-def check_rate_limit(user: AbstractBaseUser) -> None:
+def check_rate_limit(user: AbstractBaseUser | AnonymousUser) -> None:
     """MAX_REQUEST_PER_HOUR (chatgpt-web's name): answers a user may start per hour."""
     limit = settings.MAX_REQUEST_PER_HOUR
     if limit <= 0:
@@ -125,22 +124,22 @@ def _new_answer(conversation: Conversation, parent: Message, model: str) -> Mess
 
 
 def start_conversation(
-    *, user: AbstractBaseUser, text: object, model: object = None
+    *, user: AbstractBaseUser | AnonymousUser, text: object, model: object = None
 ) -> tuple[Conversation, Message]:
     """Create a conversation from its first message; returns it and the pending answer."""
+    if user.pk is None:
+        raise ActionError("not_signed_in", "Sign in to start a conversation.")
     text = _clean_text(text)
     chosen = _clean_model(model, settings.OPENAI_API_MODELS[0])
     check_rate_limit(user)
     with transaction.atomic():
         conversation = Conversation.objects.create(
-            user=user, title=title_from_text(text), model=chosen
+            user_id=user.pk, title=title_from_text(text), model=chosen
         )
         return conversation, _post(conversation, text, chosen)
 
 
-def post_user_message(
-    *, conversation: Conversation, text: object, model: object = None
-) -> Message:
+def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
     """Save the user's message (before any model call) and create the pending answer."""
     text = _clean_text(text)
     chosen = _clean_model(model, conversation.model)
@@ -227,10 +226,23 @@ def end_abandoned(message: Message, *, reason: str = STALE_ERROR) -> bool:
     return bool(updated)
 
 
-def is_stale(message: Message) -> bool:
-    """A live answer whose process stopped checkpointing (it heartbeats while silent)."""
+def is_abandoned(message: Message, *, running_here: bool) -> bool:
+    """A live answer whose process is gone.
+
+    Streaming under this instance's name but not running here: this process restarted.
+    Otherwise: its process stopped checkpointing (it heartbeats while the model is
+    silent) for STREAM_STALE_SECONDS.
+    """
+    if not message.is_live:
+        return False
+    if (
+        message.status == Message.Status.STREAMING
+        and message.worker == settings.INSTANCE_ID
+        and not running_here
+    ):
+        return True
     limit = dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-    return message.is_live and timezone.now() - message.updated_at > limit
+    return timezone.now() - message.updated_at > limit
 
 
 def recover_interrupted(*, instance_id: str) -> int:

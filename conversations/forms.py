@@ -1,14 +1,15 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
 
 
 class AccountCreationForm(UserCreationForm):  # type: ignore[type-arg]
     """Sign-up and first-run setup: a username and a password twice."""
 
-    class Meta(UserCreationForm.Meta):
+    class Meta:
         model = get_user_model()
         fields = ("username",)
+        field_classes = {"username": UsernameField}
 
 
 class SettingsForm(forms.Form):

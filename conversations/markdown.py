@@ -13,6 +13,8 @@ import nh3
 _EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "nl2br"]
 _EXTENSION_CONFIGS = {
     "codehilite": {"css_class": "codehilite", "guess_lang": False, "wrapcode": True},
+    # An align attribute survives the sanitizer; the default inline style would not.
+    "tables": {"use_align_attribute": True},
 }
 
 _TAGS = {

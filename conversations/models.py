@@ -18,7 +18,7 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
     def for_user(self, user: AbstractBaseUser | AnonymousUser) -> ConversationQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(user=user)
+        return self.filter(user_id=user.pk)
 
 
 class Conversation(models.Model):

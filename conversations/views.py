@@ -61,6 +61,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "system_prompt": conversation.system_prompt if conversation else "",
         "default_system_prompt": settings.SYSTEM_PROMPT,
         "max_message_chars": actions.MAX_MESSAGE_CHARS,
+        # `messages` is the chat here, so Django's flash messages go by another name.
+        "flash_messages": list(flash.get_messages(request)),
     }
 
 

@@ -130,7 +130,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             .order_by("-created_at")
             .first()
         )
-        if live is not None and actions.is_stale(live) and actions.end_abandoned(live):
+        if live is not None and self._abandoned(live) and actions.end_abandoned(live):
             return None
         return live
 
@@ -139,7 +139,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         conversation = self._conversation()
         path = conversation.active_path()
         last = next((m for m in reversed(path) if m.role == Message.Role.ASSISTANT), None)
-        if last is not None and actions.is_stale(last):
+        if last is not None and self._abandoned(last):
             actions.end_abandoned(last)
             last.refresh_from_db()
         return last
+
+    @staticmethod
+    def _abandoned(message: Message) -> bool:
+        return actions.is_abandoned(
+            message, running_here=generation.registry.is_running(message.pk)
+        )

@@ -96,10 +96,20 @@ def build_context(conversation: Conversation, answer: Message) -> list[ChatMessa
         if kept and used + cost > budget:
             break
         used += cost
-        role = "user" if message.role == Message.Role.USER else "assistant"
-        kept.append({"role": role, "content": message.content})
+        if message.role == Message.Role.USER:
+            kept.append({"role": "user", "content": message.content})
+        else:
+            kept.append({"role": "assistant", "content": message.content})
     kept.reverse()
     return [{"role": "system", "content": system}, *kept]
+
+
+def clean_title(raw: str) -> str:
+    """One line, no quotes or markdown, no "Title:" preamble (models like to add one)."""
+    title = " ".join(raw.split()).strip("\"'“”`*# ")
+    if title.lower().startswith("title:"):
+        title = title[len("title:") :].strip("\"'“”`*# ")
+    return title[:80]
 
 
 # --- Database steps (each one short transaction, run in a worker thread) ---------------
@@ -168,9 +178,7 @@ def _finish(
 
 def _save_title(conversation_id: int, expected: str, title: str) -> bool:
     """Replace the first-message title, unless the user renamed it meanwhile."""
-    return bool(
-        Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title)
-    )
+    return bool(Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title))
 
 
 # --- The generation -------------------------------------------------------------------
@@ -302,10 +310,11 @@ class Generation:
 
     def _add_usage(self, usage: Usage) -> None:
         if self.usage is None:
-            self.usage = dict(usage)  # type: ignore[assignment]
+            self.usage = usage.copy()
             return
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            self.usage[key] += usage[key]  # type: ignore[literal-required]
+        self.usage["prompt_tokens"] += usage["prompt_tokens"]
+        self.usage["completion_tokens"] += usage["completion_tokens"]
+        self.usage["total_tokens"] += usage["total_tokens"]
 
     async def _flush_loop(self) -> None:
         """Coalesce tokens into delta frames; checkpoint; heartbeat while silent."""
@@ -372,7 +381,7 @@ class Generation:
         except (ProviderError, TimeoutError) as exc:
             log.info("No title for conversation %s: %s", self.conversation_id, exc)
             return
-        title = " ".join(raw.split()).strip("\"'“”`*# ")[:80]
+        title = clean_title(raw)
         if title and await database_sync_to_async(_save_title)(
             self.conversation_id, job.title, title
         ):
@@ -418,6 +427,9 @@ class Registry:
             self._atexit = True
         return task
 
+    def is_running(self, message_id: int) -> bool:
+        return message_id in self.running
+
     def _finished(self, message_id: int, task: asyncio.Task[None]) -> None:
         self.running.pop(message_id, None)
         if not task.cancelled() and task.exception() is not None:
@@ -462,7 +474,10 @@ async def start(
     """
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is configured in settings"
-    channel = await layer.new_channel(prefix="generation.")
+    # The default prefix matters: channels-redis reads every process-local channel of
+    # one prefix through one blocking receive, so a separate prefix here would stall
+    # every socket of this process while the generation waits for a Stop.
+    channel = await layer.new_channel()
     await layer.group_add(events.control_group(conversation_id), channel)
     generation = Generation(
         message_id=message_id,

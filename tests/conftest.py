@@ -136,7 +136,7 @@ async def frames_until(
 
 
 def is_done(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "done"
+    return bool(frame["type"] == "done")
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def sql_writes() -> Iterator[list[str]]:
             statements.append(sql)
         return original(self, sql, params)
 
-    utils.CursorWrapper.execute = execute  # type: ignore[method-assign]
+    utils.CursorWrapper.execute = execute  # type: ignore[method-assign,assignment]
     try:
         yield statements
     finally:

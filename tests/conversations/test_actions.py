@@ -435,12 +435,18 @@ def test_end_abandoned_does_nothing_to_an_answer_that_already_ended(streams):
     assert _reloaded(finished).status == Message.Status.DONE
 
 
-def test_is_stale_only_for_live_answers_past_the_limit(streams):
-    assert actions.is_stale(streams["stale"]) is True
-    assert actions.is_stale(streams["fresh"]) is False
+def test_an_answer_is_abandoned_only_when_live_and_past_the_stale_limit(streams):
+    assert actions.is_abandoned(streams["stale"], running_here=False) is True
+    assert actions.is_abandoned(streams["fresh"], running_here=False) is False
     old_done = streams["finished"]
     old_done.updated_at = timezone.now() - timedelta(hours=1)
-    assert actions.is_stale(old_done) is False
+    assert actions.is_abandoned(old_done, running_here=False) is False
+
+
+def test_this_instances_streaming_answer_not_running_here_is_abandoned_at_once(streams):
+    # Daphne restarted without recover_streams: the answer is ours, fresh, but dead.
+    assert actions.is_abandoned(streams["mine"], running_here=False) is True
+    assert actions.is_abandoned(streams["mine"], running_here=True) is False
 
 
 # --- publishing -------------------------------------------------------------------------

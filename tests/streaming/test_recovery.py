@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
@@ -42,8 +43,8 @@ def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
     create_user(env, "alice", "alice-password-1")
     server = Daphne(env, tmp_path / "daphne.log")
     try:
-        client = sign_in(server.url, "alice", "alice-password-1")
-        created = csrf_post(client, "/c/new/", {"text": "[[fake tokens=400 delay=0.02]]"})
+        with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
+            created = csrf_post(client, "/c/new/", {"text": "[[fake tokens=400 delay=0.02]]"})
         assert created.status_code == 302, created.text[:500]
         db = tmp_path / "db.sqlite3"
         # Wait for a checkpoint of real text, then kill the server without warning.
@@ -68,8 +69,8 @@ def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
     # A restarted server shows it, with the partial text kept.
     server = Daphne(env, tmp_path / "daphne-2.log")
     try:
-        client = sign_in(server.url, "alice", "alice-password-1")
-        page = client.get("/c/1/")
+        with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
+            page = client.get("/c/1/")
         assert page.status_code == 200
         assert "r0w0" in page.text
     finally:
