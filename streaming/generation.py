@@ -207,6 +207,7 @@ class Generation:
         self.usage: Usage | None = None
         self.stop_requested = False
         self._dirty = asyncio.Event()
+        self._closing = False
         self._pump: asyncio.Task[str | None] | None = None
         self._last_checkpoint = time.monotonic()
 
@@ -236,13 +237,17 @@ class Generation:
             self.answer = job.answer
             flusher = asyncio.create_task(self._flush_loop())
             outcome = await self._stream(job)
-            flusher.cancel()
+            # Let the flusher send the rest and return: cancelled mid-send, a delta
+            # would be lost after its seq was spent.
+            self._closing = True
+            self._dirty.set()
+            await flusher
             await self._flush()
             message = await database_sync_to_async(_finish)(
                 self.message_id, text=self.text, usage=self.usage, **outcome
             )
             await self._publish(events.done_frame(message))
-            listener.cancel()
+            await self._stop_listening(listener)
             if job.first_exchange and outcome["status"] == Message.Status.DONE:
                 await self._make_title(job)
         except asyncio.CancelledError:
@@ -250,10 +255,24 @@ class Generation:
             await self._end_interrupted()
             raise
         finally:
-            listener.cancel()
-            if flusher is not None:
-                flusher.cancel()
+            if not listener.done():
+                await self._stop_listening(listener)
+            if flusher is not None and not flusher.done():
+                flusher.cancel()  # only on the way out of an error or a shutdown
             await self.layer.group_discard(events.control_group(self.conversation_id), self.channel)
+
+    async def _stop_listening(self, listener: asyncio.Task[None]) -> None:
+        """End the listener by a message, not by cancelling it.
+
+        With channels-redis, the one receive() in progress reads for every local channel
+        of the process; cancelling it can drop a frame it already took for a socket
+        (such as the `done` just published). So the listener is told to return.
+        """
+        await self.layer.send(self.channel, {"type": "generation.exit"})
+        try:
+            await asyncio.wait_for(asyncio.shield(listener), timeout=5)
+        except TimeoutError:
+            listener.cancel()
 
     async def _stream(self, job: Job) -> dict[str, Any]:
         """Run the upstream rounds in a task Stop can cancel; describe how it ended."""
@@ -320,13 +339,13 @@ class Generation:
         """Coalesce tokens into delta frames; checkpoint; heartbeat while silent."""
         window = settings.DELTA_COALESCE_MS / 1000
         heartbeat = max(1.0, settings.STREAM_STALE_SECONDS / 3)
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=heartbeat)
             except TimeoutError:
                 await self._checkpoint(with_text=False)
                 continue
-            if window > 0:
+            if window > 0 and not self._closing:
                 await asyncio.sleep(window)
             await self._flush()
 
@@ -351,6 +370,8 @@ class Generation:
         """Answer Stop and snapshot requests sent to the conversation's control group."""
         while True:
             event = await self.layer.receive(self.channel)
+            if event["type"] == "generation.exit":
+                return
             if event.get("message_id") not in (None, self.message_id):
                 continue
             if event["type"] == "generation.stop":

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
+from django.db import connections
 from django.test import Client
 
 from conversations.models import Conversation
@@ -74,12 +76,26 @@ def conversation(alice: Any) -> Conversation:
     return Conversation.objects.create(user=alice, title="New chat", model="fake-model")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    # Each test runs its own event loop; channels-redis keeps per-loop state (its
+    # receive buffer), so a layer must not outlive the test that made it.
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest_asyncio.fixture
 async def live() -> AsyncIterator[None]:
-    """Whatever answers a test starts are ended, and the HTTP client closed, afterwards."""
+    """Whatever answers a test starts are ended, and what they opened closed, afterwards."""
     yield
     await generation.registry.shutdown()
     await providers.aclose_clients()
+    # The worker thread's database connection, or PostgreSQL cannot drop the test database.
+    await sync_to_async(connections.close_all)()
+    layer = get_channel_layer()
+    if hasattr(layer, "close_pools"):  # channels-redis: its pools belong to this loop
+        await layer.close_pools()
 
 
 Connect = Callable[..., Any]

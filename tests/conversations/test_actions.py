@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 from io import StringIO
@@ -461,17 +462,28 @@ def test_post_user_message_publishes_both_messages_only_after_commit(
     from streaming import events
 
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
+    # A plain channel name: any event loop may read it (a process-local "!" channel of
+    # channels-redis belongs to the loop that first reads it).
+    channel = f"test.publish.{conversation.pk}"
     async_to_sync(layer.group_add)(events.conversation_group(conversation.pk), channel)
+
+    async def nothing_arrives() -> bool:
+        try:
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+        except TimeoutError:
+            return True
+        return False
+
+    async def receive(count: int) -> list[dict]:
+        return [(await layer.receive(channel))["frame"] for _ in range(count)]
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         answer = actions.post_user_message(conversation=conversation, text="hello")
-    frames_before_commit = layer.channels.get(channel)
+    assert async_to_sync(nothing_arrives)(), "a frame was published before the commit"
     for callback in callbacks:
         callback()
-    received = [async_to_sync(layer.receive)(channel)["frame"] for _ in callbacks]
+    received = async_to_sync(receive)(len(callbacks))
 
-    assert not frames_before_commit
     assert [f["type"] for f in received] == ["title", "message", "message"]
     assert received[0]["title"] == "hello"
     assert [f["message"]["role"] for f in received[1:]] == ["user", "assistant"]
