@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -474,7 +475,7 @@ def test_post_user_message_publishes_both_messages_only_after_commit(
             return True
         return False
 
-    async def receive(count: int) -> list[dict]:
+    async def receive(count: int) -> list[dict[str, Any]]:
         return [(await layer.receive(channel))["frame"] for _ in range(count)]
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
