@@ -1,5 +1,5 @@
 # Chatweb: one image for every replica. Settings come from the environment (.env via
-# docker-compose.yaml); see docs/deploy.md.
+# docker-compose.yaml); see README.md (Deploy).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

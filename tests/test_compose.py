@@ -1,4 +1,4 @@
-"""docker-compose.yaml, the Dockerfile and the nginx config say what docs/deploy.md says.
+"""docker-compose.yaml, the Dockerfile and the nginx config say what README.md (Deploy) says.
 
 No Docker engine is needed: the compose file is parsed and its structure checked, and when a
 compose client is installed (`docker compose` or Debian's `docker-compose`) it validates
@@ -177,3 +177,23 @@ def test_the_compose_client_accepts_the_file(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
+
+
+README = (ROOT / "README.md").read_text()
+DEPLOY_SECTION = README.split("\n## Deploy\n")[1].split("\n## Upgrading\n")[0]
+
+
+def test_the_readme_deploy_section_lists_exactly_the_compose_services(services):
+    table = set(re.findall(r"^\| `([a-z]+)` \|", DEPLOY_SECTION, flags=re.MULTILINE))
+    assert table == set(services)
+
+
+def test_the_readme_commands_and_variables_are_the_compose_files(services):
+    compose = COMPOSE_FILE.read_text()
+    assert "docker compose up -d --build" in DEPLOY_SECTION
+    assert "--scale app=" in DEPLOY_SECTION
+    # Every ${VARIABLE} the compose file takes from .env is explained in the README.
+    for variable in set(re.findall(r"\$\{(\w+)", compose)):
+        assert f"`{variable}`" in DEPLOY_SECTION, variable
+    assert services["migrate"]["command"][-2:] == ["migrate", "--noinput"]
+    assert "migrate" in README.split("\n## Upgrading\n")[1]

@@ -1,6 +1,6 @@
 """Two daphne instances, one Redis channel layer, one PostgreSQL, behind the project's nginx.
 
-Scale-out (docs/deploy.md) promises that any instance serves any socket: an answer started
+Scale-out (README.md, Deploy) promises that any instance serves any socket: an answer started
 on instance A is watched and stopped from instance B, and nginx passes the stream through
 without holding it back. These tests check exactly that, on real processes.
 """

@@ -75,3 +75,31 @@ def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
         assert "r0w0" in page.text
     finally:
         server.stop()
+
+
+def test_a_server_stopped_with_sigterm_saves_its_answer_as_interrupted(
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+):
+    # docker stop / compose recreate send SIGTERM: the process keeps the text so far
+    # and ends the answer itself, before any recover_streams runs.
+    env = app_env(tmp_path, static_root, OPENAI_API_BASE_URL=fake_upstream.base_url)
+    manage(env, "migrate", "--noinput")
+    create_user(env, "alice", "alice-password-1")
+    server = Daphne(env, tmp_path / "daphne.log")
+    db = tmp_path / "db.sqlite3"
+    try:
+        with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
+            created = csrf_post(client, "/c/new/", {"text": "[[fake tokens=400 delay=0.02]]"})
+            assert created.status_code == 302, created.text[:500]
+        wait_for(lambda: fake_upstream.chat_requests and
+                 fake_upstream.chat_requests[0].tokens_sent > 30, 10, "tokens")  # fmt: skip
+        server.process.terminate()
+        assert server.process.wait(timeout=15) is not None
+    finally:
+        server.stop()
+
+    status, content, error_code = answer_row(db)
+    assert (status, error_code) == ("interrupted", "interrupted"), server.log_path.read_text()
+    # More than the last checkpoint: what the process held in memory was saved.
+    assert content.count("w") >= 30
+    assert expected_text(400).startswith(content)

@@ -1,0 +1,111 @@
+"""chatweb/settings.py: the one place that reads the environment, checked at start."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ROOT, app_env
+
+SETTINGS = (ROOT / "chatweb" / "settings.py").read_text()
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+
+
+def settings_of(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh process with this environment, run code."""
+    environment = app_env(tmp_path, **env)
+    environment.pop("SECRET_KEY")
+    return subprocess.run(
+        [sys.executable, "-c", f"from chatweb import settings as s; {code}"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', SETTINGS))
+    assert len(read) > 20
+    documented = set(re.findall(r"^# ([A-Z_]+)=", ENV_EXAMPLE, flags=re.MULTILINE))
+    assert read <= documented, read - documented
+
+
+def test_no_other_module_reads_the_environment():
+    offenders = [
+        path.relative_to(ROOT)
+        for package in ("chatweb", "conversations", "streaming")
+        for path in (ROOT / package).rglob("*.py")
+        if path.name not in {"settings.py", "asgi.py"}
+        and re.search(r"os\.environ|getenv\(", path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_a_bad_base_url_fails_at_start_with_a_clear_message(tmp_path):
+    result = settings_of(tmp_path, "pass", OPENAI_API_BASE_URL="localhost:11434")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "OPENAI_API_BASE_URL must be an http(s) URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://api.openai.com", "https://api.openai.com/v1"),
+        ("https://api.openai.com/", "https://api.openai.com/v1"),
+        ("http://localhost:11434/v1", "http://localhost:11434/v1"),
+        ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/v1"),
+    ],
+)
+def test_the_base_url_takes_chatgpt_webs_bare_host_and_full_v1_urls(tmp_path, raw, expected):
+    result = settings_of(tmp_path, "print(s.OPENAI_API_BASE_URL)", OPENAI_API_BASE_URL=raw)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+def test_no_key_and_no_base_url_means_no_provider(tmp_path):
+    result = settings_of(tmp_path, "print(repr(s.OPENAI_API_BASE_URL))")
+    assert result.stdout.strip() == "''"
+
+
+def test_several_models_are_comma_separated(tmp_path):
+    result = settings_of(
+        tmp_path, "print(s.OPENAI_API_MODELS)", OPENAI_API_MODEL="llama3, qwen2.5 ,"
+    )
+    assert result.stdout.strip() == "['llama3', 'qwen2.5']"
+
+
+def test_a_bad_timeout_fails_at_start(tmp_path):
+    result = settings_of(tmp_path, "pass", TIMEOUT_MS="0")
+    assert "TIMEOUT_MS must be a positive" in result.stderr
+
+
+def test_without_secret_key_one_is_generated_once_and_kept_private(tmp_path):
+    first = settings_of(tmp_path, "print(s.SECRET_KEY)")
+    second = settings_of(tmp_path, "print(s.SECRET_KEY)")
+    key = first.stdout.strip()
+    assert len(key) >= 50
+    assert key == second.stdout.strip()
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_redis_url_selects_channels_redis_and_the_redis_cache(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.CACHES['default']['BACKEND'])",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert result.stdout.split() == [
+        "channels_redis.core.RedisChannelLayer",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_database_url_selects_postgresql(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "print(s.DATABASES['default']['ENGINE'])",
+        DATABASE_URL="postgres://u:p@127.0.0.1:5432/x",
+    )
+    assert result.stdout.strip() == "django.db.backends.postgresql"
