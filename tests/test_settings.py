@@ -17,7 +17,7 @@ ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 
 def settings_of(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh process with this environment, run code."""
-    environment = app_env(tmp_path, **env)
+    environment = app_env(tmp_path, None, **env)
     environment.pop("SECRET_KEY")
     return subprocess.run(
         [sys.executable, "-c", f"from chatweb import settings as s; {code}"],
