@@ -9,7 +9,7 @@ UNIT := -m "not e2e and not deploy"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format bench upstream clean
+.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -286,7 +286,8 @@ class Generation:
         except asyncio.CancelledError:
             if not self.stop_requested or (current is not None and current.cancelling()):
                 raise
-            return {"status": Message.Status.STOPPED, "finish_reason": "stop"}
+            # No finish_reason: "stop" would claim the model ended by itself.
+            return {"status": Message.Status.STOPPED, "finish_reason": None}
         except ProviderError as exc:
             return {
                 "status": Message.Status.ERROR,

@@ -74,6 +74,7 @@ async def test_stop_closes_the_upstream_request_and_keeps_the_text(
 
     done = frames[-1]["message"]
     assert done["status"] == "stopped"
+    assert done["finish_reason"] is None
     assert done["content"] == joined(frames)
     assert expected_text(500).startswith(done["content"])
     assert 0 < len(done["content"]) < len(expected_text(500))
