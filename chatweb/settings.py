@@ -154,11 +154,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # whitenoise's hashed, compressed files; unhashed names before collectstatic.
+    "staticfiles": {"BACKEND": "chatweb.storage.StaticFilesStorage"},
 }
-# Pages still render before collectstatic has run (tests, a first `manage.py check`):
-# an asset missing from the manifest falls back to its unhashed name.
-WHITENOISE_MANIFEST_STRICT = False
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 
 # --- Accounts ---------------------------------------------------------------------------

@@ -28,11 +28,6 @@ def _test_settings(settings: Any) -> None:
     settings.AUTO_TITLE = False
     settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
     settings.MAX_REQUEST_PER_HOUR = 0
-    # Pages render without collectstatic (the manifest storage needs its output).
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture(scope="session")

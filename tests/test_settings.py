@@ -109,3 +109,25 @@ def test_database_url_selects_postgresql(tmp_path):
         DATABASE_URL="postgres://u:p@127.0.0.1:5432/x",
     )
     assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_pages_render_before_collectstatic_with_plain_asset_names(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "import django; django.setup(); "
+        "from django.templatetags.static import static; print(static('css/app.css'))",
+        STATIC_ROOT=str(tmp_path / "not-collected"),
+        DJANGO_SETTINGS_MODULE="chatweb.settings",
+    )
+    assert result.stdout.strip() == "/static/css/app.css", result.stderr
+
+
+def test_after_collectstatic_asset_names_are_hashed(tmp_path, static_root):
+    result = settings_of(
+        tmp_path,
+        "import django; django.setup(); "
+        "from django.templatetags.static import static; print(static('css/app.css'))",
+        STATIC_ROOT=str(static_root),
+        DJANGO_SETTINGS_MODULE="chatweb.settings",
+    )
+    assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", result.stdout.strip()), result
