@@ -446,9 +446,10 @@ async def test_the_model_picker_choice_is_used_and_remembered(
     assert conversation.model == "fake-model-2"
 
 
-async def test_the_api_key_goes_upstream_but_never_into_a_frame(
-    connect, alice, conversation, upstream: FakeUpstream
+async def test_the_api_key_goes_upstream_but_never_into_a_frame_or_a_log_line(
+    connect, alice, conversation, upstream: FakeUpstream, caplog
 ):
+    caplog.set_level("DEBUG")
     socket = await connect(alice, conversation.pk)
     await socket.send_json_to({"type": "send", "text": "[[fake tokens=3 status=401]]"})
     frames = await frames_until(socket, is_done)
@@ -456,6 +457,11 @@ async def test_the_api_key_goes_upstream_but_never_into_a_frame(
         "Bearer sk-test-secret-key-never-shown"
     )
     assert "sk-test-secret-key-never-shown" not in str(frames)
+    # The fake upstream echoes the key in its 401 body, as OpenAI does (masked there).
+    assert "sk-test-secret-key-never-shown" in upstream.chat_requests[0].headers["authorization"]
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert caplog.records, "nothing was logged at DEBUG: the check would be empty"
+    assert "sk-test-secret-key-never-shown" not in logged
 
 
 async def test_a_model_made_title_replaces_the_first_message_title(
