@@ -409,19 +409,23 @@ class Generation:
         ):
             await self._publish(events.title_frame(self.conversation_id, title))
 
+    def save_interrupted(self) -> dict[str, Any]:
+        """End the answer as interrupted with the text this process holds (sync)."""
+        return _finish(
+            self.message_id,
+            status=Message.Status.INTERRUPTED,
+            text=self.text,
+            finish_reason=None,
+            usage=self.usage,
+            error_code="interrupted",
+            error=INTERRUPTED_ERROR,
+        )
+
     async def _end_interrupted(self) -> None:
         if self.answer is None:
             return
         try:
-            message = await database_sync_to_async(_finish)(
-                self.message_id,
-                status=Message.Status.INTERRUPTED,
-                text=self.text,
-                finish_reason=None,
-                usage=self.usage,
-                error_code="interrupted",
-                error=INTERRUPTED_ERROR,
-            )
+            message = await database_sync_to_async(self.save_interrupted)()
             await self._publish(events.done_frame(message))
         except Exception:
             log.exception("Could not mark answer %s interrupted", self.message_id)
@@ -467,15 +471,7 @@ class Registry:
     def interrupt_all_sync(self) -> None:
         for generation, _ in list(self.running.values()):
             try:
-                _finish(
-                    generation.message_id,
-                    status=Message.Status.INTERRUPTED,
-                    text=generation.text,
-                    finish_reason=None,
-                    usage=generation.usage,
-                    error_code="interrupted",
-                    error=INTERRUPTED_ERROR,
-                )
+                generation.save_interrupted()
             except Exception:
                 log.exception("Could not mark answer %s interrupted", generation.message_id)
 

@@ -16,6 +16,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Debian's Chromium (never a downloaded browser); without the background-networking
+# switches it keeps trying to reach the internet, which this machine refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -14,18 +14,9 @@ import pytest
 from streaming.diagnostics import SELF_TEST_EVENTS
 from tests.deploy.conftest import Nginx, Stack
 from tests.deploy.streamcheck import classify, read_stream, spreads
+from tests.servers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.deploy
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _read_through(stack: Stack, nginx: Nginx) -> tuple[str, float, float]:

@@ -21,20 +21,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import Daphne, app_env, create_user, manage
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne, app_env, create_user, manage
 from tests.upstream import FakeUpstream, expected_text
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 USERNAME, PASSWORD = "carol", "carol-e2e-password-7"
 TIMEOUT_MS = 20_000
 
