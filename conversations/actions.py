@@ -193,6 +193,23 @@ def rename(*, conversation: Conversation, title: object) -> None:
     publish(conversation.pk, events.title_frame(conversation.pk, conversation.title))
 
 
+def delete_conversation(*, conversation: Conversation) -> None:
+    """Delete it with its messages; a running answer is stopped (no more tokens paid for)."""
+    conversation_id = conversation.pk
+    with transaction.atomic():
+        conversation.delete()
+
+        def stop_answers() -> None:
+            layer = get_channel_layer()
+            if layer is not None:
+                async_to_sync(layer.group_send)(
+                    events.control_group(conversation_id),
+                    {"type": "generation.stop", "message_id": None},
+                )
+
+        transaction.on_commit(stop_answers)
+
+
 def update_settings(
     *, conversation: Conversation, model: object, context_enabled: bool, system_prompt: object
 ) -> None:

@@ -112,7 +112,7 @@ def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    get_conversation_for_user(request, pk).delete()
+    actions.delete_conversation(conversation=get_conversation_for_user(request, pk))
     return redirect("home")
 
 

@@ -158,7 +158,8 @@ def _finish(
     usage: Usage | None,
     error_code: str = "",
     error: str = "",
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Save how the answer ended; None if it is gone (its conversation was deleted)."""
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": status,
@@ -172,7 +173,8 @@ def _finish(
     }
     if usage is not None:
         fields.update(usage)
-    Message.objects.filter(pk=message_id).update(**fields)
+    if not Message.objects.filter(pk=message_id).update(**fields):
+        return None
     return Message.objects.get(pk=message_id).as_event()
 
 
@@ -246,9 +248,11 @@ class Generation:
             message = await database_sync_to_async(_finish)(
                 self.message_id, text=self.text, usage=self.usage, **outcome
             )
-            await self._publish(events.done_frame(message))
+            if message is not None:
+                await self._publish(events.done_frame(message))
             await self._stop_listening(listener)
-            if job.first_exchange and outcome["status"] == Message.Status.DONE:
+            done = outcome["status"] == Message.Status.DONE
+            if message is not None and job.first_exchange and done:
                 await self._make_title(job)
         except asyncio.CancelledError:
             # The process is shutting down: keep what arrived, say what happened.
@@ -409,7 +413,7 @@ class Generation:
         ):
             await self._publish(events.title_frame(self.conversation_id, title))
 
-    def save_interrupted(self) -> dict[str, Any]:
+    def save_interrupted(self) -> dict[str, Any] | None:
         """End the answer as interrupted with the text this process holds (sync)."""
         return _finish(
             self.message_id,
@@ -426,7 +430,8 @@ class Generation:
             return
         try:
             message = await database_sync_to_async(self.save_interrupted)()
-            await self._publish(events.done_frame(message))
+            if message is not None:
+                await self._publish(events.done_frame(message))
         except Exception:
             log.exception("Could not mark answer %s interrupted", self.message_id)
 

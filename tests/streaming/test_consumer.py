@@ -516,3 +516,26 @@ async def test_sync_ends_an_answer_this_instance_left_streaming_before_a_restart
     assert (snapshot["status"], snapshot["content"]) == ("interrupted", "half an")
     await answer.arefresh_from_db()
     assert answer.status == Message.Status.INTERRUPTED
+
+
+async def test_deleting_a_conversation_stops_its_answer_and_the_upstream_request(
+    connect, alice, conversation, upstream: FakeUpstream, caplog
+):
+    from django.test import AsyncClient
+
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=500 delay=0.01]]"})
+    await first_delta(socket)
+    tasks = [task for _, task in generation.registry.running.values()]
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    response = await client.post(f"/c/{conversation.pk}/delete/")
+    assert response.status_code == 302
+
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+    request = upstream.chat_requests[0]
+    assert await asyncio.to_thread(request.finished.wait, 3)
+    assert request.client_disconnected
+    assert request.tokens_sent < 500
+    assert not await Message.objects.filter(conversation_id=conversation.pk).aexists()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
