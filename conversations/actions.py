@@ -203,8 +203,7 @@ def delete_conversation(*, conversation: Conversation) -> None:
             layer = get_channel_layer()
             if layer is not None:
                 async_to_sync(layer.group_send)(
-                    events.control_group(conversation_id),
-                    {"type": "generation.stop", "message_id": None},
+                    events.control_group(conversation_id), events.stop_event(None)
                 )
 
         transaction.on_commit(stop_answers)

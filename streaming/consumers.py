@@ -85,8 +85,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if live is None:
             raise actions.ActionError("not_streaming", "Nothing is being written right now.")
         await self.channel_layer.group_send(
-            events.control_group(self.conversation_id),
-            {"type": "generation.stop", "message_id": live.pk},
+            events.control_group(self.conversation_id), events.stop_event(live.pk)
         )
 
     async def on_sync(self, content: dict[str, Any]) -> None:
@@ -95,11 +94,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             # Only the process running the answer knows the text not yet checkpointed.
             await self.channel_layer.group_send(
                 events.control_group(self.conversation_id),
-                {
-                    "type": "generation.snapshot",
-                    "message_id": last.pk,
-                    "reply_channel": self.channel_name,
-                },
+                events.snapshot_request(last.pk, self.channel_name),
             )
             return
         await self.send_json(events.snapshot_frame(last.as_event() if last else None))

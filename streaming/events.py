@@ -79,7 +79,7 @@ class ForwardEvent(TypedDict):
     frame: ServerFrame
 
 
-# To the control group (only generations listen there).
+# To the control group (only generations listen there). message_id None: any answer.
 
 
 class StopEvent(TypedDict):
@@ -89,7 +89,28 @@ class StopEvent(TypedDict):
 
 class SnapshotRequestEvent(TypedDict):
     type: Literal["generation.snapshot"]
+    message_id: int
     reply_channel: str
+
+
+# To a generation's own channel: its listener returns (never cancelled; see generation).
+class ExitEvent(TypedDict):
+    type: Literal["generation.exit"]
+
+
+ControlEvent = StopEvent | SnapshotRequestEvent | ExitEvent
+
+
+def stop_event(message_id: int | None) -> StopEvent:
+    return {"type": "generation.stop", "message_id": message_id}
+
+
+def snapshot_request(message_id: int, reply_channel: str) -> SnapshotRequestEvent:
+    return {"type": "generation.snapshot", "message_id": message_id, "reply_channel": reply_channel}
+
+
+def exit_event() -> ExitEvent:
+    return {"type": "generation.exit"}
 
 
 def forward(frame: ServerFrame) -> ForwardEvent:

@@ -272,7 +272,7 @@ class Generation:
         of the process; cancelling it can drop a frame it already took for a socket
         (such as the `done` just published). So the listener is told to return.
         """
-        await self.layer.send(self.channel, {"type": "generation.exit"})
+        await self.layer.send(self.channel, events.exit_event())
         try:
             await asyncio.wait_for(asyncio.shield(listener), timeout=5)
         except TimeoutError:

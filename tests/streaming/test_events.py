@@ -42,6 +42,20 @@ def test_each_frame_has_exactly_its_declared_keys(frame):
     assert get_args(hints["type"]) == (frame["type"],)
 
 
+CONTROL_EVENTS = [events.stop_event(3), events.stop_event(None),
+                  events.snapshot_request(3, "specific.x!y"), events.exit_event()]  # fmt: skip
+
+
+@pytest.mark.parametrize("event", CONTROL_EVENTS, ids=lambda e: e["type"])
+def test_each_control_event_round_trips_with_exactly_its_declared_keys(event):
+    assert json.loads(json.dumps(event)) == event
+    declared = next(
+        t for t in get_args(events.ControlEvent)
+        if get_args(get_type_hints(t)["type"]) == (event["type"],)
+    )  # fmt: skip
+    assert set(event) == set(get_type_hints(declared))
+
+
 def documented(section: str) -> set[str]:
     body = PROTOCOL.split(f"## {section}")[1].split("\n## ")[0]
     return set(re.findall(r"^\| `(\w+)` \|", body, flags=re.MULTILINE))
