@@ -1,1 +1,0 @@
-from tests.upstream import fake_upstream, fake_upstream_server  # noqa: F401
