@@ -107,7 +107,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # --- Database steps (worker thread) ---------------------------------------------------
 
     def _conversation(self) -> Conversation:
-        return Conversation.objects.get(pk=self.conversation_id)
+        try:
+            return Conversation.objects.get(pk=self.conversation_id)
+        except Conversation.DoesNotExist:
+            # Deleted from another tab while this one stayed open.
+            raise actions.ActionError("not_found", "This conversation was deleted.") from None
 
     def _post(self, text: object, model: object) -> Message:
         return actions.post_user_message(conversation=self._conversation(), text=text, model=model)

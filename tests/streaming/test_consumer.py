@@ -539,3 +539,17 @@ async def test_deleting_a_conversation_stops_its_answer_and_the_upstream_request
     assert request.tokens_sent < 500
     assert not await Message.objects.filter(conversation_id=conversation.pk).aexists()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+@pytest.mark.parametrize("frame", [{"type": "send", "text": "hi"}, {"type": "sync"},
+                                   {"type": "regenerate"}])  # fmt: skip
+async def test_a_tab_left_open_on_a_deleted_conversation_gets_an_error_not_a_crash(
+    connect, alice, conversation, frame
+):
+    socket = await connect(alice, conversation.pk)
+    await conversation.adelete()
+    await socket.send_json_to(frame)
+    error = await socket.receive_json_from(timeout=5)
+    assert (error["type"], error["code"]) == ("error", "not_found")
+    await socket.send_json_to({"type": "sync"})  # the socket is still usable
+    assert (await socket.receive_json_from(timeout=5))["code"] == "not_found"
