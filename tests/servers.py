@@ -80,16 +80,18 @@ def create_user(env: dict[str, str], username: str, password: str) -> None:
 
 
 class Daphne:
-    """One real daphne process serving chatweb.asgi on 127.0.0.1."""
+    """One real daphne process serving chatweb.asgi on 127.0.0.1, started as the image does."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str = "daphne") -> None:
+        self.name = name
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "chatweb.asgi:application"],
+             "--proxy-headers", "chatweb.asgi:application"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_ready()

@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import psycopg
 import pytest
 import redis
 
+from tests.servers import Daphne, free_port, manage
 from tests.upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,12 +47,6 @@ STARTUP_TIMEOUT = 30.0
 SECRET_KEY = "deploy-test-secret-key-shared-by-every-instance"
 STAFF_USERNAME = "deploy-admin"
 CONVERSATIONS = 6
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -165,26 +159,10 @@ def start_nginx(directory: Path, site: str) -> Nginx:
 
 
 @dataclass
-class Instance:
-    name: str
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-
-@dataclass
 class Stack:
     env: dict[str, str]
     upstream: FakeUpstream
-    instances: list[Instance]
+    instances: list[Daphne]
     nginx: Nginx
     directory: Path
     session_key: str = ""
@@ -202,21 +180,7 @@ class Stack:
         return self.conversations.pop()
 
     def logs(self) -> str:
-        return "\n".join(_tail(instance.log) for instance in self.instances)
-
-
-def _manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout
+        return "\n".join(_tail(instance.log_path) for instance in self.instances)
 
 
 # Runs in a subprocess against the deployment's database (this pytest process has its own
@@ -243,17 +207,16 @@ print(json.dumps({{"session": session.session_key, "conversations": ids}}))
 """
 
 
-def _wait_healthy(instance: Instance) -> None:
+def _wait_healthy(instance: Daphne) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    assert instance.process is not None
     while time.monotonic() < deadline:
         if instance.process.poll() is not None:
-            raise AssertionError(f"{instance.name} exited at start:\n{_tail(instance.log)}")
+            raise AssertionError(f"{instance.name} exited at start:\n{_tail(instance.log_path)}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{instance.base_url}/healthz/", timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"{instance.name} was not healthy in time:\n{_tail(instance.log)}")
+    raise AssertionError(f"{instance.name} was not healthy in time:\n{_tail(instance.log_path)}")
 
 
 def _require_services() -> None:
@@ -282,7 +245,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         admin.execute(f'CREATE DATABASE "{database}"')
     redis.Redis.from_url(REDIS_URL).flushdb()
     upstream = FakeUpstream().start()
-    started: list[subprocess.Popen[bytes]] = []
+    instances: list[Daphne] = []
     nginx: Nginx | None = None
     try:
         env = {
@@ -309,35 +272,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "collectstatic", "--noinput", "-v", "0")
-        seed = json.loads(_manage(env, "shell", "-c", _SEED).strip().splitlines()[-1])
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput", "-v", "0")
+        seed = json.loads(manage(env, "shell", "-c", _SEED).strip().splitlines()[-1])
 
-        instances = []
         for name in ("a", "b"):
-            instance = Instance(name, free_port(), directory / f"daphne-{name}.log")
             instance_env = {**env, "INSTANCE_ID": f"deploy-{name}"}
-            _manage(instance_env, "recover_streams")
-            with instance.log.open("wb") as log:
-                instance.process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "daphne",
-                        "--bind",
-                        "127.0.0.1",
-                        "--port",
-                        str(instance.port),
-                        "--proxy-headers",
-                        "chatweb.asgi:application",
-                    ],
-                    cwd=ROOT,
-                    env=instance_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append(instance.process)
-            instances.append(instance)
+            manage(instance_env, "recover_streams")
+            instances.append(Daphne(instance_env, directory / f"daphne-{name}.log", name))
         for instance in instances:
             _wait_healthy(instance)
 
@@ -358,8 +300,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         if nginx is not None:
             nginx.stop()
-        for process in started:
-            _stop(process)
+        for instance in instances:
+            instance.stop()
         upstream.stop()
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
