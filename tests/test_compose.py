@@ -153,30 +153,22 @@ def test_the_compose_client_accepts_the_file(tmp_path: Path) -> None:
     shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yaml")
     shutil.copy(DOCKERFILE, tmp_path / "Dockerfile")
     shutil.copytree(ROOT / "nginx", tmp_path / "nginx")
-    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=dummy\nSECRET_KEY=dummy\n")
-    result = subprocess.run(
-        [*command, "-f", "docker-compose.yaml", "config", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
+    def config_with(dotenv: str) -> subprocess.CompletedProcess[str]:
+        # Only PATH from this environment: POSTGRES_PASSWORD must come from .env.
+        (tmp_path / ".env").write_text(dotenv)
+        return subprocess.run(
+            [*command, "-f", "docker-compose.yaml", "config", "-q"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+            env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+        )  # fmt: skip
+
+    result = config_with("POSTGRES_PASSWORD=dummy\nSECRET_KEY=dummy\n")
+    assert result.returncode == 0, result.stderr
     # Without the password the file refuses to start rather than use an empty one.
-    (tmp_path / ".env").write_text("SECRET_KEY=dummy\n")
-    result = subprocess.run(
-        [*command, "-f", "docker-compose.yaml", "config", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
-    )
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr
+    refused = config_with("SECRET_KEY=dummy\n")
+    assert refused.returncode != 0
+    assert "POSTGRES_PASSWORD" in refused.stderr
 
 
 README = (ROOT / "README.md").read_text()
