@@ -64,12 +64,6 @@ ServerFrame = MessageFrame | DeltaFrame | SnapshotFrame | DoneFrame | TitleFrame
 CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync")
 
 
-class SendFrame(TypedDict, total=False):
-    type: Literal["send"]
-    text: str
-    model: str
-
-
 # --- Channel-layer events -------------------------------------------------------------
 # To the conversation group, each carries the frame to forward under "frame".
 
