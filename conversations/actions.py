@@ -100,12 +100,6 @@ def title_from_text(text: str) -> str:
     return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line or "New chat"
 
 
-def _live_answer(conversation: Conversation) -> Message | None:
-    return conversation.messages.filter(
-        role=Message.Role.ASSISTANT, status__in=Message.LIVE
-    ).first()
-
-
 def _new_answer(conversation: Conversation, parent: Message, model: str) -> Message:
     answer = Message.objects.create(
         conversation=conversation,
@@ -146,7 +140,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
     with transaction.atomic():
         # Lock the conversation so two tabs cannot both start an answer.
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if _live_answer(locked) is not None:
+        if locked.live_answer() is not None:
             raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
         check_rate_limit(locked.user)
         if locked.current_leaf_id is None:
@@ -174,7 +168,7 @@ def regenerate(*, conversation: Conversation, model: object = None) -> Message:
     """A new answer to the last user message on the active path; the old one stays a branch."""
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if _live_answer(locked) is not None:
+        if locked.live_answer() is not None:
             raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
         path = locked.active_path()
         last_user = next((m for m in reversed(path) if m.role == Message.Role.USER), None)

@@ -48,6 +48,10 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def live_answer(self) -> Message | None:
+        """The answer being written (at most one: actions refuse a second)."""
+        return self.messages.filter(role=Message.Role.ASSISTANT, status__in=Message.LIVE).first()
+
     def active_path(self) -> list[Message]:
         """The messages from the root to current_leaf, oldest first, in one query."""
         if self.current_leaf_id is None:

@@ -120,31 +120,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return actions.regenerate(conversation=self._conversation(), model=model)
 
     def _live_answer(self) -> Message | None:
-        live = (
-            Message.objects.filter(
-                conversation_id=self.conversation_id,
-                role=Message.Role.ASSISTANT,
-                status__in=Message.LIVE,
-            )
-            .order_by("-created_at")
-            .first()
-        )
-        if live is not None and self._abandoned(live) and actions.end_abandoned(live):
-            return None
-        return live
+        live = self._unless_abandoned(self._conversation().live_answer())
+        return live if live is not None and live.is_live else None
 
     def _last_answer(self) -> Message | None:
-        """The last answer on the active path, ended first if its process is gone."""
-        conversation = self._conversation()
-        path = conversation.active_path()
+        """The last answer on the active path."""
+        path = self._conversation().active_path()
         last = next((m for m in reversed(path) if m.role == Message.Role.ASSISTANT), None)
-        if last is not None and self._abandoned(last):
-            actions.end_abandoned(last)
-            last.refresh_from_db()
-        return last
+        return self._unless_abandoned(last)
 
     @staticmethod
-    def _abandoned(message: Message) -> bool:
-        return actions.is_abandoned(
-            message, running_here=generation.registry.is_running(message.pk)
-        )
+    def _unless_abandoned(message: Message | None) -> Message | None:
+        """End the answer first if its process is gone; return it as it now stands."""
+        running_here = message is not None and generation.registry.is_running(message.pk)
+        if message is not None and actions.is_abandoned(message, running_here=running_here):
+            actions.end_abandoned(message)
+            message.refresh_from_db()
+        return message
