@@ -42,7 +42,8 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NGINX_TEMPLATE = ROOT / "nginx" / "chatweb.conf.template"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # A Redis database of its own, so the run neither sees nor disturbs `make test-pg` (db 0).
-REDIS_URL = "redis://127.0.0.1:6379/7"
+# DEPLOY_REDIS_URL lets two checkouts run this suite side by side on one machine.
+REDIS_URL = os.environ.get("DEPLOY_REDIS_URL", "redis://127.0.0.1:6379/7")
 STARTUP_TIMEOUT = 30.0
 SECRET_KEY = "deploy-test-secret-key-shared-by-every-instance"
 STAFF_USERNAME = "deploy-admin"
