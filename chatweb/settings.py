@@ -161,6 +161,25 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 
 # --- Accounts ---------------------------------------------------------------------------
 ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=False)
+# Sign-in throttling (the app's and the admin's login): after this many failures for one
+# username, or from one address, sign-in is refused for LOGIN_LOCKOUT_SECONDS. 0 is off.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Accounts one address may create per hour when sign-up is open. 0 is unlimited.
+SIGNUPS_PER_ADDRESS_PER_HOUR = env.int("SIGNUPS_PER_ADDRESS_PER_HOUR", default=5)
+# Answers one user may have streaming at once (all conversations together). 0 is unlimited.
+MAX_CONCURRENT_ANSWERS = env.int("MAX_CONCURRENT_ANSWERS", default=3)
+for _name in (
+    "LOGIN_FAILURES_PER_ACCOUNT",
+    "LOGIN_FAILURES_PER_ADDRESS",
+    "SIGNUPS_PER_ADDRESS_PER_HOUR",
+    "MAX_CONCURRENT_ANSWERS",
+):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (off) or a positive number.")
+if LOGIN_LOCKOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("LOGIN_LOCKOUT_SECONDS must be a positive number of seconds.")
 
 # --- Model upstream (chatgpt-web's variable names) --------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
@@ -214,6 +233,22 @@ CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=1.0)
 # at once; another instance's answer counts as abandoned only once it goes stale.
 INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
 STREAM_STALE_SECONDS = env.int("STREAM_STALE_SECONDS", default=max(60, TIMEOUT_MS // 1000 * 2))
+
+# --- Socket limits (docs/security.md) -----------------------------------------------------
+# Frames a client may send per second on one socket (bursts of twice that); past it an
+# error frame `too_many_frames`, then close 4429 if it goes on. 0 is unlimited.
+WS_MAX_FRAMES_PER_SECOND = env.int("WS_MAX_FRAMES_PER_SECOND", default=10)
+# `sync` requests are coalesced: one snapshot outstanding, at most one this often.
+WS_SYNC_MIN_INTERVAL_MS = env.int("WS_SYNC_MIN_INTERVAL_MS", default=1000)
+# Bytes the server may hold for one socket whose client does not read; past it the
+# socket is closed with 4008 (streaming/server.py, the daphne launcher).
+WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=8 * 1024 * 1024)
+if WS_MAX_FRAMES_PER_SECOND < 0 or WS_SYNC_MIN_INTERVAL_MS < 0:
+    raise ImproperlyConfigured(
+        "WS_MAX_FRAMES_PER_SECOND and WS_SYNC_MIN_INTERVAL_MS must be 0 or positive."
+    )
+if WS_MAX_BUFFERED_BYTES < 64 * 1024:
+    raise ImproperlyConfigured("WS_MAX_BUFFERED_BYTES must be at least 65536 bytes.")
 
 LOGGING = {
     "version": 1,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -59,6 +60,17 @@ def publish(conversation_id: int, frame: events.ServerFrame) -> None:
     transaction.on_commit(send)
 
 
+def close_sockets(group: str, code: int) -> None:
+    """Close every socket in a user's or a session's group, on every instance, after commit."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, events.close_event(code))
+
+    transaction.on_commit(send)
+
+
 def _clean_text(text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ActionError("empty_text", "Type a message first.")
@@ -95,6 +107,32 @@ def check_rate_limit(user: AbstractBaseUser | AnonymousUser) -> None:
         )
 
 
+def check_concurrent_answers(user_id: int) -> None:
+    """The one place that says how many answers a user may have streaming at once.
+
+    Counted in the database (the truth on every instance), skipping answers gone stale.
+    Call it in the transaction that creates the answer, after locking the user's row.
+    """
+    limit = settings.MAX_CONCURRENT_ANSWERS
+    if limit <= 0:
+        return
+    fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
+    live = Message.objects.filter(
+        conversation__user_id=user_id, status__in=Message.LIVE, updated_at__gte=fresh_since
+    ).count()
+    if live >= limit:
+        raise ActionError(
+            "too_many_answers",
+            f"You already have {live} answers being written (the limit is {limit}). "
+            "Wait for one to finish, or stop it.",
+        )
+
+
+def _lock_user(user_id: int) -> None:
+    """Serialise the starts of one user's answers, so the concurrency check holds."""
+    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk").first()
+
+
 def title_from_text(text: str) -> str:
     line = " ".join(text.split())
     return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line or "New chat"
@@ -127,6 +165,8 @@ def start_conversation(
     chosen = _clean_model(model, settings.OPENAI_API_MODELS[0])
     check_rate_limit(user)
     with transaction.atomic():
+        _lock_user(user.pk)
+        check_concurrent_answers(user.pk)
         conversation = Conversation.objects.create(
             user_id=user.pk, title=title_from_text(text), model=chosen
         )
@@ -142,6 +182,8 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.live_answer() is not None:
             raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+        _lock_user(locked.user_id)
+        check_concurrent_answers(locked.user_id)
         check_rate_limit(locked.user)
         if locked.current_leaf_id is None:
             locked.title = title_from_text(text)
@@ -174,13 +216,20 @@ def regenerate(*, conversation: Conversation, model: object = None) -> Message:
         last_user = next((m for m in reversed(path) if m.role == Message.Role.USER), None)
         if last_user is None:
             raise ActionError("nothing_to_regenerate", "There is no message to answer yet.")
+        _lock_user(locked.user_id)
+        check_concurrent_answers(locked.user_id)
         check_rate_limit(locked.user)
         locked.model = _clean_model(model, locked.model)
         return _new_answer(locked, last_user, locked.model)
 
 
+# Characters that show nothing but are not whitespace to str.strip(): a title made of
+# them alone is empty.
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def rename(*, conversation: Conversation, title: object) -> None:
-    if not isinstance(title, str) or not title.strip():
+    if not isinstance(title, str) or not title.translate(INVISIBLE).strip():
         raise ActionError("empty_title", "A title cannot be empty.")
     conversation.title = title_from_text(title)
     conversation.save(update_fields=["title"])

@@ -8,12 +8,15 @@ behind one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from conversations import actions
 from conversations.models import Conversation, Message
@@ -21,35 +24,105 @@ from streaming import events, generation
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
+# How long a `sync` waits for the answer's process to reply before another may be sent
+# on its behalf (the client asks again after 4 s: static/js/socket.js).
+SNAPSHOT_WAIT_SECONDS = 3.0
 
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     conversation_id: int
-    group: str | None = None
+    groups_joined: tuple[str, ...] = ()
+    closing = False
 
     async def connect(self) -> None:
+        # Refusals accept first, then close with the code: a refused handshake reaches the
+        # browser as 1006 only, and it would keep reconnecting.
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(events.CLOSE_SIGNED_OUT)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         owned = await Conversation.objects.for_user(user).filter(pk=self.conversation_id).aexists()
         if not owned:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(events.CLOSE_NOT_FOUND)
             return
-        self.group = events.conversation_group(self.conversation_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        groups = [events.conversation_group(self.conversation_id), events.user_group(user.pk)]
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            groups.append(events.session_group(session_key))
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = tuple(groups)
+        self._init_limits()
         await self.accept()
 
+    async def _refuse(self, code: int) -> None:
+        self.closing = True
+        await self.accept()
+        await self.close(code=code)
+
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.closing = True
+        if self._deferred_sync is not None:
+            self._deferred_sync.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- Limits (docs/security.md) ---------------------------------------------------------
+
+    _deferred_sync: asyncio.Task[None] | None = None
+
+    def _init_limits(self) -> None:
+        rate = settings.WS_MAX_FRAMES_PER_SECOND
+        self.frame_rate = float(rate)
+        self.frame_burst = float(2 * rate)
+        self.frame_tokens = self.frame_burst
+        self.frame_refill_at = time.monotonic()
+        self.frames_refused = 0
+        self.sync_interval = settings.WS_SYNC_MIN_INTERVAL_MS / 1000
+        self.last_sync_at = -1e9
+        self.snapshot_due_until = 0.0
+
+    def _take_frame_token(self) -> bool:
+        """A token bucket: WS_MAX_FRAMES_PER_SECOND, bursts of twice that."""
+        if self.frame_rate <= 0:
+            return True
+        now = time.monotonic()
+        self.frame_tokens = min(
+            self.frame_burst, self.frame_tokens + (now - self.frame_refill_at) * self.frame_rate
+        )
+        self.frame_refill_at = now
+        if self.frame_tokens >= 1:
+            self.frame_tokens -= 1
+            self.frames_refused = 0
+            return True
+        self.frames_refused += 1
+        return False
+
+    async def _refuse_frame(self) -> None:
+        """One error frame per run of refused frames; a second's worth more closes the socket."""
+        if self.frames_refused == 1:
+            await self.send_json(
+                events.error_frame(
+                    "too_many_frames",
+                    f"Too many frames: at most {settings.WS_MAX_FRAMES_PER_SECOND} a second. "
+                    "This one was ignored.",
+                )
+            )
+        elif self.frames_refused > self.frame_rate:
+            log.warning("Closing a socket that kept sending over the frame rate limit.")
+            self.closing = True
+            await self.close(code=events.CLOSE_TOO_MANY_FRAMES)
 
     # --- Frames in ------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            # Signed out, deactivated or over a limit: the close is on its way.
+            return
+        if not self._take_frame_token():
+            await self._refuse_frame()
+            return
         try:
             content = json.loads(text_data or "")
         except ValueError:
@@ -89,9 +162,36 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def on_sync(self, content: dict[str, Any]) -> None:
+        """Coalesced: one snapshot outstanding at a time, at most one per WS_SYNC_MIN_INTERVAL_MS.
+
+        A snapshot is the whole text so far, so a client that asks faster than it reads
+        would make the server buffer one per request.
+        """
+        now = time.monotonic()
+        if now < self.snapshot_due_until or self._deferred_sync is not None:
+            return  # The snapshot on its way answers this request too.
+        wait = self.last_sync_at + self.sync_interval - now
+        if wait > 0:
+            self._deferred_sync = asyncio.create_task(self._sync_later(wait))
+            return
+        await self._request_snapshot()
+
+    async def _sync_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._deferred_sync = None
+        if self.closing:
+            return
+        try:
+            await self._request_snapshot()
+        except actions.ActionError as exc:
+            await self.send_json(events.error_frame(exc.code, exc.message, "sync"))
+
+    async def _request_snapshot(self) -> None:
+        self.last_sync_at = time.monotonic()
         last = await database_sync_to_async(self._last_answer)()
         if last is not None and last.is_live:
             # Only the process running the answer knows the text not yet checkpointed.
+            self.snapshot_due_until = self.last_sync_at + SNAPSHOT_WAIT_SECONDS
             await self.channel_layer.group_send(
                 events.control_group(self.conversation_id),
                 events.snapshot_request(last.pk, self.channel_name),
@@ -102,7 +202,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # --- Group events out -----------------------------------------------------------------
 
     async def chat_frame(self, event: events.ForwardEvent) -> None:
+        if self.closing:
+            return
+        if event["frame"]["type"] == "snapshot":
+            self.snapshot_due_until = 0.0
         await self.send_json(event["frame"])
+
+    async def socket_close(self, event: events.CloseEvent) -> None:
+        """Signed out, deactivated, or the password changed: close at once."""
+        self.closing = True
+        await self.close(code=event["code"])
 
     # --- Database steps (worker thread) ---------------------------------------------------
 

@@ -6,6 +6,7 @@ group event into the frame of the same name, so the two stay in step by construc
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal, TypedDict
 
 
@@ -17,6 +18,29 @@ def conversation_group(conversation_id: int) -> str:
 def control_group(conversation_id: int) -> str:
     """The group a running generation joins, to hear Stop and snapshot requests."""
     return f"conversation.{conversation_id}.control"
+
+
+def user_group(user_id: int) -> str:
+    """The group every socket of a user joins, so deactivation can close them all."""
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The group every socket of one session joins, so signing out closes them.
+
+    The session key is a credential: the group is named by its hash, never the key.
+    """
+    return f"session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
+
+
+# --- Close codes (docs/protocol.md) ------------------------------------------------------
+# A socket is accepted, then closed with one of these, so the browser sees the code
+# (a refused handshake reaches it as 1006 only).
+CLOSE_SIGNED_OUT = 4401  # not signed in, signed out, or the account was deactivated
+CLOSE_NOT_FOUND = 4404  # no such conversation, or someone else's
+CLOSE_SESSION_CHANGED = 4001  # the password changed: reconnect to learn if the session holds
+CLOSE_SLOW_READER = 4008  # the client read too slowly: the outgoing buffer overflowed
+CLOSE_TOO_MANY_FRAMES = 4429  # the client kept sending over the frame rate limit
 
 
 # --- Frames: server -> client ---------------------------------------------------------
@@ -71,6 +95,18 @@ CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync")
 class ForwardEvent(TypedDict):
     type: Literal["chat.frame"]
     frame: ServerFrame
+
+
+# To a user's or a session's group: every socket in it closes with `code`.
+
+
+class CloseEvent(TypedDict):
+    type: Literal["socket.close"]
+    code: int
+
+
+def close_event(code: int) -> CloseEvent:
+    return {"type": "socket.close", "code": code}
 
 
 # To the control group (only generations listen there). message_id None: any answer.

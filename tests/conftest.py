@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
@@ -28,6 +29,9 @@ def _test_settings(settings: Any) -> None:
     settings.AUTO_TITLE = False
     settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
     settings.MAX_REQUEST_PER_HOUR = 0
+    settings.MAX_CONCURRENT_ANSWERS = 0
+    # Throttle counters (sign-in, sign-up) live in the cache: each test starts at zero.
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

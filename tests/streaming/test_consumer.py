@@ -480,16 +480,15 @@ async def test_a_model_made_title_replaces_the_first_message_title(
     assert conversation.title == titles[-1]["title"] == "tell me about owls"
 
 
-async def test_an_unauthenticated_socket_is_refused(connect, conversation):
-    connected, code = await connect(None, conversation.pk, expect=False)
-    assert not connected
-    assert code == 4401
+async def test_an_unauthenticated_socket_is_closed_with_4401(connect, conversation):
+    # Accepted, then closed with the code: a refused handshake reaches a browser as 1006.
+    socket = await connect(None, conversation.pk)
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
 
-async def test_another_users_conversation_is_refused_on_the_socket(connect, bob, conversation):
-    connected, code = await connect(bob, conversation.pk, expect=False)
-    assert not connected
-    assert code == 4404
+async def test_another_users_conversation_is_closed_with_4404(connect, bob, conversation):
+    socket = await connect(bob, conversation.pk)
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
 
 
 async def test_a_foreign_origin_is_refused(connect, alice, conversation):
