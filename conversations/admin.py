@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from conversations.accounts import ThrottledAdminAuthenticationForm
 from conversations.models import Conversation, Message
+
+# The admin's login is throttled like the app's (docs/security.md).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 class MessageInline(admin.TabularInline):  # type: ignore[type-arg]

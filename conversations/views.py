@@ -10,13 +10,14 @@ from django.contrib import messages as flash
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from conversations import actions
+from conversations import accounts, actions
 from conversations.forms import AccountCreationForm, SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
@@ -144,17 +145,34 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Accounts -------------------------------------------------------------------------
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises first-run setup.
+SETUP_LOCK = 0x63686174  # "chat"
+
+
+def _lock_setup() -> None:
+    """Serialise first-run setups until the transaction ends, so exactly one creates the admin.
+
+    Under PostgreSQL's READ COMMITTED, concurrent requests all see an empty user table;
+    the advisory lock makes the next one re-check after the winner committed. SQLite
+    needs nothing: its transactions start IMMEDIATE (settings), which already serialises.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
+
+
 def setup(request: HttpRequest) -> HttpResponse:
     """First run: the first account created becomes the administrator."""
     if not _needs_setup():
         return redirect("home")
     form = AccountCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)  # Hashes the password outside the lock.
         with transaction.atomic():
-            # Re-check inside the transaction: only the very first account is an admin.
+            _lock_setup()
+            # Re-check under the lock: only the very first account is an admin.
             if not _needs_setup():
                 return redirect("login")
-            user = form.save(commit=False)
             user.is_staff = user.is_superuser = True
             user.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -168,10 +186,19 @@ def signup(request: HttpRequest) -> HttpResponse:
     if _needs_setup():
         return redirect("setup")
     form = AccountCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
+    if request.method == "POST":
+        address = accounts.client_address(request)
+        wait = accounts.signup_wait(address)
+        if wait:
+            form.add_error(
+                None, accounts.wait_message(wait, "Too many accounts created from your address.")
+            )
+            return render(request, "registration/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            user = form.save()
+            accounts.signup_done(address)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
 
 
@@ -179,6 +206,12 @@ def sign_in(request: HttpRequest) -> HttpResponseBase:
     if _needs_setup():
         return redirect("setup")
     view = auth_views.LoginView.as_view(
-        redirect_authenticated_user=True, extra_context={"allow_signup": settings.ALLOW_SIGNUP}
+        authentication_form=accounts.ThrottledAuthenticationForm,
+        redirect_authenticated_user=True,
+        extra_context={"allow_signup": settings.ALLOW_SIGNUP},
     )
-    return view(request)
+    response = view(request)
+    form = getattr(response, "context_data", {}).get("form")
+    if form is not None and form.has_error(NON_FIELD_ERRORS, accounts.THROTTLED):
+        response.status_code = 429
+    return response
