@@ -48,4 +48,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 
 # recover_streams marks answers that a killed process left "streaming" as interrupted;
 # migrations are not run here: the compose `migrate` service runs them once per deploy.
-CMD ["sh", "-c", "python manage.py recover_streams && exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers chatweb.asgi:application"]
+CMD ["sh", "-c", "python manage.py recover_streams && exec python -m streaming.server --bind 0.0.0.0 --port 8000 --proxy-headers chatweb.asgi:application"]

@@ -32,7 +32,7 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py recover_streams
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatweb.asgi:application
+	$(BIN)/python -m streaming.server -b $(HOST) -p $(PORT) chatweb.asgi:application
 
 # A fake OpenAI-compatible server for trying the app without an API key:
 #   make upstream   then   OPENAI_API_BASE_URL=http://127.0.0.1:9000/v1 make run

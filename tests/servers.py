@@ -80,7 +80,8 @@ def create_user(env: dict[str, str], username: str, password: str) -> None:
 
 
 class Daphne:
-    """One real daphne process serving chatweb.asgi on 127.0.0.1, started as the image does."""
+    """One real daphne process serving chatweb.asgi on 127.0.0.1, started as the image does
+    (streaming.server: daphne with a bounded outgoing buffer per socket)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str = "daphne") -> None:
         self.name = name
@@ -90,7 +91,7 @@ class Daphne:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            [sys.executable, "-m", "streaming.server", "-b", "127.0.0.1", "-p", str(self.port),
              "--proxy-headers", "chatweb.asgi:application"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip

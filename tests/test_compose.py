@@ -81,7 +81,7 @@ def test_the_image_checks_its_health_at_healthz() -> None:
     assert re.search(r"^HEALTHCHECK .*\n.*127\.0\.0\.1:8000/healthz/", dockerfile, re.M)
     assert re.search(r"^USER chatweb$", dockerfile, re.M), "the app must not run as root"
     assert "collectstatic" in dockerfile
-    assert "daphne --bind 0.0.0.0 --port 8000" in dockerfile
+    assert "python -m streaming.server --bind 0.0.0.0 --port 8000" in dockerfile
     # Migrations belong to the one-shot service, never to each replica's start.
     cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD"))
     assert "migrate" not in cmd

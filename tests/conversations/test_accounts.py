@@ -38,9 +38,7 @@ def test_sign_in_is_refused_after_too_many_failures_for_the_account(client, alic
     assert _login(client, "ALICE", "alice-password-1", "10.0.1.2").status_code == 429
 
 
-def test_sign_in_is_refused_after_too_many_failures_from_one_address(
-    client, alice, bob, settings
-):
+def test_sign_in_is_refused_after_too_many_failures_from_one_address(client, alice, bob, settings):
     settings.LOGIN_FAILURES_PER_ADDRESS = 3
     for name in ("carol", "dave", "erin"):
         _login(client, name, "guess")
@@ -98,6 +96,21 @@ def test_a_title_of_only_zero_width_characters_is_refused(alice_client, conversa
     assert "A title cannot be empty." in response.text
 
 
+def _set_up(username: str, barrier: threading.Barrier, statuses: list[int]) -> None:
+    """One browser posting the setup form, on its own thread and database connection."""
+    try:
+        client = Client()
+        barrier.wait()
+        response = client.post(
+            "/setup/",
+            {"username": username, "password1": "a-long-passphrase-9",
+             "password2": "a-long-passphrase-9"},
+        )  # fmt: skip
+        statuses.append(response.status_code)
+    finally:
+        connections.close_all()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_run_setups_create_exactly_one_admin():
     """Real concurrent requests, each thread on its own database connection."""
@@ -107,21 +120,10 @@ def test_concurrent_first_run_setups_create_exactly_one_admin():
         User.objects.all().delete()
         barrier = threading.Barrier(4)
         statuses: list[int] = []
-
-        def set_up(n: int, trial: int = trial, barrier: threading.Barrier = barrier) -> None:
-            try:
-                client = Client()
-                barrier.wait()
-                response = client.post(
-                    "/setup/",
-                    {"username": f"root{trial}{n}", "password1": "a-long-passphrase-9",
-                     "password2": "a-long-passphrase-9"},
-                )  # fmt: skip
-                statuses.append(response.status_code)
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=set_up, args=(n,)) for n in range(4)]
+        threads = [
+            threading.Thread(target=_set_up, args=(f"root{trial}{n}", barrier, statuses))
+            for n in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -1,0 +1,85 @@
+"""The daphne launcher: daphne's command line, with a bounded outgoing buffer per socket.
+
+    python -m streaming.server -b 127.0.0.1 -p 8000 chatweb.asgi:application
+
+takes exactly daphne's arguments. Daphne writes every frame the application sends
+straight into the connection's transport, and the application never learns whether the
+client reads: a client that stops reading (or reads slowly on purpose) makes the server
+hold everything sent to it. Here each WebSocket connection checks, after every frame,
+how many bytes its transport still holds; past WS_MAX_BUFFERED_BYTES the connection is
+dropped and the application sees it disconnect with CLOSE_SLOW_READER (4008).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+
+from streaming import events
+
+log = logging.getLogger(__name__)
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes a Twisted TCP transport has accepted but not yet handed to the kernel."""
+    pending = getattr(transport, "dataBuffer", b"")
+    offset = getattr(transport, "offset", 0)
+    return max(0, len(pending) - offset) + int(getattr(transport, "_tempDataLen", 0))
+
+
+class BoundedWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
+    overflowed = False
+
+    def serverSend(self, content: str | bytes, binary: bool = False) -> None:
+        if self.overflowed:
+            return
+        super().serverSend(content, binary)
+        from django.conf import settings
+
+        held = buffered_bytes(self.transport)
+        if held > settings.WS_MAX_BUFFERED_BYTES:
+            self.overflowed = True
+            log.warning(
+                "Closing a WebSocket (%s) with %d: its client left %d bytes unread "
+                "(WS_MAX_BUFFERED_BYTES is %d).",
+                self.path, events.CLOSE_SLOW_READER, held, settings.WS_MAX_BUFFERED_BYTES,
+            )  # fmt: skip
+            # A close frame would wait behind the unread bytes: drop the connection now,
+            # and free what it held.
+            self.dropConnection(abort=True)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self.overflowed:
+            code = events.CLOSE_SLOW_READER
+        super().onClose(wasClean, code, reason)
+
+
+class BoundedServer(Server):  # type: ignore[misc]
+    """daphne's Server whose WebSocket connections use BoundedWebSocketProtocol."""
+
+    @property
+    def ws_factory(self) -> Any:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: Any) -> None:
+        # Server.run() builds the factory and starts serving in the same call; this is
+        # the one point between the two.
+        factory.protocol = BoundedWebSocketProtocol
+        self._ws_factory = factory
+
+
+class BoundedCommandLineInterface(CommandLineInterface):  # type: ignore[misc]
+    server_class = BoundedServer
+
+
+def main() -> None:
+    BoundedCommandLineInterface.entrypoint()
+
+
+if __name__ == "__main__":
+    main()
