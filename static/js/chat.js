@@ -491,7 +491,7 @@ function updateRegenerate() {
   actions.append(button);
 }
 
-function showConnection(state, code) {
+function showConnection(state, code, words) {
   if (state === "open") {
     connStatus.hidden = true;
     connStatus.textContent = "";
@@ -502,13 +502,13 @@ function showConnection(state, code) {
   connStatus.dataset.state = "offline";
   if (state === "reconnecting") {
     connStatus.textContent = "Reconnecting…";
-  } else if (code === 4401) {
-    connStatus.textContent = "Signed out";
-    showToast("Your session has ended. Reload the page to sign in again.");
-  } else {
-    connStatus.textContent = "Unavailable";
-    showToast("This conversation is not available.");
+    return;
   }
+  // Closed for good: socket.js says why, in words (docs/protocol.md, close codes).
+  const [status, sentence] = words || ["Unavailable", `The connection closed (${code}).`];
+  connStatus.textContent = status;
+  connStatus.dataset.closeCode = String(code);
+  showToast(sentence);
 }
 
 // ---- Start ---------------------------------------------------------------------------

@@ -2,8 +2,17 @@
 // (docs/protocol.md): on (re)open it asks for a snapshot when an answer is, or might be,
 // streaming, and asks again if no snapshot comes back in time.
 
-// Close codes after which retrying cannot help: signed out, or no such conversation.
-const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+// Close codes after which retrying cannot help (docs/protocol.md), each with what the
+// page tells the person: [short status, sentence].
+export const FINAL_CLOSE_CODES = new Map([
+  [4401, ["Signed out", "Your session has ended. Reload the page to sign in again."]],
+  [4403, ["Forbidden", "You are not allowed to open this page's connection."]],
+  [4404, ["Unavailable", "This conversation is not available."]],
+  [4008, ["Disconnected", "The connection was too slow to keep up. Reload the page to continue."]],
+  [4429, ["Disconnected", "Too many requests from this page. Reload the page to continue."]],
+]);
+// The password changed: reconnect at once (a session that still holds is accepted again).
+const CLOSE_SESSION_CHANGED = 4001;
 const MAX_BACKOFF_MS = 10_000;
 const SYNC_RETRY_MS = 4_000;
 
@@ -12,7 +21,8 @@ export class ChatSocket {
    * @param {string} path  e.g. "/ws/conversations/12/"
    * @param {object} handlers
    *   onFrame(frame)            every JSON frame from the server
-   *   onStatus(state, code)     "open" | "reconnecting" | "closed" (final, with close code)
+   *   onStatus(state, code, words)  "open" | "reconnecting" | "closed" (final: its close
+   *                             code and [status, sentence] from FINAL_CLOSE_CODES)
    *   needsSync(reconnected)    whether to send `sync` right after opening
    */
   constructor(path, { onFrame, onStatus = () => {}, needsSync = () => false }) {
@@ -66,9 +76,10 @@ export class ChatSocket {
       this.snapshotReceived();
       if (FINAL_CLOSE_CODES.has(event.code)) {
         this.final = true;
-        this.onStatus("closed", event.code);
+        this.onStatus("closed", event.code, FINAL_CLOSE_CODES.get(event.code));
         return;
       }
+      if (event.code === CLOSE_SESSION_CHANGED) this.attempt = 0;
       this.onStatus("reconnecting", event.code);
       this.scheduleReconnect();
     });

@@ -255,3 +255,54 @@ def test_the_page_serves_its_vendored_libraries_with_their_licences(app: Daphne)
     module = httpx.get(app.url + "/static/vendor/dompurify/purify.es.mjs", timeout=10)
     # Browsers refuse ES modules served with a non-JavaScript type.
     assert "javascript" in module.headers["content-type"]
+
+
+def test_signing_out_elsewhere_closes_the_socket_for_good_with_a_message(
+    page: Any, app: Daphne
+) -> None:
+    opened: list[str] = []
+    page.on("websocket", lambda ws: opened.append(ws.url))
+    start_chat(page, "[[fake tokens=3]] hello")
+    expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
+    assert len(opened) == 1
+    # Signing out (here from a script in the same session, as another tab would) closes
+    # the socket with 4401: the page says so and does not reconnect.
+    page.evaluate(
+        """() => fetch("/accounts/logout/", {
+            method: "POST",
+            headers: {"X-CSRFToken": document.cookie.match(/csrftoken=([^;]+)/)[1]},
+        })"""
+    )
+    expect(page.locator("#conn-status")).to_have_text("Signed out")
+    expect(page.locator("#conn-status")).to_have_attribute("data-close-code", "4401")
+    expect(page.locator("#toasts .toast")).to_contain_text("Your session has ended.")
+    # Even when the network or the tab comes back, nothing retries.
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.wait_for_timeout(2500)  # longer than the first reconnect delay (0.5 s ± 25 %)
+    assert len(opened) == 1, opened
+
+
+def test_a_socket_closed_with_4404_is_not_retried(page: Any) -> None:
+    start_chat(page, "[[fake tokens=3]] hello")
+    statuses = page.evaluate(
+        """async () => {
+            const { ChatSocket } = await import("chatweb/socket.js");
+            const seen = [];
+            let opens = 0;
+            const socket = new ChatSocket("/ws/conversations/999999/", {
+                onFrame: () => {},
+                onStatus: (state, code) => {
+                    if (state === "open") opens += 1;
+                    seen.push([state, code ?? null]);
+                },
+            });
+            socket.connect();
+            await new Promise((resolve) => setTimeout(resolve, 2500));
+            window.dispatchEvent(new Event("online"));
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            return { seen, opens };
+        }"""
+    )
+    # Accepted, then closed with 4404 (not refused: the browser would only see 1006), and
+    # never retried.
+    assert statuses == {"seen": [["open", None], ["closed", 4404]], "opens": 1}

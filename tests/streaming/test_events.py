@@ -77,6 +77,13 @@ def test_the_protocol_page_lists_every_error_code_the_code_can_send():
         for p in Path(events.__file__).resolve().parents[1].glob("*/*.py")
         if "tests" not in p.parts
     )
-    used = set(re.findall(r'ActionError\(\s*"(\w+)"', source)) | {"bad_frame"}
+    used = set(re.findall(r'(?:ActionError|error_frame)\(\s*"(\w+)"', source)) | {"bad_frame"}
     used -= {"empty_title", "not_signed_in"}  # page (HTTP) errors, never socket frames
     assert used <= codes, used - codes
+
+
+def test_the_protocol_page_lists_every_close_code():
+    body = PROTOCOL.split("## Close codes")[1].split("\n## ")[0]
+    documented_codes = set(re.findall(r"^\| `(\d+)` \|", body, flags=re.MULTILINE))
+    declared = {str(v) for k, v in vars(events).items() if k.startswith("CLOSE_")}
+    assert documented_codes == declared
