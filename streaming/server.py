@@ -7,7 +7,9 @@ straight into the connection's transport, and the application never learns wheth
 client reads: a client that stops reading (or reads slowly on purpose) makes the server
 hold everything sent to it. Here each WebSocket connection checks, after every frame,
 how many bytes its transport still holds; past WS_MAX_BUFFERED_BYTES the connection is
-dropped and the application sees it disconnect with CLOSE_SLOW_READER (4008).
+dropped and the application sees it disconnect with CLOSE_SLOW_READER (4008). Since the
+cap bounds what is held, the server's own frames are not held to daphne's 1 MiB limit on
+incoming messages (which autobahn also applies to outgoing ones).
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ def buffered_bytes(transport: Any) -> int:
 
 class BoundedWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
     overflowed = False
+
+    def sendMessage(self, payload: bytes, isBinary: bool = False, **kwargs: Any) -> None:
+        """Send a frame of any size: the buffer cap bounds what the server holds.
+
+        daphne's --websocket-max-message-size (1 MiB) is meant for incoming messages, but
+        autobahn applies it to outgoing ones too: a `done` or `snapshot` frame of a long
+        answer (its text and its HTML) could not be sent, and the socket died, then again
+        on every reconnect.
+        """
+        limit: int = getattr(self, "maxMessagePayloadSize", 0)
+        self.maxMessagePayloadSize = 0
+        try:
+            super().sendMessage(payload, isBinary, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
 
     def serverSend(self, content: str | bytes, binary: bool = False) -> None:
         if self.overflowed:

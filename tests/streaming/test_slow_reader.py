@@ -9,16 +9,21 @@ with 4008 once WS_MAX_BUFFERED_BYTES are left unread.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import socket
 import struct
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
 
 from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
-from tests.upstream import FakeUpstream
+from tests.upstream import FakeUpstream, expected_text
 
 BUFFER_LIMIT = 1024 * 1024
 
@@ -106,5 +111,44 @@ def test_a_socket_that_never_reads_is_dropped_and_memory_stays_bounded(
         # The server still serves everyone else.
         with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
             assert client.get("/").status_code == 200
+    finally:
+        server.stop()
+
+
+async def _receive_the_ended_answer(url: str, origin: str, cookie: str) -> dict[str, Any]:
+    async with connect(
+        url,
+        origin=origin,  # type: ignore[arg-type]
+        additional_headers={"Cookie": cookie},
+        max_size=None,
+        open_timeout=10,
+    ) as socket:
+        await socket.send(json.dumps({"type": "sync"}))
+        async with asyncio.timeout(60):
+            while True:
+                frame: dict[str, Any] = json.loads(await socket.recv())
+                # `done`, or the snapshot of an answer that ended before the socket opened.
+                if frame["type"] in {"done", "snapshot"} and frame["message"]["status"] == "done":
+                    return frame
+
+
+def test_an_answer_whose_done_frame_is_over_1_mib_reaches_the_client(
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+):
+    """daphne's 1 MiB limit is on incoming messages; the server's own frames may be larger."""
+    env = app_env(tmp_path, static_root, OPENAI_API_BASE_URL=fake_upstream.base_url)
+    manage(env, "migrate", "--noinput")
+    create_user(env, "alice", "alice-password-1")
+    server = Daphne(env, tmp_path / "daphne.log")
+    try:
+        with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
+            created = csrf_post(client, "/c/new/", {"text": "[[fake tokens=100000 delay=0]]"})
+            assert created.status_code == 302, created.text[:500]
+            cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+        ws_path = created.headers["Location"].replace("/c/", "/ws/conversations/")
+        url = f"{server.ws_url}{ws_path}"
+        done = asyncio.run(_receive_the_ended_answer(url, server.url, cookie))
+        assert len(json.dumps(done)) > 1024 * 1024
+        assert done["message"]["content"] == expected_text(100000)
     finally:
         server.stop()
