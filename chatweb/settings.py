@@ -57,6 +57,20 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# HTTPS only (behind TLS; `manage.py check --deploy` wants all of these). Off by default
+# so that `make run` over plain HTTP works; docs/deploy.md says when to turn them on.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The container healthcheck calls http://127.0.0.1:8000/healthz/ from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 (off) or a number of seconds.")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Images in model output (markdown or HTML) are shown as links unless this is on: loading
+# them would let a prompt-injected model send conversation data to any server. Also widens
+# the Content-Security-Policy's img-src to http: and https:.
+ALLOW_REMOTE_IMAGES = env.bool("ALLOW_REMOTE_IMAGES", default=False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -73,6 +87,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every response (static files and errors included) carries the policy.
+    "chatweb.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -96,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chatweb.csp.context",
             ],
         },
     },

@@ -124,6 +124,22 @@ function buildMessage(m) {
   return article;
 }
 
+/** Text as Django's |linebreaks shows it: paragraphs and line breaks, never markup. */
+function escapedParagraphs(text) {
+  return text
+    .replace(/\r\n?/g, "\n")
+    .split(/\n{2,}/)
+    .filter((part) => part.trim())
+    .map((part) => {
+      const p = document.createElement("p");
+      part.split("\n").forEach((line, i) => {
+        if (i) p.append(document.createElement("br"));
+        p.append(line);
+      });
+      return p;
+    });
+}
+
 /** The status note under a finished answer, like conversations/_message_status.html. */
 function fillStatus(area, m) {
   area.replaceChildren();
@@ -286,8 +302,10 @@ function finish(m) {
   const body = article.querySelector("[data-markdown]");
   const languages = codeLanguages(body);
   body.classList.remove("raw");
+  // As conversations/_message.html: the server's HTML, else the text escaped. Never the
+  // browser's own rendering of the text: the server's sanitizer is the last word.
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
-  else body.innerHTML = m.content ? renderMarkdown(m.content) : "";
+  else body.replaceChildren(...escapedParagraphs(m.content ?? ""));
   enhanceCodeBlocks(body, languages);
   article.classList.remove("is-streaming");
   article.dataset.status = m.status;

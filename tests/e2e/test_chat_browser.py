@@ -86,6 +86,16 @@ def page(browser: Any, app: Daphne) -> Iterator[Any]:
     page = context.new_page()
     script_errors: list[str] = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
+    # The app runs under a strict Content-Security-Policy (chatweb/csp.py): anything it
+    # blocks is reported in the console, and fails the test.
+    page.on(
+        "console",
+        lambda message: (
+            script_errors.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
 
     page.goto("/")
     assert "/accounts/login/" in page.url

