@@ -17,6 +17,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+import xml.etree.ElementTree as etree
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,148 @@ from typing import Any
 import markdown as md
 import nh3
 from django.conf import settings
+from markdown.extensions import Extension
+from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
 
 POLICY_PATH = Path(__file__).resolve().parent.parent / "static" / "render-policy.json"
 
-_EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "nl2br"]
+# GitHub-flavoured, like marked's GFM mode in the browser, so the stored rendering matches
+# the live one: fenced code with its language kept as a class (the label survives a
+# reload), tables, ~~strikethrough~~ (a single ~ stays text in both), bare-URL links,
+# task lists and lists nested by 2 or 3 spaces (see _ListIndent).
+_EXTENSIONS: list[Any] = [
+    "pymdownx.highlight",
+    "pymdownx.superfences",
+    "tables",
+    "pymdownx.tilde",
+    "pymdownx.magiclink",
+    "sane_lists",
+    "nl2br",
+]
 _EXTENSION_CONFIGS = {
-    "codehilite": {"css_class": "codehilite", "guess_lang": False, "wrapcode": True},
+    "pymdownx.highlight": {
+        "css_class": "codehilite",
+        "guess_lang": False,
+        "pygments_lang_class": True,
+    },
+    "pymdownx.tilde": {"subscript": False},
     # An align attribute survives the sanitizer; the default inline style would not.
     "tables": {"use_align_attribute": True},
 }
+
+_ITEM_RE = re.compile(r"^( *)([-*+]|\d{1,9}[.)])( {1,4}|$)")
+_FENCE_RE = re.compile(r"^ *(`{3,}|~{3,})")
+_TASK_RE = re.compile(r"^\[([ xX])\][ \t]+")
+TASK_OPEN, TASK_DONE = "\u2610", "\u2611"  # the boxes both renderers draw
+
+
+class _ListIndent(Preprocessor):  # type: ignore[misc]
+    """Re-indents nested lists to the 4 spaces per level Python-Markdown needs.
+
+    GFM nests an item under another when it starts at or after the other's content
+    column (2 spaces after "- ", 3 after "1. "), and models write it that way. Lines
+    inside an item keep their offset from its content column; fenced code is shifted
+    with the line that opened it and otherwise left alone.
+    """
+
+    def run(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        stack: list[int] = []  # source content column of each open item
+        fence: tuple[str, int] | None = None  # (closing marker, shift) inside a fence
+        for line in lines:
+            stripped = line.lstrip(" ")
+            indent = len(line) - len(stripped)
+            if fence is not None:
+                out.append(_shift(line, fence[1]))
+                if stripped.startswith(fence[0]) and not stripped.strip(fence[0][0]).strip():
+                    fence = None
+                continue
+            if not stripped:
+                out.append(line)
+                continue
+            while stack and indent < stack[-1]:
+                stack.pop()
+            # Four spaces beyond the enclosing content column make code, not an item.
+            item = _ITEM_RE.match(line) if indent < (stack[-1] if stack else 0) + 4 else None
+            if item:
+                target = 4 * len(stack)
+                stack.append(indent + len(item.group(2)) + max(len(item.group(3)), 1))
+            elif stack:
+                target = 4 * len(stack) + indent - stack[-1]
+            else:
+                target = indent
+            shift = target - indent
+            opened = _FENCE_RE.match(line[item.end() :] if item else line)
+            if opened:
+                fence = (opened.group(1), shift)
+            out.append(_shift(line, shift))
+        return out
+
+
+def _shift(line: str, shift: int) -> str:
+    if shift >= 0:
+        return " " * shift + line
+    keep = len(line) - len(line.lstrip(" "))
+    return line[min(-shift, keep) :]
+
+
+class _TaskList(Treeprocessor):  # type: ignore[misc]
+    """`- [ ] a` / `- [x] b`: a box drawn as text, as render.js draws it (no <input>)."""
+
+    def run(self, root: etree.Element) -> None:
+        for li in root.iter("li"):
+            host = li
+            if not (li.text or "").strip() and len(li) and li[0].tag == "p":
+                host = li[0]
+            match = _TASK_RE.match(host.text or "")
+            if match is None:
+                continue
+            done = match.group(1) != " "
+            box = etree.Element("span", {"class": "task-box task-done" if done else "task-box"})
+            box.text = TASK_DONE if done else TASK_OPEN
+            box.tail = " " + (host.text or "")[match.end() :]
+            host.text = ""
+            host.insert(0, box)
+
+
+_BLOCKS = {"p", "ul", "ol", "div", "pre", "blockquote", "table", "hr", "h1", "h2", "h3",
+           "h4", "h5", "h6"}  # fmt: skip
+
+
+class _LooseLists(Treeprocessor):  # type: ignore[misc]
+    """A list with one paragraph item has all its items in paragraphs (CommonMark's
+    loose lists, as marked renders them); Python-Markdown decides item by item."""
+
+    def run(self, root: etree.Element) -> None:
+        for element in root.iter():
+            if element.tag not in {"ul", "ol"}:
+                continue
+            items = [li for li in element if li.tag == "li"]
+            if not any(
+                len(li) and li[0].tag == "p" and not (li.text or "").strip() for li in items
+            ):
+                continue
+            for li in items:
+                if not (li.text or "").strip() and (not len(li) or li[0].tag in _BLOCKS):
+                    continue
+                paragraph = etree.Element("p")
+                paragraph.text, li.text = li.text, None
+                while len(li) and li[0].tag not in _BLOCKS:
+                    child = li[0]
+                    li.remove(child)
+                    paragraph.append(child)
+                li.insert(0, paragraph)
+
+
+class _Gfm(Extension):  # type: ignore[misc]
+    def extendMarkdown(self, md_instance: md.Markdown) -> None:
+        # Before fenced code (priority 30 and superfences' own) sees the text; before
+        # inline patterns (20) turn "[ ]" into anything.
+        md_instance.preprocessors.register(_ListIndent(md_instance), "list_indent", 40)
+        md_instance.treeprocessors.register(_TaskList(md_instance), "task_list", 25)
+        md_instance.treeprocessors.register(_LooseLists(md_instance), "loose_lists", 15)
+
 
 # nh3 writes every kept attribute as name="value" with `"` escaped, so after sanitizing,
 # an image tag has exactly this shape.
@@ -112,5 +246,7 @@ def apply_image_policy(html: str) -> str:
 
 def render(text: str) -> str:
     """Render model or user markdown to sanitized HTML."""
-    html = md.markdown(text, extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS)
+    html = md.markdown(
+        text, extensions=[*_EXTENSIONS, _Gfm()], extension_configs=_EXTENSION_CONFIGS
+    )
     return apply_image_policy(sanitize(html))

@@ -9,7 +9,7 @@
 import { ChatSocket } from "chatweb/socket.js";
 import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
-import { codeLanguages, enhanceCodeBlocks } from "chatweb/code-copy.js";
+import { enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
 import { showToast } from "chatweb/toast.js";
 
@@ -300,13 +300,12 @@ function finish(m) {
   }
   kept = kept.filter((d) => d.message_id !== m.id);
   const body = article.querySelector("[data-markdown]");
-  const languages = codeLanguages(body);
   body.classList.remove("raw");
   // As conversations/_message.html: the server's HTML, else the text escaped. Never the
   // browser's own rendering of the text: the server's sanitizer is the last word.
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
   else body.replaceChildren(...escapedParagraphs(m.content ?? ""));
-  enhanceCodeBlocks(body, languages);
+  enhanceCodeBlocks(body);
   article.classList.remove("is-streaming");
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);

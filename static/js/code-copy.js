@@ -20,24 +20,17 @@ function copyIcon() {
   return svg;
 }
 
+/** marked writes <pre><code class="language-x">; the server <div class="language-x codehilite">. */
 function languageOf(pre) {
-  const code = pre.querySelector("code");
-  const cls = code ? [...code.classList].find((c) => c.startsWith("language-")) : null;
-  return cls ? cls.slice("language-".length) : "";
+  for (const el of [pre.querySelector("code"), pre.parentElement]) {
+    const cls = el ? [...el.classList].find((c) => c.startsWith("language-")) : null;
+    if (cls) return cls.slice("language-".length);
+  }
+  return "";
 }
 
-/** The language shown on each code block under root, in order ("" when unknown). */
-export function codeLanguages(root) {
-  return [...root.querySelectorAll(".code-block .code-lang")].map((l) => l.textContent);
-}
-
-/**
- * Frames every code block under root. `languages` labels blocks whose markup names no
- * language: the server's Pygments HTML does not, so the live rendering's labels are
- * carried over when it replaces them.
- */
-export function enhanceCodeBlocks(root = document, languages = []) {
-  let index = 0;
+/** Frames every code block under root with its language and a Copy button. */
+export function enhanceCodeBlocks(root = document) {
   for (const pre of root.querySelectorAll(".markdown pre")) {
     if (pre.closest(".code-block")) continue;
     const parent = pre.parentElement;
@@ -48,8 +41,7 @@ export function enhanceCodeBlocks(root = document, languages = []) {
     head.className = "code-head";
     const lang = document.createElement("span");
     lang.className = "code-lang";
-    lang.textContent = languageOf(pre) || languages[index] || "";
-    index += 1;
+    lang.textContent = languageOf(pre);
     const button = document.createElement("button");
     button.type = "button";
     button.className = "copy-code";

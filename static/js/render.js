@@ -9,8 +9,28 @@ import DOMPurify from "dompurify";
 import policy from "chatweb/render-policy.json" with { type: "json" };
 
 // breaks: true matches the server's nl2br, so the text does not reflow when the server's
-// HTML replaces the live rendering.
+// HTML replaces the live rendering. The rest makes marked's output the shape
+// conversations/markdown.py gives the stored HTML (tests/e2e/test_content_browser.py
+// compares them on one rich text).
 marked.setOptions({ gfm: true, breaks: true });
+marked.use({
+  renderer: {
+    // A task's box is drawn as text, not an <input> (the policy allows no form fields).
+    checkbox({ checked }) {
+      return checked ? '<span class="task-box task-done">\u2611</span> ' : '<span class="task-box">\u2610</span> ';
+    },
+  },
+  tokenizer: {
+    // ~~strikethrough~~ only; a single ~ stays text, as on the server (H~2~O, ~5 min).
+    del(src) {
+      return /^~(?!~)/.test(src) ? undefined : false;
+    },
+  },
+  walkTokens(token) {
+    // Pygments calls a block without a language "text"; so does the live label.
+    if (token.type === "code" && !token.lang) token.lang = "text";
+  },
+});
 
 const remoteImages = document.documentElement.dataset.remoteImages === "allow";
 const classSuffix = new RegExp(policy.classSuffixPattern);

@@ -42,7 +42,7 @@ def test_it_keeps_table_column_alignment():
 def test_it_highlights_fenced_code_with_pygments():
     html = render("```python\ndef greet():\n    return 'hi'\n```")
 
-    assert '<div class="codehilite">' in html
+    assert '<div class="language-python codehilite">' in html
     assert '<span class="k">def</span>' in html
     assert '<span class="nf">greet</span>' in html
 
@@ -214,3 +214,67 @@ def test_the_policy_file_is_the_one_the_browser_loads():
     base = (markdown.POLICY_PATH.parents[1] / "templates" / "base.html").read_text()
     assert "{% static 'render-policy.json' %}" in base
     assert markdown.POLICY_PATH.parent.name == "static"
+
+
+# --- GitHub-flavoured, like the live renderer (issue 8, item 1) -----------------------
+
+
+def test_it_strikes_through_double_tildes_only():
+    html = render("~~gone~~ but H~2~O and ~5 min")
+
+    assert html == "<p><del>gone</del> but H~2~O and ~5 min</p>"
+
+
+def test_it_draws_task_list_boxes_without_form_fields():
+    html = render("- [ ] to do\n- [x] done\n- [X] also done\n- [y] not a task")
+
+    assert "<input" not in html
+    assert '<li><span class="task-box">\u2610</span> to do</li>' in html
+    assert '<li><span class="task-box task-done">\u2611</span> done</li>' in html
+    assert '<li><span class="task-box task-done">\u2611</span> also done</li>' in html
+    assert "<li>[y] not a task</li>" in html
+
+
+def test_it_links_bare_urls():
+    html = render("See https://example.com/a?b=1 and www.example.org.")
+
+    assert '<a href="https://example.com/a?b=1" rel="noopener noreferrer nofollow">' in html
+    assert '<a href="http://www.example.org" rel="noopener noreferrer nofollow">' in html
+
+
+@pytest.mark.parametrize("indent", [2, 3, 4])
+def test_it_nests_lists_indented_by_two_three_or_four_spaces(indent: int):
+    pad = " " * indent
+    html = render(f"- a\n{pad}- b\n{pad}{pad}- c\n- d")
+
+    assert html == (
+        "<ul>\n<li>a<ul>\n<li>b<ul>\n<li>c</li>\n</ul>\n</li>\n</ul>\n</li>\n<li>d</li>\n</ul>"
+    )
+
+
+def test_it_nests_under_numbered_items_by_their_content_column():
+    html = render("1. one\n   1. sub\n2. two")
+
+    assert html == "<ol>\n<li>one<ol>\n<li>sub</li>\n</ol>\n</li>\n<li>two</li>\n</ol>"
+
+
+def test_a_list_with_one_paragraph_item_is_loose_throughout():
+    html = render("- a\n- b\n\n- c")
+
+    assert html.count("<p>") == 3
+
+
+def test_re_indenting_lists_leaves_code_alone():
+    text = "```\n- a\n   - b\n```\n\n    indented code\n    - not a list"
+
+    html = render(text)
+
+    assert "- a\n   - b\n" in html
+    assert "<code>indented code\n- not a list\n</code>" in html
+
+
+def test_code_blocks_keep_their_language_for_the_label():
+    html = render("```rust\nfn main() {}\n```\n\n```\nplain\n```")
+
+    assert '<div class="language-rust codehilite">' in html
+    assert '<div class="language-text codehilite">' in html

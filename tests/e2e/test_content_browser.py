@@ -10,6 +10,7 @@ hostile markdown.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -328,3 +329,121 @@ def test_the_diagnostics_page_runs_under_the_policy(admin_page: Any) -> None:
         verdict = page.locator(f'[data-channel="{channel}"] [data-verdict]')
         expect(verdict).not_to_have_attribute("data-state", "running", timeout=30_000)
         expect(verdict).not_to_have_attribute("data-state", "failed")
+
+
+# --- Parity: the stored rendering matches the live one (issue 8, item 1) --------------
+
+CORPUS = """# A heading
+
+## Second level with `code` and **bold**
+
+Plain text with *emphasis*, **strong**, ~~struck~~ and `inline code`; a ~single~ tilde.
+Line two of the same paragraph.
+
+- item one
+- item two
+   - nested by three spaces
+   - another
+      - deeper still
+- item three
+  - nested by two
+
+1. first
+2. second
+   1. nested ordered
+3. third
+
+3. starts at three
+4. four
+
+- [ ] a task to do
+- [x] a task done
+- [X] also done
+
+| Left | Centre | Right |
+| :--- | :----: | ----: |
+| a | b | c |
+| 1 | **2** | `3` |
+
+Bare links: https://example.com/path?q=1&r=2 and www.example.org/page, and
+[a titled link](https://example.com "Title").
+
+```python
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+```
+
+```
+no language here
+```
+
+```js
+const a = 1 < 2 && 3 > 2;
+```
+
+HTML-looking text: use a <div> here, 1 < 2 > 0, a & b, &copy; and <b>bold</b>.
+
+> A quote with **strong** text
+> over two lines.
+
+---
+
+中文段落，包含**粗体**和*斜体*，还有`代码`。日本語のテキスト。한국어 문장.
+"""  # noqa: RUF001  (CJK punctuation on purpose)
+
+PARITY_JS = """
+(html) => {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const lang = (el) =>
+    [...(el?.classList ?? [])].find((c) => c.startsWith("language-"))?.slice(9) ?? "";
+  const walk = (node) => [...node.childNodes].flatMap((child) => {
+    if (child.nodeType === Node.TEXT_NODE) {
+      const text = child.textContent.replace(/\\s+/g, " ").trim();
+      return text ? [text] : [];
+    }
+    if (child.nodeType !== Node.ELEMENT_NODE) return [];
+    // A code block: the server's <div class="language-x codehilite"> (Pygments spans
+    // inside) and marked's <pre><code class="language-x"> are the same block.
+    if (child.matches("div.codehilite")) {
+      return [["code-block", lang(child), child.textContent.trimEnd()]];
+    }
+    if (child.localName === "pre") {
+      return [["code-block", lang(child.querySelector("code")), child.textContent.trimEnd()]];
+    }
+    if (child.localName === "p" && !child.hasChildNodes()) return [];
+    const attrs = Object.fromEntries([...child.attributes].map((a) => [a.name, a.value]));
+    return [[child.localName, attrs, walk(child)]];
+  });
+  return walk(template.content);
+}
+"""
+
+
+def test_the_stored_rendering_has_the_live_renderings_structure(page: Any) -> None:
+    result = renderers(page, CORPUS)
+
+    live = page.evaluate(PARITY_JS, result["live"])
+    server = page.evaluate(PARITY_JS, result["server"])
+    flat = json.dumps(server, ensure_ascii=False)
+    # The corpus really exercises what used to differ.
+    for needle in (
+        '"del"',
+        '"task-box task-done"',
+        '"http://www.example.org/page"',
+        '["code-block", "python"',
+        '["code-block", "text"',
+        '"align": "center"',
+    ):
+        assert needle in flat, needle
+    assert server == live
+
+
+def test_a_code_blocks_language_label_survives_the_end_and_a_reload(page: Any) -> None:
+    start_chat(page, "Show me a function")
+    label = page.locator(".msg-assistant .code-block .code-lang")
+    expect(label).to_have_text("python")
+
+    page.reload()
+
+    expect(page.locator(".msg-assistant .code-block .code-lang")).to_have_text("python")
