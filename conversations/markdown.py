@@ -41,6 +41,9 @@ _EXTENSIONS: list[Any] = [
     "tables",
     "pymdownx.tilde",
     "pymdownx.magiclink",
+    # Math: $...$ and \(...\) inline, $$...$$ and \[...\] as blocks, kept as TeX source in
+    # <span/div class="arithmatex"> for KaTeX in the browser (static/js/math.js).
+    "pymdownx.arithmatex",
     "sane_lists",
     "nl2br",
 ]
@@ -51,6 +54,11 @@ _EXTENSION_CONFIGS = {
         "pygments_lang_class": True,
     },
     "pymdownx.tilde": {"subscript": False},
+    "pymdownx.arithmatex": {
+        "generic": True,
+        "inline_syntax": ["dollar", "round"],
+        "block_syntax": ["dollar", "square"],
+    },
     # An align attribute survives the sanitizer; the default inline style would not.
     "tables": {"use_align_attribute": True},
 }

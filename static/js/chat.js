@@ -10,6 +10,7 @@ import { ChatSocket } from "chatweb/socket.js";
 import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
 import { enhanceCodeBlocks } from "chatweb/code-copy.js";
+import { renderMath } from "chatweb/math.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
 import { showToast } from "chatweb/toast.js";
 
@@ -216,6 +217,7 @@ function scheduleRender() {
     live.body.classList.remove("raw");
     live.body.innerHTML = renderMarkdown(live.text);
     enhanceCodeBlocks(live.body);
+    renderMath(live.body);
     followIfStuck();
   });
 }
@@ -306,6 +308,7 @@ function finish(m) {
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
   else body.replaceChildren(...escapedParagraphs(m.content ?? ""));
   enhanceCodeBlocks(body);
+  renderMath(body);
   article.classList.remove("is-streaming");
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);

@@ -13,7 +13,43 @@ import policy from "chatweb/render-policy.json" with { type: "json" };
 // conversations/markdown.py gives the stored HTML (tests/e2e/test_content_browser.py
 // compares them on one rich text).
 marked.setOptions({ gfm: true, breaks: true });
+
+const escapeHtml = (text) =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+// Math kept as TeX source in <span/div class="arithmatex">, exactly as pymdownx.arithmatex
+// (generic mode) writes it on the server, with the same delimiters and rules; math.js
+// typesets both with KaTeX.
+const MATH_INLINE = /^(?:\$(?!\s)((?:\\.|[^\\$])+?)(?<!\s)\$|\\\(((?:\\[^)]|[^\\])+?)\\\))/;
+const MATH_BLOCK =
+  /^ {0,3}(?:\$\$((?:\\.|[^\\])+?)\$\$|\\\[((?:\\[^\]]|[^\\])+?)\\\])[ ]*(?=\n[ \t]*\n|\n?$)/;
+const mathExtensions = [
+  {
+    name: "mathBlock",
+    level: "block",
+    start: (src) => src.match(/^ {0,3}(?:\$\$|\\\[)/m)?.index,
+    tokenizer(src) {
+      const match = MATH_BLOCK.exec(src);
+      if (match) return { type: "mathBlock", raw: match[0], tex: match[1] ?? match[2] };
+      return undefined;
+    },
+    renderer: (token) => `<div class="arithmatex">\\[${escapeHtml(token.tex)}\\]</div>`,
+  },
+  {
+    name: "mathInline",
+    level: "inline",
+    start: (src) => src.match(/\$|\\\(/)?.index,
+    tokenizer(src) {
+      const match = MATH_INLINE.exec(src);
+      if (match) return { type: "mathInline", raw: match[0], tex: match[1] ?? match[2] };
+      return undefined;
+    },
+    renderer: (token) => `<span class="arithmatex">\\(${escapeHtml(token.tex)}\\)</span>`,
+  },
+];
+
 marked.use({
+  extensions: mathExtensions,
   renderer: {
     // A task's box is drawn as text, not an <input> (the policy allows no form fields).
     checkbox({ checked }) {

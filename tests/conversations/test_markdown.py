@@ -278,3 +278,31 @@ def test_code_blocks_keep_their_language_for_the_label():
 
     assert '<div class="language-rust codehilite">' in html
     assert '<div class="language-text codehilite">' in html
+
+
+# --- Math (issue 8, item 2): TeX source kept for KaTeX in the browser ----------------
+
+
+def test_inline_math_is_kept_as_tex_for_katex():
+    html = render(r"Energy $E = mc^2$, \(a_b < c\) and `$code$`; between $5 and $6")
+
+    assert r'<span class="arithmatex">\(E = mc^2\)</span>' in html
+    assert r'<span class="arithmatex">\(a_b &lt; c\)</span>' in html
+    assert "<code>$code$</code>" in html
+    assert "between $5 and $6" in html  # a space inside the dollars: not math
+
+
+def test_display_math_is_a_block_of_tex():
+    html = render("$$\n\\frac{a}{b}\n$$\n\n\\[\nx^2\n\\]")
+
+    assert html == (
+        '<div class="arithmatex">\\[\n\\frac{a}{b}\n\\]</div>\n'
+        '<div class="arithmatex">\\[\nx^2\n\\]</div>'
+    )
+
+
+def test_math_markup_cannot_smuggle_html():
+    html = render(r"$<img src=x onerror=alert(1)>$")
+
+    assert "<img" not in html
+    assert "onerror=alert(1)&gt;" in html

@@ -42,7 +42,11 @@ FORBIDDEN = (
 WATCH_SCRIPT = (
     """
 window.__forbidden = [];
+window.__liveMath = false;
 new MutationObserver(() => {
+  if (document.querySelector(".msg-assistant.is-streaming .markdown .katex")) {
+    window.__liveMath = true;
+  }
   for (const el of document.querySelectorAll(SELECTOR)) {
     if (el.closest(".code-head")) continue;  // the app's own Copy button
     window.__forbidden.push(el.outerHTML.slice(0, 200));
@@ -383,6 +387,16 @@ const a = 1 < 2 && 3 > 2;
 
 HTML-looking text: use a <div> here, 1 < 2 > 0, a & b, &copy; and <b>bold</b>.
 
+Math inline $E = mc^2$ and \\(a_1 + b^2\\); a price of $5 stays text.
+
+$$
+\\int_0^1 x^2 \\, dx = \\frac{1}{3}
+$$
+
+\\[
+\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}
+\\]
+
 > A quote with **strong** text
 > over two lines.
 
@@ -428,6 +442,7 @@ def test_the_stored_rendering_has_the_live_renderings_structure(page: Any) -> No
     flat = json.dumps(server, ensure_ascii=False)
     # The corpus really exercises what used to differ.
     for needle in (
+        '"arithmatex"',
         '"del"',
         '"task-box task-done"',
         '"http://www.example.org/page"',
@@ -447,3 +462,22 @@ def test_a_code_blocks_language_label_survives_the_end_and_a_reload(page: Any) -
     page.reload()
 
     expect(page.locator(".msg-assistant .code-block .code-lang")).to_have_text("python")
+
+
+def test_math_is_typeset_live_and_after_a_reload(page: Any) -> None:
+    start_chat(page, r"Energy $E = mc^2$ and \(\frac{a}{b}\)")
+    math = page.locator(".msg-assistant .markdown .arithmatex .katex")
+    expect(math).to_have_count(2)
+    assert page.evaluate("() => window.__liveMath"), "no math typeset while streaming"
+    expect(page.locator(".msg-assistant .arithmatex").first).to_have_attribute(
+        "data-tex", "E = mc^2"
+    )
+
+    page.reload()
+
+    expect(page.locator(".msg-assistant .markdown .arithmatex .katex")).to_have_count(2)
+    # KaTeX's fonts come from this origin (the policy allows no other).
+    loaded = page.evaluate(
+        "async () => (await document.fonts.load('1em KaTeX_Main')).map((f) => f.status)"
+    )
+    assert loaded == ["loaded"]
