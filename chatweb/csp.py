@@ -66,3 +66,26 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
 def context(request: HttpRequest) -> dict[str, object]:
     """Template context: the nonce for the import map, and the image setting for render.js."""
     return {"csp_nonce": nonce(request), "allow_remote_images": settings.ALLOW_REMOTE_IMAGES}
+
+
+def diagram_frame_policy(request: HttpRequest) -> str:
+    """The policy of the sandboxed diagram frame (conversations/frames.py).
+
+    Mermaid writes its SVG with a <style> element and style attributes, so this one page
+    allows inline styles. It is safe to: the frame is sandboxed without same-origin (no
+    cookies, no access to the app or its page), shows nothing but the diagram, may run
+    only this origin's scripts, connect nowhere and be framed only by the app. The
+    sandbox's origin is opaque, so the app's origin is also named explicitly.
+    """
+    origin = request.build_absolute_uri("/").rstrip("/")
+    directives = [
+        "default-src 'none'",
+        f"script-src 'self' {origin}",
+        f"style-src 'self' {origin} 'unsafe-inline'",
+        f"img-src 'self' {origin} data:",
+        f"font-src 'self' {origin}",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+    ]
+    return "; ".join(directives)

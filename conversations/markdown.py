@@ -28,6 +28,7 @@ from django.conf import settings
 from markdown.extensions import Extension
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
+from pymdownx import highlight  # type: ignore[import-untyped]
 
 POLICY_PATH = Path(__file__).resolve().parent.parent / "static" / "render-policy.json"
 
@@ -35,8 +36,26 @@ POLICY_PATH = Path(__file__).resolve().parent.parent / "static" / "render-policy
 # the live one: fenced code with its language kept as a class (the label survives a
 # reload), tables, ~~strikethrough~~ (a single ~ stays text in both), bare-URL links,
 # task lists and lists nested by 2 or 3 spaces (see _ListIndent).
+_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_+#.-]{1,40}")
+
+
+class _Highlight(highlight.Highlight):  # type: ignore[misc]
+    """Keeps the language a fence names even when Pygments has no lexer for it (mermaid,
+    solidity...): marked labels the block with it, and diagrams.js needs "mermaid"."""
+
+    def get_lexer(self, src: str, language: str, inline: bool, stripnl: bool) -> Any:
+        lexer, name = super().get_lexer(src, language, inline, stripnl)
+        if language and name == "text" and _LANGUAGE_RE.fullmatch(language):
+            name = language
+        return lexer, name
+
+
+class _HighlightExtension(highlight.HighlightExtension):  # type: ignore[misc]
+    def get_pymdownx_highlighter(self) -> type[_Highlight]:
+        return _Highlight
+
+
 _EXTENSIONS: list[Any] = [
-    "pymdownx.highlight",
     "pymdownx.superfences",
     "tables",
     "pymdownx.tilde",
@@ -47,12 +66,8 @@ _EXTENSIONS: list[Any] = [
     "sane_lists",
     "nl2br",
 ]
+_HIGHLIGHT_CONFIG = {"css_class": "codehilite", "guess_lang": False, "pygments_lang_class": True}
 _EXTENSION_CONFIGS = {
-    "pymdownx.highlight": {
-        "css_class": "codehilite",
-        "guess_lang": False,
-        "pygments_lang_class": True,
-    },
     "pymdownx.tilde": {"subscript": False},
     "pymdownx.arithmatex": {
         "generic": True,
@@ -254,7 +269,7 @@ def apply_image_policy(html: str) -> str:
 
 def render(text: str) -> str:
     """Render model or user markdown to sanitized HTML."""
-    html = md.markdown(
-        text, extensions=[*_EXTENSIONS, _Gfm()], extension_configs=_EXTENSION_CONFIGS
-    )
+    # Extension objects keep per-document state: new ones for each rendering.
+    extensions = [_HighlightExtension(**_HIGHLIGHT_CONFIG), *_EXTENSIONS, _Gfm()]
+    html = md.markdown(text, extensions=extensions, extension_configs=_EXTENSION_CONFIGS)
     return apply_image_policy(sanitize(html))

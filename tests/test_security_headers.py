@@ -69,7 +69,7 @@ def test_allowing_remote_images_widens_img_src(alice_client: Client, settings: A
     response = alice_client.get("/")
 
     assert directives(response)["img-src"] == "'self' http: https:"
-    assert b'<html lang="en" data-remote-images="allow">' in response.content
+    assert b'<html lang="en" data-remote-images="allow"' in response.content
 
 
 @pytest.mark.django_db
@@ -77,6 +77,22 @@ def test_the_page_may_connect_to_itself_and_its_socket(alice_client: Client):
     response = alice_client.get("/", headers={"host": "localhost"})
 
     assert directives(response)["connect-src"] == "'self' ws://localhost wss://localhost"
+
+
+@pytest.mark.django_db
+def test_the_diagram_frame_has_its_own_narrow_policy(client: Client):
+    response = client.get("/render/diagram/")
+
+    policy = directives(response)
+    assert policy["default-src"] == "'none'"
+    assert policy["script-src"] == "'self' http://testserver"
+    assert "'unsafe-inline'" in policy["style-src"]
+    assert "connect-src" not in policy  # default-src 'none': no requests at all
+    assert policy["frame-ancestors"] == "'self'"
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert b"vendor/mermaid/mermaid.min.js" in response.content
+    # Every other page may not be framed at all.
+    assert client.get("/accounts/login/")["X-Frame-Options"] == "DENY"
 
 
 # --- manage.py check --deploy --------------------------------------------------------

@@ -11,6 +11,7 @@ import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
 import { enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMath } from "chatweb/math.js";
+import { renderDiagrams } from "chatweb/diagrams.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
 import { showToast } from "chatweb/toast.js";
 
@@ -310,6 +311,7 @@ function finish(m) {
   enhanceCodeBlocks(body);
   renderMath(body);
   article.classList.remove("is-streaming");
+  renderDiagrams(body);
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);
   if (!live) {
@@ -550,6 +552,7 @@ function start() {
       { text: body.textContent, last: null },
     );
   }
+  renderDiagrams(document);
   scrollToBottom();
   socket = new ChatSocket(wsPath, {
     onFrame,

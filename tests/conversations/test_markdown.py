@@ -274,10 +274,12 @@ def test_re_indenting_lists_leaves_code_alone():
 
 
 def test_code_blocks_keep_their_language_for_the_label():
-    html = render("```rust\nfn main() {}\n```\n\n```\nplain\n```")
+    html = render("```rust\nfn main() {}\n```\n\n```\nplain\n```\n\n```mermaid\ngraph TD\n```")
 
     assert '<div class="language-rust codehilite">' in html
     assert '<div class="language-text codehilite">' in html
+    # Pygments has no lexer for it; the label (and diagrams.js) still needs the name.
+    assert '<div class="language-mermaid codehilite">' in html
 
 
 # --- Math (issue 8, item 2): TeX source kept for KaTeX in the browser ----------------

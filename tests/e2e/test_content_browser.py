@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -120,6 +121,7 @@ def app(
         f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})",
     )
     server = Daphne(env, data_dir / "daphne.log")
+    server.env = env  # type: ignore[attr-defined]
     try:
         yield server
     finally:
@@ -481,3 +483,92 @@ def test_math_is_typeset_live_and_after_a_reload(page: Any) -> None:
         "async () => (await document.fonts.load('1em KaTeX_Main')).map((f) => f.status)"
     )
     assert loaded == ["loaded"]
+
+
+MERMAID = "```mermaid\ngraph TD\n  A[Question] --> B{Known?}\n  B -->|yes| C[Answer]\n```\n"
+
+
+def stored_answer(app: Daphne, text: str) -> int:
+    """A conversation of erin's whose answer is `text`, rendered as the server does."""
+    output = manage(
+        app.env,  # type: ignore[attr-defined]
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "from conversations.models import Conversation, Message; "
+        "from conversations.markdown import render; "
+        f"u = get_user_model().objects.get(username={USERNAME!r}); "
+        "c = Conversation.objects.create(user=u, title='Diagram', model='fake-model'); "
+        "q = Message.objects.create(conversation=c, role='user', content='Draw it'); "
+        f"a = Message.objects.create(conversation=c, role='assistant', parent=q, "
+        f"content={text!r}, html=render({text!r})); "
+        "c.current_leaf = a; c.save(); print(c.pk)",
+    )
+    return int(output.strip().splitlines()[-1])
+
+
+def test_a_mermaid_block_is_drawn_in_a_sandboxed_frame_with_its_source_viewable(
+    page: Any, app: Daphne
+) -> None:
+    pk = stored_answer(app, MERMAID)
+    page.goto(f"/c/{pk}/")
+
+    block = page.locator('.msg-assistant .code-block[data-diagram="drawn"]')
+    expect(block).to_have_count(1)
+    frame = block.locator("iframe.diagram-frame")
+    expect(frame).to_have_attribute("sandbox", "allow-scripts")
+    svg = page.frame_locator(".diagram-frame").locator("svg")
+    expect(svg).to_be_visible()
+    expect(svg).to_contain_text("Question")
+    assert int(frame.evaluate("f => f.getBoundingClientRect().height")) > 100
+    # The frame cannot reach the app: its origin is opaque.
+    origin = page.frames[-1].evaluate("() => window.origin")
+    assert origin == "null"
+
+    toggle = block.locator(".diagram-toggle")
+    toggle.click()
+    expect(block.locator("pre")).to_contain_text("A[Question] --> B{Known?}")
+    expect(frame).to_be_hidden()
+    toggle.click()
+    expect(frame).to_be_visible()
+
+
+def test_the_live_renderers_mermaid_block_is_drawn_too(page: Any) -> None:
+    page.goto("/")
+    state = page.evaluate(
+        """async (text) => {
+            const { renderMarkdown } = await import("chatweb/render.js");
+            const { enhanceCodeBlocks } = await import("chatweb/code-copy.js");
+            const { renderDiagrams } = await import("chatweb/diagrams.js");
+            const body = document.createElement("div");
+            body.className = "markdown";
+            body.innerHTML = renderMarkdown(text);
+            document.querySelector("#messages").append(body);
+            enhanceCodeBlocks(body);
+            renderDiagrams(body);
+            return body.querySelector(".code-block").dataset.diagram;
+        }""",
+        MERMAID,
+    )
+    assert state == "loading"
+    expect(page.locator('.code-block[data-diagram="drawn"]')).to_have_count(1)
+    expect(page.frame_locator(".diagram-frame").locator("svg")).to_contain_text("Answer")
+
+
+def test_the_vendored_math_and_diagram_libraries_are_served_with_their_licences(
+    app: Daphne,
+) -> None:
+    for path in (
+        "/static/vendor/katex/katex.mjs",
+        "/static/vendor/katex/katex.min.css",
+        "/static/vendor/katex/fonts/KaTeX_Main-Regular.woff2",
+        "/static/vendor/katex/LICENSE",
+        "/static/vendor/mermaid/mermaid.min.js",
+        "/static/vendor/mermaid/LICENSE",
+        "/static/render-policy.json",
+    ):
+        response = httpx.get(app.url + path, timeout=10)
+        assert response.status_code == 200, path
+    policy = httpx.get(app.url + "/static/render-policy.json", timeout=10)
+    # Browsers import a JSON module only with a JSON type.
+    assert policy.headers["content-type"].startswith("application/json")
