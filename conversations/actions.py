@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations import markdown
+from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
 from streaming import events
 
@@ -72,7 +73,8 @@ def close_sockets(group: str, code: int) -> None:
 
 
 def _clean_text(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
+    # What is stored is cleaned by the fields; a text that cleans to nothing is empty.
+    if not isinstance(text, str) or not clean_text(text).strip():
         raise ActionError("empty_text", "Type a message first.")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ActionError(
@@ -229,7 +231,7 @@ INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def rename(*, conversation: Conversation, title: object) -> None:
-    if not isinstance(title, str) or not title.translate(INVISIBLE).strip():
+    if not isinstance(title, str) or not clean_text(title).translate(INVISIBLE).strip():
         raise ActionError("empty_title", "A title cannot be empty.")
     conversation.title = title_from_text(title)
     conversation.save(update_fields=["title"])

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from conversations import fields
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -25,9 +27,9 @@ class Conversation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=TITLE_MAX, default="New chat")
-    model = models.CharField(max_length=200, blank=True)
-    system_prompt = models.TextField(blank=True)
+    title = fields.CharField(max_length=TITLE_MAX, default="New chat")
+    model = fields.CharField(max_length=200, blank=True)
+    system_prompt = fields.TextField(blank=True)
     context_enabled = models.BooleanField(
         default=True, help_text="Send the conversation's history with each message."
     )
@@ -92,22 +94,25 @@ class Message(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
-    role = models.CharField(max_length=16, choices=Role.choices)
-    content = models.TextField(blank=True)
+    role = fields.CharField(max_length=16, choices=Role.choices)
+    content = fields.TextField(blank=True)
     # Sanitized HTML of a finished message, rendered once so page loads never re-render.
-    html = models.TextField(blank=True)
-    status = models.CharField(
+    html = fields.TextField(blank=True)
+    status = fields.CharField(
         max_length=16, choices=Status.choices, default=Status.DONE, db_index=True
     )
-    finish_reason = models.CharField(max_length=32, blank=True)
-    error_code = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True)
-    model = models.CharField(max_length=200, blank=True)
+    finish_reason = fields.CharField(max_length=32, blank=True)
+    error_code = fields.CharField(max_length=40, blank=True)
+    error = fields.TextField(blank=True)
+    # When the upstream refused for rate limiting (HTTP 429): how many seconds it asked
+    # the client to wait (its Retry-After), for the client to show or count down.
+    retry_after = models.PositiveIntegerField(null=True, blank=True)
+    model = fields.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
-    worker = models.CharField(max_length=200, blank=True)
+    worker = fields.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Touched by every checkpoint: a streaming answer whose updated_at goes stale has
     # lost its process.
@@ -148,6 +153,7 @@ class Message(models.Model):
             "error_code": self.error_code,
             "error": self.error,
             "usage": self.usage(),
+            "retry_after": self.retry_after,
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }

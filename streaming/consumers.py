@@ -125,7 +125,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         try:
             content = json.loads(text_data or "")
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested deeper than the parser's recursion limit; an
+            # odd frame gets the bad_frame error like any other, never a 1011 close.
             content = None
         kind = content.get("type") if isinstance(content, dict) else None
         if kind not in events.CLIENT_FRAME_TYPES:
