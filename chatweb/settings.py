@@ -250,6 +250,12 @@ CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=1.0)
 # at once; another instance's answer counts as abandoned only once it goes stale.
 INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
 STREAM_STALE_SECONDS = env.int("STREAM_STALE_SECONDS", default=max(60, TIMEOUT_MS // 1000 * 2))
+# While the database is unreachable, an answer keeps streaming and retries its saves with
+# backoff for this long; then it stops reading the model and ends `error`, its text kept
+# (the end itself is retried for the same time again).
+DATABASE_RETRY_SECONDS = env.float("DATABASE_RETRY_SECONDS", default=30.0)
+if DATABASE_RETRY_SECONDS <= 0:
+    raise ImproperlyConfigured("DATABASE_RETRY_SECONDS must be a positive number of seconds.")
 
 # --- Socket limits (docs/security.md) -----------------------------------------------------
 # Frames a client may send per second on one socket (bursts of twice that); past it an

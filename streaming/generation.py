@@ -3,15 +3,17 @@
 A generation runs as a task owned by the process (the registry below), never by a
 socket: closing every tab does not stop it. It joins the conversation's control group
 under its own channel, so Stop and snapshot requests reach it from any tab on any
-instance. It talks to sockets only through the conversation group, and to the database
-a bounded number of times: claim, a checkpoint at most every CHECKPOINT_SECONDS (plus a
-heartbeat while the upstream is silent), and the end.
+instance. It talks to sockets only through the conversation group (best effort: a
+channel-layer failure drops frames, never the answer), and to the database a bounded
+number of times: a checkpoint at most every CHECKPOINT_SECONDS (plus a heartbeat while
+the upstream is silent) and the end, each retried while the database is unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import logging
 import time
@@ -21,7 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from conversations import markdown
@@ -32,6 +34,7 @@ from streaming.providers import (
     OpenAICompatible,
     ProviderConfig,
     ProviderError,
+    UpstreamHTTPError,
     Usage,
 )
 
@@ -50,6 +53,10 @@ INTERRUPTED_ERROR = (
     "you can regenerate the answer."
 )
 INTERNAL_ERROR = "Something went wrong on the server while writing this answer."
+DATABASE_ERROR = (
+    "The database could not be reached for a while, so this answer was ended early. "
+    "The text so far is kept; you can regenerate the answer."
+)
 
 
 def provider_from_settings() -> OpenAICompatible:
@@ -112,7 +119,7 @@ def clean_title(raw: str) -> str:
     return title[:80]
 
 
-# --- Database steps (each one short transaction, run in a worker thread) ---------------
+# --- Database steps (each one short statement, run in the database thread) ------------
 
 
 @dataclass(frozen=True)
@@ -123,30 +130,31 @@ class Job:
     title: str
 
 
-def _claim(message_id: int) -> Job | None:
-    """Take a pending answer (pending -> streaming). Only one process can win."""
-    with transaction.atomic():
-        claimed = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-            status=Message.Status.STREAMING,
-            worker=settings.INSTANCE_ID,
-            updated_at=timezone.now(),
-        )
-        if not claimed:
-            return None
-        answer = Message.objects.select_related("conversation").get(pk=message_id)
-        conversation = answer.conversation
-        messages = build_context(conversation, answer)
-        first_exchange = not conversation.messages.filter(
-            role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
-        ).exists()
-        return Job(answer, messages, first_exchange, conversation.title)
+def _load(message_id: int) -> Job | None:
+    """What the generation needs, read (never written): the answer was created live, with
+    this process as its worker, by the action that posted it; the registry makes sure one
+    process runs it once. None if it is no longer live (ended, or deleted)."""
+    answer = (
+        Message.objects.select_related("conversation")
+        .filter(pk=message_id, status__in=Message.LIVE)
+        .first()
+    )
+    if answer is None:
+        return None
+    conversation = answer.conversation
+    messages = build_context(conversation, answer)
+    first_exchange = not conversation.messages.filter(
+        role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
+    ).exists()
+    return Job(answer, messages, first_exchange, conversation.title)
 
 
 def _checkpoint(message_id: int, text: str | None) -> None:
-    fields: dict[str, Any] = {"updated_at": timezone.now()}
+    """Save the text so far (or only a heartbeat); the first one marks the answer streaming."""
+    fields: dict[str, Any] = {"status": Message.Status.STREAMING, "updated_at": timezone.now()}
     if text is not None:
         fields["content"] = text
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(**fields)
+    Message.objects.filter(pk=message_id, status__in=Message.LIVE).update(**fields)
 
 
 def _finish(
@@ -154,20 +162,26 @@ def _finish(
     *,
     status: str,
     text: str,
+    html: str,
     finish_reason: str | None,
     usage: Usage | None,
     error_code: str = "",
     error: str = "",
+    retry_after: int | None = None,
 ) -> dict[str, Any] | None:
-    """Save how the answer ended; None if it is gone (its conversation was deleted)."""
+    """Save how the answer ended; None if it is gone (its conversation was deleted).
+
+    `html` is rendered by the caller, outside the database thread.
+    """
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": status,
         "content": text,
-        "html": markdown.render(text),
+        "html": html,
         "finish_reason": finish_reason or "",
         "error_code": error_code,
         "error": error,
+        "retry_after": retry_after,
         "finished_at": now,
         "updated_at": now,
     }
@@ -175,12 +189,36 @@ def _finish(
         fields.update(usage)
     if not Message.objects.filter(pk=message_id).update(**fields):
         return None
-    return Message.objects.get(pk=message_id).as_event()
+    message = Message.objects.filter(pk=message_id).first()
+    return message.as_event() if message is not None else None
 
 
 def _save_title(conversation_id: int, expected: str, title: str) -> bool:
     """Replace the first-message title, unless the user renamed it meanwhile."""
     return bool(Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title))
+
+
+# Failures that mean "the database is unreachable right now", worth retrying.
+RETRYABLE = (OperationalError, InterfaceError)
+
+
+class Outage:
+    """Tracks one answer's database failures and says when to give up."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def failed(self) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def ok(self) -> None:
+        self.since = None
+
+    @property
+    def too_long(self) -> bool:
+        limit = settings.DATABASE_RETRY_SECONDS
+        return self.since is not None and time.monotonic() - self.since >= limit
 
 
 # --- The generation -------------------------------------------------------------------
@@ -212,6 +250,13 @@ class Generation:
         self._closing = False
         self._pump: asyncio.Task[str | None] | None = None
         self._last_checkpoint = time.monotonic()
+        # Loop time before which no delta is sent: the coalescing window runs from the
+        # previous delta, so the first one goes out at once.
+        self._next_flush = 0.0
+        self._saving: asyncio.Task[None] | None = None
+        self._outage = Outage()
+        self._aborted = False  # the database stayed unreachable: the answer ends now
+        self._layer_failures = 0
 
     @property
     def text(self) -> str:
@@ -233,7 +278,7 @@ class Generation:
         listener = asyncio.create_task(self._listen())
         flusher: asyncio.Task[None] | None = None
         try:
-            job = await database_sync_to_async(_claim)(self.message_id)
+            job = await self._load()
             if job is None:
                 return
             self.answer = job.answer
@@ -245,9 +290,9 @@ class Generation:
             self._dirty.set()
             await flusher
             await self._flush()
-            message = await database_sync_to_async(_finish)(
-                self.message_id, text=self.text, usage=self.usage, **outcome
-            )
+            if self._saving is not None:
+                await self._saving  # never raises: it logs its own failures
+            message = await self._save_end(outcome)
             if message is not None:
                 await self._publish(events.done_frame(message))
             await self._stop_listening(listener)
@@ -263,42 +308,115 @@ class Generation:
                 await self._stop_listening(listener)
             if flusher is not None and not flusher.done():
                 flusher.cancel()  # only on the way out of an error or a shutdown
-            await self.layer.group_discard(events.control_group(self.conversation_id), self.channel)
+            try:
+                await self.layer.group_discard(
+                    events.control_group(self.conversation_id), self.channel
+                )
+            except Exception as exc:
+                log.warning(
+                    "Answer %s: could not leave its control group: %r", self.message_id, exc
+                )
+
+    async def _load(self) -> Job | None:
+        """Read the job, retrying while the database is unreachable (bounded)."""
+        delay = 0.1
+        deadline = time.monotonic() + settings.DATABASE_RETRY_SECONDS
+        while True:
+            try:
+                job: Job | None = await database_sync_to_async(_load)(self.message_id)
+                return job
+            except RETRYABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error("Answer %s: no database, not started: %r", self.message_id, exc)
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _save_end(self, outcome: dict[str, Any]) -> dict[str, Any] | None:
+        """Save the end, retrying with backoff while the database is unreachable.
+
+        Retries last DATABASE_RETRY_SECONDS (from the start of the outage if the
+        checkpoints already saw it); after that the text this process holds is lost,
+        and the row keeps its last checkpoint until it is recovered as interrupted.
+        """
+        text = self.text
+        # Markdown rendering is CPU work: a pool thread, neither the event loop nor the
+        # one thread every database call of the process queues on.
+        html = await asyncio.to_thread(markdown.render, text)
+        delay = 0.1
+        start = self._outage.since or time.monotonic()
+        deadline = max(start + settings.DATABASE_RETRY_SECONDS, time.monotonic() + 1)
+        while True:
+            try:
+                message: dict[str, Any] | None = await database_sync_to_async(_finish)(
+                    self.message_id, text=text, html=html, usage=self.usage, **outcome
+                )
+                self._outage.ok()
+                return message
+            except RETRYABLE as exc:
+                self._outage.failed()
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "Answer %s: the database stayed unreachable; %d characters not saved: %r",
+                        self.message_id,
+                        len(text),
+                        exc,
+                    )
+                    return None
+                log.warning("Answer %s: saving the end failed, retrying: %r", self.message_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _stop_listening(self, listener: asyncio.Task[None]) -> None:
         """End the listener by a message, not by cancelling it.
 
         With channels-redis, the one receive() in progress reads for every local channel
         of the process; cancelling it can drop a frame it already took for a socket
-        (such as the `done` just published). So the listener is told to return.
+        (such as the `done` just published). So the listener is told to return (and
+        cancelled only if the channel layer cannot carry the message).
         """
-        await self.layer.send(self.channel, events.exit_event())
         try:
+            await self.layer.send(self.channel, events.exit_event())
             await asyncio.wait_for(asyncio.shield(listener), timeout=5)
         except TimeoutError:
+            listener.cancel()
+        except Exception as exc:
+            log.warning("Answer %s: channel layer error at the end: %r", self.message_id, exc)
             listener.cancel()
 
     async def _stream(self, job: Job) -> dict[str, Any]:
         """Run the upstream rounds in a task Stop can cancel; describe how it ended."""
         self._pump = asyncio.create_task(self._rounds(job))
-        if self.stop_requested:  # Stop arrived while the answer was being claimed.
+        if self.stop_requested:  # Stop arrived while the answer was being loaded.
             self._pump.cancel()
         current = asyncio.current_task()
         try:
             finish_reason = await self._pump
             return {"status": Message.Status.DONE, "finish_reason": finish_reason}
         except asyncio.CancelledError:
-            if not self.stop_requested or (current is not None and current.cancelling()):
+            if current is not None and current.cancelling():
+                raise
+            if self._aborted:
+                return {
+                    "status": Message.Status.ERROR,
+                    "finish_reason": None,
+                    "error_code": "database_unavailable",
+                    "error": DATABASE_ERROR,
+                }
+            if not self.stop_requested:
                 raise
             # No finish_reason: "stop" would claim the model ended by itself.
             return {"status": Message.Status.STOPPED, "finish_reason": None}
         except ProviderError as exc:
-            return {
+            outcome: dict[str, Any] = {
                 "status": Message.Status.ERROR,
                 "finish_reason": None,
                 "error_code": exc.code,
                 "error": exc.message,
             }
+            if isinstance(exc, UpstreamHTTPError) and exc.retry_after is not None:
+                outcome["retry_after"] = exc.retry_after
+            return outcome
         except Exception:
             log.exception("Answer %s failed", self.message_id)
             return {
@@ -313,16 +431,26 @@ class Generation:
         model = job.answer.model or settings.OPENAI_API_MODELS[0]
         messages = job.messages
         finish_reason: str | None = None
+        loop = asyncio.get_running_loop()
+        pending = self.pending
+        dirty = self._dirty
         for _ in range(settings.MAX_CONTINUATIONS + 1):
             finish_reason = None
-            async for delta in self.provider.stream_chat(model=model, messages=messages):
-                if delta.text:
-                    self.pending.append(delta.text)
-                    self._dirty.set()
-                if delta.finish_reason:
-                    finish_reason = delta.finish_reason
-                if delta.usage:
-                    self._add_usage(delta.usage)
+            async with contextlib.aclosing(
+                self.provider.stream_chat(model=model, messages=messages)
+            ) as stream:
+                async for delta in stream:
+                    if delta.text:
+                        pending.append(delta.text)
+                        dirty.set()
+                        if loop.time() >= self._next_flush:
+                            # A delta is due. A fast upstream's body is already
+                            # buffered, so reading it never waits: let the flusher run.
+                            await asyncio.sleep(0)
+                    if delta.finish_reason:
+                        finish_reason = delta.finish_reason
+                    if delta.usage:
+                        self._add_usage(delta.usage)
             if finish_reason != "length":
                 break
             messages = [
@@ -341,17 +469,23 @@ class Generation:
         self.usage["total_tokens"] += usage["total_tokens"]
 
     async def _flush_loop(self) -> None:
-        """Coalesce tokens into delta frames; checkpoint; heartbeat while silent."""
-        window = settings.DELTA_COALESCE_MS / 1000
+        """Coalesce tokens into delta frames; checkpoint; heartbeat while silent.
+
+        The first text goes out as soon as it arrives; after each delta, the next waits
+        until DELTA_COALESCE_MS have passed, gathering every token of that window.
+        """
+        loop = asyncio.get_running_loop()
         heartbeat = max(1.0, settings.STREAM_STALE_SECONDS / 3)
         while not self._closing:
-            try:
-                await asyncio.wait_for(self._dirty.wait(), timeout=heartbeat)
-            except TimeoutError:
-                await self._checkpoint(with_text=False)
-                continue
-            if window > 0 and not self._closing:
-                await asyncio.sleep(window)
+            if not self._dirty.is_set():
+                try:
+                    await asyncio.wait_for(self._dirty.wait(), timeout=heartbeat)
+                except TimeoutError:
+                    self._checkpoint_soon(with_text=False)
+                    continue
+            delay = self._next_flush - loop.time()
+            if delay > 0 and not self._closing:
+                await asyncio.sleep(delay)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -362,19 +496,57 @@ class Generation:
             return
         self.seq += 1
         self.sent.append(text)
+        self._next_flush = asyncio.get_running_loop().time() + settings.DELTA_COALESCE_MS / 1000
         await self._publish(events.delta_frame(self.message_id, self.seq, text))
-        if time.monotonic() - self._last_checkpoint >= settings.CHECKPOINT_SECONDS:
-            await self._checkpoint(with_text=True)
+        # No checkpoint on the way out: the end, saved next, holds the whole text.
+        if (
+            not self._closing
+            and time.monotonic() - self._last_checkpoint >= settings.CHECKPOINT_SECONDS
+        ):
+            self._checkpoint_soon(with_text=True)
 
-    async def _checkpoint(self, *, with_text: bool) -> None:
+    def _checkpoint_soon(self, *, with_text: bool) -> None:
+        """Save the text in the background: a slow or unreachable database never delays
+        a delta. At most one checkpoint is in flight; the next one carries all text."""
+        if self._saving is not None and not self._saving.done():
+            return
         self._last_checkpoint = time.monotonic()
         text = "".join(self.sent) if with_text else None
-        await database_sync_to_async(_checkpoint)(self.message_id, text)
+        self._saving = asyncio.create_task(self._checkpoint(text))
+
+    async def _checkpoint(self, text: str | None) -> None:
+        try:
+            await database_sync_to_async(_checkpoint)(self.message_id, text)
+        except RETRYABLE as exc:
+            self._outage.failed()
+            log.warning("Answer %s: checkpoint failed: %r", self.message_id, exc)
+            if self._outage.too_long and not self._aborted:
+                # Reading on would only pile up text that cannot be saved: end the
+                # answer now as an error, keeping its text (saved when possible).
+                log.error("Answer %s: database unreachable, ending the answer", self.message_id)
+                self._aborted = True
+                if self._pump is not None:
+                    self._pump.cancel()
+        except Exception:
+            log.exception("Answer %s: checkpoint failed", self.message_id)
+        else:
+            self._outage.ok()
 
     async def _listen(self) -> None:
-        """Answer Stop and snapshot requests sent to the conversation's control group."""
+        """Answer Stop and snapshot requests sent to the conversation's control group.
+
+        A channel-layer failure (Redis down) pauses it, never ends it or the answer.
+        """
+        delay = 0.1
         while True:
-            event = await self.layer.receive(self.channel)
+            try:
+                event = await self.layer.receive(self.channel)
+            except Exception as exc:
+                log.warning("Answer %s: channel layer receive failed: %r", self.message_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.1
             if event["type"] == "generation.exit":
                 return
             if event.get("message_id") not in (None, self.message_id):
@@ -383,10 +555,25 @@ class Generation:
                 self.stop()
             elif event["type"] == "generation.snapshot":
                 frame = events.snapshot_frame(self.snapshot())
-                await self.layer.send(event["reply_channel"], events.forward(frame))
+                try:
+                    await self.layer.send(event["reply_channel"], events.forward(frame))
+                except Exception as exc:
+                    log.warning("Answer %s: snapshot not sent: %r", self.message_id, exc)
 
     async def _publish(self, frame: events.ServerFrame) -> None:
-        await self.layer.group_send(self.group, events.forward(frame))
+        """Best effort: a frame the channel layer refuses (ChannelFull, Redis down) is
+        dropped; the database is the truth and clients resync by `seq`."""
+        try:
+            await self.layer.group_send(self.group, events.forward(frame))
+        except Exception as exc:
+            self._layer_failures += 1
+            if self._layer_failures == 1 or self._layer_failures % 100 == 0:
+                log.warning(
+                    "Answer %s: %d frame(s) not published: %r",
+                    self.message_id,
+                    self._layer_failures,
+                    exc,
+                )
 
     async def _make_title(self, job: Job) -> None:
         if not settings.AUTO_TITLE:
@@ -419,6 +606,7 @@ class Generation:
             self.message_id,
             status=Message.Status.INTERRUPTED,
             text=self.text,
+            html=markdown.render(self.text),
             finish_reason=None,
             usage=self.usage,
             error_code="interrupted",
@@ -500,8 +688,12 @@ async def start(
     # The default prefix matters: channels-redis reads every process-local channel of
     # one prefix through one blocking receive, so a separate prefix here would stall
     # every socket of this process while the generation waits for a Stop.
-    channel = await layer.new_channel()
-    await layer.group_add(events.control_group(conversation_id), channel)
+    existing = registry.running.get(message_id)
+    if existing is None:
+        channel = await layer.new_channel()
+        existing = registry.running.get(message_id)  # started meanwhile?
+    if existing is not None:
+        return existing[1]  # one process runs an answer once
     generation = Generation(
         message_id=message_id,
         conversation_id=conversation_id,
@@ -509,4 +701,11 @@ async def start(
         layer=layer,
         provider=provider or provider_from_settings(),
     )
-    return registry.add(generation)
+    task = registry.add(generation)
+    try:
+        await layer.group_add(events.control_group(conversation_id), channel)
+    except Exception as exc:
+        # Without the channel layer the answer still runs and is saved; only Stop and
+        # snapshots from other tabs cannot reach it.
+        log.warning("Answer %s: could not join its control group: %r", message_id, exc)
+    return task

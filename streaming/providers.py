@@ -13,8 +13,11 @@ reply that keeps flowing.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import json
 import logging
+import math
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -83,9 +86,17 @@ class NotConfigured(ProviderError):
 class UpstreamHTTPError(ProviderError):
     code = "upstream_http_error"
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # Seconds the server asked us to wait (its Retry-After), when it said.
+        self.retry_after = retry_after
+
+
+class UpstreamRateLimited(UpstreamHTTPError):
+    """HTTP 429: the model server refuses for now; `retry_after` says for how long."""
+
+    code = "upstream_rate_limited"
 
 
 class UpstreamTimeout(ProviderError):
@@ -290,11 +301,18 @@ class OpenAICompatible:
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{parts.hostname}{port}"
 
+    def _scrub(self, text: str) -> str:
+        """The text without the API key (an upstream may echo it)."""
+        key = self.config.api_key
+        return text.replace(key, "***") if key else text
+
     def _clean(self, text: str) -> str:
-        """Scrub the API key out of a message (an upstream may echo it) and bound it."""
-        if self.config.api_key:
-            text = text.replace(self.config.api_key, "***")
-        text = " ".join(text.split())
+        """Scrub the API key out of a message, then bound it.
+
+        Always in this order: cutting first could leave a piece of the key that no
+        longer matches it whole.
+        """
+        text = " ".join(self._scrub(text).split())
         if len(text) > MESSAGE_LIMIT:
             text = text[: MESSAGE_LIMIT - 1] + "…"
         return text
@@ -302,11 +320,12 @@ class OpenAICompatible:
     def _decode(self, data: str) -> dict[str, Any]:
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = None
         if not isinstance(payload, dict):
+            shown = self._scrub(data)[:80]
             raise UpstreamStreamError(
-                self._clean(f"The model server sent something that is not a reply: {data[:80]}")
+                self._clean(f"The model server sent something that is not a reply: {shown}")
             )
         return payload
 
@@ -326,6 +345,14 @@ class OpenAICompatible:
         message = f"The model server answered HTTP {status}"
         detail = detail.strip()
         message += f": {detail}" if detail else f" {response.reason_phrase}."
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            wait = f"Try again in {retry_after} s. " if retry_after is not None else ""
+            return UpstreamRateLimited(
+                status,
+                self._clean(f"The model server is rate limiting requests. {wait}({message})"),
+                retry_after=retry_after,
+            )
         return UpstreamHTTPError(status, self._clean(message))
 
     def _translate(self, exc: httpx.HTTPError) -> ProviderError:
@@ -369,6 +396,23 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
         if len(buffer) >= limit:
             break
     return bytes(buffer[:limit])
+
+
+def _retry_after(value: str | None) -> int | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), 86_400)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    seconds = math.ceil((when - dt.datetime.now(dt.UTC)).total_seconds())
+    return min(max(seconds, 0), 86_400)
 
 
 def _error_text(payload: dict[str, Any], *, default: str) -> str:
