@@ -27,6 +27,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from conversations import markdown
+from conversations.fields import clean_text
 from conversations.models import Conversation, Message
 from streaming import events
 from streaming.providers import (
@@ -339,7 +340,8 @@ class Generation:
         checkpoints already saw it); after that the text this process holds is lost,
         and the row keeps its last checkpoint until it is recovered as interrupted.
         """
-        text = self.text
+        # The stored text is cleaned by the field; the rendering must see the same text.
+        text = clean_text(self.text)
         # Markdown rendering is CPU work: a pool thread, neither the event loop nor the
         # one thread every database call of the process queues on.
         html = await asyncio.to_thread(markdown.render, text)
@@ -606,7 +608,7 @@ class Generation:
             self.message_id,
             status=Message.Status.INTERRUPTED,
             text=self.text,
-            html=markdown.render(self.text),
+            html=markdown.render(clean_text(self.text)),
             finish_reason=None,
             usage=self.usage,
             error_code="interrupted",

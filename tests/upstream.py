@@ -44,6 +44,15 @@ behaviour (so the app's "continue" message, which has none, inherits the origina
                          error", ...}}` and end the body.
     cjk=1                the tokens are CJK text (token_text(i, round, cjk=True)) and every
                          multi-byte character is split across separate socket writes.
+    nul=1                every token ends with U+0000, and token 1 also carries a lone
+                         surrogate (sent as the JSON escape "\\ud800"): what PostgreSQL
+                         refuses to store. clean_token_text(i) is what must be stored.
+    retry_after=VALUE    with status=CODE: a Retry-After header of VALUE (seconds).
+    echo_key=WHERE       echo the API key the client sent (its Authorization header), as
+                         careless servers do, for leak tests: `401` answers HTTP 401 whose
+                         error message holds it; `event` sends 2 tokens, then an error
+                         event whose message holds it; `garbage` sends 2 tokens, then a
+                         non-JSON `data:` line with the key at offset 60.
 
 Silences (hang, hang_after) last until the client goes away or the server stops, at most
 HANDLER_LIMIT_S; no handler runs longer than that.
@@ -94,6 +103,8 @@ _INT_KEYS = {
     "end_after",
     "error_event_after",
     "cjk",
+    "nul",
+    "retry_after",
 }
 _CUT_KEYS = ("hang_after", "drop_after", "reset_after", "end_after", "error_event_after")
 _CJK = "你好世界天地山水风火日月星云雨雪春夏秋冬东南西北"
@@ -111,6 +122,11 @@ def token_text(i: int, round: int = 0, *, cjk: bool = False) -> str:
         text = _CJK[(2 * i + round) % n] + _CJK[(2 * i + round + 7) % n]
         return text + ("🙂" if i % 5 == 4 else "")
     return ("" if i == 0 and round == 0 else " ") + f"r{round}w{i}"
+
+
+def clean_token_text(i: int) -> str:
+    """Token i of a `nul=1` reply as it must be stored: no NUL, the surrogate as U+FFFD."""
+    return token_text(i) + ("\ufffd" if i == 1 else "")
 
 
 def expected_text(tokens: int, round: int = 0, *, cjk: bool = False) -> str:
@@ -249,9 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             sys.stderr.write(f"fake upstream: {format % args}\n")
 
-    def _send_json(self, status: int, payload: Any) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -372,7 +390,12 @@ class _Handler(BaseHTTPRequestHandler):
         status = d.get("status")
         if status:
             message = f"Fake upstream failure ({status})"
-            self._send_json(status, {"error": {"message": message, "type": "server_error"}})
+            headers = {"Retry-After": str(d["retry_after"])} if "retry_after" in d else None
+            error = {"error": {"message": message, "type": "server_error"}}
+            self._send_json(status, error, headers)
+            return
+        if d.get("echo_key") == "401":
+            self._send_json(401, {"error": {"message": f"Incorrect API key: {self._sent_key()}"}})
             return
         if d.get("hang") == "headers":
             self._hang()
@@ -381,6 +404,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._complete(body, messages)
         else:
             self._stream(body, messages, d, round_, demo=directive is None)
+
+    def _sent_key(self) -> str:
+        return self.record.headers.get("authorization", "").removeprefix("Bearer ")
 
     def _complete(self, body: dict[str, Any], messages: list[dict[str, Any]]) -> None:
         content = title_text(messages)
@@ -418,6 +444,8 @@ class _Handler(BaseHTTPRequestHandler):
         demo: bool,
     ) -> None:
         cjk = bool(d.get("cjk"))
+        nul = bool(d.get("nul"))
+        echo = d.get("echo_key")
         cut_key = next((k for k in _CUT_KEYS if k in d), None)
         if demo:
             last_user = next(
@@ -428,7 +456,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             tokens = [token_text(i, round_, cjk=cjk) for i in range(_token_count(d))]
             delay = d.get("delay", DEFAULT_DELAY_S)
+        if nul:
+            tokens = [text + "\x00" + ("\ud800" if i == 1 else "") for i, text in enumerate(tokens)]
         cut = d[cut_key] if cut_key else len(tokens)
+        if echo in ("event", "garbage"):
+            cut = min(cut, 2)
 
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -445,7 +477,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
         def event(payload: dict[str, Any], *, split: bool = False) -> None:
-            line = "data: " + json.dumps(payload, ensure_ascii=False) + "\n\n"
+            # ensure_ascii for nul=1: a lone surrogate can only travel as a JSON escape.
+            line = "data: " + json.dumps(payload, ensure_ascii=nul) + "\n\n"
             if not split:
                 self._write(line.encode())
                 return
@@ -466,6 +499,15 @@ class _Handler(BaseHTTPRequestHandler):
             event(chunk({"content": text}), split=cjk)
             self.record.tokens_sent += 1
 
+        if echo == "event":
+            error = {"error": {"message": f"Key {self._sent_key()} is over its quota"}}
+            event(error)
+            self._write(b"")
+            return
+        if echo == "garbage":
+            self._write(f"data: {'x' * 60}{self._sent_key()} and more garbage\n\n".encode())
+            self._write(b"")
+            return
         if cut_key == "hang_after":
             self._hang()
             return

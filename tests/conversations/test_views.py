@@ -406,6 +406,15 @@ def test_rename_changes_the_title(alice_client, conversation):
     assert conversation.title == "Holiday plans"
 
 
+def test_rename_with_nul_stores_the_title_cleaned_not_a_500(alice_client, conversation):
+    # (A form cannot carry a lone surrogate: UTF-8 has none. The socket test sends one.)
+    response = alice_client.post(f"/c/{conversation.pk}/rename/", {"title": "Ho\x00li day"})
+
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title == "Holi day"
+
+
 def test_rename_to_an_empty_title_keeps_the_old_one(alice_client, conversation):
     alice_client.post(f"/c/{conversation.pk}/rename/", {"title": "   "})
 
@@ -513,6 +522,24 @@ async def test_starting_a_conversation_saves_the_message_and_streams_the_answer(
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+async def test_a_first_message_with_nul_is_stored_cleaned_not_a_500(alice, upstream, live):
+    client = AsyncClient()
+    await client.aforce_login(alice)
+
+    response = await client.post("/c/new/", {"text": "he\x00llo [[fake tokens=2]]"})
+
+    assert response.status_code == 302
+    await _finish_running_answers()
+    conversation = await Conversation.objects.aget(user=alice)
+    assert conversation.title == "hello [[fake tokens=2]]"
+    question = await Message.objects.aget(conversation=conversation, role="user")
+    assert question.content == "hello [[fake tokens=2]]"
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert (answer.status, answer.content) == (Message.Status.DONE, expected_text(2))
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
 async def test_starting_a_conversation_uses_the_chosen_model(alice, upstream, live):
     client = AsyncClient()
     await client.aforce_login(alice)
@@ -527,7 +554,7 @@ async def test_starting_a_conversation_uses_the_chosen_model(alice, upstream, li
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("text", ["", "   \n "])
+@pytest.mark.parametrize("text", ["", "   \n ", "\x00 \x00"])
 async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, live, text):
     client = AsyncClient()
     await client.aforce_login(alice)

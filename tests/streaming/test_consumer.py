@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from conversations.models import Conversation, Message
 from streaming import generation
 from tests.conftest import frames_until, is_done
-from tests.upstream import FakeUpstream, expected_text
+from tests.upstream import FakeUpstream, clean_token_text, expected_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -338,6 +338,9 @@ async def test_sending_while_an_answer_streams_is_refused_and_writes_nothing(
         ('{"type": "launch"}', "bad_frame"),
         ('{"type": "send", "text": "   "}', "empty_text"),
         ('{"type": "send", "text": 42}', "empty_text"),
+        ('{"type": "send", "text": "\\u0000 \\u0000"}', "empty_text"),
+        ("[" * 50_000 + "]" * 50_000, "bad_frame"),
+        ('{"type": "send", "text": ' + "[" * 50_000 + "]" * 50_000 + "}", "bad_frame"),
         ('{"type": "send", "text": "hi", "model": "gpt-nope"}', "unknown_model"),
         ('{"type": "stop"}', "not_streaming"),
         ('{"type": "regenerate"}', "nothing_to_regenerate"),
@@ -356,6 +359,30 @@ async def test_bad_frames_get_an_error_frame_write_nothing_and_keep_the_socket(
     await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})
     done = (await frames_until(socket, is_done))[-1]["message"]
     assert done["status"] == "done"
+
+
+async def test_nul_and_lone_surrogates_are_stored_cleaned_from_user_and_model(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    # U+0000 and lone surrogates: PostgreSQL refuses the first, no driver encodes the
+    # second. From the user (JSON escapes) and from the model (nul=1), they are cleaned.
+    socket = await connect(alice, conversation.pk)
+    await socket.send_to(
+        text_data='{"type": "send", "text": "a\\u0000b \\ud800 [[fake tokens=3 nul=1]]"}'
+    )
+    frames = await frames_until(socket, is_done)
+
+    user_text = "ab \ufffd [[fake tokens=3 nul=1]]"
+    created = [f["message"] for f in frames if f["type"] == "message"]
+    assert created[0]["content"] == user_text
+    expected = "".join(clean_token_text(i) for i in range(3))
+    done = frames[-1]["message"]
+    assert (done["status"], done["content"]) == ("done", expected)
+    answer = await get_answer(conversation)
+    assert (answer.status, answer.content) == (Message.Status.DONE, expected)
+    assert (await Message.objects.aget(pk=answer.parent_id)).content == user_text
+    await conversation.arefresh_from_db()
+    assert "\x00" not in conversation.title
 
 
 async def test_too_long_text_is_refused(connect, alice, conversation, upstream: FakeUpstream):
