@@ -47,6 +47,8 @@ behaviour (so the app's "continue" message, which has none, inherits the origina
     nul=1                every token ends with U+0000, and token 1 also carries a lone
                          surrogate (sent as the JSON escape "\\ud800"): what PostgreSQL
                          refuses to store. clean_token_text(i) is what must be stored.
+    burst=1              the whole reply in one socket write (no delay): the client reads it
+                         from a full buffer, as from a fast upstream.
     retry_after=VALUE    with status=CODE: a Retry-After header of VALUE (seconds).
     echo_key=WHERE       echo the API key the client sent (its Authorization header), as
                          careless servers do, for leak tests: `401` answers HTTP 401 whose
@@ -104,6 +106,7 @@ _INT_KEYS = {
     "error_event_after",
     "cjk",
     "nul",
+    "burst",
     "retry_after",
 }
 _CUT_KEYS = ("hang_after", "drop_after", "reset_after", "end_after", "error_event_after")
@@ -476,9 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
             "model": body.get("model", ""),
         }
 
+        burst: list[bytes] | None = [] if d.get("burst") else None
+
         def event(payload: dict[str, Any], *, split: bool = False) -> None:
             # ensure_ascii for nul=1: a lone surrogate can only travel as a JSON escape.
             line = "data: " + json.dumps(payload, ensure_ascii=nul) + "\n\n"
+            if burst is not None:
+                burst.append(line.encode())
+                return
             if not split:
                 self._write(line.encode())
                 return
@@ -494,7 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         event(chunk({"role": "assistant", "content": ""}))
         for i, text in enumerate(tokens[:cut]):
-            if i and not self._wait(delay):
+            if i and burst is None and not self._wait(delay):
                 raise _ClientGone
             event(chunk({"content": text}), split=cjk)
             self.record.tokens_sent += 1
@@ -537,6 +545,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "total_tokens": prompt + len(tokens),
             }
             event({**chunk_base, "choices": [], "usage": usage})
+        if burst is not None:
+            self._write(b"".join(burst))
         self._write(b"data: [DONE]\n\n")
         self._write(b"")  # The zero-length chunk ends the body.
 

@@ -155,3 +155,124 @@ async def test_shutting_down_marks_running_answers_interrupted_keeping_the_text(
     assert answer.error_code == "interrupted"
     assert answer.content
     assert expected_text(400).startswith(answer.content)
+
+
+async def watch(conversation: Conversation) -> tuple[object, str]:
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(events.conversation_group(conversation.pk), watcher)
+    return layer, watcher
+
+
+async def frames_until_done(layer, watcher: str) -> list[dict]:
+    frames = []
+    while True:
+        event = await asyncio.wait_for(layer.receive(watcher), timeout=10)
+        frames.append(event["frame"])
+        if event["frame"]["type"] == "done":
+            return frames
+
+
+def delta_texts(frames: list[dict]) -> list[str]:
+    return [f["text"] for f in frames if f["type"] == "delta"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_first_text_goes_out_at_once_and_coalescing_starts_after_it(
+    live, conversation, upstream: FakeUpstream, settings
+):
+    from asgiref.sync import sync_to_async
+
+    # A window longer than the whole reply: before, the first delta waited for it and
+    # carried every token; now it carries the first token alone.
+    settings.DELTA_COALESCE_MS = 5000
+    layer, watcher = await watch(conversation)
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=10 delay=0.01]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    frames = await frames_until_done(layer, watcher)
+    await task
+
+    texts = delta_texts(frames)
+    assert texts[0] == "r0w0"
+    assert "".join(texts) == expected_text(10)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_fast_upstream_still_streams_in_several_frames(
+    live, conversation, upstream: FakeUpstream, settings
+):
+    from asgiref.sync import sync_to_async
+
+    # The whole reply in one write: the body is read from a full buffer, which seldom
+    # waits. Before, the read loop let the flusher run only between socket reads (a
+    # handful for the whole reply); now a due delta goes out at once, so with no window
+    # a frame goes out every token or few.
+    settings.DELTA_COALESCE_MS = 0
+    layer, watcher = await watch(conversation)
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=2000 burst=1]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    frames = await frames_until_done(layer, watcher)
+    await task
+
+    texts = delta_texts(frames)
+    assert "".join(texts) == expected_text(2000)
+    assert len(texts) >= 100, [len(t) for t in texts]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_full_channel_never_breaks_stop(
+    live, conversation, upstream: FakeUpstream, settings
+):
+    from asgiref.sync import sync_to_async
+    from channels.layers import channel_layers
+
+    # A socket's channel full (it stopped reading): the snapshot the answer sends it
+    # raises ChannelFull. Before, that ended the answer's listener, so Stop was lost.
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2}}
+    }
+    channel_layers.backends.clear()
+    layer = get_channel_layer()
+    stuck = await layer.new_channel()
+    for _ in range(2):
+        await layer.send(stuck, {"type": "filler"})
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=400 delay=0.01]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    await asyncio.sleep(0.3)
+    control = events.control_group(conversation.pk)
+    await layer.group_send(control, events.snapshot_request(answer.pk, stuck))
+    await asyncio.sleep(0.1)
+    await layer.group_send(control, events.stop_event(answer.pk))
+    await asyncio.wait_for(task, timeout=10)
+
+    await answer.arefresh_from_db()
+    assert answer.status == Message.Status.STOPPED
+    assert answer.content
+    assert expected_text(400).startswith(answer.content)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_429_is_stored_with_its_code_and_retry_after(
+    live, conversation, upstream: FakeUpstream
+):
+    from asgiref.sync import sync_to_async
+
+    layer, watcher = await watch(conversation)
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake status=429 retry_after=42]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    done = (await frames_until_done(layer, watcher))[-1]["message"]
+    await task
+
+    assert done["error_code"] == "upstream_rate_limited"
+    assert done["retry_after"] == 42
+    assert "Try again in 42 s" in done["error"]
+    await answer.arefresh_from_db()
+    assert (answer.status, answer.error_code, answer.retry_after) == (
+        Message.Status.ERROR,
+        "upstream_rate_limited",
+        42,
+    )

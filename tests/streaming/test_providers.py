@@ -19,6 +19,7 @@ from streaming.providers import (
     ProviderConfig,
     UpstreamDisconnected,
     UpstreamHTTPError,
+    UpstreamRateLimited,
     UpstreamStreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -112,6 +113,39 @@ async def test_it_explains_an_http_error(fake_upstream):
     assert caught.value.code == "upstream_http_error"
     assert str(caught.value) == "The model server answered HTTP 500: Fake upstream failure (500)"
     assert caught.value.message == str(caught.value)
+
+
+async def test_a_429_says_when_to_try_again(fake_upstream):
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await collect(
+            provider(fake_upstream.base_url), ask("[[fake status=429 retry_after=20]]"), []
+        )
+
+    assert caught.value.status == 429
+    assert caught.value.code == "upstream_rate_limited"
+    assert caught.value.retry_after == 20
+    assert "Try again in 20 s." in caught.value.message
+
+
+async def test_a_429_without_retry_after_has_none(fake_upstream):
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await collect(provider(fake_upstream.base_url), ask("[[fake status=429]]"), [])
+
+    assert caught.value.retry_after is None
+    assert "rate limiting" in caught.value.message
+
+
+async def test_a_garbage_line_never_shows_a_piece_of_the_key(fake_upstream):
+    # The key starts at offset 60 of the non-JSON line: cutting to 80 characters before
+    # scrubbing showed its first 20 characters.
+    key = "sk-canary-0123456789abcdefghijklmnopqrstuvwxyz"
+    client = provider(fake_upstream.base_url, api_key=key)
+    with pytest.raises(UpstreamStreamError) as caught:
+        await collect(client, ask("[[fake echo_key=garbage]]"), [])
+
+    assert "not a reply" in caught.value.message
+    assert "***" in caught.value.message
+    assert key[:12] not in caught.value.message
 
 
 async def test_it_never_repeats_the_key_the_server_echoes():
