@@ -336,9 +336,9 @@ class Generation:
     async def _save_end(self, outcome: dict[str, Any]) -> dict[str, Any] | None:
         """Save the end, retrying with backoff while the database is unreachable.
 
-        Retries last DATABASE_RETRY_SECONDS (from the start of the outage if the
-        checkpoints already saw it); after that the text this process holds is lost,
-        and the row keeps its last checkpoint until it is recovered as interrupted.
+        Retries last DATABASE_RETRY_SECONDS; after that the text this process holds is
+        lost, and the row keeps its last checkpoint until it is recovered as
+        interrupted (the next `sync` or `send` on it, or recover_streams).
         """
         # The stored text is cleaned by the field; the rendering must see the same text.
         text = clean_text(self.text)
@@ -346,8 +346,7 @@ class Generation:
         # one thread every database call of the process queues on.
         html = await asyncio.to_thread(markdown.render, text)
         delay = 0.1
-        start = self._outage.since or time.monotonic()
-        deadline = max(start + settings.DATABASE_RETRY_SECONDS, time.monotonic() + 1)
+        deadline = time.monotonic() + settings.DATABASE_RETRY_SECONDS
         while True:
             try:
                 message: dict[str, Any] | None = await database_sync_to_async(_finish)(
@@ -365,7 +364,10 @@ class Generation:
                         exc,
                     )
                     return None
-                log.warning("Answer %s: saving the end failed, retrying: %r", self.message_id, exc)
+                if delay == 0.1:
+                    log.warning(
+                        "Answer %s: saving the end failed, retrying: %r", self.message_id, exc
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -520,8 +522,9 @@ class Generation:
         try:
             await database_sync_to_async(_checkpoint)(self.message_id, text)
         except RETRYABLE as exc:
+            if self._outage.since is None:  # once per outage, not once per checkpoint
+                log.warning("Answer %s: checkpoint failed, will retry: %r", self.message_id, exc)
             self._outage.failed()
-            log.warning("Answer %s: checkpoint failed: %r", self.message_id, exc)
             if self._outage.too_long and not self._aborted:
                 # Reading on would only pile up text that cannot be saved: end the
                 # answer now as an error, keeping its text (saved when possible).
