@@ -380,6 +380,7 @@ async def test_nul_and_lone_surrogates_are_stored_cleaned_from_user_and_model(
     assert (done["status"], done["content"]) == ("done", expected)
     answer = await get_answer(conversation)
     assert (answer.status, answer.content) == (Message.Status.DONE, expected)
+    assert answer.parent_id is not None
     assert (await Message.objects.aget(pk=answer.parent_id)).content == user_text
     await conversation.arefresh_from_db()
     assert "\x00" not in conversation.title

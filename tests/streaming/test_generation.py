@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -157,14 +158,14 @@ async def test_shutting_down_marks_running_answers_interrupted_keeping_the_text(
     assert expected_text(400).startswith(answer.content)
 
 
-async def watch(conversation: Conversation) -> tuple[object, str]:
+async def watch(conversation: Conversation) -> tuple[Any, str]:
     layer = get_channel_layer()
     watcher = await layer.new_channel()
     await layer.group_add(events.conversation_group(conversation.pk), watcher)
     return layer, watcher
 
 
-async def frames_until_done(layer, watcher: str) -> list[dict]:
+async def frames_until_done(layer: Any, watcher: str) -> list[dict[str, Any]]:
     frames = []
     while True:
         event = await asyncio.wait_for(layer.receive(watcher), timeout=10)
@@ -173,7 +174,7 @@ async def frames_until_done(layer, watcher: str) -> list[dict]:
             return frames
 
 
-def delta_texts(frames: list[dict]) -> list[str]:
+def delta_texts(frames: list[dict[str, Any]]) -> list[str]:
     return [f["text"] for f in frames if f["type"] == "delta"]
 
 
