@@ -152,7 +152,8 @@ def _new_answer(conversation: Conversation, parent: Message, model: str) -> Mess
     )
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["current_leaf", "updated_at", "model"])
+    # One UPDATE for everything posting changes on the conversation (title included).
+    conversation.save(update_fields=["current_leaf", "updated_at", "model", "title"])
     publish(conversation.pk, events.message_frame(answer.as_event()))
     return answer
 
@@ -188,8 +189,8 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         check_concurrent_answers(locked.user_id)
         check_rate_limit(locked.user)
         if locked.current_leaf_id is None:
-            locked.title = title_from_text(text)
-            locked.save(update_fields=["title"])
+            # Saved with the rest by _new_answer; cleaned as the field cleans it.
+            locked.title = clean_text(title_from_text(text))
             publish(locked.pk, events.title_frame(locked.pk, locked.title))
         return _post(locked, text, chosen)
 
