@@ -248,6 +248,7 @@ class Generation:
         self.usage: Usage | None = None
         self.stop_requested = False
         self._dirty = asyncio.Event()
+        self._ended = asyncio.Event()  # the rounds are over: flush what is left now
         self._closing = False
         self._pump: asyncio.Task[str | None] | None = None
         self._last_checkpoint = time.monotonic()
@@ -288,6 +289,7 @@ class Generation:
             # Let the flusher send the rest and return: cancelled mid-send, a delta
             # would be lost after its seq was spent.
             self._closing = True
+            self._ended.set()
             self._dirty.set()
             await flusher
             await self._flush()
@@ -489,7 +491,10 @@ class Generation:
                     continue
             delay = self._next_flush - loop.time()
             if delay > 0 and not self._closing:
-                await asyncio.sleep(delay)
+                # Until the window ends, or at once when the answer ends.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._ended.wait()
             await self._flush()
 
     async def _flush(self) -> None:
