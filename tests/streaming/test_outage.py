@@ -8,7 +8,9 @@ machine's shared ones, and a real daphne process on them. It stops each service 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,9 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.servers import Daphne, app_env, create_user, csrf_post, free_port, manage, sign_in
 from tests.upstream import FakeUpstream, expected_text
@@ -246,3 +250,24 @@ def test_a_redis_outage_mid_answer_loses_no_text(app, services: Services, fake_u
     assert (status, error_code) == ("done", ""), server.log_path.read_text()[-3000:]
     assert content == expected_text(300)
     serves_again(server, services)
+    # A socket opened after Redis returned gets the saved answer.
+    snapshot = asyncio.run(sync_over_socket(server, conversation_id))
+    assert snapshot["message"]["content"] == expected_text(300)
+    assert snapshot["message"]["status"] == "done"
+
+
+async def sync_over_socket(server: Daphne, conversation_id: int) -> dict[str, Any]:
+    with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    async with connect(
+        f"{server.ws_url}/ws/conversations/{conversation_id}/",
+        origin=server.url,  # type: ignore[arg-type]
+        additional_headers={"Cookie": cookie},
+        open_timeout=10,
+    ) as socket:
+        await socket.send(json.dumps({"type": "sync"}))
+        async with asyncio.timeout(10):
+            while True:
+                frame = json.loads(await socket.recv())
+                if frame["type"] == "snapshot":
+                    return dict(frame)
