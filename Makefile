@@ -9,7 +9,8 @@ UNIT := -m "not e2e and not deploy"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean
+.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean \
+	bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,24 @@ test-deploy: install-dev
 
 e2e: install-dev
 	$(BIN)/pytest -m e2e
+
+# The benchmark (bench/README.md): both configurations, every scenario, about 10 minutes;
+# writes bench/results/latest.md. PROFILE=1 adds a py-spy flame graph per scenario.
+# BENCH_PG / BENCH_REDIS: the PostgreSQL database (dropped and recreated) and Redis db
+# (flushed) it may use. The smoke run (1 and 50 concurrent, embedded defaults) fails if a
+# chat fails or is corrupted; CI runs it.
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432/chatweb_bench
+BENCH_REDIS ?= redis://127.0.0.1:6379/1
+BENCH_ARGS ?=
+PROFILE ?=
+
+bench: install-dev
+	$(if $(PROFILE),$(BIN)/pip install -q py-spy)
+	ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench --pg-url $(BENCH_PG) --redis-url $(BENCH_REDIS) \
+		$(if $(PROFILE),--profile) $(BENCH_ARGS)
+
+bench-smoke: install-dev
+	ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -273,6 +273,12 @@ if WS_MAX_FRAMES_PER_SECOND < 0 or WS_SYNC_MIN_INTERVAL_MS < 0:
 if WS_MAX_BUFFERED_BYTES < 64 * 1024:
     raise ImproperlyConfigured("WS_MAX_BUFFERED_BYTES must be at least 65536 bytes.")
 
+# --- Benchmark instrumentation ---------------------------------------------------------
+# Counts database write statements and connections opened, served as JSON at
+# /admin-tools/metrics/ to loopback clients and staff (`make bench` reads it). Off: nothing
+# is installed and the endpoint answers 404.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

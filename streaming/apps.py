@@ -1,5 +1,12 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class StreamingConfig(AppConfig):
     name = "streaming"
+
+    def ready(self) -> None:
+        if settings.METRICS_ENABLED:
+            from streaming import metrics
+
+            metrics.install()

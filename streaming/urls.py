@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streaming import diagnostics
+from streaming import diagnostics, metrics
 
 urlpatterns = [
     path("healthz/", diagnostics.healthz, name="healthz"),
@@ -10,4 +10,5 @@ urlpatterns = [
         diagnostics.diagnostics_stream,
         name="diagnostics_stream",
     ),
+    path("admin-tools/metrics/", metrics.metrics, name="metrics"),
 ]

@@ -1,0 +1,1 @@
+"""`make bench`: Chatweb under load, measured from outside (see bench/README.md)."""

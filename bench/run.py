@@ -1,0 +1,813 @@
+"""The `make bench` driver: start everything, run the scenarios, write the tables.
+
+    python -m bench              # both configurations, every scenario (make bench)
+    python -m bench --smoke      # 1 and 50 concurrent, short replies, embedded defaults
+    python -m bench --profile    # also a py-spy flame graph per scenario
+
+Processes: the upstream (bench/upstream.py) and this load generator on core 1; one daphne,
+started as `make run` starts it, on core 0, fresh for every scenario. Every process started
+here is killed on the way out, whatever happens (error, Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import load
+from bench.wire import ChatResult, Reply, percentile, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+MODEL = "fake-model"
+DELTA_COALESCE_MS = 40  # The app's default; the frame-spacing target refers to it.
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    concurrent: int
+    tokens: int
+    delay: float
+    cjk: bool = False
+    idle: int = 0
+    rounds: int = 1  # Sequential repetitions (the 1-chat scenario needs more than 1 sample).
+
+    @property
+    def chats(self) -> int:
+        return self.concurrent * self.rounds
+
+    @property
+    def stream_seconds(self) -> float:
+        return self.tokens * self.delay
+
+
+FULL = [
+    Scenario("fixed", "Fixed cost: 50 concurrent, 1-token replies", 50, 1, 0.0),
+    Scenario("c1", "1 chat (5 in a row), 300 tokens, 20 ms/token", 1, 300, 0.02, rounds=5),
+    Scenario("c50", "50 concurrent, 300 tokens, 20 ms/token", 50, 300, 0.02),
+    Scenario("c200", "200 concurrent, 300 tokens, 20 ms/token", 200, 300, 0.02),
+    Scenario("c1000", "1000 concurrent, 300 tokens, 20 ms/token", 1000, 300, 0.02),
+    Scenario("cjk", "50 concurrent, 0 ms/token, 1000-token CJK replies", 50, 1000, 0.0, cjk=True),
+    Scenario("idle", "500 idle open sockets + 50 streaming (300 tokens, 20 ms)", 50, 300, 0.02,
+             idle=500),
+]  # fmt: skip
+SMOKE = [
+    Scenario("c1", "1 chat, 30 tokens, 10 ms/token", 1, 30, 0.01),
+    Scenario("c50", "50 concurrent, 30 tokens, 10 ms/token", 50, 30, 0.01),
+]
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str
+    title: str
+    database_url: str = ""
+    redis_url: str = ""
+
+
+# --- Processes ---------------------------------------------------------------------------
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(args, **kwargs)
+    _children.append(process)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 10) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    if process in _children:
+        _children.remove(process)
+
+
+def stop_all() -> None:
+    for process in list(_children):
+        stop(process, wait=5)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def pinned(core: int, args: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *args] if _two_cores() else args
+
+
+def _two_cores() -> bool:
+    return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match[1]) / 1024 if match else None
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_quiet(pid: int, limit: float = 15.0) -> None:
+    """Wait until the process stops using CPU (titles, final saves), at most `limit` s."""
+    deadline = time.monotonic() + limit
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.4)
+        now = cpu_seconds(pid)
+        if now - last <= 1.5 / HZ:
+            return
+        last = now
+
+
+# --- The app -----------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    upstream_url: str
+    upstream_pid: int
+    profile: bool
+    log: Callable[[str], None]
+
+    def app_env(self, config: Config) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "OPENAI_", "DATABASE_", "REDIS_"))
+        }
+        data_dir = self.workdir / config.key
+        env.update(
+            DATA_DIR=str(data_dir),
+            SECRET_KEY="bench-secret-key-for-a-local-benchmark-only",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            OPENAI_API_BASE_URL=self.upstream_url,
+            OPENAI_API_KEY="sk-bench-not-a-real-key",
+            OPENAI_API_MODEL=MODEL,
+            METRICS_ENABLED="true",
+            STATIC_ROOT=str(self.workdir / "static"),
+            PYTHONUNBUFFERED="1",
+        )
+        env["DATABASE_URL"] = config.database_url or f"sqlite:///{data_dir / 'db.sqlite3'}"
+        if config.redis_url:
+            env["REDIS_URL"] = config.redis_url
+        return env
+
+    def manage(self, env: dict[str, str], *args: str, timeout: float = 180) -> str:
+        result = subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def prepare(self, config: Config) -> None:
+        """A fresh, migrated database for this configuration (as `make run`: migrate first)."""
+        if config.database_url:
+            _recreate_postgres(config.database_url)
+        else:
+            shutil.rmtree(self.workdir / config.key, ignore_errors=True)
+        self.manage(self.app_env(config), "manage.py", "migrate", "--noinput")
+
+    def run(self, config: Config, scenario: Scenario, nontoken: float | None) -> dict[str, Any]:
+        started = time.monotonic()
+        env = self.app_env(config)
+        if config.redis_url:
+            _flush_redis(config.redis_url)
+        count = scenario.chats + scenario.idle + 1
+        setup = json.loads(
+            self.manage(env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count))
+        )
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = self.workdir / f"daphne-{config.key}-{scenario.key}.log"
+        with log_path.open("wb") as log_file:
+            daphne = spawn(
+                pinned(0, [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                           "chatweb.asgi:application"]),
+                cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        profiler: subprocess.Popen[bytes] | None = None
+        try:
+            wait_port(port, daphne, "daphne")
+            notes = [_check_sign_in(base_url, setup["login"])]
+            chats = [
+                load.Chat(c["session"], c["conversation"], _reply(scenario, i))
+                for i, c in enumerate(setup["chats"])
+            ]
+            warmup, chats = chats[-1], chats[:-1]
+            idle_chats, chats = chats[scenario.chats :], chats[: scenario.chats]
+            # One short chat first: imports, templates and connections are not the load.
+            warm = asyncio.run(
+                load.ws_chat(base_url, load.Chat(warmup.session, warmup.conversation,
+                             Reply(tokens=5, delay=0.0, seed=999_999)), time.monotonic() + 20)
+            )  # fmt: skip
+            if warm.failure:
+                notes.append(f"warm-up chat failed: {warm.failure} {warm.detail}")
+            wait_quiet(daphne.pid, 5)
+            timeout = scenario.stream_seconds + 30
+            ramp = 1.0 if scenario.concurrent > 1 else 0.0
+
+            direct = self._direct(scenario, chats, ramp, timeout)
+
+            if self.profile:
+                profiler = self._start_profiler(daphne.pid, config, scenario)
+            result = asyncio.run(
+                self._app_load(base_url, daphne.pid, scenario, chats, idle_chats, ramp, timeout)
+            )
+            result["notes"] = notes + result["notes"]
+            result["direct"] = direct
+            result["peak_rss_mb"] = peak_rss_mb(daphne.pid)
+        finally:
+            if profiler is not None:
+                stop(profiler, signal.SIGINT, wait=60)
+            stop(daphne)
+        expected = {i: chat.reply.text() for i, chat in enumerate(chats)}
+        figures = _figures(result, expected, scenario, nontoken)
+        figures["wall_s"] = time.monotonic() - started
+        return figures
+
+    def _direct(
+        self, scenario: Scenario, chats: list[load.Chat], ramp: float, timeout: float
+    ) -> dict[str, Any]:
+        async def go() -> list[ChatResult]:
+            results: list[ChatResult] = []
+            for r in range(scenario.rounds):
+                batch = chats[r * scenario.concurrent : (r + 1) * scenario.concurrent]
+                starts = [_direct_start(self.upstream_url, chat.reply) for chat in batch]
+                got, _, _ = await load.run_load(starts, ramp, timeout)
+                results.extend(got)
+            return results
+
+        results = asyncio.run(go())
+        return summarise(results, {i: chat.reply.text() for i, chat in enumerate(chats)})
+
+    async def _app_load(
+        self,
+        base_url: str,
+        pid: int,
+        scenario: Scenario,
+        chats: list[load.Chat],
+        idle_chats: list[load.Chat],
+        ramp: float,
+        timeout: float,
+    ) -> dict[str, Any]:
+        notes: list[str] = []
+        stop_idle = asyncio.Event()
+        idle_tasks: list[asyncio.Task[str]] = []
+        if idle_chats:
+            opened = [asyncio.Event() for _ in idle_chats]
+
+            async def idle(index: int) -> str:
+                await asyncio.sleep(2.0 * index / len(idle_chats))
+                return await load.hold_idle(base_url, idle_chats[index], opened[index], stop_idle)
+
+            idle_tasks = [asyncio.create_task(idle(i)) for i in range(len(idle_chats))]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(60):
+                    await asyncio.gather(*(event.wait() for event in opened))
+            await asyncio.sleep(0.5)
+        before = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid), own_cpu())
+        results: list[ChatResult] = []
+        t0 = t1 = time.monotonic()
+        for r in range(scenario.rounds):
+            batch = chats[r * scenario.concurrent : (r + 1) * scenario.concurrent]
+            starts = [_ws_start(base_url, chat) for chat in batch]
+            got, start, end = await load.run_load(starts, ramp, timeout)
+            if r == 0:
+                t0 = start
+            t1 = end
+            results.extend(got)
+        loadgen_cpu = own_cpu() - before[3]
+        await asyncio.to_thread(wait_quiet, pid)
+        after = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid))
+        idle_failed = 0
+        if idle_tasks:
+            stop_idle.set()
+            outcomes = await asyncio.gather(*idle_tasks)
+            idle_failed = sum(1 for outcome in outcomes if outcome)
+        writes = connections = None
+        if before[0] is not None and after[0] is not None:
+            writes = after[0]["writes"] - before[0]["writes"]
+            connections = after[0]["connections_opened"] - before[0]["connections_opened"]
+        else:
+            notes.append("metrics endpoint unavailable")
+        return {
+            "results": results,
+            "load_s": t1 - t0,
+            "server_cpu": after[1] - before[1],
+            "upstream_cpu": after[2] - before[2],
+            "loadgen_cpu": loadgen_cpu,
+            "writes": writes,
+            "connections": connections,
+            "idle": len(idle_chats),
+            "idle_failed": idle_failed,
+            "notes": notes,
+        }
+
+    def _start_profiler(
+        self, pid: int, config: Config, scenario: Scenario
+    ) -> subprocess.Popen[bytes] | None:
+        py_spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
+        if py_spy is None:
+            self.log("py-spy is not installed: no profile (make bench PROFILE=1 installs it)")
+            return None
+        out = RESULTS / "profiles" / f"{config.key}-{scenario.key}.svg"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return spawn(
+            pinned(1, [py_spy, "record", "--pid", str(pid), "--output", str(out), "--rate", "100",
+                       "--nonblocking"]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+def _reply(scenario: Scenario, index: int) -> Reply:
+    return Reply(tokens=scenario.tokens, delay=scenario.delay, cjk=scenario.cjk, seed=index)
+
+
+def _ws_start(base_url: str, chat: load.Chat) -> Callable[[float], Any]:
+    return lambda deadline: load.ws_chat(base_url, chat, deadline)
+
+
+def _direct_start(api: str, reply: Reply) -> Callable[[float], Any]:
+    return lambda deadline: load.direct_chat(api, reply, MODEL, deadline)
+
+
+def _check_sign_in(base_url: str, login: dict[str, str]) -> str:
+    """Sign in once through the real login page (CSRF and all) and load the chat page."""
+    with httpx.Client(base_url=base_url, timeout=20) as client:
+        page = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        if token is None:
+            raise RuntimeError(f"no CSRF token on the login page ({page.status_code})")
+        response = client.post(
+            "/accounts/login/",
+            data={**login, "csrfmiddlewaretoken": token[1]},
+            headers={"Referer": f"{base_url}/accounts/login/"},
+        )
+        if response.status_code != 302 or "sessionid" not in client.cookies:
+            raise RuntimeError(f"sign-in through the login page failed ({response.status_code})")
+        home = client.get("/")
+        if home.status_code != 200:
+            raise RuntimeError(f"the signed-in home page answered {home.status_code}")
+    return "signed in through the login page: ok"
+
+
+def _metrics(base_url: str) -> dict[str, int] | None:
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        response = httpx.get(f"{base_url}/admin-tools/metrics/", timeout=20)
+        if response.status_code == 200:
+            data: dict[str, int] = response.json()
+            return data
+    return None
+
+
+def _recreate_postgres(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))  # fmt: skip
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --- Figures and targets -----------------------------------------------------------------
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _figures(
+    result: dict[str, Any], expected: dict[int, str], scenario: Scenario, nontoken: float | None
+) -> dict[str, Any]:
+    app = summarise(result["results"], expected)
+    direct = result["direct"]
+    chats = len(result["results"])
+    tokens = chats * scenario.tokens
+    figures: dict[str, Any] = {
+        "chats": chats,
+        "completed": app["completed"],
+        "failed": app["failed"],
+        "corrupted": app["corrupted"],
+        "reasons": app["reasons"],
+        "direct_failed": direct["failed"] + direct["corrupted"],
+        "frames_per_reply": app["frames_per_reply"],
+        "tokens_per_s": app["completed"] * scenario.tokens / result["load_s"]
+        if result["load_s"]
+        else None,
+        "server_cpu": result["server_cpu"],
+        "cpu_per_answer": result["server_cpu"] / chats if chats else None,
+        "cpu_per_1000_tokens": result["server_cpu"] / tokens * 1000 if tokens else None,
+        "token_cpu_per_1000": (result["server_cpu"] - chats * nontoken) / tokens * 1000
+        if nontoken is not None and tokens
+        else None,
+        "peak_rss_mb": result["peak_rss_mb"],
+        "writes_per_answer": result["writes"] / chats if result["writes"] is not None else None,
+        "connections_per_answer": result["connections"] / chats
+        if result["connections"] is not None
+        else None,
+        "connections": result["connections"],
+        "loadgen_cpu": result["loadgen_cpu"],
+        "upstream_cpu": result["upstream_cpu"],
+        "load_s": result["load_s"],
+        "idle": result["idle"],
+        "idle_failed": result["idle_failed"],
+        "notes": result["notes"],
+    }
+    for p in (50, 95, 99):
+        a = _ms(percentile(app["ttft"], p))
+        d = _ms(percentile(direct["ttft"], p))
+        figures[f"ttft_p{p}"] = a
+        figures[f"direct_p{p}"] = d
+        figures[f"added_p{p}"] = None if a is None or d is None else a - d
+    figures["gap_p50"] = _ms(percentile(app["gaps"], 50))
+    figures["gap_p99"] = _ms(percentile(app["gaps"], 99))
+    return figures
+
+
+@dataclass
+class Row:
+    label: str
+    value: Callable[[dict[str, Any]], str]
+    # (target text, is it met?) for a configuration, or None where no target applies.
+    target: Callable[[dict[str, Any], Scenario, Config], tuple[str, bool] | None] = lambda f, s, c: (
+        None
+    )
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1, sign: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return f"{text}{unit}"
+
+
+def _target_ok(condition: bool | None) -> bool:
+    return bool(condition)
+
+
+def _no_failures(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.key in ("c200", "c1000"):
+        return "0 failed or corrupted", f["failed"] == 0 and f["corrupted"] == 0
+    if c.redis_url:
+        return "PostgreSQL + Redis: no delta lost, every done", f["corrupted"] == 0 and not f[
+            "reasons"
+        ].get("no_done")
+    return "0 failed or corrupted (the product's promise)", f["failed"] + f["corrupted"] == 0
+
+
+def _added_target(p: int) -> Callable[[dict[str, Any], Scenario, Config], tuple[str, bool] | None]:
+    def target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+        value = f[f"added_p{p}"]
+        if s.key == "c1" and p == 50:
+            return "≤ 5 ms", value is not None and value <= 5
+        if s.key == "c200" and p in (50, 99):
+            limit = 10 if p == 50 else 50
+            return f"≤ {limit} ms", value is not None and value <= limit
+        return None
+
+    return target
+
+
+def _frames_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.key != "cjk":
+        return None
+    ok = (f["frames_per_reply"] or 0) >= 2 and (f["gap_p50"] or 1e9) <= 2 * DELTA_COALESCE_MS
+    return f"streams: ≥ 2 frames, gap p50 ≤ {2 * DELTA_COALESCE_MS} ms", ok
+
+
+def _writes_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.tokens <= 1:
+        return None
+    limit = 3 + s.stream_seconds
+    value = f["writes_per_answer"]
+    return f"≤ {limit:g} (3 + 1/s of streaming)", value is not None and value <= limit
+
+
+def _connections_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    value = f["connections"]
+    limit = max(2, f["chats"] // 20)
+    return f"none per answer (≤ {limit} in all)", value is not None and value <= limit
+
+
+def _cpu_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.key != "c200":
+        return None
+    value = f["token_cpu_per_1000"]
+    return "≤ 0.05 s", value is not None and value <= 0.05
+
+
+def _nontoken_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.key != "fixed":
+        return None
+    value = f["cpu_per_answer"]
+    return "≤ 10 ms", value is not None and value <= 0.010
+
+
+def _rss_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.key != "c1000":
+        return None
+    value = f["peak_rss_mb"]
+    return "≤ 300 MB", value is not None and value <= 300
+
+
+def _reasons(f: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(f["reasons"].items()))
+    return f" ({reasons})" if reasons else ""
+
+
+ROWS = [
+    Row("chats completed / failed / corrupted",
+        lambda f: f"{f['completed']} / {f['failed']} / {f['corrupted']} of {f['chats']}"
+        + _reasons(f), _no_failures),
+    Row("TTFT p50 / p95 / p99",
+        lambda f: f"{_fmt(f['ttft_p50'])} / {_fmt(f['ttft_p95'])} / {_fmt(f['ttft_p99'])} ms"),
+    Row("direct to upstream (floor) p50 / p95 / p99",
+        lambda f: f"{_fmt(f['direct_p50'])} / {_fmt(f['direct_p95'])} / {_fmt(f['direct_p99'])} ms"
+        + (f" ({f['direct_failed']} direct failed)" if f["direct_failed"] else "")),
+    Row("added TTFT p50", lambda f: _fmt(f["added_p50"], " ms", sign=True), _added_target(50)),
+    Row("added TTFT p95", lambda f: _fmt(f["added_p95"], " ms", sign=True), _added_target(95)),
+    Row("added TTFT p99", lambda f: _fmt(f["added_p99"], " ms", sign=True), _added_target(99)),
+    Row("inter-delta gap p50 / p99",
+        lambda f: f"{_fmt(f['gap_p50'])} / {_fmt(f['gap_p99'])} ms"),
+    Row("delta frames per reply", lambda f: _fmt(f["frames_per_reply"]), _frames_target),
+    Row("tokens/s (completed chats)", lambda f: _fmt(f["tokens_per_s"], digits=0)),
+    Row("server CPU: total / per answer",
+        lambda f: f"{_fmt(f['server_cpu'], ' s', 2)} / {_fmt(_ms(f['cpu_per_answer']), ' ms')}",
+        _nontoken_target),
+    Row("server CPU per 1000 tokens: all / tokens only",
+        lambda f: f"{_fmt(f['cpu_per_1000_tokens'], ' s', 3)} / "
+        f"{_fmt(f['token_cpu_per_1000'], ' s', 3)}", _cpu_target),
+    Row("peak RSS (VmHWM)", lambda f: _fmt(f["peak_rss_mb"], " MB", 0), _rss_target),
+    Row("database writes per answer", lambda f: _fmt(f["writes_per_answer"]), _writes_target),
+    Row("database connections opened: per answer (all)",
+        lambda f: f"{_fmt(f['connections_per_answer'], digits=2)} ({f['connections']})",
+        _connections_target),
+    Row("load generator CPU / upstream CPU",
+        lambda f: f"{_fmt(f['loadgen_cpu'], ' s', 2)} / {_fmt(f['upstream_cpu'], ' s', 2)}"),
+]  # fmt: skip
+
+
+def render(
+    scenarios: list[Scenario], configs: list[Config], figures: dict[tuple[str, str], Any]
+) -> str:
+    out: list[str] = []
+    for scenario in scenarios:
+        out.append(f"### {scenario.title}\n")
+        header = "| | " + " | ".join(c.title for c in configs) + " | target |"
+        out.append(header)
+        out.append("|---" * (len(configs) + 2) + "|")
+        rows = list(ROWS)
+        if scenario.idle:
+            rows.insert(1, Row("idle sockets refused or dropped",
+                               lambda f: f"{f['idle_failed']} of {f['idle']}",
+                               lambda f, s, c: ("0", f["idle_failed"] == 0)))  # fmt: skip
+        for row in rows:
+            cells: list[str] = []
+            target_text = ""
+            for config in configs:
+                f = figures.get((config.key, scenario.key))
+                if f is None:
+                    cells.append("not run")
+                    continue
+                cell = row.value(f)
+                verdict = row.target(f, scenario, config)
+                if verdict is not None:
+                    text, ok = verdict
+                    cell += " ✓" if ok else " ✗ not met"
+                    target_text = text if not target_text or target_text == text else target_text
+                cells.append(cell)
+            out.append(f"| {row.label} | " + " | ".join(cells) + f" | {target_text} |")
+        notes = [
+            f"{config.title}: {note}"
+            for config in configs
+            for note in (figures.get((config.key, scenario.key)) or {}).get("notes", [])
+            if "ok" not in note
+        ]
+        walls = ", ".join(
+            f"{c.title} {figures[(c.key, scenario.key)]['wall_s']:.0f} s"
+            for c in configs
+            if (c.key, scenario.key) in figures
+        )
+        out.append("")
+        out.append(f"Scenario wall time: {walls}." + "".join(f" {n}." for n in notes))
+        out.append("")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    ).stdout.strip() or "unknown"  # fmt: skip
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+        text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return (
+        f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}, "
+        f"commit {commit}{' (with uncommitted changes)' if dirty else ''}"
+    )
+
+
+METHOD = """\
+How: one daphne process started as `make run` starts it (migrate, collectstatic,
+recover_streams, then `daphne -b 127.0.0.1 -p PORT chatweb.asgi:application`), pinned to
+core 0 and fresh for every scenario; the upstream (bench/upstream.py) and the load
+generator pinned to core 1. Chats start spread over 1 s; each opens the socket of its own
+pre-created conversation (one user each), sends one message and reads to `done`. TTFT runs
+from opening the socket to the first delta with text; "added" is over the same load sent
+straight to the upstream just before. Server CPU is utime+stime of the daphne process
+from the start of the load until it is idle again (titles included). "Tokens only" is
+total CPU minus chats x the non-token CPU per chat, measured by the fixed-cost scenario
+(1-token replies: connect, auth, saving, context, finishing, rendering, title).
+Database figures come from the app's METRICS_ENABLED counters (write statements,
+connections opened). Peak RSS is daphne's VmHWM at the end of the scenario."""
+
+
+@contextlib.contextmanager
+def upstream_process(log: Callable[[str], None]) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    process = spawn(
+        pinned(1, [sys.executable, "-m", "bench.upstream", "--port", str(port)]),
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_port(port, process, "the bench upstream")
+        yield f"http://127.0.0.1:{port}/v1", process.pid
+    finally:
+        stop(process)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--smoke", action="store_true", help="1 and 50 concurrent, short replies")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graph per scenario")
+    parser.add_argument("--only", default="", help="comma-separated scenario keys to run")
+    parser.add_argument(
+        "--configs", default="", help="embedded,pg (default: both; smoke: embedded)"
+    )
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/chatweb_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1")
+    parser.add_argument("--output", default="", help="where the tables go (a .md file)")
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # 1000 sockets here, 1000 in daphne (children inherit the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if _two_cores():
+        os.sched_setaffinity(0, {1})
+
+    configs = [
+        Config("embedded", "SQLite + in-memory layer"),
+        Config("pg", "PostgreSQL + Redis", args.pg_url, args.redis_url),
+    ]
+    wanted = args.configs.split(",") if args.configs else (["embedded"] if args.smoke else [])
+    if wanted:
+        configs = [c for c in configs if c.key in wanted]
+    scenarios = SMOKE if args.smoke else FULL
+    if args.only:
+        keys = args.only.split(",")
+        scenarios = [s for s in scenarios if s.key in keys or s.key == "fixed"]
+    output = (
+        Path(args.output) if args.output else RESULTS / ("smoke.md" if args.smoke else "latest.md")
+    )
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    log(f"Chatweb bench: {machine()}; file descriptors {hard}")
+    if hard < 4 * max(s.chats + s.idle for s in scenarios):
+        log(f"warning: only {hard} file descriptors; the largest scenario may fail for that")
+    figures: dict[tuple[str, str], Any] = {}
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="chatweb-bench-"))
+    try:
+        with upstream_process(log) as (upstream_url, upstream_pid):
+            bench = Bench(workdir, upstream_url, upstream_pid, args.profile, log)
+            first = configs[0]
+            bench.manage(bench.app_env(first), "manage.py", "collectstatic", "--noinput", "-v", "0")
+            for config in configs:
+                log(f"== {config.title}")
+                bench.prepare(config)
+                nontoken: float | None = None
+                for scenario in scenarios:
+                    log(f"-- {scenario.title} ...")
+                    f = bench.run(config, scenario, nontoken)
+                    if scenario.key == "fixed":
+                        nontoken = f["cpu_per_answer"]
+                    figures[(config.key, scenario.key)] = f
+                    log(
+                        f"   {f['completed']}/{f['chats']} completed, {f['failed']} failed, "
+                        f"{f['corrupted']} corrupted{_reasons(f)}; TTFT p50 "
+                        f"{_fmt(f['ttft_p50'])} ms (added {_fmt(f['added_p50'], sign=True)}); "
+                        f"{f['wall_s']:.0f} s"
+                    )
+    except KeyboardInterrupt:
+        log("interrupted: stopping every process started")
+        stop_all()
+        raise SystemExit(130) from None
+    finally:
+        stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    report = "\n".join(
+        [
+            f"# Chatweb bench{' (smoke)' if args.smoke else ''}",
+            "",
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}. "
+            f"Whole run: {elapsed / 60:.1f} min.",
+            "",
+            METHOD,
+            "",
+            render(scenarios, configs, figures),
+        ]
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report + "\n")
+    log("")
+    log(report)
+    log(f"written to {output}")
+    bad = sum(f["failed"] + f["corrupted"] for f in figures.values())
+    if args.smoke and bad:
+        log(f"smoke: {bad} chat(s) failed or corrupted")
+        raise SystemExit(1)
