@@ -189,17 +189,17 @@ async def direct_chat(api_base: str, reply: Reply, model: str, deadline: float) 
 
 
 async def run_load(
-    starts: list[Any], ramp: float, timeout: float
+    starts: list[Any], ramp: float, chat_seconds: float
 ) -> tuple[list[ChatResult], float, float]:
     """Start each coroutine factory in `starts` spread evenly over `ramp` seconds; each has
-    `timeout` seconds from its own start. Returns (results, first start, last end)."""
+    `chat_seconds` from its own start. Returns (results, first start, last end)."""
     t0 = time.monotonic()
     count = len(starts)
 
     async def one(index: int) -> ChatResult:
         delay = ramp * index / count if count > 1 else 0.0
         await asyncio.sleep(delay)
-        result: ChatResult = await starts[index](time.monotonic() + timeout)
+        result: ChatResult = await starts[index](time.monotonic() + chat_seconds)
         return result
 
     results = await asyncio.gather(*(one(i) for i in range(count)))

@@ -211,6 +211,21 @@ def first_difference(got: str, expected: str) -> int:
     return min(len(got), len(expected))
 
 
+def explain(result: ChatResult, expected: str, problem: str) -> str:
+    """Where a corrupted reply goes wrong, in a few words."""
+    if problem == "seq_gap":
+        wanted = next(
+            (n for n, seq in enumerate(result.seqs, start=1) if seq != n), len(result.seqs)
+        )
+        return f"delta {wanted} had seq {result.seqs[wanted - 1]} ({len(result.seqs)} deltas)"
+    got = result.text if problem == "text_differs" else (result.saved_text or "")
+    at = first_difference(got, expected)
+    return (
+        f"{len(got)} of {len(expected)} characters, first difference at {at} "
+        f"(status {result.saved_status})"
+    )
+
+
 def summarise(results: Iterable[ChatResult], expected: dict[int, str]) -> dict[str, Any]:
     """Counts and latency figures of one load (results indexed like `expected`)."""
     completed = failed = corrupted = 0
@@ -223,6 +238,7 @@ def summarise(results: Iterable[ChatResult], expected: dict[int, str]) -> dict[s
             problem = check(result, expected[index])
             if problem is not None:
                 result.failure = problem
+                result.detail = explain(result, expected[index], problem)
         if result.failure in FAILURES:
             failed += 1
         elif result.failure is not None:

@@ -68,6 +68,18 @@ def install() -> None:
     _installed = True
 
 
+def uninstall() -> None:
+    """Stop counting (tests): the receiver goes, and the wrappers of open connections."""
+    global _installed
+    from django.db import connections
+
+    connection_created.disconnect(dispatch_uid="chatweb-metrics")
+    for connection in connections.all(initialized_only=True):
+        if _count_writes in connection.execute_wrappers:
+            connection.execute_wrappers.remove(_count_writes)
+    _installed = False
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(_counts)

@@ -1,0 +1,178 @@
+"""The benchmark's own pure pieces (bench/): reply texts, checks, statistics, and the fake
+upstream's wire format against the app's real provider client and tests/upstream.py.
+
+The benchmark itself is `make bench`; nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from bench.load import direct_chat
+from bench.upstream import BenchUpstream
+from bench.wire import (
+    ChatResult,
+    Reply,
+    check,
+    first_difference,
+    parse_directive,
+    percentile,
+    summarise,
+)
+from streaming.providers import Delta, OpenAICompatible, ProviderConfig, aclose_clients
+from tests.upstream import FakeUpstream
+
+
+def test_a_reply_is_the_same_text_every_time_and_differs_between_seeds() -> None:
+    reply = Reply(tokens=4, delay=0.0, seed=7)
+    assert reply.text() == "s7w0 s7w1 s7w2 s7w3"
+    assert Reply(tokens=4, seed=8).text() != reply.text()
+    cjk = Reply(tokens=5, cjk=True, seed=3).text()
+    assert cjk.endswith("🙂")
+    assert all(ord(ch) > 127 for ch in cjk)
+
+
+def test_a_directive_round_trips_through_a_message() -> None:
+    reply = Reply(tokens=1000, delay=0.02, cjk=True, seed=41)
+    assert parse_directive(f"{reply.directive()} Please answer.") == reply
+    assert parse_directive("no directive here") is None
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"), [(0, 1.0), (50, 2.5), (100, 4.0), (99, pytest.approx(3.97))]
+)
+def test_percentile_interpolates_between_ranks(p: float, expected: float) -> None:
+    assert percentile([4.0, 1.0, 3.0, 2.0], p) == expected
+
+
+def test_percentile_of_nothing_is_none_and_of_one_value_is_that_value() -> None:
+    assert percentile([], 50) is None
+    assert percentile([7.0], 99) == 7.0
+
+
+def finished(text: str, seqs: list[int], saved: str | None = None) -> ChatResult:
+    return ChatResult(
+        text=text, seqs=seqs, saved_text=text if saved is None else saved, saved_status="done"
+    )
+
+
+def test_check_accepts_only_the_exact_text_with_consecutive_seqs() -> None:
+    expected = Reply(tokens=3).text()
+    assert check(finished(expected, [1, 2]), expected) is None
+    assert check(finished(expected, [1, 3]), expected) == "seq_gap"
+    assert check(finished(expected, [2, 3]), expected) == "seq_gap"
+    assert check(finished(expected[:-1], [1, 2]), expected) == "text_differs"
+    assert check(finished(expected + " ", [1]), expected) == "text_differs"
+    assert check(finished(expected, [1], saved="other"), expected) == "saved_differs"
+
+
+def test_first_difference_points_at_the_first_wrong_character() -> None:
+    assert first_difference("abc", "abc") == -1
+    assert first_difference("abX", "abc") == 2
+    assert first_difference("ab", "abc") == 2
+
+
+def test_summarise_counts_completed_failed_and_corrupted() -> None:
+    expected = {i: Reply(tokens=2, seed=i).text() for i in range(4)}
+    good = finished(expected[0], [1, 2])
+    good.opened_at, good.first_text_at, good.delta_times = 10.0, 10.5, [10.5, 10.6]
+    refused = ChatResult(failure="handshake")
+    gap = finished(expected[2], [1, 3])
+    wrong = finished(expected[0], [1])  # Another chat's text.
+
+    summary = summarise([good, refused, gap, wrong], expected)
+
+    assert (summary["completed"], summary["failed"], summary["corrupted"]) == (1, 1, 2)
+    assert summary["reasons"] == {"handshake": 1, "seq_gap": 1, "text_differs": 1}
+    assert summary["ttft"] == [0.5]
+    assert summary["gaps"] == [pytest.approx(0.1)]
+
+
+# --- The fake upstream's wire format --------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def bench_upstream():
+    upstream = BenchUpstream()
+    port = await upstream.start()
+    yield f"http://127.0.0.1:{port}/v1"
+    await upstream.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cjk", [False, True])
+async def test_the_apps_provider_client_reads_the_exact_reply(bench_upstream, cjk: bool) -> None:
+    reply = Reply(tokens=25, delay=0.001, cjk=cjk, seed=5)
+    client = OpenAICompatible(ProviderConfig(base_url=bench_upstream, api_key="", timeout_s=5))
+    deltas: list[Delta] = []
+    try:
+        for _ in range(2):  # Twice: the second request reuses the kept-alive connection.
+            deltas.clear()
+            async for delta in client.stream_chat(
+                model="fake-model",
+                messages=[{"role": "user", "content": f"{reply.directive()} hi"}],
+            ):
+                deltas.append(delta)
+            assert "".join(d.text for d in deltas) == reply.text()
+            assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
+            usage = [d.usage for d in deltas if d.usage]
+            assert usage
+            assert usage[0]["completion_tokens"] == 25
+    finally:
+        await aclose_clients()
+
+
+@pytest.mark.asyncio
+async def test_the_direct_client_reads_the_exact_reply(bench_upstream) -> None:
+    reply = Reply(tokens=10, delay=0.001, cjk=True, seed=2)
+    result = await direct_chat(bench_upstream, reply, "fake-model", time.monotonic() + 10)
+    assert result.failure is None
+    assert result.text == reply.text()
+    assert len(result.delta_times) == 10
+
+
+def _sse_payloads(base_url: str, text: str) -> list[object]:
+    body = {
+        "model": "fake-model",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": text}],
+    }
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["transfer-encoding"] == "chunked"
+        lines = [line for line in response.iter_lines() if line]
+    return [line if line == "data: [DONE]" else json.loads(line[6:]) for line in lines]
+
+
+def _shape(payload: object) -> object:
+    """The payload with the values that differ by design (id, time, text) blanked."""
+    if isinstance(payload, dict):
+        return {
+            k: "*" if k in {"id", "created", "content", "prompt_tokens", "total_tokens"} else
+            _shape(v)
+            for k, v in payload.items()
+        }  # fmt: skip
+    if isinstance(payload, list):
+        return [_shape(v) for v in payload]
+    return payload
+
+
+@pytest.mark.asyncio
+async def test_its_chunks_are_shaped_like_the_reference_upstreams(bench_upstream) -> None:
+    with FakeUpstream() as reference:
+        theirs = await asyncio.to_thread(
+            _sse_payloads, reference.base_url, "[[fake tokens=3 delay=0]]"
+        )
+    ours = await asyncio.to_thread(
+        _sse_payloads, bench_upstream, Reply(tokens=3, delay=0).directive()
+    )
+    assert _shape(ours) == _shape(theirs)
+    assert len(ours) == 1 + 3 + 1 + 1 + 1  # role, tokens, finish, usage, [DONE]
