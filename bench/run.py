@@ -118,7 +118,7 @@ def stop_all() -> None:
         stop(process, wait=5)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_signal(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -781,7 +781,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="", help="where the tables go (a .md file)")
     args = parser.parse_args(argv)
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C and SIGTERM stop the run at once. (asyncio.run's own SIGINT handling only
+    # cancels the main task, and a cancellation can be absorbed by a chat's own timeout.)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     # 1000 sockets here, 1000 in daphne (children inherit the limit).
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
