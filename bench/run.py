@@ -669,7 +669,7 @@ def render(
 ) -> str:
     out: list[str] = []
     for scenario in scenarios:
-        out.append(f"### {scenario.title}\n")
+        out.append(f"### {scenario.key}: {scenario.title}\n")
         header = "| | " + " | ".join(c.title for c in configs) + " | target |"
         out.append(header)
         out.append("|---" * (len(configs) + 2) + "|")
@@ -713,6 +713,36 @@ def render(
         out.append("")
         out.append(f"Scenario wall time: {walls}." + "".join(f" {n}." for n in notes))
         out.append("")
+    return "\n".join(out)
+
+
+def summary(
+    scenarios: list[Scenario], configs: list[Config], figures: dict[tuple[str, str], Any]
+) -> str:
+    """One line per scenario and configuration: the figures the README quotes."""
+    out = [
+        "| scenario | configuration | completed / failed / corrupted | added TTFT p50 / p99 "
+        "| delta gap p50 | server CPU per answer | per 1000 tokens | peak RSS "
+        "| DB writes / connections per answer |",
+        "|---" * 9 + "|",
+    ]
+    for scenario in scenarios:
+        for config in configs:
+            f = figures.get((config.key, scenario.key))
+            if f is None:
+                continue
+            out.append(
+                f"| {scenario.key}: {scenario.title} | {config.title} "
+                f"| {f['completed']} / {f['failed']} / {f['corrupted']} "
+                f"| {_fmt(f['added_p50'], sign=True, digits=0)} / "
+                f"{_fmt(f['added_p99'], ' ms', sign=True, digits=0)} "
+                f"| {_fmt(f['gap_p50'], ' ms', digits=0)} "
+                f"| {_fmt(_ms(f['cpu_per_answer']), ' ms')} "
+                f"| {_fmt(f['cpu_per_1000_tokens'], ' s', 3)} "
+                f"| {_fmt(f['peak_rss_mb'], ' MB', 0)} "
+                f"| {_fmt(f['writes_per_answer'])} / "
+                f"{_fmt(f['connections_per_answer'], digits=2)} |"
+            )
     return "\n".join(out)
 
 
@@ -853,11 +883,21 @@ def main(argv: list[str] | None = None) -> None:
             "",
             METHOD,
             "",
+            "## Summary",
+            "",
+            summary(scenarios, configs, figures),
+            "",
+            "## Scenarios",
+            "",
             render(scenarios, configs, figures),
         ]
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report + "\n")
+    # The raw figures too, for comparing runs.
+    output.with_suffix(".json").write_text(
+        json.dumps({f"{c}/{k}": v for (c, k), v in figures.items()}, indent=1, default=str) + "\n"
+    )
     log("")
     log(report)
     log(f"written to {output}")
