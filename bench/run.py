@@ -159,6 +159,15 @@ def peak_rss_mb(pid: int) -> float | None:
     return int(match[1]) / 1024 if match else None
 
 
+def core_busy(core: int) -> float:
+    """Seconds core `core` has spent busy (not idle, not waiting for I/O), from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            ticks = [int(v) for v in line.split()[1:]]
+            return (sum(ticks[:8]) - ticks[3] - ticks[4]) / HZ
+    return 0.0
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -332,6 +341,7 @@ class Bench:
             await asyncio.sleep(0.5)
         pg_before = _pg_stats(pg_url) if pg_url else None
         before = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid), own_cpu())
+        busy_before = (core_busy(0), core_busy(1))
         results: list[ChatResult] = []
         t0 = t1 = time.monotonic()
         for r in range(scenario.rounds):
@@ -343,6 +353,14 @@ class Bench:
             t1 = end
             results.extend(got)
         loadgen_cpu = own_cpu() - before[3]
+        server_cpu_in_load = cpu_seconds(pid) - before[1]
+        upstream_cpu_in_load = cpu_seconds(self.upstream_pid) - before[2]
+        busy = (core_busy(0) - busy_before[0], core_busy(1) - busy_before[1])
+        # What else ran on the benchmark's cores during the load (other users of the machine).
+        others = (
+            max(0.0, busy[0] - server_cpu_in_load),
+            max(0.0, busy[1] - loadgen_cpu - upstream_cpu_in_load),
+        )
         await asyncio.to_thread(wait_quiet, pid)
         after = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid))
         pg_after = _pg_stats(pg_url) if pg_url else None
@@ -363,6 +381,7 @@ class Bench:
         return {
             "results": results,
             "load_s": t1 - t0,
+            "others_cpu": others,
             "server_cpu": after[1] - before[1],
             "upstream_cpu": after[2] - before[2],
             "loadgen_cpu": loadgen_cpu,
@@ -476,6 +495,10 @@ def _flush_redis(url: str) -> None:
 # --- Figures and targets -----------------------------------------------------------------
 
 
+def _pct(share: float | None) -> float | None:
+    return None if share is None else share * 100
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
@@ -521,6 +544,8 @@ def _figures(
         "loadgen_cpu": result["loadgen_cpu"],
         "upstream_cpu": result["upstream_cpu"],
         "load_s": result["load_s"],
+        "others_core0": result["others_cpu"][0] / result["load_s"] if result["load_s"] else None,
+        "others_core1": result["others_cpu"][1] / result["load_s"] if result["load_s"] else None,
         "idle": result["idle"],
         "idle_failed": result["idle_failed"],
         "notes": result["notes"],
@@ -659,6 +684,9 @@ ROWS = [
     Row("PostgreSQL cross-check per answer: sessions / commits / rows written",
         lambda f: "n/a" if not f["pg"] else " / ".join(
             _fmt(f["pg"][k] / f["chats"], digits=2) for k in ("sessions", "commits", "rows"))),
+    Row("other processes on core 0 / core 1 during the load (share of the core)",
+        lambda f: f"{_fmt(_pct(f['others_core0']), ' %', 0)} / "
+        f"{_fmt(_pct(f['others_core1']), ' %', 0)}"),
     Row("load generator CPU / upstream CPU",
         lambda f: f"{_fmt(f['loadgen_cpu'], ' s', 2)} / {_fmt(f['upstream_cpu'], ' s', 2)}"),
 ]  # fmt: skip
@@ -723,8 +751,8 @@ def summary(
     out = [
         "| scenario | configuration | completed / failed / corrupted | added TTFT p50 / p99 "
         "| delta gap p50 | server CPU per answer | per 1000 tokens | peak RSS "
-        "| DB writes / connections per answer |",
-        "|---" * 9 + "|",
+        "| DB writes / connections per answer | others on core 0 |",
+        "|---" * 10 + "|",
     ]
     for scenario in scenarios:
         for config in configs:
@@ -741,7 +769,8 @@ def summary(
                 f"| {_fmt(f['cpu_per_1000_tokens'], ' s', 3)} "
                 f"| {_fmt(f['peak_rss_mb'], ' MB', 0)} "
                 f"| {_fmt(f['writes_per_answer'])} / "
-                f"{_fmt(f['connections_per_answer'], digits=2)} |"
+                f"{_fmt(f['connections_per_answer'], digits=2)} "
+                f"| {_fmt(_pct(f['others_core0']), ' %', 0)} |"
             )
     return "\n".join(out)
 
@@ -781,7 +810,10 @@ total CPU minus chats x the non-token CPU per chat, measured by the fixed-cost s
 Database figures come from the app's METRICS_ENABLED counters (write statements,
 connections opened). Peak RSS is daphne's VmHWM at the end of the scenario. Before each
 scenario one user signs in through the real login page (checked) and one warm-up chat
-runs. A target shown met while chats failed is marked not met: it proves nothing then."""
+runs. A target shown met while chats failed is marked not met: it proves nothing then.
+The machine may be shared: "other processes on core 0 / 1" is how busy each core was with
+anything but the benchmark's own processes during the load (from /proc/stat); figures
+taken while it is high are slower than the app really is."""
 
 
 @contextlib.contextmanager
