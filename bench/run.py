@@ -766,7 +766,7 @@ def summary(
                 f"{_fmt(f['added_p99'], ' ms', sign=True, digits=0)} "
                 f"| {_fmt(f['gap_p50'], ' ms', digits=0)} "
                 f"| {_fmt(_ms(f['cpu_per_answer']), ' ms')} "
-                f"| {_fmt(f['cpu_per_1000_tokens'], ' s', 3)} "
+                f"| {_fmt(f['cpu_per_1000_tokens'] if scenario.tokens > 1 else None, ' s', 3)} "
                 f"| {_fmt(f['peak_rss_mb'], ' MB', 0)} "
                 f"| {_fmt(f['writes_per_answer'])} / "
                 f"{_fmt(f['connections_per_answer'], digits=2)} "
