@@ -39,7 +39,7 @@ from bench.wire import ChatResult, Reply, percentile, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).parent  # py-spy, when installed
 MODEL = "fake-model"
 DELTA_COALESCE_MS = 40  # The app's default; the frame-spacing target refers to it.
 HZ = os.sysconf("SC_CLK_TCK")
@@ -252,9 +252,10 @@ class Bench:
         log_path = RESULTS / "logs" / f"daphne-{config.key}-{scenario.key}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log_file:
+            # The command of `make run`: daphne through the app's launcher.
             daphne = spawn(
-                pinned(0, [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                           "chatweb.asgi:application"]),
+                pinned(0, [sys.executable, "-m", "streaming.server", "-b", "127.0.0.1",
+                           "-p", str(port), "chatweb.asgi:application"]),
                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         profiler: subprocess.Popen[bytes] | None = None
@@ -798,7 +799,8 @@ def machine() -> str:
 
 METHOD = """\
 How: one daphne process started as `make run` starts it (migrate, collectstatic,
-recover_streams, then `daphne -b 127.0.0.1 -p PORT chatweb.asgi:application`), pinned to
+recover_streams, then `python -m streaming.server -b 127.0.0.1 -p PORT
+chatweb.asgi:application`, i.e. daphne through the app's launcher), pinned to
 core 0 and fresh for every scenario; the upstream (bench/upstream.py) and the load
 generator pinned to core 1. Chats start spread over 1 s; each opens the socket of its own
 pre-created conversation (one user each), sends one message and reads to `done`. TTFT runs
