@@ -160,8 +160,11 @@ def _new_answer(conversation: Conversation, parent: Message, model: str) -> Mess
 
 def start_conversation(
     *, user: AbstractBaseUser | AnonymousUser, text: object, model: object = None
-) -> tuple[Conversation, Message]:
-    """Create a conversation from its first message; returns it and the pending answer."""
+) -> Message:
+    """Create a conversation from its first message; returns the pending answer.
+
+    The answer's `conversation` is the new conversation (already loaded).
+    """
     if user.pk is None:
         raise ActionError("not_signed_in", "Sign in to start a conversation.")
     text = _clean_text(text)
@@ -173,7 +176,7 @@ def start_conversation(
         conversation = Conversation.objects.create(
             user_id=user.pk, title=title_from_text(text), model=chosen
         )
-        return conversation, _post(conversation, text, chosen)
+        return _post(conversation, text, chosen)
 
 
 def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
@@ -209,21 +212,133 @@ def _post(conversation: Conversation, text: str, model: str) -> Message:
     return _new_answer(conversation, user_message, model)
 
 
-def regenerate(*, conversation: Conversation, model: object = None) -> Message:
-    """A new answer to the last user message on the active path; the old one stays a branch."""
+def _locked_for_change(conversation: Conversation) -> Conversation:
+    """Lock the conversation; refuse while an answer is written (the tree is then in use)."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.live_answer() is not None:
+        raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+    return locked
+
+
+def _message_in(conversation: Conversation, message_id: object) -> Message:
+    """A message of this conversation, or a not-found refusal (never another one's)."""
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise ActionError("bad_message", "message_id must be the id of a message.")
+    try:
+        return conversation.messages.get(pk=message_id)
+    except Message.DoesNotExist:
+        raise ActionError(
+            "message_not_found", "That message is not in this conversation (any more)."
+        ) from None
+
+
+def _check_answer_allowed(conversation: Conversation) -> None:
+    _lock_user(conversation.user_id)
+    check_concurrent_answers(conversation.user_id)
+    check_rate_limit(conversation.user)
+
+
+def _branch_changed(conversation: Conversation) -> None:
+    publish(conversation.pk, events.path_frame(conversation.pk, conversation.current_leaf_id))
+
+
+def regenerate(
+    *, conversation: Conversation, message_id: object = None, model: object = None
+) -> Message:
+    """A new answer; the old one stays a branch (a sibling) with its whole continuation.
+
+    message_id: the answer to write again (any answer on the tree), or a user message
+    to answer anew; None is the last user message on the active path.
+    """
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if locked.live_answer() is not None:
-            raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
-        path = locked.active_path()
-        last_user = next((m for m in reversed(path) if m.role == Message.Role.USER), None)
-        if last_user is None:
-            raise ActionError("nothing_to_regenerate", "There is no message to answer yet.")
-        _lock_user(locked.user_id)
-        check_concurrent_answers(locked.user_id)
-        check_rate_limit(locked.user)
+        locked = _locked_for_change(conversation)
+        if message_id is None:
+            path = locked.active_path()
+            question = next((m for m in reversed(path) if m.role == Message.Role.USER), None)
+            if question is None:
+                raise ActionError("nothing_to_regenerate", "There is no message to answer yet.")
+        else:
+            target = _message_in(locked, message_id)
+            if target.role == Message.Role.USER:
+                question = target
+            elif target.parent is not None and target.parent.role == Message.Role.USER:
+                question = target.parent
+            else:
+                raise ActionError("nothing_to_regenerate", "That message answers nothing.")
+        _check_answer_allowed(locked)
         locked.model = _clean_model(model, locked.model)
-        return _new_answer(locked, last_user, locked.model)
+        answer = _new_answer(locked, question, locked.model)
+        _branch_changed(locked)
+        return answer
+
+
+def edit_message(
+    *, conversation: Conversation, message_id: object, text: object, model: object = None
+) -> Message:
+    """Resend a user message with new text: a sibling of the old one, answered at once.
+
+    The old message and everything after it stay as the other branch.
+    """
+    text = _clean_text(text)
+    with transaction.atomic():
+        locked = _locked_for_change(conversation)
+        original = _message_in(locked, message_id)
+        if original.role != Message.Role.USER:
+            raise ActionError("not_editable", "Only your own messages can be edited.")
+        _check_answer_allowed(locked)
+        chosen = _clean_model(model, locked.model)
+        edited = Message.objects.create(
+            conversation=locked,
+            parent_id=original.parent_id,
+            role=Message.Role.USER,
+            content=text,
+            status=Message.Status.DONE,
+            finished_at=timezone.now(),
+        )
+        publish(locked.pk, events.message_frame(edited.as_event()))
+        locked.model = chosen
+        answer = _new_answer(locked, edited, chosen)
+        _branch_changed(locked)
+        return answer
+
+
+def switch_branch(*, conversation: Conversation, message_id: object) -> Message:
+    """Show the branch through message_id: the active path moves to its newest leaf."""
+    with transaction.atomic():
+        locked = _locked_for_change(conversation)
+        chosen = _message_in(locked, message_id)
+        leaf_id = locked.newest_leaf_under(chosen.pk)
+        if leaf_id != locked.current_leaf_id:
+            locked.current_leaf_id = leaf_id
+            locked.save(update_fields=["current_leaf"])
+            _branch_changed(locked)
+        return chosen
+
+
+def delete_message(*, conversation: Conversation, message_id: object) -> None:
+    """Delete a message and everything that follows it on its branches.
+
+    The active path then goes to the newest remaining sibling's branch, or ends at the
+    deleted message's parent when it had none.
+    """
+    with transaction.atomic():
+        locked = _locked_for_change(conversation)
+        doomed = _message_in(locked, message_id)
+        parent_id = doomed.parent_id
+        on_active_path = any(m.pk == doomed.pk for m in locked.active_path())
+        siblings = locked.messages.filter(parent_id=parent_id).exclude(pk=doomed.pk)
+        newest_sibling = siblings.order_by("-created_at", "-id").values_list("pk", flat=True)
+        doomed.delete()  # The children go with it (Message.parent cascades).
+        survivor = newest_sibling.first()
+        if not on_active_path:
+            pass  # Another branch went: the page shows the same messages.
+        elif survivor is not None:
+            locked.current_leaf_id = locked.newest_leaf_under(survivor)
+        else:
+            locked.current_leaf_id = parent_id
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["current_leaf", "updated_at"])
+        _branch_changed(locked)
 
 
 # Characters that show nothing but are not whitespace to str.strip(): a title made of

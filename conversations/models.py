@@ -62,14 +62,45 @@ class Conversation(models.Model):
 
     def path_to(self, message_id: int) -> list[Message]:
         """The branch from the root to message_id, oldest first, in one query."""
-        by_id = {m.pk: m for m in self.messages.all()}
-        path: list[Message] = []
-        node = by_id.get(message_id)
-        while node is not None:
-            path.append(node)
-            node = by_id.get(node.parent_id) if node.parent_id else None
-        path.reverse()
+        return _path(message_id, {m.pk: m for m in self.messages.all()})
+
+    def active_thread(self) -> list[Message]:
+        """The active path with its branches, in one query: what the page shows.
+
+        Each message gets its place among its versions (its parent's children, oldest
+        first), which the "< 2/3 >" switcher shows and steps through.
+        """
+        if self.current_leaf_id is None:
+            return []
+        everything = list(self.messages.all())
+        children: dict[int | None, list[int]] = {}
+        for m in everything:  # Already in (created_at, id) order: Meta.ordering.
+            children.setdefault(m.parent_id, []).append(m.pk)
+        path = _path(self.current_leaf_id, {m.pk: m for m in everything})
+        for m in path:
+            m.set_branch(children[m.parent_id])
         return path
+
+    def newest_leaf_under(self, message_id: int) -> int:
+        """The most recent message at the end of any branch below message_id (or itself)."""
+        everything = list(self.messages.values_list("pk", "parent_id"))
+        below = {message_id}
+        for pk, parent_id in everything:  # Parents come before their children.
+            if parent_id in below:
+                below.add(pk)
+        has_children = {parent_id for _, parent_id in everything if parent_id in below}
+        leaves = [pk for pk, _ in everything if pk in below and pk not in has_children]
+        return leaves[-1]
+
+
+def _path(message_id: int, by_id: dict[int, Message]) -> list[Message]:
+    path: list[Message] = []
+    node = by_id.get(message_id)
+    while node is not None:
+        path.append(node)
+        node = by_id.get(node.parent_id) if node.parent_id else None
+    path.reverse()
+    return path
 
 
 class Message(models.Model):
@@ -87,6 +118,13 @@ class Message(models.Model):
         INTERRUPTED = "interrupted"
 
     LIVE = (Status.PENDING, Status.STREAMING)
+
+    # The "< 2/3 >" switcher: this message's place among its versions (its parent's
+    # children). Set by Conversation.active_thread(); a lone message is 1 of 1.
+    branch_index = 1
+    branch_count = 1
+    previous_version_id: int | None = None
+    next_version_id: int | None = None
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -129,6 +167,13 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE
+
+    def set_branch(self, sibling_ids: list[int]) -> None:
+        index = sibling_ids.index(self.pk)
+        self.branch_index = index + 1
+        self.branch_count = len(sibling_ids)
+        self.previous_version_id = sibling_ids[index - 1] if index > 0 else None
+        self.next_version_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None
 
     def usage(self) -> dict[str, int] | None:
         if self.total_tokens is None:

@@ -148,12 +148,23 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(events.error_frame(exc.code, exc.message, kind))
 
     async def on_send(self, content: dict[str, Any]) -> None:
-        answer = await database_sync_to_async(self._post)(content.get("text"), content.get("model"))
-        await generation.start(answer.pk, self.conversation_id)
+        await generation.post_and_start(self._post, content.get("text"), content.get("model"))
 
     async def on_regenerate(self, content: dict[str, Any]) -> None:
-        answer = await database_sync_to_async(self._regenerate)(content.get("model"))
-        await generation.start(answer.pk, self.conversation_id)
+        await generation.post_and_start(
+            self._regenerate, content.get("message_id"), content.get("model")
+        )
+
+    async def on_edit(self, content: dict[str, Any]) -> None:
+        await generation.post_and_start(
+            self._edit, content.get("message_id"), content.get("text"), content.get("model")
+        )
+
+    async def on_switch(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(self._switch)(content.get("message_id"))
+
+    async def on_delete(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(self._delete)(content.get("message_id"))
 
     async def on_stop(self, content: dict[str, Any]) -> None:
         live = await database_sync_to_async(self._live_answer)()
@@ -227,8 +238,21 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     def _post(self, text: object, model: object) -> Message:
         return actions.post_user_message(conversation=self._conversation(), text=text, model=model)
 
-    def _regenerate(self, model: object) -> Message:
-        return actions.regenerate(conversation=self._conversation(), model=model)
+    def _regenerate(self, message_id: object, model: object) -> Message:
+        return actions.regenerate(
+            conversation=self._conversation(), message_id=message_id, model=model
+        )
+
+    def _edit(self, message_id: object, text: object, model: object) -> Message:
+        return actions.edit_message(
+            conversation=self._conversation(), message_id=message_id, text=text, model=model
+        )
+
+    def _switch(self, message_id: object) -> None:
+        actions.switch_branch(conversation=self._conversation(), message_id=message_id)
+
+    def _delete(self, message_id: object) -> None:
+        actions.delete_message(conversation=self._conversation(), message_id=message_id)
 
     def _live_answer(self) -> Message | None:
         live = self._unless_abandoned(self._conversation().live_answer())

@@ -74,6 +74,14 @@ class TitleFrame(TypedDict):
     title: str
 
 
+class PathFrame(TypedDict):
+    """The active path changed (edit, regenerate, switch, delete): show it again."""
+
+    type: Literal["path"]
+    conversation_id: int
+    leaf_id: int | None
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     code: str
@@ -81,11 +89,13 @@ class ErrorFrame(TypedDict):
     request: str | None
 
 
-ServerFrame = MessageFrame | DeltaFrame | SnapshotFrame | DoneFrame | TitleFrame | ErrorFrame
+ServerFrame = (
+    MessageFrame | DeltaFrame | SnapshotFrame | DoneFrame | TitleFrame | PathFrame | ErrorFrame
+)
 
 # --- Frames: client -> server ---------------------------------------------------------
 
-CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync")
+CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync", "edit", "switch", "delete")
 
 
 # --- Channel-layer events -------------------------------------------------------------
@@ -165,6 +175,10 @@ def done_frame(message: dict[str, Any]) -> DoneFrame:
 
 def title_frame(conversation_id: int, title: str) -> TitleFrame:
     return {"type": "title", "conversation_id": conversation_id, "title": title}
+
+
+def path_frame(conversation_id: int, leaf_id: int | None) -> PathFrame:
+    return {"type": "path", "conversation_id": conversation_id, "leaf_id": leaf_id}
 
 
 def error_frame(code: str, message: str, request: str | None = None) -> ErrorFrame:

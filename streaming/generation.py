@@ -17,8 +17,9 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -719,3 +720,20 @@ async def start(
         # snapshots from other tabs cannot reach it.
         log.warning("Answer %s: could not join its control group: %r", message_id, exc)
     return task
+
+
+P = ParamSpec("P")
+
+
+async def post_and_start(
+    action: Callable[P, Message], /, *args: P.args, **kwargs: P.kwargs
+) -> Message:
+    """The one async entry point for "post and start the answer", for every transport.
+
+    The socket (send, edit, regenerate) and the page (a new conversation's form) both
+    come here: the action validates and writes in one transaction in a worker thread and
+    returns the pending answer; the answer starts only after that commit.
+    """
+    answer: Message = await database_sync_to_async(action)(*args, **kwargs)
+    await start(answer.pk, answer.conversation_id)
+    return answer

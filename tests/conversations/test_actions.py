@@ -50,7 +50,8 @@ def answered(conversation):
 
 
 def test_start_conversation_saves_the_message_and_a_pending_answer(alice):
-    conversation, answer = actions.start_conversation(user=alice, text="Hello there")
+    answer = actions.start_conversation(user=alice, text="Hello there")
+    conversation = answer.conversation
 
     user_message = question_of(answer)
     assert user_message.role == Message.Role.USER
@@ -68,13 +69,15 @@ def test_start_conversation_saves_the_message_and_a_pending_answer(alice):
 
 
 def test_start_conversation_uses_the_first_configured_model_by_default(alice):
-    conversation, answer = actions.start_conversation(user=alice, text="hi")
+    answer = actions.start_conversation(user=alice, text="hi")
+    conversation = answer.conversation
 
     assert conversation.model == answer.model == "fake-model"
 
 
 def test_start_conversation_uses_the_chosen_model(alice):
-    conversation, answer = actions.start_conversation(user=alice, text="hi", model="fake-model-2")
+    answer = actions.start_conversation(user=alice, text="hi", model="fake-model-2")
+    conversation = answer.conversation
 
     conversation.refresh_from_db()
     assert conversation.model == answer.model == "fake-model-2"
@@ -83,19 +86,21 @@ def test_start_conversation_uses_the_chosen_model(alice):
 def test_start_conversation_marks_the_answer_with_this_instance(alice, settings):
     settings.INSTANCE_ID = "web-7"
 
-    _, answer = actions.start_conversation(user=alice, text="hi")
+    answer = actions.start_conversation(user=alice, text="hi")
 
     assert answer.worker == "web-7"
 
 
 def test_start_conversation_titles_it_from_the_first_message(alice):
-    conversation, _ = actions.start_conversation(user=alice, text="  How do\n tides   work?  ")
+    answer = actions.start_conversation(user=alice, text="  How do\n tides   work?  ")
+    conversation = answer.conversation
 
     assert conversation.title == "How do tides work?"
 
 
 def test_start_conversation_truncates_a_long_title_with_an_ellipsis(alice):
-    conversation, _ = actions.start_conversation(user=alice, text="word " * 100)
+    answer = actions.start_conversation(user=alice, text="word " * 100)
+    conversation = answer.conversation
 
     assert len(conversation.title) == TITLE_MAX
     assert conversation.title.endswith("…")
@@ -117,7 +122,7 @@ def test_start_conversation_refuses_bad_input_and_writes_nothing(alice, text, mo
 
 
 def test_start_conversation_accepts_text_of_exactly_the_limit(alice):
-    _, answer = actions.start_conversation(user=alice, text="x" * actions.MAX_MESSAGE_CHARS)
+    answer = actions.start_conversation(user=alice, text="x" * actions.MAX_MESSAGE_CHARS)
 
     assert len(question_of(answer).content) == actions.MAX_MESSAGE_CHARS
 
@@ -228,7 +233,9 @@ def test_the_rate_limit_is_per_user(alice, bob, settings):
     settings.MAX_REQUEST_PER_HOUR = 1
     actions.start_conversation(user=alice, text="alice's one")
 
-    conversation, _ = actions.start_conversation(user=bob, text="bob's one")
+    answer = actions.start_conversation(user=bob, text="bob's one")
+
+    conversation = answer.conversation
 
     assert conversation.user == bob
 
@@ -490,3 +497,216 @@ def test_post_user_message_publishes_both_messages_only_after_commit(
     assert [f["message"]["role"] for f in received[1:]] == ["user", "assistant"]
     assert received[2]["message"]["id"] == answer.pk
     assert received[2]["message"]["status"] == "pending"
+
+
+# --- Branches: edit, regenerate any answer, switch, delete ------------------------------
+
+
+def finish(answer: Message, text: str) -> Message:
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.DONE, content=text)
+    answer.refresh_from_db()
+    return answer
+
+
+@pytest.fixture
+def two_exchanges(conversation):
+    """q1 -> a1 -> q2 -> a2, all finished."""
+    a1 = finish(actions.post_user_message(conversation=conversation, text="q1"), "a1")
+    a2 = finish(actions.post_user_message(conversation=conversation, text="q2"), "a2")
+    conversation.refresh_from_db()
+    return conversation, a1, a2
+
+
+def contents(conversation: Conversation) -> list[str]:
+    conversation.refresh_from_db()
+    return [m.content for m in conversation.active_path()]
+
+
+def test_edit_makes_a_sibling_of_the_question_and_answers_it(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    q1 = question_of(a1)
+
+    answer = actions.edit_message(conversation=conversation, message_id=q1.pk, text="q1 edited")
+
+    edited = question_of(answer)
+    assert edited.parent_id == q1.parent_id is None
+    assert answer.status == Message.Status.PENDING
+    assert contents(conversation) == ["q1 edited", ""]
+    # The old version keeps its whole continuation.
+    assert Message.objects.filter(pk__in=[q1.pk, a1.pk]).count() == 2
+    assert conversation.path_to(two_exchanges[2].pk)[0] == q1
+
+
+def test_the_thread_numbers_each_version_of_an_edited_message(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    q1 = question_of(a1)
+    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+    conversation.refresh_from_db()
+
+    thread = conversation.active_thread()
+
+    assert [(m.content, m.branch_index, m.branch_count) for m in thread] == [
+        ("v2", 2, 2),
+        ("b", 1, 1),
+    ]
+    assert thread[0].previous_version_id == q1.pk
+    assert thread[0].next_version_id is None
+
+
+def test_switching_back_shows_the_old_branch_to_its_newest_leaf(two_exchanges):
+    conversation, a1, a2 = two_exchanges
+    q1 = question_of(a1)
+    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+
+    actions.switch_branch(conversation=conversation, message_id=q1.pk)
+
+    conversation.refresh_from_db()
+    assert conversation.current_leaf_id == a2.pk
+    assert contents(conversation) == ["q1", "a1", "q2", "a2"]
+    assert conversation.active_thread()[0].branch_index == 1
+
+
+def test_switch_goes_to_the_newest_leaf_under_the_chosen_version(two_exchanges):
+    conversation, a1, a2 = two_exchanges
+    # A regenerated second answer on the first branch is newer than a2.
+    a2b = finish(actions.regenerate(conversation=conversation, message_id=a2.pk), "a2b")
+    q1 = question_of(a1)
+    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+
+    actions.switch_branch(conversation=conversation, message_id=q1.pk)
+
+    conversation.refresh_from_db()
+    assert conversation.current_leaf_id == a2b.pk
+
+
+def test_regenerate_any_answer_not_only_the_last(two_exchanges):
+    conversation, a1, a2 = two_exchanges
+
+    answer = actions.regenerate(conversation=conversation, message_id=a1.pk)
+
+    assert answer.parent_id == a1.parent_id
+    assert contents(conversation) == ["q1", ""]
+    # The old answer and what followed it are a branch now.
+    assert Message.objects.filter(pk=a2.pk).exists()
+
+
+def test_regenerate_of_a_user_message_answers_it(two_exchanges):
+    conversation, a1, _ = two_exchanges
+
+    answer = actions.regenerate(conversation=conversation, message_id=a1.parent_id)
+
+    assert answer.parent_id == a1.parent_id
+
+
+def test_edit_of_an_answer_is_refused(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    with refused("not_editable"):
+        actions.edit_message(conversation=conversation, message_id=a1.pk, text="x")
+
+
+@pytest.mark.parametrize("message_id", [None, "3", 1.5, True, [1]])
+def test_branch_actions_refuse_a_malformed_message_id(two_exchanges, message_id):
+    conversation, _, _ = two_exchanges
+    for act in (actions.switch_branch, actions.delete_message):
+        with refused("bad_message"):
+            act(conversation=conversation, message_id=message_id)
+    with refused("bad_message"):
+        actions.edit_message(conversation=conversation, message_id=message_id, text="x")
+
+
+def test_branch_actions_refuse_another_conversations_message(two_exchanges, bob):
+    conversation, _, _ = two_exchanges
+    other = actions.start_conversation(user=bob, text="bob's")
+    for act in (actions.switch_branch, actions.delete_message):
+        with refused("message_not_found"):
+            act(conversation=conversation, message_id=other.pk)
+    with refused("message_not_found"):
+        actions.regenerate(conversation=conversation, message_id=other.pk)
+    assert Message.objects.filter(pk=other.pk).exists()
+
+
+def test_edit_refuses_empty_text_and_writes_nothing(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    with refused("empty_text"):
+        actions.edit_message(conversation=conversation, message_id=a1.parent_id, text="  ")
+
+
+def test_branch_actions_wait_for_a_live_answer(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    actions.post_user_message(conversation=conversation, text="q3")
+    with refused("busy"):
+        actions.edit_message(conversation=conversation, message_id=a1.parent_id, text="x")
+    with refused("busy"):
+        actions.regenerate(conversation=conversation, message_id=a1.pk)
+    with refused("busy"):
+        actions.delete_message(conversation=conversation, message_id=a1.pk)
+    with refused("busy"):
+        actions.switch_branch(conversation=conversation, message_id=a1.pk)
+
+
+def test_delete_takes_what_follows_it_and_the_path_ends_at_the_parent(two_exchanges):
+    conversation, a1, a2 = two_exchanges
+    q2 = question_of(a2)
+
+    actions.delete_message(conversation=conversation, message_id=q2.pk)
+
+    assert not Message.objects.filter(pk__in=[q2.pk, a2.pk]).exists()
+    assert contents(conversation) == ["q1", "a1"]
+    assert conversation.current_leaf_id == a1.pk
+
+
+def test_delete_of_a_version_shows_the_newest_remaining_one(two_exchanges):
+    conversation, a1, a2 = two_exchanges
+    q1 = question_of(a1)
+    edited = finish(
+        actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b"
+    )
+
+    actions.delete_message(conversation=conversation, message_id=edited.parent_id)
+
+    conversation.refresh_from_db()
+    assert conversation.current_leaf_id == a2.pk
+    assert [m.branch_count for m in conversation.active_thread()] == [1, 1, 1, 1]
+
+
+def test_delete_off_the_active_path_keeps_the_path(two_exchanges):
+    conversation, a1, _ = two_exchanges
+    q1 = question_of(a1)
+    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+
+    actions.delete_message(conversation=conversation, message_id=q1.pk)
+
+    assert contents(conversation) == ["v2", "b"]
+
+
+def test_delete_of_the_first_message_empties_the_conversation(two_exchanges):
+    conversation, a1, _ = two_exchanges
+
+    actions.delete_message(conversation=conversation, message_id=a1.parent_id)
+
+    assert contents(conversation) == []
+    assert not conversation.messages.exists()
+
+
+def test_a_switch_publishes_the_new_path_after_commit(two_exchanges, monkeypatch):
+    conversation, a1, a2 = two_exchanges
+    q1 = question_of(a1)
+    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+    published: list[tuple[int, dict[str, Any]]] = []
+    monkeypatch.setattr(actions, "publish", lambda pk, frame: published.append((pk, frame)))
+
+    actions.switch_branch(conversation=conversation, message_id=q1.pk)
+
+    assert published == [
+        (conversation.pk, {"type": "path", "conversation_id": conversation.pk, "leaf_id": a2.pk})
+    ]
+
+
+def test_a_switch_to_the_shown_branch_publishes_nothing(two_exchanges, monkeypatch):
+    conversation, a1, _ = two_exchanges
+    published: list[Any] = []
+    monkeypatch.setattr(actions, "publish", lambda pk, frame: published.append(frame))
+
+    actions.switch_branch(conversation=conversation, message_id=a1.pk)
+
+    assert published == []

@@ -583,3 +583,81 @@ async def test_a_tab_left_open_on_a_deleted_conversation_gets_an_error_not_a_cra
     assert (error["type"], error["code"]) == ("error", "not_found")
     await socket.send_json_to({"type": "sync"})  # the socket is still usable
     assert (await socket.receive_json_from(timeout=5))["code"] == "not_found"
+
+
+async def test_edit_resends_on_a_new_branch_and_the_model_sees_only_that_path(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    for text in ("[[fake tokens=2]] first", "[[fake tokens=3]] second"):
+        await socket.send_json_to({"type": "send", "text": text})
+        await frames_until(socket, is_done)
+    first_question = (await Message.objects.filter(role="user").afirst()).pk  # type: ignore[union-attr]
+
+    await socket.send_json_to(
+        {"type": "edit", "message_id": first_question, "text": "[[fake tokens=4]] edited"}
+    )
+    frames = await frames_until(socket, is_done)
+
+    created = [f["message"] for f in frames if f["type"] == "message"]
+    assert [(m["role"], m["parent_id"]) for m in created] == [
+        ("user", None),
+        ("assistant", created[0]["id"]),
+    ]
+    assert {
+        "type": "path",
+        "conversation_id": conversation.pk,
+        "leaf_id": created[1]["id"],
+    } in frames
+    sent = upstream.chat_requests[2].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent[1:]] == [("user", "[[fake tokens=4]] edited")]
+
+    # Back to the first version: its whole continuation, and the next answer's context.
+    await socket.send_json_to({"type": "switch", "message_id": first_question})
+    path_frame = await frames_until(socket, lambda f: f["type"] == "path")
+    await conversation.arefresh_from_db()
+    path = await sync_to_async(conversation.active_path)()
+    assert [m.content for m in path][::2] == ["[[fake tokens=2]] first", "[[fake tokens=3]] second"]
+    assert path_frame[-1]["leaf_id"] == path[-1].pk
+    await socket.send_json_to({"type": "regenerate", "message_id": path[1].pk})
+    await frames_until(socket, is_done)
+    sent = upstream.chat_requests[3].body["messages"]
+    assert [m["content"] for m in sent[1:]] == ["[[fake tokens=2]] first"]
+
+
+async def test_delete_over_the_socket_removes_the_message_and_what_follows(
+    connect, alice, conversation, upstream: FakeUpstream
+):
+    socket = await connect(alice, conversation.pk)
+    other_tab = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]] only"})
+    await frames_until(socket, is_done)
+    question = await Message.objects.aget(role="user")
+
+    await socket.send_json_to({"type": "delete", "message_id": question.pk})
+
+    frames = await frames_until(other_tab, lambda f: f["type"] == "path")
+    assert frames[-1] == {"type": "path", "conversation_id": conversation.pk, "leaf_id": None}
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"type": "switch", "message_id": "1"}, "bad_message"),
+        ({"type": "delete"}, "bad_message"),
+        ({"type": "edit", "message_id": 999999, "text": "x"}, "message_not_found"),
+    ],
+)
+async def test_branch_frames_with_a_bad_message_id_get_an_error(
+    connect, alice, conversation, frame, code
+):
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to(frame)
+    reply = await socket.receive_json_from(timeout=5)
+    assert reply == {
+        "type": "error",
+        "code": code,
+        "message": reply["message"],
+        "request": frame["type"],
+    }

@@ -21,6 +21,8 @@ FRAMES = [
     events.snapshot_frame(None),
     events.done_frame(MESSAGE),
     events.title_frame(1, "Owls"),
+    events.path_frame(1, 7),
+    events.path_frame(1, None),
     events.error_frame("busy", "Wait.", "send"),
 ]
 
@@ -36,6 +38,7 @@ def test_each_frame_has_exactly_its_declared_keys(frame):
         "message": events.MessageFrame, "delta": events.DeltaFrame,
         "snapshot": events.SnapshotFrame, "done": events.DoneFrame,
         "title": events.TitleFrame, "error": events.ErrorFrame,
+        "path": events.PathFrame,
     }[frame["type"]]  # fmt: skip
     hints = get_type_hints(declared)
     assert set(frame) == set(hints)
