@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from conversations import accounts, actions
 from conversations.forms import AccountCreationForm, SettingsForm
@@ -39,7 +39,7 @@ def _needs_setup() -> bool:
 
 
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
-    path: list[Message] = conversation.active_path() if conversation else []
+    path: list[Message] = conversation.active_thread() if conversation else []
     live = next((m for m in path if m.is_live), None)
     current_model = (
         conversation.model
@@ -53,6 +53,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "conversation": conversation,
         "messages": path,
         "streaming_message_id": live.pk if live else None,
+        "blank_user": Message(role=Message.Role.USER),
+        "blank_answer": Message(role=Message.Role.ASSISTANT),
         "models": settings.OPENAI_API_MODELS,
         "current_model": current_model,
         "provider_configured": bool(settings.OPENAI_API_BASE_URL),
@@ -88,15 +90,25 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
     text = request.POST.get("text", "")
     try:
-        conversation, answer = await sync_to_async(actions.start_conversation)(
-            user=user, text=text, model=request.POST.get("model") or None
+        answer = await generation.post_and_start(
+            actions.start_conversation,
+            user=user,
+            text=text,
+            model=request.POST.get("model") or None,
         )
     except actions.ActionError as exc:
         context = await sync_to_async(_chat_context)(request, None)
         context.update(error=exc.message, draft=text)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
-    await generation.start(answer.pk, conversation.pk)
-    return redirect("conversation", pk=conversation.pk)
+    return redirect("conversation", pk=answer.conversation_id)
+
+
+@login_required
+@require_GET
+def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
+    """The active path as a partial: what a page shows again after a `path` frame."""
+    conversation = get_conversation_for_user(request, pk)
+    return render(request, "conversations/_thread.html", {"messages": conversation.active_thread()})
 
 
 @login_required

@@ -9,7 +9,7 @@
 import { ChatSocket } from "chatweb/socket.js";
 import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
-import { enhanceCodeBlocks } from "chatweb/code-copy.js";
+import { copyText, enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMath } from "chatweb/math.js";
 import { renderDiagrams } from "chatweb/diagrams.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
@@ -80,50 +80,56 @@ function el(tag, className, text) {
   return node;
 }
 
-function sparkIcon() {
-  // The same mark as templates/_icon.html "spark", built without innerHTML.
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("class", "icon");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  const path = document.createElementNS(ns, "path");
-  path.setAttribute(
-    "d",
-    "M12 3v4M12 17v4M3 12h4M17 12h4M6 6l2.5 2.5M15.5 15.5 18 18M6 18l2.5-2.5M15.5 8.5 18 6",
-  );
-  svg.append(path);
-  return svg;
-}
-
-/** Builds a message like conversations/_message.html does. */
+/**
+ * A new message element: a clone of chat.html's <template>, which is
+ * conversations/_message.html rendered for an empty message, filled in here.
+ */
 function buildMessage(m) {
-  const article = el("article", `msg msg-${m.role === "user" ? "user" : "assistant"}`);
+  const role = m.role === "user" ? "user" : "assistant";
+  const template = document.getElementById(`message-template-${role}`);
+  const article = template.content.firstElementChild.cloneNode(true);
   article.id = `message-${m.id}`;
   article.dataset.messageId = String(m.id);
-  article.dataset.role = m.role;
   article.dataset.status = m.status;
   article.dataset.parentId = m.parent_id == null ? "" : String(m.parent_id);
-  if (m.role === "user") {
-    article.append(el("h3", "visually-hidden", "You said:"), el("div", "bubble", m.content));
-    return article;
+  article.dataset.createdAt = m.created_at || "";
+  const editId = `edit-${m.id}`;
+  article.querySelector("[data-edit-form] label")?.setAttribute("for", editId);
+  const editText = article.querySelector("[data-edit-form] textarea");
+  if (editText) editText.id = editId;
+  if (role === "user") {
+    article.querySelector("[data-bubble]").textContent = m.content;
+  } else {
+    setRaw(article, m.content || "");
+    const model = article.querySelector("[data-model]");
+    model.textContent = m.model || "";
+    model.hidden = !m.model;
   }
-  const avatar = el("div", "msg-avatar");
-  avatar.setAttribute("aria-hidden", "true");
-  avatar.append(sparkIcon());
-  const body = el("div", "msg-body");
-  const markdown = el("div", "markdown");
-  markdown.dataset.markdown = "";
-  const statusArea = el("div", "msg-status");
-  statusArea.dataset.statusArea = "";
-  const meta = el("div", "msg-meta");
-  const actions = el("div", "msg-actions");
-  actions.dataset.actions = "";
-  if (m.model) meta.append(el("span", "msg-model", m.model));
-  meta.append(actions);
-  body.append(el("h3", "visually-hidden", "Assistant said:"), markdown, statusArea, meta);
-  article.append(avatar, body);
+  showTimestamps(article);
   return article;
+}
+
+/** The raw markdown Copy puts on the clipboard (an inert <template> in the message). */
+function setRaw(article, text) {
+  const raw = article.querySelector("template[data-raw]");
+  if (raw) raw.content.replaceChildren(document.createTextNode(text));
+}
+
+function rawText(article) {
+  if (live && live.el === article) return live.text;
+  if (article.dataset.role === "user") return article.querySelector("[data-bubble]").textContent;
+  return article.querySelector("template[data-raw]")?.content.textContent ?? "";
+}
+
+/** Hovering a message shows when it was written, in the reader's own time zone. */
+function showTimestamps(root) {
+  const articles = root.matches?.(".msg") ? [root] : root.querySelectorAll(".msg");
+  for (const article of articles) {
+    const when = article.dataset.createdAt;
+    if (!when) continue;
+    const date = new Date(when);
+    if (!Number.isNaN(date.getTime())) article.title = date.toLocaleString();
+  }
 }
 
 /** Text as Django's |linebreaks shows it: paragraphs and line breaks, never markup. */
@@ -304,6 +310,7 @@ function finish(m) {
   kept = kept.filter((d) => d.message_id !== m.id);
   const body = article.querySelector("[data-markdown]");
   body.classList.remove("raw");
+  if (m.role !== "user") setRaw(article, m.content ?? "");
   // As conversations/_message.html: the server's HTML, else the text escaped. Never the
   // browser's own rendering of the text: the server's sanitizer is the last word.
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
@@ -393,7 +400,7 @@ function onError(frame) {
     composer.restore(lastSent);
     lastSent = null;
   }
-  if (frame.request === "send" || frame.request === "regenerate") {
+  if (frame.request === "send" || frame.request === "regenerate" || frame.request === "edit") {
     clearPending();
     if (!live) composer.setState("idle");
     updateRegenerate();
@@ -419,6 +426,9 @@ function onFrame(frame) {
       break;
     case "title":
       onTitle(frame);
+      break;
+    case "path":
+      reloadThread();
       break;
     case "error":
       onError(frame);
@@ -481,37 +491,228 @@ function stopAnswer() {
   else showToast("Not connected to the server; Stop will be possible once it reconnects.");
 }
 
-function regenerate() {
-  if (live || pending) return;
-  if (!socket?.send({ type: "regenerate" })) {
+/** Sends a frame that starts an answer (regenerate, edit): the composer waits for it. */
+function sendAnswering(frame) {
+  if (live || pending) return false;
+  if (modelSelect?.value) frame.model = modelSelect.value;
+  if (!socket?.send(frame)) {
     showToast("Not connected to the server yet.");
-    return;
+    return false;
   }
   stick = true;
   startPending();
   updateRegenerate();
+  return true;
 }
 
-/** One Regenerate button, under the last answer, whenever nothing is streaming. */
+function regenerate(messageId) {
+  const frame = { type: "regenerate" };
+  if (messageId) frame.message_id = messageId;
+  sendAnswering(frame);
+}
+
+function sendFrame(frame) {
+  if (live || pending) {
+    showToast("Wait for the answer to finish, or stop it.");
+    return;
+  }
+  if (!socket?.send(frame)) showToast("Not connected to the server yet.");
+}
+
+function openEditor(article) {
+  const formEl = article.querySelector("[data-edit-form]");
+  const area = formEl.querySelector("textarea");
+  area.value = rawText(article);
+  area.maxLength = Number(main.dataset.maxChars) || 100000;
+  article.classList.add("is-editing");
+  formEl.hidden = false;
+  area.focus();
+}
+
+function closeEditor(article) {
+  article.classList.remove("is-editing");
+  article.querySelector("[data-edit-form]").hidden = true;
+}
+
+async function copyMessage(article, button) {
+  const ok = await copyText(rawText(article));
+  button.dataset.copied = ok ? "true" : "false";
+  button.title = ok ? "Copied" : "Copy failed";
+  showToast(ok ? "Copied." : "Copy failed.", ok ? "info" : "error");
+  setTimeout(() => {
+    delete button.dataset.copied;
+    button.title = "Copy";
+  }, 1500);
+}
+
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action], [data-edit-cancel]");
+  const article = button?.closest(".msg");
+  if (!article) return;
+  const id = Number(article.dataset.messageId);
+  if (button.hasAttribute("data-edit-cancel")) {
+    closeEditor(article);
+    return;
+  }
+  switch (button.dataset.action) {
+    case "copy":
+      copyMessage(article, button);
+      break;
+    case "edit":
+      openEditor(article);
+      break;
+    case "regenerate":
+      regenerate(id);
+      break;
+    case "switch":
+      if (button.dataset.targetId) {
+        sendFrame({ type: "switch", message_id: Number(button.dataset.targetId) });
+      }
+      break;
+    case "delete":
+      if (
+        window.confirm(
+          article.dataset.role === "user"
+            ? "Delete this message and everything after it? This cannot be undone."
+            : "Delete this answer and everything after it? This cannot be undone.",
+        )
+      ) {
+        sendFrame({ type: "delete", message_id: id });
+      }
+      break;
+    default:
+      break;
+  }
+});
+
+list.addEventListener("submit", (event) => {
+  const formEl = event.target.closest("[data-edit-form]");
+  if (!formEl) return;
+  event.preventDefault();
+  const article = formEl.closest(".msg");
+  const text = formEl.querySelector("textarea").value;
+  if (!text.trim()) return;
+  const frame = { type: "edit", message_id: Number(article.dataset.messageId), text };
+  if (sendAnswering(frame)) closeEditor(article);
+});
+
+list.addEventListener("keydown", (event) => {
+  const formEl = event.target.closest?.("[data-edit-form]");
+  if (!formEl) return;
+  if (event.key === "Escape") {
+    event.stopPropagation();
+    closeEditor(formEl.closest(".msg"));
+  } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    formEl.requestSubmit();
+  }
+});
+
+/**
+ * The message actions wait while an answer is written (the server would refuse them),
+ * and a question left without an answer (its answer could not start) offers one.
+ */
 function updateRegenerate() {
-  for (const b of list.querySelectorAll(".regenerate-btn")) b.remove();
-  if (live || pending || !socket) return;
+  const busy = Boolean(live || pending || !socket);
+  list.classList.toggle("is-busy", busy);
+  for (const b of list.querySelectorAll("[data-action]:not([data-action=copy])")) {
+    b.disabled = busy || (b.dataset.action === "switch" && !b.dataset.targetId);
+  }
+  for (const b of list.querySelectorAll(".answer-btn")) b.remove();
+  if (busy) return;
   const messages = list.querySelectorAll(".msg");
   const last = messages[messages.length - 1];
-  if (!last) return;
-  let actions = last.querySelector("[data-actions]");
-  if (!actions) {
-    // A question left without an answer (its answer could not start): offer one here.
-    actions = el("div", "msg-actions msg-actions-user");
-    actions.dataset.actions = "";
-    last.append(actions);
-  }
-  const label = last.dataset.role === "assistant" ? "Regenerate" : "Answer this";
-  const button = el("button", "btn btn-secondary btn-small regenerate-btn", label);
+  if (!last || last.dataset.role !== "user") return;
+  const button = el("button", "btn btn-secondary btn-small answer-btn", "Answer this");
   button.type = "button";
-  button.addEventListener("click", regenerate);
-  actions.append(button);
+  button.addEventListener("click", () => regenerate(Number(last.dataset.messageId)));
+  last.querySelector("[data-actions]").append(button);
 }
+
+// ---- The active path changed (edit, regenerate, switch, delete: from any tab) ----------
+
+let threadFetch = null;
+
+/** Shows the active path again, as the server renders it (conversations/_thread.html). */
+async function reloadThread() {
+  threadFetch?.abort();
+  const controller = new AbortController();
+  threadFetch = controller;
+  let html;
+  try {
+    const response = await fetch(`/c/${conversationId}/thread/`, {
+      credentials: "same-origin",
+      signal: controller.signal,
+      headers: { Accept: "text/html" },
+    });
+    if (!response.ok) throw new Error(String(response.status));
+    html = await response.text();
+  } catch (error) {
+    if (error.name !== "AbortError") showToast("Could not show the conversation again; reload the page.");
+    return;
+  }
+  if (threadFetch !== controller) return;
+  threadFetch = null;
+  // Parsed inert (no script runs, the CSP holds), then moved in.
+  const parsed = document.createElement("template");
+  parsed.innerHTML = html;
+  if (live) {
+    clearTimeout(silenceTimer);
+    cancelAnimationFrame(renderFrame);
+    renderFrame = 0;
+    live = null;
+  }
+  list.replaceChildren(parsed.content);
+  enhanceRendered(list);
+  const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
+  if (streaming) {
+    resumeStreaming(streaming);
+  } else {
+    composer.setState(pending ? "pending" : "idle");
+    setBusy(false);
+  }
+  updateRegenerate();
+  followIfStuck();
+}
+
+function enhanceRendered(root) {
+  enhanceCodeBlocks(root);
+  renderMath(root);
+  renderDiagrams(root);
+  showTimestamps(root);
+}
+
+/** An answer the server showed as streaming: its text so far now, the snapshot next. */
+function resumeStreaming(article) {
+  const body = article.querySelector("[data-markdown]");
+  beginLive(
+    { id: Number(article.dataset.messageId), status: article.dataset.status },
+    article,
+    { text: body.textContent, last: null },
+  );
+}
+
+// ---- Reading and stopping --------------------------------------------------------------
+
+const toBottom = document.getElementById("to-bottom");
+
+function updateToBottom() {
+  if (toBottom) toBottom.hidden = atBottom();
+}
+
+thread.addEventListener("scroll", updateToBottom, { passive: true });
+toBottom?.addEventListener("click", () => {
+  stick = true;
+  thread.scrollTo({ top: thread.scrollHeight, behavior: "smooth" });
+});
+
+// Esc stops the answer being written (as in ChatGPT), unless Esc means something nearer.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented || !live) return;
+  if (event.target.closest?.("dialog, [data-edit-form], .rename-form, details[open]")) return;
+  event.preventDefault();
+  stopAnswer();
+});
 
 function showConnection(state, code, words) {
   if (state === "open") {
@@ -544,16 +745,11 @@ function start() {
   // An answer the server showed as streaming: render its text so far now, then take
   // the snapshot as the truth (its seq is unknown until then).
   const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
-  if (streaming) {
-    const body = streaming.querySelector("[data-markdown]");
-    beginLive(
-      { id: Number(streaming.dataset.messageId), status: streaming.dataset.status },
-      streaming,
-      { text: body.textContent, last: null },
-    );
-  }
+  if (streaming) resumeStreaming(streaming);
   renderDiagrams(document);
+  showTimestamps(list);
   scrollToBottom();
+  updateToBottom();
   socket = new ChatSocket(wsPath, {
     onFrame,
     onStatus: showConnection,

@@ -55,7 +55,7 @@ export function enhanceCodeBlocks(root = document) {
   }
 }
 
-async function copyText(text) {
+export async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     try {
       await navigator.clipboard.writeText(text);

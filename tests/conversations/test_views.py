@@ -250,7 +250,8 @@ def test_the_conversation_page_query_count_does_not_grow(
         response = alice_client.get(f"/c/{conversation.pk}/")
 
     assert response.status_code == 200
-    assert _html(response).count('data-role="assistant"') == exchanges
+    # One template of each kind for chat.js, then the thread.
+    assert _html(response).count('data-role="assistant"') == exchanges + 1
 
 
 def test_the_conversation_page_shows_the_active_branch_only(
@@ -276,7 +277,9 @@ def test_a_finished_answer_shows_its_stored_html_not_a_new_rendering(
     page = _html(alice_client.get(f"/c/{conversation.pk}/"))
 
     assert "<p>STORED</p>" in page
-    assert "RAWMARKDOWN" not in page
+    assert "<strong>RAWMARKDOWN</strong>" not in page
+    # The raw markdown is there only for Copy, as inert text.
+    assert "<template data-raw>**RAWMARKDOWN**</template>" in page
 
 
 def test_a_user_message_is_escaped(alice_client, conversation, add_message):
