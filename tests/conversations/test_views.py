@@ -613,3 +613,22 @@ async def test_starting_a_conversation_needs_a_post(alice, live):
     await client.aforce_login(alice)
 
     assert (await client.get("/c/new/")).status_code == 405
+
+
+def test_the_thread_partial_is_the_active_path_with_its_switcher(
+    alice_client, conversation, add_message
+):
+    old = add_message(conversation, "user", "old version")
+    add_message(conversation, "user", "new version")
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/thread/"))
+
+    assert "new version" in page
+    assert "old version" not in page
+    assert "<html" not in page
+    assert '<span class="branch-label" data-branch-label>2/2</span>' in page
+    assert f'data-target-id="{old.pk}" aria-label="Previous version"' in page
+
+
+def test_the_thread_partial_refuses_another_users_conversation(bob_client, conversation):
+    assert bob_client.get(f"/c/{conversation.pk}/thread/").status_code == 404

@@ -1,0 +1,165 @@
+"""Message actions and branches in a real browser (Chromium against a real daphne).
+
+Edit and resend makes a second version (the switcher shows 2/2), switching back shows
+the first version's whole continuation, and the model is only ever sent the active path
+(asserted on the fake upstream's recorded request bodies). Delete asks first; Esc stops.
+Screenshots of the thread with its switcher go to E2E_SCREENSHOTS (default
+/tmp/chatweb-e2e-screens), desktop and phone, light and dark, to be looked at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e import test_chat_browser as chat
+from tests.e2e.test_chat_browser import start_chat, wait_for_live_text
+from tests.upstream import FakeUpstream, expected_text
+
+pytestmark = pytest.mark.e2e
+
+# The chat suite's fixtures: a signed-in page on a daphne answering from the fake upstream.
+upstream, app, browser, page = chat.upstream, chat.app, chat.browser, chat.page
+
+SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/chatweb-e2e-screens"))
+
+DONE = '.msg-assistant[data-status="done"]'
+
+
+def send(page: Any, text: str, answers: int) -> None:
+    page.fill("#composer-text", text)
+    page.keyboard.press("Enter")
+    expect(page.locator(DONE)).to_have_count(answers)
+
+
+def shoot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for label, size in (("desktop", (1280, 800)), ("phone", (390, 844))):
+            page.set_viewport_size({"width": size[0], "height": size[1]})
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}-{scheme}.png"))
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def bodies_with(upstream: FakeUpstream, needle: str) -> list[list[dict[str, str]]]:
+    return [
+        r.body["messages"]
+        for r in upstream.chat_requests
+        if any(needle in m["content"] for m in r.body["messages"])
+    ]
+
+
+def test_edit_makes_a_branch_the_switcher_goes_back_and_the_model_sees_one_path(
+    page: Any, upstream: FakeUpstream
+) -> None:
+    start_chat(page, "[[fake tokens=3]] first question")
+    expect(page.locator(DONE)).to_have_count(1)
+    send(page, "[[fake tokens=2]] second question", 2)
+    first = page.locator(".msg-user").first
+
+    first.hover()
+    first.locator("[data-action=edit]").click()
+    editor = first.locator("[data-edit-form] textarea")
+    expect(editor).to_have_value("[[fake tokens=3]] first question")
+    editor.fill("[[fake tokens=4]] edited question")
+    editor.press("Enter")
+
+    # The edited version and its answer only; the switcher says 2/2.
+    expect(page.locator(".msg")).to_have_count(2)
+    expect(page.locator(DONE)).to_have_count(1)
+    edited = page.locator(".msg-user").first
+    expect(edited.locator("[data-bubble]")).to_have_text("[[fake tokens=4]] edited question")
+    expect(edited.locator("[data-branch-label]")).to_have_text("2/2")
+    expect(page.locator(DONE).locator(".markdown")).to_have_text(expected_text(4))
+    # The model was sent the edited question alone: not the first version's exchange.
+    (sent,) = bodies_with(upstream, "edited question")
+    assert [m["role"] for m in sent] == ["system", "user"]
+    assert "first question" not in str(sent)
+
+    shoot(page, "thread-switcher-2of2")
+
+    edited.locator("[aria-label='Previous version']").click()
+    expect(page.locator(".msg")).to_have_count(4)
+    original = page.locator(".msg-user").first
+    expect(original.locator("[data-branch-label]")).to_have_text("1/2")
+    expect(page.locator(".msg-user").nth(1).locator("[data-bubble]")).to_have_text(
+        "[[fake tokens=2]] second question"
+    )
+
+    # Regenerating the first answer on this branch sends this branch's path only.
+    upstream.reset()
+    page.locator(DONE).first.locator("[data-action=regenerate]").click()
+    expect(page.locator(".msg")).to_have_count(2)
+    expect(page.locator(DONE)).to_have_count(1)
+    (regenerated,) = upstream.chat_requests
+    assert [m["content"] for m in regenerated.body["messages"][1:]] == [
+        "[[fake tokens=3]] first question"
+    ]
+    expect(page.locator(DONE).locator("[data-branch-label]")).to_have_text("2/2")
+
+    shoot(page, "thread-answer-versions")
+
+    # Another tab follows: a reload shows the same active path.
+    page.reload()
+    expect(page.locator(".msg")).to_have_count(2)
+    expect(page.locator(DONE).locator("[data-branch-label]")).to_have_text("2/2")
+
+
+def test_delete_asks_first_and_takes_what_follows(page: Any) -> None:
+    start_chat(page, "[[fake tokens=2]] keep me")
+    expect(page.locator(DONE)).to_have_count(1)
+    send(page, "[[fake tokens=2]] delete me", 2)
+    doomed = page.locator(".msg-user").nth(1)
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    doomed.hover()
+    doomed.locator("[data-action=delete]").click()
+    page.wait_for_timeout(300)  # A refused confirm sends nothing: nothing to wait for.
+    expect(page.locator(".msg")).to_have_count(4)
+
+    messages: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    doomed.hover()
+    doomed.locator("[data-action=delete]").click()
+
+    expect(page.locator(".msg")).to_have_count(2)
+    assert "everything after it" in messages[0]
+    expect(page.locator(".msg-user [data-bubble]")).to_have_text("[[fake tokens=2]] keep me")
+    page.reload()
+    expect(page.locator(".msg")).to_have_count(2)
+
+
+def test_copy_puts_the_raw_markdown_on_the_clipboard(page: Any) -> None:
+    start_chat(page, "Show me a small Python function")
+    answer = page.locator(DONE)
+    expect(answer).to_have_count(1)
+
+    answer.locator("[data-action=copy]").click()
+
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("### Hello from the fake upstream")
+    assert "```python" in copied
+
+
+def test_esc_stops_a_streaming_answer(page: Any, upstream: FakeUpstream) -> None:
+    start_chat(page, "[[fake tokens=500 delay=0.02]] a long answer")
+    wait_for_live_text(page, "r0w10 ")
+
+    page.keyboard.press("Escape")
+
+    answer = page.locator('.msg-assistant[data-status="stopped"]')
+    expect(answer).to_have_count(1)
+    request = upstream.chat_requests[-1]
+    assert request.finished.wait(5)
+    assert request.client_disconnected
