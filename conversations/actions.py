@@ -370,6 +370,24 @@ def delete_conversation(*, conversation: Conversation) -> None:
         transaction.on_commit(stop_answers)
 
 
+def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
+    """Delete every conversation of the user; running answers are stopped. Returns how many."""
+    with transaction.atomic():
+        ids = list(Conversation.objects.for_user(user).values_list("pk", flat=True))
+        Conversation.objects.filter(pk__in=ids).delete()
+
+        def stop_answers() -> None:
+            layer = get_channel_layer()
+            if layer is not None:
+                for conversation_id in ids:
+                    async_to_sync(layer.group_send)(
+                        events.control_group(conversation_id), events.stop_event(None)
+                    )
+
+        transaction.on_commit(stop_answers)
+    return len(ids)
+
+
 def update_settings(
     *, conversation: Conversation, model: object, context_enabled: bool, system_prompt: object
 ) -> None:

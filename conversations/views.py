@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import accounts, actions
@@ -125,7 +126,22 @@ def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete it; the page you were on stays, unless it was this conversation."""
     actions.delete_conversation(conversation=get_conversation_for_user(request, pk))
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    if safe and back.startswith("/") and back != reverse("conversation", args=[pk]):
+        return redirect(back)
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def conversation_delete_all(request: HttpRequest) -> HttpResponse:
+    count = actions.delete_all_conversations(user=request.user)
+    flash.info(request, f"Deleted {count} conversation{'' if count == 1 else 's'}.")
     return redirect("home")
 
 

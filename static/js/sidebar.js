@@ -69,6 +69,54 @@ sidebar?.addEventListener("submit", (event) => {
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
 
+// ---- Grouped by date, in the reader's own time zone ------------------------------------
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function startOfDay(date) {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+/** "Today", "Yesterday", "Previous 7 days", "Previous 30 days", then month and year. */
+export function dateGroup(when, now = new Date()) {
+  const days = Math.round((startOfDay(now) - startOfDay(when)) / DAY_MS);
+  if (days <= 0) return "Today";
+  if (days === 1) return "Yesterday";
+  if (days <= 7) return "Previous 7 days";
+  if (days <= 30) return "Previous 30 days";
+  const sameYear = when.getFullYear() === now.getFullYear();
+  return when.toLocaleDateString(undefined, sameYear ? { month: "long" } : { month: "long", year: "numeric" });
+}
+
+/**
+ * Puts a heading before the first conversation of each date group. The list is newest
+ * first (the server orders it), so a group starts wherever the label changes; run again
+ * whenever items are added (a next page, a new chat).
+ */
+export function groupConversations() {
+  const list = document.getElementById("conv-list");
+  if (!list) return;
+  for (const heading of list.querySelectorAll(".conv-group")) heading.remove();
+  let previous = null;
+  for (const item of list.querySelectorAll(".conv[data-updated-at]")) {
+    const when = new Date(item.dataset.updatedAt);
+    if (Number.isNaN(when.getTime())) continue;
+    const label = dateGroup(when);
+    if (label === previous) continue;
+    previous = label;
+    const heading = document.createElement("li");
+    heading.className = "conv-group";
+    heading.setAttribute("role", "presentation");
+    const text = document.createElement("h3");
+    text.className = "conv-group-label";
+    text.textContent = label;
+    heading.append(text);
+    item.before(heading);
+  }
+}
+
+groupConversations();
+
 /** Shows a new title for a conversation in the list (from a `title` frame). */
 export function setConversationTitle(conversationId, title) {
   const item = sidebar?.querySelector(`.conv[data-conversation-id="${Number(conversationId)}"]`);

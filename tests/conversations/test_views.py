@@ -632,3 +632,44 @@ def test_the_thread_partial_is_the_active_path_with_its_switcher(
 
 def test_the_thread_partial_refuses_another_users_conversation(bob_client, conversation):
     assert bob_client.get(f"/c/{conversation.pk}/thread/").status_code == 404
+
+
+def test_deleting_another_conversation_keeps_you_where_you_are(alice_client, alice, conversation):
+    other = Conversation.objects.create(user=alice, title="other")
+
+    response = alice_client.post(f"/c/{other.pk}/delete/", {"next": f"/c/{conversation.pk}/"})
+
+    assert response["Location"] == f"/c/{conversation.pk}/"
+    assert not Conversation.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "", "OPEN"])
+def test_deleting_the_open_conversation_or_with_a_foreign_next_goes_home(
+    alice_client, conversation, next_url
+):
+    if next_url == "OPEN":
+        next_url = f"/c/{conversation.pk}/"
+
+    response = alice_client.post(f"/c/{conversation.pk}/delete/", {"next": next_url})
+
+    assert response["Location"] == "/"
+
+
+def test_delete_all_deletes_only_your_own_conversations(alice_client, alice, bob, add_message):
+    for title in ("one", "two"):
+        c = Conversation.objects.create(user=alice, title=title)
+        add_message(c, "user", "hi")
+    kept = Conversation.objects.create(user=bob, title="bob's")
+
+    response = alice_client.post("/c/delete-all/")
+
+    assert response["Location"] == "/"
+    assert list(Conversation.objects.all()) == [kept]
+    assert alice_client.get("/c/delete-all/").status_code == 405
+
+
+def test_the_sidebar_items_carry_their_date_for_grouping(alice_client, conversation):
+    page = _html(alice_client.get("/"))
+
+    assert f'data-updated-at="{conversation.updated_at.isoformat()}"' in page
+    assert "Delete all chats" in page

@@ -10,6 +10,8 @@ Screenshots of the thread with its switcher go to E2E_SCREENSHOTS (default
 from __future__ import annotations
 
 import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,60 @@ def test_esc_stops_a_streaming_answer(page: Any, upstream: FakeUpstream) -> None
     request = upstream.chat_requests[-1]
     assert request.finished.wait(5)
     assert request.client_disconnected
+
+
+def backdate(app: Any, days: dict[str, int]) -> None:
+    """Moves conversations (by title) back in time, in the app's own SQLite database."""
+    now = datetime.now(UTC)
+    with sqlite3.connect(app.log_path.parent / "db.sqlite3") as db:
+        for title, ago in days.items():
+            db.execute(
+                "UPDATE conversations_conversation SET updated_at = ? WHERE title = ?",
+                ((now - timedelta(days=ago)).strftime("%Y-%m-%d %H:%M:%S.%f"), title),
+            )
+
+
+def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(page: Any, app: Any) -> None:
+    page.goto("/")
+    if page.locator("[data-delete-all]").count():
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("[data-delete-all]").click()
+        expect(page.locator(".conv")).to_have_count(0)
+    for text in ("Old notes", "Last week", "Yesterday's plan", "Fresh idea", "Open one"):
+        start_chat(page, f"[[fake tokens=2]] {text}")
+        expect(page.locator(DONE)).to_have_count(1)
+    backdate(
+        app,
+        {
+            "[[fake tokens=2]] Old notes": 90,
+            "[[fake tokens=2]] Last week": 5,
+            "[[fake tokens=2]] Yesterday's plan": 1,
+        },
+    )
+    page.reload()
+    labels = page.locator(".conv-group-label").all_inner_texts()
+    assert labels[:3] == ["Today", "Yesterday", "Previous 7 days"]
+    assert len(labels) == 4
+    expect(page.locator(".conv")).to_have_count(5)
+    shoot(page, "sidebar-grouped")
+
+    # Deleting another conversation keeps the open one open.
+    open_url = page.url
+    other = page.locator(".conv", has_text="Fresh idea")
+    other.hover()
+    page.once("dialog", lambda dialog: dialog.accept())
+    other.locator("form[data-confirm] button").click()
+    expect(page.locator(".conv")).to_have_count(4)
+    assert page.url == open_url
+    expect(page.locator(".msg-user [data-bubble]")).to_have_text("[[fake tokens=2]] Open one")
+
+    # Delete all asks first: dismissed, nothing goes; accepted, everything does.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("[data-delete-all]").click()
+    page.wait_for_timeout(300)
+    expect(page.locator(".conv")).to_have_count(4)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("[data-delete-all]").click()
+    page.wait_for_url(f"{app.url}/")
+    expect(page.locator(".conv")).to_have_count(0)
+    expect(page.locator(".conv-empty")).to_be_visible()
