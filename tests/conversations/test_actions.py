@@ -672,11 +672,17 @@ def test_delete_of_a_version_shows_the_newest_remaining_one(two_exchanges):
 def test_delete_off_the_active_path_keeps_the_path(two_exchanges):
     conversation, a1, _ = two_exchanges
     q1 = question_of(a1)
-    finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
+    for text in ("v2", "v3"):
+        finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text=text), "b")
+    conversation.refresh_from_db()
+    v3 = conversation.active_path()[0]
+    assert v3.content == "v3"
+    actions.switch_branch(conversation=conversation, message_id=q1.pk)
 
-    actions.delete_message(conversation=conversation, message_id=q1.pk)
+    actions.delete_message(conversation=conversation, message_id=v3.pk)
 
-    assert contents(conversation) == ["v2", "b"]
+    assert contents(conversation) == ["q1", "a1", "q2", "a2"]
+    assert [m.branch_count for m in conversation.active_thread()][:1] == [2]
 
 
 def test_delete_of_the_first_message_empties_the_conversation(two_exchanges):
