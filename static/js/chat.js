@@ -191,6 +191,8 @@ function place(m) {
     return false;
   }
   if (m.parent_id != null) pruneAfter(m.parent_id);
+  // A new first message (an edit of the first one) starts the thread over.
+  else for (const node of list.querySelectorAll(".msg")) node.remove();
   list.querySelector(".welcome")?.remove();
   list.append(buildMessage(m));
   return true;
