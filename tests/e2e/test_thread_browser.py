@@ -222,3 +222,27 @@ def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(page: Any, app: 
     page.wait_for_url(f"{app.url}/")
     expect(page.locator(".conv")).to_have_count(0)
     expect(page.locator(".conv-empty")).to_be_visible()
+
+
+def test_scroll_to_bottom_button_and_local_timestamps_on_hover(page: Any) -> None:
+    start_chat(page, "[[fake tokens=1500]] a long answer to scroll through")
+    expect(page.locator(DONE)).to_have_count(1, timeout=20_000)
+    to_bottom = page.locator("#to-bottom")
+    expect(to_bottom).to_be_hidden()
+
+    page.evaluate("() => { document.getElementById('thread').scrollTop = 0; }")
+    expect(to_bottom).to_be_visible()
+    to_bottom.click()
+    page.wait_for_function(
+        "() => { const t = document.getElementById('thread');"
+        " return t.scrollHeight - t.scrollTop - t.clientHeight < 48; }"
+    )
+    expect(to_bottom).to_be_hidden()
+
+    # The title is the message's time in the browser's own locale and time zone.
+    title = page.locator(".msg-user").first.get_attribute("title")
+    expected = page.evaluate(
+        "() => new Date(document.querySelector('.msg-user').dataset.createdAt).toLocaleString()"
+    )
+    assert title == expected
+    assert title
