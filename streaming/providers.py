@@ -70,6 +70,8 @@ class ProviderConfig:
     # Kept out of repr() so a config that ends up in a log or a traceback shows no key.
     api_key: str = field(repr=False)
     timeout_s: float
+    # Extra headers an admin set on the provider (catalog.models.Provider.extra_headers).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class ProviderError(Exception):
@@ -285,7 +287,8 @@ class OpenAICompatible:
         return f"{self.config.base_url.rstrip('/')}/{endpoint}"
 
     def _headers(self, *, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept}
+        headers = dict(self.config.headers)
+        headers["Accept"] = accept
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
