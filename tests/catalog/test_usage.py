@@ -114,7 +114,7 @@ def test_the_ledger_cannot_be_edited_in_the_admin(admin_client, ledger):
     record = UsageRecord.objects.first()
     assert record is not None
     url = reverse("admin:catalog_usagerecord_change", args=[record.pk])
-    response = admin_client.post(url, {"total_tokens": "0"})
+    admin_client.post(url, {"total_tokens": "0"})
     record.refresh_from_db()
     assert record.total_tokens != 0
     assert admin_client.get(reverse("admin:catalog_usagerecord_add")).status_code == 403
