@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from catalog import crypto
 from catalog.models import ChatModel, Provider
-from streaming.providers import ProviderConfig
+from streaming.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -71,9 +71,14 @@ def env_configured() -> bool:
     return bool(settings.OPENAI_API_BASE_URL)
 
 
-def is_configured() -> bool:
-    """Some model can be reached: the environment's, or an enabled one in the admin."""
-    return env_configured() or ChatModel.objects.usable().exists()
+def is_configured(choices: list[ModelChoice] | None = None) -> bool:
+    """Some model can be reached: the environment's, or an enabled one in the admin
+    (among `choices`, the models_for() of a user, when given)."""
+    if env_configured():
+        return True
+    if choices is not None:
+        return any(choice.provider != ENV_PROVIDER for choice in choices)
+    return ChatModel.objects.usable().exists()
 
 
 def _granted(user: AbstractBaseUser | AnonymousUser) -> Q:
@@ -92,10 +97,25 @@ def _granted(user: AbstractBaseUser | AnonymousUser) -> Q:
     )
 
 
-def _env_names(exclude: set[str]) -> list[str]:
-    if not env_configured():
+def _env_names(*, shadowed: set[str], admin_models: bool) -> list[str]:
+    """The environment's model names not replaced by an admin model of the same name.
+
+    With no environment provider they are still offered on an install that has no
+    usable admin models either, so the first answer can say exactly what to configure
+    (not_configured) rather than "no model"."""
+    if not env_configured() and admin_models:
         return []
-    return [name for name in settings.OPENAI_API_MODELS if name not in exclude]
+    return [name for name in settings.OPENAI_API_MODELS if name not in shadowed]
+
+
+def _admin_names() -> tuple[set[str], bool]:
+    """Every admin model's name (they shadow the environment's), and whether any is usable."""
+    rows = ChatModel.objects.values_list("name", "enabled", "provider__enabled")
+    names, usable = set(), False
+    for name, enabled, provider_enabled in rows:
+        names.add(name)
+        usable = usable or (enabled and provider_enabled)
+    return names, usable
 
 
 def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
@@ -108,19 +128,25 @@ def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
         .select_related("provider")
         .order_by("-is_default", "position", "name")
     )
-    shadowing = set(ChatModel.objects.values_list("name", flat=True))
+    shadowed, admin_models = _admin_names()
     choices = [ModelChoice(m.name, m.label, m.provider.name, m.context_window) for m in rows]
     choices += [
         ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET)
-        for name in _env_names(shadowing)
+        for name in _env_names(shadowed=shadowed, admin_models=admin_models)
     ]
     return choices
 
 
-def default_for(user: AbstractBaseUser | AnonymousUser, preferred: str = "") -> str:
+def default_for(
+    user: AbstractBaseUser | AnonymousUser,
+    preferred: str = "",
+    *,
+    choices: list[ModelChoice] | None = None,
+) -> str:
     """The model name a conversation of this user uses: `preferred` if still allowed, else
-    the site default if allowed, else the first the user may use ("" if none)."""
-    names = [choice.name for choice in models_for(user)]
+    the site default if allowed, else the first the user may use ("" if none).
+    `choices`: models_for(user) when the caller already has it."""
+    names = [choice.name for choice in (models_for(user) if choices is None else choices)]
     if preferred in names:
         return preferred
     return names[0] if names else ""
@@ -183,7 +209,9 @@ def resolve(name: str) -> ResolvedModel:
             temperature=row.default_temperature,
             title_model_id=row.provider.title_model or row.model_id,
         )
-    if name in _env_names(set()):
+    if name in _env_names(shadowed=set(), admin_models=ChatModel.objects.usable().exists()):
+        if not env_configured():
+            raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
         return ResolvedModel(
             name=name,
             label=name,
@@ -195,6 +223,17 @@ def resolve(name: str) -> ResolvedModel:
             temperature=None,
             title_model_id=name,
         )
+    if not is_configured():
+        raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
     raise ModelUnavailable(
         "model_unavailable", f"The model {name!r} is no longer available. Choose another model."
     )
+
+
+def input_budget(name: str) -> int:
+    """Tokens the prompt of model `name` may take, even when it cannot be reached now
+    (the environment's models: CONTEXT_TOKEN_BUDGET; an unknown model: 0)."""
+    try:
+        return resolve(name).input_budget
+    except ModelUnavailable:
+        return settings.CONTEXT_TOKEN_BUDGET if name in settings.OPENAI_API_MODELS else 0

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog import config as catalog
 from conversations import accounts, actions
 from conversations.forms import AccountCreationForm, SettingsForm
 from conversations.models import Conversation, Message
@@ -42,10 +43,13 @@ def _needs_setup() -> bool:
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
     live = next((m for m in path if m.is_live), None)
-    current_model = (
-        conversation.model
-        if conversation and conversation.model in settings.OPENAI_API_MODELS
-        else settings.OPENAI_API_MODELS[0]
+    models = catalog.models_for(request.user)
+    current_model = catalog.default_for(
+        request.user, conversation.model if conversation else "", choices=models
+    )
+    # Where older messages left the model's view, as of the latest answer that said so.
+    context_from = next(
+        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
     )
     return {
         "conversations": Conversation.objects.for_user(request.user).only(
@@ -56,9 +60,10 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
         "blank_answer": Message(role=Message.Role.ASSISTANT),
-        "models": settings.OPENAI_API_MODELS,
+        "models": models,
         "current_model": current_model,
-        "provider_configured": bool(settings.OPENAI_API_BASE_URL),
+        "context_from": context_from,
+        "provider_configured": catalog.is_configured(models),
         "provider_hint": PROVIDER_HINT,
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
         "context_enabled": conversation.context_enabled if conversation else True,
@@ -109,7 +114,15 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
 def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
     """The active path as a partial: what a page shows again after a `path` frame."""
     conversation = get_conversation_for_user(request, pk)
-    return render(request, "conversations/_thread.html", {"messages": conversation.active_thread()})
+    path = conversation.active_thread()
+    context_from = next(
+        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
+    )
+    return render(
+        request,
+        "conversations/_thread.html",
+        {"messages": path, "context_from": context_from},
+    )
 
 
 @login_required

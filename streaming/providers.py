@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, TypedDict
 from urllib.parse import urlsplit
@@ -171,7 +171,11 @@ class OpenAICompatible:
         self._client = client
 
     async def stream_chat(
-        self, *, model: str, messages: list[ChatMessage]
+        self,
+        *,
+        model: str,
+        messages: list[ChatMessage],
+        options: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[Delta, None]:
         """Yield the reply as it arrives; raise a ProviderError if it cannot be completed.
 
@@ -181,6 +185,7 @@ class OpenAICompatible:
         """
         url = self._url("chat/completions")
         body: dict[str, Any] = {
+            **(options or {}),  # max_tokens, temperature (catalog.config.ResolvedModel)
             "model": model,
             "messages": messages,
             "stream": True,
@@ -247,6 +252,15 @@ class OpenAICompatible:
         self, *, model: str, messages: list[ChatMessage], max_tokens: int = 30
     ) -> str:
         """A short, non-streamed completion (conversation titles); the text, stripped."""
+        text, _ = await self.complete_with_usage(
+            model=model, messages=messages, max_tokens=max_tokens
+        )
+        return text
+
+    async def complete_with_usage(
+        self, *, model: str, messages: list[ChatMessage], max_tokens: int = 30
+    ) -> tuple[str, Usage | None]:
+        """complete(), with the usage the server reported (None if it reported none)."""
         url = self._url("chat/completions")
         body: dict[str, Any] = {
             "model": model,
@@ -274,7 +288,7 @@ class OpenAICompatible:
             content = None
         if not isinstance(content, str):
             raise UpstreamStreamError("The model server's answer had no message text.")
-        return content.strip()
+        return content.strip(), _usage(payload.get("usage"))
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -27,8 +27,12 @@ def test_a_fresh_install_offers_the_environments_models_to_everyone(alice, upstr
 
 def test_without_an_environment_provider_only_admin_models_are_offered(alice, settings, ollama):
     settings.OPENAI_API_BASE_URL = ""
-    assert names(alice) == []
+    # A fresh install with nothing configured: the answer will say what to set.
+    assert names(alice) == ["fake-model", "fake-model-2"]
     assert not config.is_configured()
+    with pytest.raises(config.ModelUnavailable) as info:
+        config.resolve("fake-model")
+    assert info.value.code == "not_configured"
     ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
     assert names(alice) == ["llama"]
     assert config.is_configured()

@@ -221,10 +221,11 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# Session, user, "does any account exist?", the conversation list.
-HOME_QUERIES = 4
-# Session, user, the conversation, its messages, the conversation list.
-CONVERSATION_QUERIES = 5
+# Session, user, "does any account exist?", the conversation list, the user's models and
+# the admin models' names (catalog.config.models_for).
+HOME_QUERIES = 6
+# Session, user, the conversation, its messages, the conversation list, the two above.
+CONVERSATION_QUERIES = 7
 
 
 @pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])
