@@ -6,6 +6,7 @@ characters of it), list pages say only whether one is set, and nothing here logs
 
 from __future__ import annotations
 
+import copy
 import csv
 from typing import Any
 
@@ -66,6 +67,20 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         (None, {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled")}),
         ("Advanced", {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
     )
+
+    def get_form(
+        self, request: HttpRequest, obj: Provider | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:  # type: ignore[type-arg]
+        form: type[forms.ModelForm] = super().get_form(request, obj, change, **kwargs)  # type: ignore[type-arg]
+        if obj is not None and obj.has_api_key:
+            # A copy: the declared field object is shared by every form class.
+            field = copy.deepcopy(form.base_fields["api_key"])
+            field.help_text = (
+                "A key is stored; it is never shown. Type a new key to replace it, or leave "
+                "this empty to keep it."
+            )
+            form.base_fields["api_key"] = field
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
         queryset: QuerySet[Provider] = super().get_queryset(request)
@@ -164,8 +179,7 @@ def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "name", "display_name", "provider", "model_id", "context_window",
-        "max_output_tokens", "enabled", "is_default", "audience",
+        "name", "provider", "model_id", "context_window", "enabled", "is_default", "audience",
     )  # fmt: skip
     list_filter = ("provider", "enabled", "is_default")
     list_editable = ("enabled",)
@@ -244,8 +258,8 @@ class UsageMonthFilter(admin.SimpleListFilter):
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "created_at", "username", "provider", "model", "kind", "outcome",
-        "prompt_tokens", "completion_tokens", "total_tokens", "estimated", "conversation_id",
+        "created_at", "username", "model", "kind", "outcome",
+        "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
     )  # fmt: skip
     list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
     search_fields = ("username", "model")

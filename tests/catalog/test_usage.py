@@ -79,8 +79,8 @@ def test_usage_survives_deleting_the_user(alice):
 def test_the_admin_shows_totals_per_user_and_model_for_the_filters(admin_client, ledger):
     url = reverse("admin:catalog_usagerecord_changelist")
     body = admin_client.get(url).content.decode()
-    assert "<td>alice</td><td>4</td><td>7450</td><td>765</td><td>8215</td>" in body
-    assert "<td>gpt-4o</td><td>2</td><td>7001</td><td>701</td><td>7702</td>" in body
+    assert "<td>alice</td><td>4</td><td>7,450</td><td>765</td><td>8,215</td>" in body
+    assert "<td>gpt-4o</td><td>2</td><td>7,001</td><td>701</td><td>7,702</td>" in body
     body = admin_client.get(url, {"when": "month", "model": "llama"}).content.decode()
     assert "<td>alice</td><td>2</td><td>400</td><td>60</td><td>460</td>" in body
     assert "bob" not in body.split('id="totals-by-user"')[1].split("</table>")[0]
