@@ -202,6 +202,7 @@ class Message(models.Model):
             "error": self.error,
             "usage": self.usage(),
             "retry_after": self.retry_after,
+            "context_from_id": self.context_from_id,
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }

@@ -137,6 +137,7 @@ async def test_the_history_is_fitted_to_the_models_window_minus_its_output_budge
     assert request.body["max_tokens"] == 500
     answer = await Message.objects.aget(pk=done["id"])
     assert answer.context_from_id == recent_q.pk
+    assert done["context_from_id"] == recent_q.pk  # chat.js moves the mark there
 
     # The page marks where older messages left the model's view: right before recent_q.
     from django.test import AsyncClient
