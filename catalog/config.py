@@ -58,8 +58,10 @@ class ResolvedModel:
     # Tokens kept free for the answer; sent as max_tokens when positive.
     max_output_tokens: int
     temperature: float | None
-    # The model id on the same provider that writes conversation titles.
+    # The model id on the same provider that writes conversation titles, and the name
+    # its usage is recorded under (its catalog name if it has one, else the id).
     title_model_id: str
+    title_model_name: str
 
     @property
     def input_budget(self) -> int:
@@ -186,6 +188,14 @@ def provider_config(provider: Provider) -> ProviderConfig:
     )
 
 
+def _title_name(row: ChatModel) -> str:
+    title_id = row.provider.title_model
+    if not title_id or title_id == row.model_id:
+        return row.name
+    known = ChatModel.objects.filter(provider=row.provider, model_id=title_id)
+    return known.values_list("name", flat=True).first() or title_id
+
+
 def resolve(name: str) -> ResolvedModel:
     """How to reach the model `name` (already checked against the user when it was chosen).
 
@@ -208,6 +218,7 @@ def resolve(name: str) -> ResolvedModel:
             max_output_tokens=row.max_output_tokens,
             temperature=row.default_temperature,
             title_model_id=row.provider.title_model or row.model_id,
+            title_model_name=_title_name(row),
         )
     if name in _env_names(shadowed=set(), admin_models=ChatModel.objects.usable().exists()):
         if not env_configured():
@@ -222,6 +233,7 @@ def resolve(name: str) -> ResolvedModel:
             max_output_tokens=0,
             temperature=None,
             title_model_id=name,
+            title_model_name=name,
         )
     if not is_configured():
         raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)

@@ -189,7 +189,11 @@ class UpstreamRequest:
             user_id=self.job.user_id,
             username=self.job.username,
             provider=self.job.model.provider,
-            model=self.job.model.name,
+            model=(
+                self.job.model.title_model_name
+                if self.kind == UsageRecord.Kind.TITLE
+                else self.job.model.name
+            ),
             kind=self.kind,
             outcome=outcome,
             prompt_tokens=prompt,

@@ -201,7 +201,7 @@ async def test_continuations_and_the_title_each_record_the_upstreams_usage(
     assert [r.body["model"] for r in requests] == ["gpt-4o", "gpt-4o", "gpt-4o", "gpt-4o-mini"]
     assert [r.completion_tokens for r in rows[:3]] == [4, 4, 4]
     assert sum(r.total_tokens for r in rows[:3]) == done["usage"]["total_tokens"]
-    assert rows[3].model == "gpt-4o"  # billed to the conversation's model entry
+    assert rows[3].model == "gpt-4o-mini"  # the provider's title model, by its catalog name
 
 
 async def test_a_failed_answer_records_usage_too(connect, alice, catalog_models):

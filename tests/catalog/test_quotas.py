@@ -136,3 +136,22 @@ def test_the_admin_refuses_a_second_site_default_and_a_quota_for_both(admin_clie
     response = admin_client.post(url, {**base, "user": alice.pk, "tokens_per_day": "5000"})
     assert response.status_code == 302
     assert Quota.objects.get(user=alice).tokens_per_day == 5000
+
+
+def test_over_quota_the_first_message_form_says_which_limit_and_when_it_resets(
+    alice, alice_client, frozen_clock, fake_upstream
+):
+    from django.utils.html import escape
+
+    from conversations.models import Conversation
+
+    Quota.objects.create(user=alice, requests_per_hour=1)
+    quotas.check(alice, live_answers=0)
+    response = alice_client.post("/c/new/", {"text": "Plan a trip"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert escape("You have reached your limit of 1 requests per hour.") in body
+    assert "It resets at 11:00 (UTC)." in body
+    assert ">Plan a trip</textarea>" in body  # the draft is kept
+    assert not Conversation.objects.exists()
+    assert fake_upstream.requests == []
