@@ -2,7 +2,8 @@
 
 Each limit resolves on its own: the user's quota, else the most generous of the user's
 groups' quotas, else the site default quota, else the environment (MAX_REQUEST_PER_HOUR
-for requests; no limit for the others). 0 means no limit.
+for requests, MAX_CONCURRENT_ANSWERS for concurrent answers; no limit for tokens).
+0 means no limit.
 
 Counters hold across instances: requests per hour in the cache (Redis in production;
 a fixed window per clock hour), tokens from the usage ledger (day and month), concurrent
@@ -54,10 +55,10 @@ def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
         "rate_limited": f"{limit:,} requests per hour",
         "quota_tokens_day": f"{limit:,} tokens per day",
         "quota_tokens_month": f"{limit:,} tokens per month",
-        "quota_concurrent": f"{limit:,} answer(s) at a time",
+        "too_many_answers": f"{limit:,} answer(s) being written at a time",
     }[code]
     if resets_at is None:
-        return f"You have reached your limit of {what}. Wait for an answer to finish."
+        return f"You have reached your limit of {what}. Wait for one to finish, or stop it."
     local = timezone.localtime(resets_at)
     today = timezone.localtime(clock.now()).date()
     when = local.strftime("%H:%M")
@@ -68,11 +69,17 @@ def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
 
 def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
     if user.pk is None:
-        return Limits(requests_per_hour=max(0, settings.MAX_REQUEST_PER_HOUR))
+        return Limits(
+            requests_per_hour=max(0, settings.MAX_REQUEST_PER_HOUR),
+            concurrent_answers=max(0, settings.MAX_CONCURRENT_ANSWERS),
+        )
     rows = list(Quota.objects.filter(user_id=user.pk))
     groups = list(Quota.objects.filter(group__user=user.pk))
     site = list(Quota.objects.filter(user__isnull=True, group__isnull=True))
-    defaults = {"requests_per_hour": max(0, settings.MAX_REQUEST_PER_HOUR)}
+    defaults = {
+        "requests_per_hour": max(0, settings.MAX_REQUEST_PER_HOUR),
+        "concurrent_answers": max(0, settings.MAX_CONCURRENT_ANSWERS),
+    }
     resolved: dict[str, int] = {}
     for name in LIMITS:
         own = [getattr(q, name) for q in rows if getattr(q, name) is not None]
@@ -107,7 +114,7 @@ def check(user: AbstractBaseUser | AnonymousUser, *, live_answers: int) -> None:
     """
     limits = limits_for(user)
     if limits.concurrent_answers and live_answers >= limits.concurrent_answers:
-        raise QuotaExceeded("quota_concurrent", limits.concurrent_answers, None)
+        raise QuotaExceeded("too_many_answers", limits.concurrent_answers, None)
     user_id = int(user.pk) if user.pk is not None else 0
     if limits.tokens_per_month and usage.tokens_since(user_id, usage.month_start()) >= (
         limits.tokens_per_month

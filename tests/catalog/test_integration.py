@@ -248,7 +248,7 @@ async def test_concurrent_answers_are_a_quota_across_conversations(
     await frames_until(one, lambda f: f["type"] == "delta")
     await two.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})
     error = (await frames_until(two, is_error))[-1]
-    assert error["code"] == "quota_concurrent"
+    assert error["code"] == "too_many_answers"
     await one.send_json_to({"type": "stop"})
     await frames_until(one, is_done)
     await two.send_json_to({"type": "send", "text": "[[fake tokens=2]]"})

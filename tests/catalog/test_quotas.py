@@ -96,9 +96,17 @@ def test_concurrent_answers(alice):
     Quota.objects.create(user=alice, concurrent_answers=2)
     quotas.check(alice, live_answers=1)
     error = refused(alice, live=2)
-    assert error.code == "quota_concurrent"
+    assert error.code == "too_many_answers"
     assert error.resets_at is None
-    assert "2 answer(s) at a time" in error.message
+    assert "2 answer(s) being written at a time" in error.message
+
+
+def test_max_concurrent_answers_is_the_site_default(alice, settings):
+    settings.MAX_CONCURRENT_ANSWERS = 3
+    quotas.check(alice, live_answers=2)
+    assert refused(alice, live=3).code == "too_many_answers"
+    Quota.objects.create(user=alice, concurrent_answers=5)
+    quotas.check(alice, live_answers=4)
 
 
 def test_a_users_quota_beats_the_groups_which_beat_the_site_default(alice, bob, settings):
