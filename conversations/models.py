@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -206,3 +207,31 @@ class Message(models.Model):
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def new_share_token() -> str:
+    """An unguessable link token: 32 random bytes, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class SharedLink(models.Model):
+    """A read-only public link to a conversation as it stood when shared.
+
+    message_ids snapshots the active path at that moment, so later messages (and later
+    branch switches) never show through the link. Revoking deletes the row: the link
+    then answers 404.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="shared_links"
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_share_token)
+    title = models.CharField(max_length=TITLE_MAX)
+    message_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"share of {self.conversation_id}: {self.title}"

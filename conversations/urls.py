@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversations import frames, views
+from conversations import frames, library_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,5 +16,10 @@ urlpatterns = [
     path("accounts/login/", views.sign_in, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("search/", library_views.search, name="search"),
+    path("c/<int:pk>/share/", library_views.share_create, name="share_create"),
+    path("shared/", library_views.shared_links, name="shared_links"),
+    path("shared/<str:token>/revoke/", library_views.share_revoke, name="share_revoke"),
+    path("s/<str:token>/", library_views.shared_view, name="shared"),
     path("render/diagram/", frames.diagram_frame, name="diagram_frame"),
 ]

@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import config as catalog
-from conversations import accounts, actions
+from conversations import accounts, actions, search
 from conversations.forms import AccountCreationForm, SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
@@ -86,6 +86,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
+    focus = request.GET.get("message", "")
+    if focus.isdigit():  # A search result: show the branch that holds the message.
+        search.focus_message(conversation=conversation, message_id=int(focus))
     return render(request, "conversations/chat.html", _chat_context(request, conversation))
 
 
