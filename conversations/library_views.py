@@ -30,7 +30,9 @@ def search(request: HttpRequest) -> HttpResponse:
     hits = search_module.search(user=request.user, query=query)
     if _wants_json(request):
         return JsonResponse({"query": query, "results": [h.as_json() for h in hits]})
-    return render(request, "conversations/search.html", {"query": query, "hits": hits})
+    return render(
+        request, "conversations/search.html", {"query": query, "hits": hits, "nav": "search"}
+    )
 
 
 @login_required
@@ -66,7 +68,7 @@ def share_revoke(request: HttpRequest, token: str) -> HttpResponseBase:
 def shared_links(request: HttpRequest) -> HttpResponse:
     links = sharing.links_for_user(user=request.user)
     rows = [(link, request.build_absolute_uri(f"/s/{link.token}/")) for link in links]
-    return render(request, "conversations/shared_links.html", {"rows": rows})
+    return render(request, "conversations/shared_links.html", {"rows": rows, "nav": "shared"})
 
 
 @require_GET

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversations import frames, library_views, views
+from conversations import frames, library_views, transfer_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,5 +21,9 @@ urlpatterns = [
     path("shared/", library_views.shared_links, name="shared_links"),
     path("shared/<str:token>/revoke/", library_views.share_revoke, name="share_revoke"),
     path("s/<str:token>/", library_views.shared_view, name="shared"),
+    path("c/<int:pk>/export.json", transfer_views.export_one, {"fmt": "json"}, name="export_json"),
+    path("c/<int:pk>/export.md", transfer_views.export_one, {"fmt": "md"}, name="export_md"),
+    path("export/", transfer_views.export_all, name="export_all"),
+    path("import/", transfer_views.import_page, name="import"),
     path("render/diagram/", frames.diagram_frame, name="diagram_frame"),
 ]

@@ -18,6 +18,7 @@ form?.addEventListener("submit", async (event) => {
       return;
     }
     form.dataset.url = data.url;
+    form.closest("details")?.removeAttribute("open");
     try {
       await navigator.clipboard.writeText(data.url);
       showToast("Link copied. Anyone with it can read this chat as it is now.", "info");
