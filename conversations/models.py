@@ -235,3 +235,43 @@ class SharedLink(models.Model):
 
     def __str__(self) -> str:
         return f"share of {self.conversation_id}: {self.title}"
+
+
+PROMPT_TITLE_MAX = 100
+PROMPT_TEXT_MAX = 20_000
+
+
+class PromptQuerySet(models.QuerySet["Prompt"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> PromptQuerySet:
+        """The user's own prompts and every published one."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(models.Q(user_id=user.pk) | models.Q(is_public=True))
+
+
+class Prompt(models.Model):
+    """A saved prompt (chatgpt-web's prompt store): a short title and the text inserted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
+    )
+    title = models.CharField(max_length=PROMPT_TITLE_MAX)
+    text = models.TextField(max_length=PROMPT_TEXT_MAX)
+    is_public = models.BooleanField(
+        default=False,
+        verbose_name="published",
+        help_text="Offer this prompt to every user (administrators only).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "title"], name="prompt_title_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -105,7 +105,9 @@ def _search_simple(conversations, messages, text: str) -> list[Hit]:  # type: ig
         .only("pk", "content", "conversation_id", "conversation__title")
         .order_by("-created_at", "-id")[:MAX_RESULTS]
     )
-    hits += [Hit(m.conversation_id, m.conversation.title, m.pk, _snippet(m.content, text)) for m in rows]
+    hits += [
+        Hit(m.conversation_id, m.conversation.title, m.pk, _snippet(m.content, text)) for m in rows
+    ]
     return hits[:MAX_RESULTS]
 
 
@@ -113,24 +115,29 @@ def _search_postgres(conversations, messages, text: str) -> list[Hit]:  # type: 
     from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
 
     q = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
-    options = {
-        "config": SEARCH_CONFIG,
-        "start_sel": START,
-        "stop_sel": STOP,
-        "max_words": 30,
-        "min_words": 12,
-    }
+
+    def headline(column: str) -> SearchHeadline:
+        return SearchHeadline(
+            column,
+            q,
+            config=SEARCH_CONFIG,
+            start_sel=START,
+            stop_sel=STOP,
+            max_words=30,
+            min_words=12,
+        )
+
     title_rows = (
         conversations.annotate(doc=SearchVector("title", config=SEARCH_CONFIG))
         .filter(doc=q)
-        .annotate(snip=SearchHeadline("title", q, **options))
+        .annotate(snip=headline("title"))
         .values_list("pk", "title", "snip")[:MAX_RESULTS]
     )
     hits = [Hit(pk, title, None, _marked(snip)) for pk, title, snip in title_rows]
     message_rows = (
         messages.annotate(doc=SearchVector("content", config=SEARCH_CONFIG))
         .filter(doc=q)
-        .annotate(snip=SearchHeadline("content", q, **options))
+        .annotate(snip=headline("content"))
         .order_by("-created_at", "-id")
         .values_list("conversation_id", "conversation__title", "pk", "snip")[:MAX_RESULTS]
     )

@@ -28,9 +28,9 @@ def share_conversation(*, conversation: Conversation) -> SharedLink:
 
 def revoke_share(*, user: AbstractBaseUser | AnonymousUser, token: str) -> bool:
     """Delete the user's link; True if there was one. The link then answers 404."""
-    deleted, _ = SharedLink.objects.filter(
-        token=token, conversation__user_id=user.pk if user.is_authenticated else None
-    ).delete()
+    if not user.is_authenticated:
+        return False
+    deleted, _ = SharedLink.objects.filter(token=token, conversation__user_id=user.pk).delete()
     return deleted > 0
 
 
@@ -45,5 +45,7 @@ def links_for_user(*, user: AbstractBaseUser | AnonymousUser) -> list[SharedLink
 def shared_messages(*, link: SharedLink) -> list[Message]:
     """The snapshot's messages in their order; ones deleted since are simply missing."""
     ids = [i for i in link.message_ids if isinstance(i, int)]
-    by_id = {m.pk: m for m in Message.objects.filter(conversation_id=link.conversation_id, pk__in=ids)}
+    by_id = {
+        m.pk: m for m in Message.objects.filter(conversation_id=link.conversation_id, pk__in=ids)
+    }
     return [by_id[i] for i in ids if i in by_id]

@@ -14,6 +14,7 @@ message is rendered again from its text by the server's sanitizing renderer.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -76,12 +77,14 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
     }
 
 
-def export_user(*, user: AbstractBaseUser, conversation: Conversation | None = None) -> dict[str, Any]:
+def export_user(
+    *, user: AbstractBaseUser, conversation: Conversation | None = None
+) -> dict[str, Any]:
     """The export document: all the user's conversations, or just one. Two queries."""
     conversations = list(
-        Conversation.objects.for_user(user).filter(
-            **({"pk": conversation.pk} if conversation else {})
-        ).order_by("created_at", "id")
+        Conversation.objects.for_user(user)
+        .filter(**({"pk": conversation.pk} if conversation else {}))
+        .order_by("created_at", "id")
     )
     by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
     for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
@@ -100,7 +103,11 @@ def export_markdown(*, conversation: Conversation) -> str:
     for m in conversation.active_path():
         if m.role == Message.Role.SYSTEM:
             continue
-        who = "You" if m.role == Message.Role.USER else f"Assistant{f' ({m.model})' if m.model else ''}"
+        who = (
+            "You"
+            if m.role == Message.Role.USER
+            else f"Assistant{f' ({m.model})' if m.model else ''}"
+        )
         lines += [f"## {who}", "", m.content.rstrip() or "*(no text)*", ""]
         if m.status == Message.Status.ERROR:
             lines += [f"> **The answer failed.** {m.error}".rstrip(), ""]
@@ -160,7 +167,8 @@ def parse_document(raw: bytes) -> object:
     limit: int = settings.IMPORT_MAX_BYTES
     if len(raw) > limit:
         raise ImportRefused(
-            f"The file is {len(raw):,} bytes; the import limit is {limit:,} bytes (IMPORT_MAX_BYTES)."
+            f"The file is {len(raw):,} bytes; "
+            f"the import limit is {limit:,} bytes (IMPORT_MAX_BYTES)."
         )
     try:
         text = raw.decode("utf-8-sig")
@@ -216,10 +224,8 @@ def parse_locale_datetime(value: object, *, fallback: dt.datetime) -> dt.datetim
         return fallback
     text = " ".join(value.replace("\u202f", " ").replace("\u200e", "").split())
     candidates: list[dt.datetime] = []
-    try:
+    with contextlib.suppress(ValueError):
         candidates.append(dt.datetime.fromisoformat(text))
-    except ValueError:
-        pass
     if "上午" in text or "下午" in text:  # zh-CN with a 12-hour clock: 2026/11/21 下午2:44:34
         pm = "下午" in text
         bare = text.replace("上午", " ").replace("下午", " ")
@@ -263,11 +269,11 @@ def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
 def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     state = document.get("data", document)
     if not isinstance(state, dict):
-        raise ImportRefused("This is not a chatgpt-web history file: no \"data\" object.")
+        raise ImportRefused('This is not a chatgpt-web history file: no "data" object.')
     history, chats = state.get("history"), state.get("chat")
     if not isinstance(history, list) or not isinstance(chats, list):
         raise ImportRefused(
-            "This is not a chatgpt-web history file: \"history\" and \"chat\" must be lists."
+            'This is not a chatgpt-web history file: "history" and "chat" must be lists.'
         )
     titles: dict[object, str] = {}
     for i, entry in enumerate(history):
@@ -277,7 +283,7 @@ def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[Plan
     plans: list[PlannedConversation] = []
     for i, chat in enumerate(chats):
         if not isinstance(chat, dict) or not isinstance(chat.get("data"), list):
-            raise ImportRefused(f"Chat {i + 1} has no message list (\"data\").")
+            raise ImportRefused(f'Chat {i + 1} has no message list ("data").')
         plan = PlannedConversation(
             title=titles.get(chat.get("uuid"), "Imported chat"), created_at=now, updated_at=now
         )
@@ -343,15 +349,18 @@ def _usage(value: object, what: str) -> dict[str, int] | None:
 
 def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     if document.get("version") != VERSION:
-        raise ImportRefused(f"This export is version {document.get('version')!r}; this server reads version {VERSION}.")
+        raise ImportRefused(
+            f"This export is version {document.get('version')!r}; "
+            f"this server reads version {VERSION}."
+        )
     items = document.get("conversations")
     if not isinstance(items, list):
-        raise ImportRefused("The export has no \"conversations\" list.")
+        raise ImportRefused('The export has no "conversations" list.')
     plans: list[PlannedConversation] = []
     for i, item in enumerate(items):
         where = f"Conversation {i + 1}"
         if not isinstance(item, dict) or not isinstance(item.get("messages"), list):
-            raise ImportRefused(f"{where} has no \"messages\" list.")
+            raise ImportRefused(f'{where} has no "messages" list.')
         plan = PlannedConversation(
             title=_title(item.get("title"), f"The title of {where.lower()}"),
             created_at=_when(item.get("created_at"), f"{where}'s created_at", now=now),
@@ -408,8 +417,10 @@ def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversati
     """Recognise the file's kind and check it whole; nothing is written here."""
     if isinstance(document, dict) and document.get("format") == FORMAT:
         return plan_chatweb(document, now=now)
-    if isinstance(document, dict) and isinstance(document.get("data", document), dict) and (
-        "chat" in document.get("data", document)
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("data", document), dict)
+        and ("chat" in document.get("data", document))
     ):
         return plan_chatgpt_web(document, now=now)
     raise ImportRefused(
@@ -429,7 +440,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     with transaction.atomic():
         for plan in plans:
             conversation = Conversation.objects.create(
-                user=user,
+                user_id=user.pk,
                 title=plan.title,
                 model=plan.model,
                 system_prompt=plan.system_prompt,

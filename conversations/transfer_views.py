@@ -37,7 +37,9 @@ def export_one(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
             content_type="text/markdown",
         )
     document = transfer.export_user(user=request.user, conversation=conversation)  # type: ignore[arg-type]
-    return _download(_json(document), filename=f"chatweb-{pk}.json", content_type="application/json")
+    return _download(
+        _json(document), filename=f"chatweb-{pk}.json", content_type="application/json"
+    )
 
 
 @login_required
@@ -45,7 +47,9 @@ def export_one(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 def export_all(request: HttpRequest) -> HttpResponse:
     document = transfer.export_user(user=request.user)  # type: ignore[arg-type]
     day = timezone.localdate().isoformat()
-    return _download(_json(document), filename=f"chatweb-{day}.json", content_type="application/json")
+    return _download(
+        _json(document), filename=f"chatweb-{day}.json", content_type="application/json"
+    )
 
 
 @login_required

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from conversations import frames, library_views, transfer_views, views
+from conversations import frames, library_views, prompt_views, transfer_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,5 +25,11 @@ urlpatterns = [
     path("c/<int:pk>/export.md", transfer_views.export_one, {"fmt": "md"}, name="export_md"),
     path("export/", transfer_views.export_all, name="export_all"),
     path("import/", transfer_views.import_page, name="import"),
+    path("prompts/", prompt_views.prompt_list, name="prompts"),
+    path("prompts/<int:pk>/edit/", prompt_views.prompt_edit, name="prompt_edit"),
+    path("prompts/<int:pk>/delete/", prompt_views.prompt_delete, name="prompt_delete"),
+    path("prompts/import/", prompt_views.prompt_import, name="prompt_import"),
+    path("prompts/export.json", prompt_views.prompt_export, name="prompt_export"),
+    path("prompts/picker.json", prompt_views.prompt_picker, name="prompt_picker"),
     path("render/diagram/", frames.diagram_frame, name="diagram_frame"),
 ]

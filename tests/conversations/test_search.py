@@ -18,7 +18,9 @@ def _chat(user: Any, title: str, add_message: Any, *texts: str) -> Conversation:
     conversation = Conversation.objects.create(user=user, title=title)
     parent = None
     for i, text in enumerate(texts):
-        parent = add_message(conversation, "user" if i % 2 == 0 else "assistant", text, parent=parent)
+        parent = add_message(
+            conversation, "user" if i % 2 == 0 else "assistant", text, parent=parent
+        )
     return conversation
 
 
@@ -32,7 +34,10 @@ def test_finds_message_text_and_titles_with_the_hit_marked(alice, add_message):
 
     assert [h.conversation_id for h in by_message] == [plants.pk]
     assert "<mark>orchids</mark>" in by_message[0].snippet_html
-    assert by_message[0].url == f"/c/{plants.pk}/?message={by_message[0].message_id}#message-{by_message[0].message_id}"
+    assert (
+        by_message[0].url
+        == f"/c/{plants.pk}/?message={by_message[0].message_id}#message-{by_message[0].message_id}"
+    )
 
 
 def test_titles_match(alice, add_message):
@@ -93,7 +98,9 @@ def test_the_query_count_does_not_grow_with_the_number_of_conversations(alice, a
 def test_the_search_endpoint_answers_json_and_a_page(alice_client, alice, add_message):
     _chat(alice, "Gardening", add_message, "orchid tips & tricks")
 
-    data = alice_client.get("/search/", {"q": "orchid"}, headers={"Accept": "application/json"}).json()
+    data = alice_client.get(
+        "/search/", {"q": "orchid"}, headers={"Accept": "application/json"}
+    ).json()
     page = alice_client.get("/search/", {"q": "orchid"}).content.decode()
 
     assert data["query"] == "orchid"
@@ -139,5 +146,8 @@ def test_postgresql_has_the_full_text_indexes():
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%%_fts'")
         rows = dict(cursor.fetchall())
 
-    assert set(rows) == {"conversations_message_content_fts", "conversations_conversation_title_fts"}
+    assert set(rows) == {
+        "conversations_message_content_fts",
+        "conversations_conversation_title_fts",
+    }
     assert all("gin" in d and "to_tsvector('simple'" in d for d in rows.values())
