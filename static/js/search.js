@@ -18,10 +18,17 @@ function showList(searching) {
 }
 
 /** The server's snippet is escaped text with <mark>; keep exactly that, nothing else. */
-function snippetNode(html) {
+function markedNode(className, html) {
   const span = document.createElement("span");
-  span.className = "search-snippet";
+  span.className = className;
   span.innerHTML = DOMPurify.sanitize(html, { ALLOWED_TAGS: ["mark"], ALLOWED_ATTR: [] });
+  return span;
+}
+
+function textNode(className, text) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
   return span;
 }
 
@@ -42,10 +49,12 @@ function render(query, results) {
     item.className = "search-hit";
     const link = document.createElement("a");
     link.href = hit.url;
-    const title = document.createElement("span");
-    title.className = "search-title";
-    title.textContent = hit.title || "New chat";
-    link.append(title, snippetNode(hit.snippet_html));
+    if (hit.message_id === null) {
+      // The title matched: mark it there, and say so.
+      link.append(markedNode("search-title", hit.snippet_html), textNode("search-snippet", "Title"));
+    } else {
+      link.append(textNode("search-title", hit.title || "New chat"), markedNode("search-snippet", hit.snippet_html));
+    }
     item.append(link);
     list.append(item);
   }
