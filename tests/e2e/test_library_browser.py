@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_chat_browser import (  # noqa: F401  (fixtures)
-    PASSWORD,
-    TIMEOUT_MS,
-    USERNAME,
-    app,
-    browser,
-    page,
-    upstream,
-)
+from tests.e2e import test_chat_browser as chat_suite
 from tests.servers import Daphne
+
+# The chat suite's fixtures (a daphne on its own database, Chromium, a signed-in page),
+# shared rather than copied.
+upstream = chat_suite.upstream
+app = chat_suite.app
+browser = chat_suite.browser
+page = chat_suite.page
+USERNAME, PASSWORD, TIMEOUT_MS = chat_suite.USERNAME, chat_suite.PASSWORD, chat_suite.TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +54,7 @@ def import_fixture(page: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def imported(browser: Any, app: Daphne) -> None:  # noqa: F811
+def imported(browser: Any, app: Daphne) -> None:
     """The chatgpt-web fixture, imported once for the module's tests."""
     context = browser.new_context(base_url=app.url)
     context.set_default_timeout(TIMEOUT_MS)
@@ -75,7 +74,7 @@ def sign_in(page: Any) -> None:
 
 def shoot(
     browser: Any, app: Daphne, shots: Path, name: str, setup: Any, *, signed_in: bool = True
-) -> None:  # noqa: F811
+) -> None:
     """Screenshots of one state at both sizes in both colour schemes, no CSP error."""
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
@@ -173,8 +172,8 @@ def test_slash_inserts_a_saved_prompt(page: Any) -> None:
 
 def test_share_open_signed_out_then_revoke(
     page: Any,
-    browser: Any,  # noqa: F811
-    app: Daphne,  # noqa: F811
+    browser: Any,
+    app: Daphne,
     imported: None,
 ) -> None:
     page.goto("/")
@@ -208,7 +207,7 @@ def test_share_open_signed_out_then_revoke(
         stranger.close()
 
 
-def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> None:  # noqa: F811
+def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> None:
     def search(p: Any, size: str) -> None:
         p.goto("/")
         if size == "phone":
