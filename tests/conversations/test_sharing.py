@@ -121,3 +121,14 @@ def test_deleting_the_conversation_ends_its_links(alice_client, chat):
     alice_client.post(f"/c/{chat.pk}/delete/")
 
     assert Client().get(f"/s/{token}/").status_code == 404
+
+
+def test_the_shared_links_page_says_what_happened(alice_client, chat):
+    created = alice_client.post(f"/c/{chat.pk}/share/", follow=True)
+    token = SharedLink.objects.get().token
+
+    revoked = alice_client.post(f"/shared/{token}/revoke/", follow=True)
+
+    assert f"/s/{token}/" in created.content.decode()
+    assert "Anyone with this link can read the conversation" in created.content.decode()
+    assert "The link is revoked" in revoked.content.decode()
