@@ -226,7 +226,7 @@ class SharedLink(models.Model):
         Conversation, on_delete=models.CASCADE, related_name="shared_links"
     )
     token = models.CharField(max_length=64, unique=True, default=new_share_token)
-    title = models.CharField(max_length=TITLE_MAX)
+    title = fields.CharField(max_length=TITLE_MAX)
     message_ids = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -255,8 +255,8 @@ class Prompt(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
     )
-    title = models.CharField(max_length=PROMPT_TITLE_MAX)
-    text = models.TextField(max_length=PROMPT_TEXT_MAX)
+    title = fields.CharField(max_length=PROMPT_TITLE_MAX)
+    text = fields.TextField(max_length=PROMPT_TEXT_MAX)
     is_public = models.BooleanField(
         default=False,
         verbose_name="published",

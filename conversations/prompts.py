@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import fields
 from conversations.actions import ActionError
 from conversations.models import PROMPT_TEXT_MAX, PROMPT_TITLE_MAX, Prompt
 
@@ -38,7 +39,7 @@ def _clean(title: object, text: object) -> tuple[str, str]:
         )
     if len(text) > PROMPT_TEXT_MAX:
         raise ActionError("prompt_text", f"The text is longer than {PROMPT_TEXT_MAX:,} characters.")
-    return title, text.replace("\x00", "")
+    return fields.clean_text(title), fields.clean_text(text)
 
 
 def _check_unique(user_id: int, title: str, exclude: int | None = None) -> None:

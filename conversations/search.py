@@ -1,7 +1,7 @@
 """Search across one user's conversations: titles and message text.
 
 PostgreSQL: full-text search (to_tsvector with the 'simple' configuration, so any
-language matches word for word, served by a GIN index, migration 0003) with
+language matches word for word, served by a GIN index, migration 0004) with
 ts_headline snippets. SQLite: a case-insensitive substring match with a snippet cut
 around the first hit. Either way a search is a fixed number of queries, however many
 conversations the user has, and only the user's own are searched.
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from django.utils.html import escape
 
+from conversations import fields
 from conversations.models import Conversation, Message
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def _snippet(text: str, query: str) -> str:
 def clean_query(query: object) -> str:
     if not isinstance(query, str):
         return ""
-    return " ".join(query.split())[:MAX_QUERY_CHARS]
+    return fields.clean_text(" ".join(query.split())[:MAX_QUERY_CHARS])
 
 
 def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit]:

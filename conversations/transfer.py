@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import markdown
+from conversations import fields, markdown
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
 
@@ -194,7 +194,7 @@ def _text(value: object, what: str) -> str:
         raise ImportRefused(f"{what} is not text.")
     if len(value) > MAX_TEXT_CHARS:
         raise ImportRefused(f"{what} is longer than {MAX_TEXT_CHARS:,} characters.")
-    return value.replace("\x00", "")
+    return fields.clean_text(value)
 
 
 def _title(value: object, what: str) -> str:

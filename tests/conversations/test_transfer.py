@@ -271,3 +271,18 @@ def test_exports_download_and_stay_private(alice_client, branched, bob):
     bob_client.force_login(bob)
     assert bob_client.get(f"/c/{branched.pk}/export.json").status_code == 404
     assert bob_client.get(f"/c/{branched.pk}/export.md").status_code == 404
+
+
+def test_nul_and_lone_surrogates_in_a_file_are_stored_cleaned(alice):
+    raw = (
+        b'{"data": {"history": [{"uuid": 1, "title": "bad \\ud800 title"}], "chat": [{"uuid": 1,'
+        b' "data": [{"dateTime": "x", "text": "a\\u0000b \\udfff", "inversion": true},'
+        b' {"dateTime": "x", "text": "**ok** \\ud800", "inversion": false}]}]}}'
+    )
+
+    (conversation,) = transfer.import_file(user=alice, raw=raw)
+
+    question, answer = conversation.active_path()
+    assert conversation.title == "bad \ufffd title"
+    assert question.content == "ab \ufffd"
+    assert answer.html == "<p><strong>ok</strong> \ufffd</p>"

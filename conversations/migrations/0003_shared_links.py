@@ -9,7 +9,7 @@ import conversations.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0001_initial"),
+        ("conversations", "0002_message_retry_after"),
     ]
 
     operations = [
