@@ -9,7 +9,7 @@ import conversations.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0002_message_retry_after"),
+        ("conversations", "0003_message_context_from"),
     ]
 
     operations = [

@@ -31,6 +31,6 @@ def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("conversations", "0003_shared_links")]
+    dependencies = [("conversations", "0004_shared_links")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]

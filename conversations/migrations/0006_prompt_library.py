@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0004_search_gin_indexes_postgresql"),
+        ("conversations", "0005_search_gin_indexes_postgresql"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
