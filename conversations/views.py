@@ -12,6 +12,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connection, transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -40,8 +41,29 @@ def _needs_setup() -> bool:
     return not get_user_model().objects.exists()
 
 
+# The sidebar lists this many conversations; "Load more" fetches the next ones as a
+# server-rendered partial (conversation_list), so a page costs the same for a user with
+# 20 conversations or 2,000.
+SIDEBAR_PAGE = 50
+
+
+def _sidebar_page(
+    request: HttpRequest, before: Conversation | None = None
+) -> tuple[list[Conversation], bool]:
+    """One page of the user's conversations, newest first (after `before`), and whether
+    more follow. One query: keyset pagination on the (user, -updated_at) index."""
+    conversations = Conversation.objects.for_user(request.user).only("pk", "title", "updated_at")
+    if before is not None:
+        conversations = conversations.filter(
+            Q(updated_at__lt=before.updated_at) | Q(updated_at=before.updated_at, pk__lt=before.pk)
+        )
+    page = list(conversations[: SIDEBAR_PAGE + 1])
+    return page[:SIDEBAR_PAGE], len(page) > SIDEBAR_PAGE
+
+
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
+    sidebar, more = _sidebar_page(request)
     live = next((m for m in path if m.is_live), None)
     models = catalog.models_for(request.user)
     current_model = catalog.default_for(
@@ -52,9 +74,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
     )
     return {
-        "conversations": Conversation.objects.for_user(request.user).only(
-            "pk", "title", "updated_at"
-        ),
+        "conversations": sidebar,
+        "more_conversations": more,
         "conversation": conversation,
         "messages": path,
         "streaming_message_id": live.pk if live else None,
@@ -125,6 +146,26 @@ def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "conversations/_thread.html",
         {"messages": path, "context_from": context_from},
+    )
+
+
+@login_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's next page after ?before=<conversation id>: list items, no layout."""
+    try:
+        before_id = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("?before= must be a conversation id.", status=400)
+    before = get_conversation_for_user(request, before_id)
+    try:
+        current_id = int(request.GET.get("current", ""))
+    except ValueError:
+        current_id = None
+    page, more = _sidebar_page(request, before)
+    return render(
+        request,
+        "conversations/_sidebar_page.html",
+        {"conversations": page, "more_conversations": more, "current_id": current_id},
     )
 
 
