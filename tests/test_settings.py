@@ -131,6 +131,18 @@ def test_database_connections_persist_and_are_health_checked(tmp_path, database_
     assert result.stdout.split() == ["600", "True"], result.stderr
 
 
+def test_sqlite_runs_in_wal_mode_without_an_fsync_per_commit(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); "
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0], "
+        "c.execute('PRAGMA synchronous').fetchone()[0])",
+        DJANGO_SETTINGS_MODULE="chatweb.settings",
+    )
+    assert result.stdout.split() == ["wal", "1"], result.stderr  # 1 is NORMAL
+
+
 def test_a_negative_conn_max_age_is_refused(tmp_path):
     result = settings_of(tmp_path, "pass", CONN_MAX_AGE="-1")
     assert result.returncode != 0
