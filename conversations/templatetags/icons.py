@@ -17,7 +17,7 @@ register = template.Library()
 
 @functools.cache
 def _svg(name: str) -> SafeString:
-    return mark_safe(render_to_string("_icon.html", {"name": name}))  # noqa: S308 (our template)
+    return mark_safe(render_to_string("_icon.html", {"name": name}))  # our own template
 
 
 @register.simple_tag
