@@ -165,7 +165,13 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "conversations/_sidebar_page.html",
-        {"conversations": page, "more_conversations": more, "current_id": current_id},
+        {
+            "conversations": page,
+            "more_conversations": more,
+            "current_id": current_id,
+            # Deleting from a row loaded here returns to the page it is shown on.
+            "page_path": reverse("conversation", args=[current_id]) if current_id else "/",
+        },
     )
 
 

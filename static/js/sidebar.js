@@ -52,6 +52,7 @@ async function loadMore(button) {
     const response = await fetch(button.dataset.loadMore, { headers: { Accept: "text/html" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     button.closest(".conv-more").outerHTML = await response.text();
+    groupConversations();
   } catch {
     button.disabled = false;
   }

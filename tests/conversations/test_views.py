@@ -302,6 +302,17 @@ def test_load_more_keeps_the_open_conversation_marked(alice_client, alice):
     assert f'href="/c/{last.pk}/" aria-current="page"' in rest
 
 
+def test_a_row_loaded_by_load_more_deletes_back_to_the_page_it_is_shown_on(alice_client, alice):
+    ordered = _bulk_conversations(alice, SIDEBAR_PAGE + 5)
+    open_one = ordered[0]
+    page = _html(alice_client.get(f"/c/{open_one.pk}/"))
+    url = re.search(r'data-load-more="([^"]+)"', page)
+    assert url is not None
+    rest = _html(alice_client.get(url[1].replace("&amp;", "&")))
+    assert f'name="next" value="/c/{open_one.pk}/"' in rest
+    assert 'value="/c/list/"' not in rest
+
+
 @pytest.mark.parametrize("before", ["", "abc"])
 def test_load_more_without_a_cursor_is_a_clear_400(alice_client, before):
     response = alice_client.get(f"/c/list/?before={before}")
