@@ -262,6 +262,13 @@ if not OPENAI_API_MODELS:
 TIMEOUT_MS = env.int("TIMEOUT_MS", default=100_000)
 if TIMEOUT_MS <= 0:
     raise ImproperlyConfigured("TIMEOUT_MS must be a positive number of milliseconds.")
+# Connections to the model server held open at once by one process; 0 is no limit. Every
+# streaming answer holds one for its whole length, so the answers streaming at once are
+# what bounds it (MAX_CONCURRENT_ANSWERS per user and the process's own capacity); a limit
+# is only for an upstream that refuses more connections than some number.
+UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=0)
+if UPSTREAM_MAX_CONNECTIONS < 0:
+    raise ImproperlyConfigured("UPSTREAM_MAX_CONNECTIONS must be 0 (no limit) or more.")
 MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
 SYSTEM_PROMPT = env.str(
     "SYSTEM_PROMPT",
