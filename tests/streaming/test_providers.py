@@ -337,13 +337,13 @@ async def test_more_answers_than_the_old_pool_limit_stream_at_once(fake_upstream
 
     async def answer(i: int) -> None:
         async for _ in client.stream_chat(
-            model=MODEL, messages=ask(f"[[fake tokens=30 delay=1]] {i}")
+            model=MODEL, messages=ask(f"[[fake tokens=60 delay=1]] {i}")
         ):
             pass  # Held open until the end or the cancel below.
 
     tasks = [asyncio.create_task(answer(i)) for i in range(130)]
     try:
-        await wait_until(lambda: len(fake_upstream.chat_requests) == 130, within=8)
+        await wait_until(lambda: len(fake_upstream.chat_requests) == 130, within=20)
     finally:
         for task in tasks:
             task.cancel()
