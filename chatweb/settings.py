@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
