@@ -143,7 +143,7 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 max_connections: int | None = None
 # Idle connections kept for the next reply (each closes after httpx's 5 s keep-alive
 # expiry anyway); the limit on connections in use is the caller's.
-KEEPALIVE_CONNECTIONS = 100
+KEEPALIVE_CONNECTIONS = 20
 
 
 def get_client() -> httpx.AsyncClient:
