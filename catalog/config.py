@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from catalog import crypto
 from catalog.models import ChatModel, Provider
@@ -161,9 +162,11 @@ def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:
         return name
     if not names:
         raise ModelUnavailable(
-            "no_model", "No model is available to you. Ask the administrator for access."
+            "no_model", _("No model is available to you. Ask the administrator for access.")
         )
-    raise ModelUnavailable("unknown_model", f"Unknown model. Choose one of: {', '.join(names)}.")
+    raise ModelUnavailable(
+        "unknown_model", _("Unknown model. Choose one of: %(names)s.") % {"names": ", ".join(names)}
+    )
 
 
 def _env_config() -> ProviderConfig:
@@ -206,7 +209,7 @@ def resolve(name: str) -> ResolvedModel:
         if not (row.enabled and row.provider.enabled):
             raise ModelUnavailable(
                 "model_unavailable",
-                f"The model {row.label} is disabled. Choose another model.",
+                _("The model %(label)s is disabled. Choose another model.") % {"label": row.label},
             )
         return ResolvedModel(
             name=row.name,
@@ -238,7 +241,9 @@ def resolve(name: str) -> ResolvedModel:
     if not is_configured():
         raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
     raise ModelUnavailable(
-        "model_unavailable", f"The model {name!r} is no longer available. Choose another model."
+        "model_unavailable",
+        _("The model %(name)s is no longer available. Choose another model.")
+        % {"name": repr(name)},
     )
 
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from catalog import clock, usage
 from catalog.models import Quota
@@ -51,20 +53,39 @@ class QuotaExceeded(Exception):
 
 
 def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
+    """The refusal's sentence, in the active language (the request's or the socket's)."""
+    count = formats.number_format(limit, force_grouping=True)
     what = {
-        "rate_limited": f"{limit:,} requests per hour",
-        "quota_tokens_day": f"{limit:,} tokens per day",
-        "quota_tokens_month": f"{limit:,} tokens per month",
-        "too_many_answers": f"{limit:,} answer(s) being written at a time",
-    }[code]
+        "rate_limited": ngettext(
+            "%(count)s request per hour", "%(count)s requests per hour", limit
+        ),
+        "quota_tokens_day": ngettext("%(count)s token per day", "%(count)s tokens per day", limit),
+        "quota_tokens_month": ngettext(
+            "%(count)s token per month", "%(count)s tokens per month", limit
+        ),
+        "too_many_answers": ngettext(
+            "%(count)s answer being written at a time",
+            "%(count)s answers being written at a time",
+            limit,
+        ),
+    }[code] % {"count": count}
     if resets_at is None:
-        return f"You have reached your limit of {what}. Wait for one to finish, or stop it."
+        return _("You have reached your limit of %(what)s. Wait for one to finish, or stop it.") % {
+            "what": what
+        }
     local = timezone.localtime(resets_at)
     today = timezone.localtime(clock.now()).date()
-    when = local.strftime("%H:%M")
+    when = formats.time_format(local.time(), "H:i")
     if local.date() != today:
-        when = f"{formats.date_format(local.date(), 'M j')}, {when}"
-    return f"You have reached your limit of {what}. It resets at {when} ({local.tzname()})."
+        when = _("%(date)s, %(time)s") % {
+            "date": formats.date_format(local.date(), "MONTH_DAY_FORMAT"),
+            "time": when,
+        }
+    return _("You have reached your limit of %(what)s. It resets at %(when)s (%(zone)s).") % {
+        "what": what,
+        "when": when,
+        "zone": local.tzname(),
+    }
 
 
 def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:

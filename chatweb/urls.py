@@ -1,8 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog, set_language
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The switcher on the sign-in page posts here (CSRF-protected; sets the language cookie).
+    path("i18n/setlang/", set_language, name="set_language"),
+    # gettext() for the JavaScript modules, in the page's language (base.html loads it).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("streaming.urls")),
     path("", include("catalog.urls")),
     path("", include("conversations.urls")),

@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from catalog import config as catalog
 from catalog import quotas
@@ -76,11 +77,12 @@ def close_sockets(group: str, code: int) -> None:
 def _clean_text(text: object) -> str:
     # What is stored is cleaned by the fields; a text that cleans to nothing is empty.
     if not isinstance(text, str) or not clean_text(text).strip():
-        raise ActionError("empty_text", "Type a message first.")
+        raise ActionError("empty_text", _("Type a message first."))
     if len(text) > MAX_MESSAGE_CHARS:
         raise ActionError(
             "too_long",
-            f"The message is {len(text):,} characters long; the limit is {MAX_MESSAGE_CHARS:,}.",
+            _("The message is %(length)s characters long; the limit is %(limit)s.")
+            % {"length": f"{len(text):,}", "limit": f"{MAX_MESSAGE_CHARS:,}"},
         )
     return text
 
@@ -154,7 +156,7 @@ def start_conversation(
     The answer's `conversation` is the new conversation (already loaded).
     """
     if user.pk is None:
-        raise ActionError("not_signed_in", "Sign in to start a conversation.")
+        raise ActionError("not_signed_in", _("Sign in to start a conversation."))
     text = _clean_text(text)
     chosen = _clean_model(user, model, "")
     with transaction.atomic():
@@ -174,7 +176,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         chosen = _clean_model(locked.user, model, locked.model)
         if locked.live_answer() is not None:
-            raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+            raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
         _lock_user(locked.user_id)
         check_quota(locked.user)
         if locked.current_leaf_id is None:
@@ -202,19 +204,19 @@ def _locked_for_change(conversation: Conversation) -> Conversation:
     """Lock the conversation; refuse while an answer is written (the tree is then in use)."""
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.live_answer() is not None:
-        raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
+        raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
     return locked
 
 
 def _message_in(conversation: Conversation, message_id: object) -> Message:
     """A message of this conversation, or a not-found refusal (never another one's)."""
     if isinstance(message_id, bool) or not isinstance(message_id, int):
-        raise ActionError("bad_message", "message_id must be the id of a message.")
+        raise ActionError("bad_message", _("message_id must be the id of a message."))
     try:
         return conversation.messages.get(pk=message_id)
     except Message.DoesNotExist:
         raise ActionError(
-            "message_not_found", "That message is not in this conversation (any more)."
+            "message_not_found", _("That message is not in this conversation (any more).")
         ) from None
 
 
@@ -241,7 +243,7 @@ def regenerate(
             path = locked.active_path()
             question = next((m for m in reversed(path) if m.role == Message.Role.USER), None)
             if question is None:
-                raise ActionError("nothing_to_regenerate", "There is no message to answer yet.")
+                raise ActionError("nothing_to_regenerate", _("There is no message to answer yet."))
         else:
             target = _message_in(locked, message_id)
             if target.role == Message.Role.USER:
@@ -249,7 +251,7 @@ def regenerate(
             elif target.parent is not None and target.parent.role == Message.Role.USER:
                 question = target.parent
             else:
-                raise ActionError("nothing_to_regenerate", "That message answers nothing.")
+                raise ActionError("nothing_to_regenerate", _("That message answers nothing."))
         locked.model = _clean_model(locked.user, model, locked.model)
         _check_answer_allowed(locked)
         answer = _new_answer(locked, question, locked.model)
@@ -269,7 +271,7 @@ def edit_message(
         locked = _locked_for_change(conversation)
         original = _message_in(locked, message_id)
         if original.role != Message.Role.USER:
-            raise ActionError("not_editable", "Only your own messages can be edited.")
+            raise ActionError("not_editable", _("Only your own messages can be edited."))
         _check_answer_allowed(locked)
         chosen = _clean_model(locked.user, model, locked.model)
         edited = Message.objects.create(
@@ -333,7 +335,7 @@ INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 def rename(*, conversation: Conversation, title: object) -> None:
     if not isinstance(title, str) or not clean_text(title).translate(INVISIBLE).strip():
-        raise ActionError("empty_title", "A title cannot be empty.")
+        raise ActionError("empty_title", _("A title cannot be empty."))
     conversation.title = title_from_text(title)
     conversation.save(update_fields=["title"])
     publish(conversation.pk, events.title_frame(conversation.pk, conversation.title))
@@ -379,7 +381,7 @@ def update_settings(
     if not isinstance(system_prompt, str):
         system_prompt = ""
     if len(system_prompt) > MAX_MESSAGE_CHARS:
-        raise ActionError("too_long", "The system prompt is too long.")
+        raise ActionError("too_long", _("The system prompt is too long."))
     conversation.model = _clean_model(conversation.user, model, conversation.model)
     conversation.context_enabled = context_enabled
     conversation.system_prompt = system_prompt.strip()

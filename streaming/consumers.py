@@ -4,6 +4,10 @@ It authorises in connect, joins the conversation's group, turns frames into acti
 calls and forwards group events. It never awaits an answer: generations run as
 process-owned tasks (streaming.generation), so Stop and disconnect are never stuck
 behind one.
+
+Everything it says is in the socket user's language (chatweb.i18n.language_for_scope:
+their setting, else the page's cookie or Accept-Language), chosen at connect: error
+frames are written under it and failed answers' texts rendered for it at send time.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
-from conversations import actions
+from chatweb.i18n import language_for_scope
+from conversations import actions, errors
 from conversations.models import Conversation, Message
 from streaming import events, generation
 
@@ -33,6 +40,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     conversation_id: int
     groups_joined: tuple[str, ...] = ()
     closing = False
+    language = settings.LANGUAGE_CODE
 
     async def connect(self) -> None:
         # Refusals accept first, then close with the code: a refused handshake reaches the
@@ -41,6 +49,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if not user.is_authenticated:
             await self._refuse(events.CLOSE_SIGNED_OUT)
             return
+        self.language = await database_sync_to_async(language_for_scope)(self.scope)
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         owned = await Conversation.objects.for_user(user).filter(pk=self.conversation_id).aexists()
         if not owned:
@@ -105,8 +114,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(
                 events.error_frame(
                     "too_many_frames",
-                    f"Too many frames: at most {settings.WS_MAX_FRAMES_PER_SECOND} a second. "
-                    "This one was ignored.",
+                    _("Too many frames: at most %(count)s a second. This one was ignored.")
+                    % {"count": settings.WS_MAX_FRAMES_PER_SECOND},
                 )
             )
         elif self.frames_refused > self.frame_rate:
@@ -117,6 +126,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # --- Frames in ------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        with translation.override(self.language):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data: str | None) -> None:
         if self.closing:
             # Signed out, deactivated or over a limit: the close is on its way.
             return
@@ -134,9 +147,8 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(
                 events.error_frame(
                     "bad_frame",
-                    "Frames are JSON objects whose type is one of: "
-                    + ", ".join(events.CLIENT_FRAME_TYPES)
-                    + ".",
+                    _("Frames are JSON objects whose type is one of: %(types)s.")
+                    % {"types": ", ".join(events.CLIENT_FRAME_TYPES)},
                     kind if isinstance(kind, str) else None,
                 )
             )
@@ -169,7 +181,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def on_stop(self, content: dict[str, Any]) -> None:
         live = await database_sync_to_async(self._live_answer)()
         if live is None:
-            raise actions.ActionError("not_streaming", "Nothing is being written right now.")
+            raise actions.ActionError("not_streaming", _("Nothing is being written right now."))
         await self.channel_layer.group_send(
             events.control_group(self.conversation_id), events.stop_event(live.pk)
         )
@@ -194,10 +206,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._deferred_sync = None
         if self.closing:
             return
-        try:
-            await self._request_snapshot()
-        except actions.ActionError as exc:
-            await self.send_json(events.error_frame(exc.code, exc.message, "sync"))
+        with translation.override(self.language):
+            try:
+                await self._request_snapshot()
+            except actions.ActionError as exc:
+                await self.send_json(events.error_frame(exc.code, exc.message, "sync"))
 
     async def _request_snapshot(self) -> None:
         self.last_sync_at = time.monotonic()
@@ -211,6 +224,14 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             )
             return
         await self.send_json(events.snapshot_frame(last.as_event() if last else None))
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Every frame out: a failed answer's text rendered in this socket's language."""
+        message = content.get("message") if isinstance(content, dict) else None
+        if isinstance(message, dict) and (message.get("error_code") or message.get("error")):
+            with translation.override(self.language):
+                content = {**content, "message": errors.localize_message(message)}
+        await super().send_json(content, close)
 
     # --- Group events out -----------------------------------------------------------------
 
@@ -233,7 +254,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return Conversation.objects.get(pk=self.conversation_id)
         except Conversation.DoesNotExist:
             # Deleted from another tab while this one stayed open.
-            raise actions.ActionError("not_found", "This conversation was deleted.") from None
+            raise actions.ActionError("not_found", _("This conversation was deleted.")) from None
 
     def _post(self, text: object, model: object) -> Message:
         return actions.post_user_message(conversation=self._conversation(), text=text, model=model)

@@ -128,7 +128,7 @@ function showTimestamps(root) {
     const when = article.dataset.createdAt;
     if (!when) continue;
     const date = new Date(when);
-    if (!Number.isNaN(date.getTime())) article.title = date.toLocaleString();
+    if (!Number.isNaN(date.getTime())) article.title = date.toLocaleString(document.documentElement.lang || undefined);
   }
 }
 
@@ -152,20 +152,20 @@ function escapedParagraphs(text) {
 function fillStatus(area, m) {
   area.replaceChildren();
   if (m.status === "stopped") {
-    area.append(el("p", "msg-note", "Stopped."));
+    area.append(el("p", "msg-note", gettext("Stopped.")));
   } else if (m.status === "error" || m.status === "interrupted") {
     const callout = el("div", "msg-callout");
     callout.setAttribute("role", "alert");
     const heading =
-      m.status === "error" ? "The answer failed." : "The answer was interrupted.";
+      m.status === "error" ? gettext("The answer failed.") : gettext("The answer was interrupted.");
     const fallback =
       m.status === "error"
-        ? "Something went wrong while generating it."
-        : "The server stopped before the answer was finished.";
+        ? gettext("Something went wrong while generating it.")
+        : gettext("The server stopped before the answer was finished.");
     callout.append(el("strong", "", heading), document.createTextNode(` ${m.error || fallback}`));
     area.append(callout);
   } else if (m.status === "done" && m.finish_reason === "length") {
-    area.append(el("p", "msg-note", "The answer reached the length limit."));
+    area.append(el("p", "msg-note", gettext("The answer reached the length limit.")));
   }
 }
 
@@ -404,14 +404,14 @@ function onSnapshot(m) {
 function onTitle(frame) {
   setConversationTitle(frame.conversation_id, frame.title);
   if (Number(frame.conversation_id) === conversationId) {
-    const title = frame.title || "New chat";
+    const title = frame.title || gettext("New chat");
     titleHeading.textContent = title;
     document.title = `${title} · Chatweb`;
   }
 }
 
 function onError(frame) {
-  showToast(frame.message || `The server refused that (${frame.code}).`);
+  showToast(frame.message || interpolate(gettext("The server refused that (%(code)s)."), { code: frame.code }, true));
   if (frame.request === "send" && lastSent !== null) {
     composer.restore(lastSent);
     lastSent = null;
@@ -477,7 +477,7 @@ function givePendingUp() {
   if (lastSent !== null) {
     composer.restore(lastSent);
     lastSent = null;
-    showToast("The server did not answer. Your message is back in the box; try again.");
+    showToast(gettext("The server did not answer. Your message is back in the box; try again."));
   }
 }
 
@@ -491,7 +491,7 @@ function sendMessage(text) {
   const frame = { type: "send", text };
   if (modelSelect?.value) frame.model = modelSelect.value;
   if (!socket || !socket.send(frame)) {
-    showToast("Not connected to the server yet; your message is still in the box.");
+    showToast(gettext("Not connected to the server yet; your message is still in the box."));
     return false;
   }
   lastSent = text;
@@ -504,7 +504,7 @@ function sendMessage(text) {
 
 function stopAnswer() {
   if (socket?.send({ type: "stop" })) composer.stopRequested();
-  else showToast("Not connected to the server; Stop will be possible once it reconnects.");
+  else showToast(gettext("Not connected to the server; Stop will be possible once it reconnects."));
 }
 
 /** Sends a frame that starts an answer (regenerate, edit): the composer waits for it. */
@@ -512,7 +512,7 @@ function sendAnswering(frame) {
   if (live || pending) return false;
   if (modelSelect?.value) frame.model = modelSelect.value;
   if (!socket?.send(frame)) {
-    showToast("Not connected to the server yet.");
+    showToast(gettext("Not connected to the server yet."));
     return false;
   }
   stick = true;
@@ -529,10 +529,10 @@ function regenerate(messageId) {
 
 function sendFrame(frame) {
   if (live || pending) {
-    showToast("Wait for the answer to finish, or stop it.");
+    showToast(gettext("Wait for the answer to finish, or stop it."));
     return;
   }
-  if (!socket?.send(frame)) showToast("Not connected to the server yet.");
+  if (!socket?.send(frame)) showToast(gettext("Not connected to the server yet."));
 }
 
 function openEditor(article) {
@@ -553,11 +553,11 @@ function closeEditor(article) {
 async function copyMessage(article, button) {
   const ok = await copyText(rawText(article));
   button.dataset.copied = ok ? "true" : "false";
-  button.title = ok ? "Copied" : "Copy failed";
-  showToast(ok ? "Copied." : "Copy failed.", ok ? "info" : "error");
+  button.title = ok ? gettext("Copied") : gettext("Copy failed");
+  showToast(ok ? gettext("Copied.") : gettext("Copy failed."), ok ? "info" : "error");
   setTimeout(() => {
     delete button.dataset.copied;
-    button.title = "Copy";
+    button.title = gettext("Copy");
   }, 1500);
 }
 
@@ -589,8 +589,8 @@ list.addEventListener("click", (event) => {
       if (
         window.confirm(
           article.dataset.role === "user"
-            ? "Delete this message and everything after it? This cannot be undone."
-            : "Delete this answer and everything after it? This cannot be undone.",
+            ? gettext("Delete this message and everything after it? This cannot be undone.")
+            : gettext("Delete this answer and everything after it? This cannot be undone."),
         )
       ) {
         sendFrame({ type: "delete", message_id: id });
@@ -639,7 +639,7 @@ function updateRegenerate() {
   const messages = list.querySelectorAll(".msg");
   const last = messages[messages.length - 1];
   if (!last || last.dataset.role !== "user") return;
-  const button = el("button", "btn btn-secondary btn-small answer-btn", "Answer this");
+  const button = el("button", "btn btn-secondary btn-small answer-btn", gettext("Answer this"));
   button.type = "button";
   button.addEventListener("click", () => regenerate(Number(last.dataset.messageId)));
   last.querySelector("[data-actions]").append(button);
@@ -664,7 +664,7 @@ async function reloadThread() {
     if (!response.ok) throw new Error(String(response.status));
     html = await response.text();
   } catch (error) {
-    if (error.name !== "AbortError") showToast("Could not show the conversation again; reload the page.");
+    if (error.name !== "AbortError") showToast(gettext("Could not show the conversation again; reload the page."));
     return;
   }
   if (threadFetch !== controller) return;
@@ -740,11 +740,11 @@ function showConnection(state, code, words) {
   connStatus.hidden = false;
   connStatus.dataset.state = "offline";
   if (state === "reconnecting") {
-    connStatus.textContent = "Reconnecting…";
+    connStatus.textContent = gettext("Reconnecting…");
     return;
   }
   // Closed for good: socket.js says why, in words (docs/protocol.md, close codes).
-  const [status, sentence] = words || ["Unavailable", `The connection closed (${code}).`];
+  const [status, sentence] = words || [gettext("Unavailable"), interpolate(gettext("The connection closed (%(code)s)."), { code }, true)];
   connStatus.textContent = status;
   connStatus.dataset.closeCode = String(code);
   showToast(sentence);

@@ -1,8 +1,8 @@
 // A header with the language and a Copy button on every code block, for the server's
 // <div class="codehilite"><pre> and for marked's <pre><code class="language-x">.
 
-const COPY_LABEL = "Copy";
-const COPIED_LABEL = "Copied!";
+const COPY_LABEL = gettext("Copy");
+const COPIED_LABEL = gettext("Copied!");
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function copyIcon() {
@@ -45,7 +45,7 @@ export function enhanceCodeBlocks(root = document) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "copy-code";
-    button.setAttribute("aria-label", "Copy code");
+    button.setAttribute("aria-label", gettext("Copy code"));
     const label = document.createElement("span");
     label.textContent = COPY_LABEL;
     button.append(copyIcon(), label);
@@ -89,7 +89,7 @@ document.addEventListener("click", async (event) => {
   if (!pre) return;
   const ok = await copyText(pre.textContent.replace(/\n$/, ""));
   const label = button.querySelector("span");
-  label.textContent = ok ? COPIED_LABEL : "Copy failed";
+  label.textContent = ok ? COPIED_LABEL : gettext("Copy failed");
   button.dataset.copied = ok ? "true" : "false";
   clearTimeout(button._resetTimer);
   button._resetTimer = setTimeout(() => {

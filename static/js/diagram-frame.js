@@ -23,7 +23,8 @@
     } catch (error) {
       const note = document.createElement("p");
       note.className = "diagram-error";
-      note.textContent = `This diagram could not be drawn: ${error?.message ?? error}`;
+      // The sentence comes translated from the page (diagram_frame.html), the detail from mermaid.
+      note.textContent = `${document.body.dataset.failed} ${error?.message ?? error}`;
       out.replaceChildren(note);
       report("failed");
     }

@@ -24,13 +24,13 @@ function toggleButton(iframe, host) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "diagram-toggle";
-  button.textContent = "Source";
+  button.textContent = gettext("Source");
   button.setAttribute("aria-pressed", "false");
   button.addEventListener("click", () => {
     const showSource = host.hidden;
     host.hidden = !showSource;
     iframe.hidden = showSource;
-    button.textContent = showSource ? "Diagram" : "Source";
+    button.textContent = showSource ? gettext("Diagram") : gettext("Source");
     button.setAttribute("aria-pressed", String(showSource));
   });
   return button;
@@ -47,7 +47,7 @@ export function renderDiagrams(root = document) {
     const iframe = document.createElement("iframe");
     iframe.className = "diagram-frame";
     iframe.setAttribute("sandbox", "allow-scripts");
-    iframe.title = "Diagram";
+    iframe.title = gettext("Diagram");
     block.dataset.diagram = "loading";
     host.hidden = true;
     host.before(iframe);

@@ -22,7 +22,7 @@ async function save(message) {
     }
     return true;
   } catch {
-    showToast("The settings could not be saved. Check your connection and try again.");
+    showToast(gettext("The settings could not be saved. Check your connection and try again."));
     return false;
   }
 }
@@ -30,12 +30,12 @@ async function save(message) {
 if (form) {
   const toggle = form.querySelector("#context-toggle");
   toggle?.addEventListener("change", async () => {
-    const ok = await save(toggle.checked ? "Context on." : "Context off.");
+    const ok = await save(toggle.checked ? gettext("Context on.") : gettext("Context off."));
     if (!ok) toggle.checked = !toggle.checked;
   });
-  form.querySelector("#model-select")?.addEventListener("change", () => save("Model saved."));
+  form.querySelector("#model-select")?.addEventListener("change", () => save(gettext("Model saved.")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    save("System prompt saved.");
+    save(gettext("System prompt saved."));
   });
 }

@@ -94,15 +94,15 @@ function startOfDay(date) {
   return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
 }
 
-/** "Today", "Yesterday", "Previous 7 days", "Previous 30 days", then month and year. */
+/** gettext("Today"), gettext("Yesterday"), gettext("Previous 7 days"), gettext("Previous 30 days"), then month and year. */
 export function dateGroup(when, now = new Date()) {
   const days = Math.round((startOfDay(now) - startOfDay(when)) / DAY_MS);
-  if (days <= 0) return "Today";
-  if (days === 1) return "Yesterday";
-  if (days <= 7) return "Previous 7 days";
-  if (days <= 30) return "Previous 30 days";
+  if (days <= 0) return gettext("Today");
+  if (days === 1) return gettext("Yesterday");
+  if (days <= 7) return gettext("Previous 7 days");
+  if (days <= 30) return gettext("Previous 30 days");
   const sameYear = when.getFullYear() === now.getFullYear();
-  return when.toLocaleDateString(undefined, sameYear ? { month: "long" } : { month: "long", year: "numeric" });
+  return when.toLocaleDateString(document.documentElement.lang || undefined, sameYear ? { month: "long" } : { month: "long", year: "numeric" });
 }
 
 /**
@@ -138,8 +138,8 @@ groupConversations();
 export function setConversationTitle(conversationId, title) {
   const item = sidebar?.querySelector(`.conv[data-conversation-id="${Number(conversationId)}"]`);
   if (!item) return;
-  const label = title || "New chat";
+  const label = title || gettext("New chat");
   item.querySelector(".conv-title").textContent = label;
   item.querySelector(".conv-link").title = label;
-  item.querySelector("[data-rename]")?.setAttribute("aria-label", `Rename “${label}”`);
+  item.querySelector("[data-rename]")?.setAttribute("aria-label", interpolate(gettext("Rename “%(title)s”"), { title: label }, true));
 }

@@ -5,11 +5,11 @@
 // Close codes after which retrying cannot help (docs/protocol.md), each with what the
 // page tells the person: [short status, sentence].
 export const FINAL_CLOSE_CODES = new Map([
-  [4401, ["Signed out", "Your session has ended. Reload the page to sign in again."]],
-  [4403, ["Forbidden", "You are not allowed to open this page's connection."]],
-  [4404, ["Unavailable", "This conversation is not available."]],
-  [4008, ["Disconnected", "The connection was too slow to keep up. Reload the page to continue."]],
-  [4429, ["Disconnected", "Too many requests from this page. Reload the page to continue."]],
+  [4401, [gettext("Signed out"), gettext("Your session has ended. Reload the page to sign in again.")]],
+  [4403, [gettext("Forbidden"), gettext("You are not allowed to open this page's connection.")]],
+  [4404, [gettext("Unavailable"), gettext("This conversation is not available.")]],
+  [4008, [gettext("Disconnected"), gettext("The connection was too slow to keep up. Reload the page to continue.")]],
+  [4429, [gettext("Disconnected"), gettext("Too many requests from this page. Reload the page to continue.")]],
 ]);
 // The password changed: reconnect at once (a session that still holds is accepted again).
 const CLOSE_SESSION_CHANGED = 4001;

@@ -64,7 +64,7 @@ def test_tokens_per_day_at_the_boundary(alice, frozen_clock):
     assert error.code == "quota_tokens_day"
     assert error.resets_at == dt.datetime(2026, 3, 15, tzinfo=UTC)
     assert "1,000 tokens per day" in error.message
-    assert "Mar 15, 00:00" in error.message
+    assert "March 15, 00:00" in error.message
     frozen_clock.set(dt.datetime(2026, 3, 15, 0, 0, tzinfo=UTC))
     quotas.check(alice, live_answers=0)
 
@@ -98,7 +98,7 @@ def test_concurrent_answers(alice):
     error = refused(alice, live=2)
     assert error.code == "too_many_answers"
     assert error.resets_at is None
-    assert "2 answer(s) being written at a time" in error.message
+    assert "2 answers being written at a time" in error.message
 
 
 def test_max_concurrent_answers_is_the_site_default(alice, settings):
@@ -161,7 +161,7 @@ def test_over_quota_the_first_message_form_says_which_limit_and_when_it_resets(
     response = alice_client.post("/c/new/", {"text": "Plan a trip"})
     assert response.status_code == 400
     body = response.content.decode()
-    assert escape("You have reached your limit of 1 requests per hour.") in body
+    assert escape("You have reached your limit of 1 request per hour.") in body
     assert "It resets at 11:00 (UTC)." in body
     assert ">Plan a trip</textarea>" in body  # the draft is kept
     assert not Conversation.objects.exists()
