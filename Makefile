@@ -9,7 +9,7 @@ UNIT := -m "not e2e and not deploy"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean \
+.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean messages \
 	bench bench-smoke
 
 $(BIN)/python:
@@ -39,6 +39,17 @@ run: migrate
 #   make upstream   then   OPENAI_API_BASE_URL=http://127.0.0.1:9000/v1 make run
 upstream: install-dev
 	$(BIN)/python -m tests.upstream --port 9000
+
+# Translations (locale/zh_Hans). After adding or changing a string shown to users:
+# `make messages` (needs GNU gettext: apt-get install gettext) extracts every marked
+# string into django.po / djangojs.po, you translate the new msgids, and `make messages`
+# again compiles the .mo files, which are committed (running never needs gettext).
+# tests/test_translations.py fails while a string is unmarked, unextracted or untranslated.
+MESSAGES_IGNORE := -i ".venv/*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "scripts/*"
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location $(MESSAGES_IGNORE) -i "static/*"
+	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --no-obsolete --no-location $(MESSAGES_IGNORE) -i "static/vendor/*"
+	$(BIN)/python manage.py compilemessages -l zh_Hans -v 0
 
 test: install-dev
 	$(BIN)/pytest $(UNIT)

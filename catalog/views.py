@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from catalog import quotas, usage
 from conversations.models import Message
@@ -23,10 +24,15 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         conversation__user=user, role=Message.Role.ASSISTANT, status__in=Message.LIVE
     ).count()
     meters = [
-        ("Requests this hour", quotas.requests_this_hour(user.pk), limits.requests_per_hour, None),
-        ("Tokens today", today, limits.tokens_per_day, usage.next_day()),
-        ("Tokens this month", month, limits.tokens_per_month, usage.next_month()),
-        ("Answers being written", live, limits.concurrent_answers, None),
+        (
+            _("Requests this hour"),
+            quotas.requests_this_hour(user.pk),
+            limits.requests_per_hour,
+            None,
+        ),
+        (_("Tokens today"), today, limits.tokens_per_day, usage.next_day()),
+        (_("Tokens this month"), month, limits.tokens_per_month, usage.next_month()),
+        (_("Answers being written"), live, limits.concurrent_answers, None),
     ]
     context = {
         "rows": rows,

@@ -28,6 +28,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -106,7 +107,7 @@ def diagnostics(request: HttpRequest) -> HttpResponse:
     """The streaming self-test page (admins only: it is a tool, and it costs a socket)."""
     context = {
         **admin.site.each_context(request),
-        "title": "Streaming self-test",
+        "title": _("Streaming self-test"),
         "events": SELF_TEST_EVENTS,
         "interval_ms": int(SELF_TEST_INTERVAL * 1000),
     }

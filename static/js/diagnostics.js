@@ -10,30 +10,23 @@
 export const MIN_SPREAD_RATIO = 0.5;
 const TIMEOUT_MS = 15000;
 
+// Each fix is one message (one msgid), so a translation can reorder it.
 const FIXES = {
-  websocketHandshake:
-    "The WebSocket handshake failed. The proxy must pass the upgrade: nginx needs, in the " +
-    "/ws/ location, proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; " +
-    "proxy_set_header Connection $connection_upgrade (with a map of $http_upgrade). " +
-    "Apache: ProxyPass /ws/ ws://app:8000/ws/ (mod_proxy_wstunnel), or RewriteRule with " +
-    "upgrade=websocket. A CDN or load balancer must have WebSockets enabled.",
-  websocketBuffered:
-    "WebSocket frames were held back and delivered together. Turn off response buffering " +
-    "and compression between the browser and the app for /ws/ (nginx: proxy_buffering off; " +
-    "gzip off). A CDN or security proxy that inspects WebSocket traffic can do this too.",
-  websocketClosed:
-    "The WebSocket closed before the test ended. Check the proxy's read timeout for " +
-    "sockets (nginx: proxy_read_timeout 1h in the /ws/ location; its default is 60 s) " +
-    "and that the upgrade headers are passed.",
-  httpBuffered:
-    "The HTTP stream was buffered: every event arrived at once. nginx: proxy_buffering off " +
-    "and gzip off in the location of streamed responses (and do not set " +
-    "proxy_ignore_headers X-Accel-Buffering). Apache: ProxyPass ... flushpackets=on and no " +
-    "mod_deflate on streams. Caddy: reverse_proxy { flush_interval -1 }. A CDN may need " +
-    "a rule that bypasses caching and compression for /admin-tools/ and /ws/.",
-  httpFailed:
-    "The HTTP stream did not complete. Check the proxy's error log and its read timeout " +
-    "(nginx: proxy_read_timeout).",
+  websocketHandshake: gettext(
+    "The WebSocket handshake failed. The proxy must pass the upgrade: nginx needs, in the /ws/ location, proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade (with a map of $http_upgrade). Apache: ProxyPass /ws/ ws://app:8000/ws/ (mod_proxy_wstunnel), or RewriteRule with upgrade=websocket. A CDN or load balancer must have WebSockets enabled.",
+  ),
+  websocketBuffered: gettext(
+    "WebSocket frames were held back and delivered together. Turn off response buffering and compression between the browser and the app for /ws/ (nginx: proxy_buffering off; gzip off). A CDN or security proxy that inspects WebSocket traffic can do this too.",
+  ),
+  websocketClosed: gettext(
+    "The WebSocket closed before the test ended. Check the proxy's read timeout for sockets (nginx: proxy_read_timeout 1h in the /ws/ location; its default is 60 s) and that the upgrade headers are passed.",
+  ),
+  httpBuffered: gettext(
+    "The HTTP stream was buffered: every event arrived at once. nginx: proxy_buffering off and gzip off in the location of streamed responses (and do not set proxy_ignore_headers X-Accel-Buffering). Apache: ProxyPass ... flushpackets=on and no mod_deflate on streams. Caddy: reverse_proxy { flush_interval -1 }. A CDN may need a rule that bypasses caching and compression for /admin-tools/ and /ws/.",
+  ),
+  httpFailed: gettext(
+    "The HTTP stream did not complete. Check the proxy's error log and its read timeout (nginx: proxy_read_timeout).",
+  ),
 };
 
 /**
@@ -67,7 +60,7 @@ function runWebSocket(path, expected) {
       resolve({ events, ...result });
     };
     const timer = setTimeout(
-      () => finish({ state: "failed", message: "No result within 15 s.", fix: FIXES.websocketClosed }),
+      () => finish({ state: "failed", message: gettext("No result within 15 s."), fix: FIXES.websocketClosed }),
       TIMEOUT_MS,
     );
     socket.addEventListener("open", () => {
@@ -84,11 +77,11 @@ function runWebSocket(path, expected) {
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4403) {
-        finish({ state: "failed", message: "Refused: sign in as a staff user.", fix: "" });
+        finish({ state: "failed", message: gettext("Refused: sign in as a staff user."), fix: "" });
       } else if (!opened) {
-        finish({ state: "failed", message: "The WebSocket could not connect.", fix: FIXES.websocketHandshake });
+        finish({ state: "failed", message: gettext("The WebSocket could not connect."), fix: FIXES.websocketHandshake });
       } else {
-        finish({ state: "failed", message: `Closed early (code ${event.code}).`, fix: FIXES.websocketClosed });
+        finish({ state: "failed", message: interpolate(gettext("Closed early (code %(code)s)."), { code: event.code }, true), fix: FIXES.websocketClosed });
       }
     });
   });
@@ -119,7 +112,7 @@ async function runHttpStream(url, expected) {
       }
     }
   } catch (error) {
-    return { events, state: "failed", message: `The stream failed: ${error}.`, fix: FIXES.httpFailed };
+    return { events, state: "failed", message: interpolate(gettext("The stream failed: %(error)s."), { error: String(error) }, true), fix: FIXES.httpFailed };
   }
   return { events, ...verdict(events, expected, FIXES.httpBuffered) };
 }
@@ -127,14 +120,14 @@ async function runHttpStream(url, expected) {
 function verdict(events, expected, bufferedFix) {
   const state = classify(events, expected);
   if (state === "ok") {
-    return { state, message: "streaming OK: events arrived spread over time.", fix: "" };
+    return { state, message: gettext("streaming OK: events arrived spread over time."), fix: "" };
   }
   if (state === "buffered") {
-    return { state, message: "buffered: events arrived all at once.", fix: bufferedFix };
+    return { state, message: gettext("buffered: events arrived all at once."), fix: bufferedFix };
   }
   return {
     state: "failed",
-    message: `Only ${events.length} of ${expected} events arrived.`,
+    message: interpolate(gettext("Only %(count)s of %(expected)s events arrived."), { count: events.length, expected }, true),
     fix: bufferedFix,
   };
 }
@@ -143,7 +136,7 @@ function renderTimings(table, events) {
   table.replaceChildren();
   if (!events.length) return;
   const header = table.insertRow();
-  for (const title of ["#", "sent (ms)", "arrived (ms)", "drift (ms)"]) {
+  for (const title of ["#", gettext("sent (ms)"), gettext("arrived (ms)"), gettext("drift (ms)")]) {
     const cell = document.createElement("th");
     cell.textContent = title;
     header.append(cell);
@@ -164,7 +157,7 @@ function show(section, result) {
   verdictEl.dataset.state = result.state;
   verdictEl.textContent = result.message;
   const fixEl = section.querySelector("[data-fix]");
-  fixEl.textContent = result.fix ? `Fix: ${result.fix}` : "";
+  fixEl.textContent = result.fix ? interpolate(gettext("Fix: %(fix)s"), { fix: result.fix }, true) : "";
   fixEl.hidden = !result.fix;
   renderTimings(section.querySelector("[data-timings]"), result.events);
 }
@@ -176,7 +169,7 @@ async function run(root) {
     http: root.querySelector('[data-channel="http"]'),
   };
   for (const section of Object.values(sections)) {
-    show(section, { state: "running", message: "Running…", fix: "", events: [] });
+    show(section, { state: "running", message: gettext("Running…"), fix: "", events: [] });
   }
   // One after the other, so the two tests do not compete for the same connection.
   show(sections.websocket, await runWebSocket(root.dataset.wsPath, expected));

@@ -1,0 +1,178 @@
+"""Who reads which language: the browser's Accept-Language, the switcher's cookie (and,
+with the accounts app, the user's own setting); pages, socket error frames and the
+texts of failed answers all follow it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from conversations.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ZH = "zh-CN,zh;q=0.9,en;q=0.5"
+
+
+def test_a_chinese_browser_gets_the_sign_in_page_in_chinese(client: Client, alice: Any) -> None:
+    # alice exists: past the first-run setup, the sign-in page is served.
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE=ZH).content.decode()
+    assert '<html lang="zh-hans"' in page
+    assert "欢迎回来" in page
+    assert "登录以继续你的对话。" in page
+    # Form labels and Django's own strings are translated too.
+    assert "用户名" in page
+    assert "Welcome back" not in page
+
+
+def test_an_english_browser_gets_english(client: Client, alice: Any) -> None:
+    # alice exists: past the first-run setup, the sign-in page is served.
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert '<html lang="en"' in page
+    assert "Welcome back" in page
+
+
+def test_the_switcher_posts_with_csrf_and_sets_the_language(client: Client, alice: Any) -> None:
+    # alice exists: past the first-run setup, the sign-in page is served.
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'action="/i18n/setlang/"' in page
+    assert 'name="csrfmiddlewaretoken"' in page
+
+    strict = Client(enforce_csrf_checks=True)
+    refused = strict.post("/i18n/setlang/", {"language": "zh-hans", "next": reverse("login")})
+    assert refused.status_code == 403
+
+    switched = client.post("/i18n/setlang/", {"language": "zh-hans", "next": reverse("login")})
+    assert switched.status_code == 302
+    assert switched.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
+    # The cookie now wins over an English browser.
+    assert "欢迎回来" in client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_the_javascript_catalog_is_served_in_the_page_language(client: Client, alice: Any) -> None:
+    # alice exists: past the first-run setup, the sign-in page is served.
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE=ZH).content.decode()
+    assert 'src="/jsi18n/?l=zh-hans"' in page
+    catalog = client.get("/jsi18n/?l=zh-hans", HTTP_ACCEPT_LANGUAGE=ZH).content.decode()
+    assert "\\u6b63\\u5728\\u91cd\\u65b0\\u8fde\\u63a5" in catalog or "正在重新连接" in catalog
+
+
+def test_the_chat_page_is_chinese_for_a_chinese_browser(alice: Any) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "今天有什么可以帮你？" in page
+    assert "新对话" in page
+    assert "How can I help you today?" not in page
+
+
+def _failed(conversation: Any, code: str, error: str) -> Message:
+    question = Message.objects.create(conversation=conversation, role="user", content="hi")
+    answer = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        parent=question,
+        status=Message.Status.ERROR,
+        error_code=code,
+        error=error,
+    )
+    conversation.current_leaf = answer
+    conversation.save(update_fields=["current_leaf"])
+    return answer
+
+
+def test_a_failed_answer_reads_in_the_readers_language(alice: Any, conversation: Any) -> None:
+    # Stored as it always was: a code and the English detail with the server's words.
+    _failed(conversation, "upstream_http_error", "Incorrect API key provided: sk-te***.")
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+    english.force_login(alice)
+    page = english.get(f"/c/{conversation.pk}/").content.decode()
+    assert "The answer failed." in page
+    assert "Incorrect API key provided: sk-te***." in page
+
+    chinese = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    chinese.force_login(alice)
+    page = chinese.get(f"/c/{conversation.pk}/").content.decode()
+    assert "回答失败。" in page
+    assert "模型服务器拒绝了请求。 详细信息：Incorrect API key provided: sk-te***." in page
+
+
+def test_an_old_interrupted_answer_translates_from_its_code(alice: Any, conversation: Any) -> None:
+    answer = _failed(conversation, "interrupted", "The server shut down while this answer...")
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.INTERRUPTED)
+    chinese = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    chinese.force_login(alice)
+    page = chinese.get(f"/c/{conversation.pk}/").content.decode()
+    assert "回答被中断。" in page
+    assert "生成这条回答时服务器关闭了。已生成的文字会保留，你可以重新生成回答。" in page
+    assert "The server shut down" not in page
+
+
+async def _socket(user: Any, conversation_id: int, accept_language: str) -> WebsocketCommunicator:
+    from chatweb.asgi import application
+
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/conversations/{conversation_id}/",
+        headers=[
+            (b"origin", b"http://testserver"),
+            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+            (b"accept-language", accept_language.encode()),
+        ],
+    )
+    connected, code = await communicator.connect(timeout=5)
+    assert connected, code
+    return communicator
+
+
+@pytest.mark.asyncio
+async def test_socket_error_frames_are_in_the_socket_users_language(
+    live: None, alice: Any, conversation: Any
+) -> None:
+    chinese = await _socket(alice, conversation.pk, ZH)
+    english = await _socket(alice, conversation.pk, "en-GB")
+    try:
+        await chinese.send_json_to({"type": "send", "text": "   "})
+        frame = await chinese.receive_json_from(timeout=5)
+        assert frame == {
+            "type": "error",
+            "code": "empty_text",
+            "message": "请先输入消息。",
+            "request": "send",
+        }
+        await chinese.send_json_to({"type": "bogus"})
+        frame = await chinese.receive_json_from(timeout=5)
+        assert frame["code"] == "bad_frame"
+        assert frame["message"].startswith("帧必须是 JSON 对象")
+
+        await english.send_json_to({"type": "send", "text": "   "})
+        frame = await english.receive_json_from(timeout=5)
+        assert frame["message"] == "Type a message first."
+    finally:
+        await chinese.disconnect()
+        await english.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_failed_answer_in_a_snapshot_is_in_the_socket_users_language(
+    live: None, alice: Any, conversation: Any
+) -> None:
+    await sync_to_async(_failed)(conversation, "upstream_timeout", "No response for 5 s.")
+    chinese = await _socket(alice, conversation.pk, ZH)
+    try:
+        await chinese.send_json_to({"type": "sync"})
+        frame = await chinese.receive_json_from(timeout=5)
+        assert frame["type"] == "snapshot"
+        assert frame["message"]["error_code"] == "upstream_timeout"
+        assert frame["message"]["error"] == "模型服务器未能及时响应。 详细信息：No response for 5 s."
+    finally:
+        await chinese.disconnect()

@@ -1,0 +1,290 @@
+"""The zh-Hans translation is complete, and no string shown to users escapes it.
+
+Three checks, each of which a new untranslated string trips:
+
+1. Every template and JS module is scanned for text a person sees (text nodes and the
+   attributes read aloud or shown: title, aria-label, placeholder, alt, value of
+   buttons, data-confirm) that is not inside {% translate %} / {% blocktranslate %};
+   JS string literals that read as prose outside gettext()/ngettext() calls. A string
+   written bare fails here.
+2. Every string marked in a template ({% translate "…" %}, {% blocktranslate %}) or a
+   module (gettext("…")) must be in the .po files (extracted with our own parser, as
+   makemessages would: no GNU gettext needed in CI). A string marked but never extracted
+   fails here.
+3. Every msgid in the .po files has a Chinese msgstr (not fuzzy), and the committed .mo
+   says the same (a .po edited without recompiling fails).
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
+TEMPLATE_DIRS = [ROOT / "templates", *ROOT.glob("*/templates")]
+JS_DIR = ROOT / "static" / "js"
+
+# Words that are the same in every language: the product's name, symbols.
+UNTRANSLATABLE = {"Chatweb", "WebSocket", "≈", "\u2039", "\u203a", "·", "—", "/", "%", "…", "?", ":"}
+SHOWN_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "data-confirm", "aria-description"}
+
+# Admin-side templates extend Django's admin, which is translated by Django; these
+# add text of their own and are checked like the rest.
+
+
+def templates() -> list[Path]:
+    found: list[Path] = []
+    for directory in TEMPLATE_DIRS:
+        found.extend(sorted(directory.rglob("*.html")))
+    return [p for p in found if ".venv" not in p.parts]
+
+
+def js_modules() -> list[Path]:
+    return sorted(p for p in JS_DIR.glob("*.js"))
+
+
+# --- 1. Nothing shown is left bare -----------------------------------------------------------
+
+TRANSLATED = re.compile(
+    r"{%\s*blocktranslate\b.*?%}.*?{%\s*endblocktranslate\s*%}|{%\s*translate\b.*?%}",
+    re.DOTALL,
+)
+COMMENT_BLOCK = re.compile(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", re.DOTALL)
+# Blocks that hold class names, not text.
+CLASS_BLOCK = re.compile(r"{%\s*block\s+\w*class\w*\s*%}.*?{%\s*endblock\s*%}", re.DOTALL)
+DJANGO = re.compile(r"{#.*?#}|{%.*?%}|{{.*?}}", re.DOTALL)
+
+
+def _visible_text(source: str) -> list[str]:
+    """Text a person would see, after removing translated parts and template syntax."""
+    source = COMMENT_BLOCK.sub("", source)
+    source = CLASS_BLOCK.sub("", source)
+    source = TRANSLATED.sub("", source)
+    source = DJANGO.sub("", source)
+
+    found: list[str] = []
+
+    class Collect(HTMLParser):
+        skip = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in {"script", "style", "code"}:  # code: names, paths, commands
+                self.skip += 1
+            for name, value in attrs:
+                if name in SHOWN_ATTRIBUTES and value:
+                    found.append(value)
+                if name == "value" and value and dict(attrs).get("type") in {"submit", "button"}:
+                    found.append(value)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in {"script", "style", "code"} and self.skip:
+                self.skip -= 1
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                found.append(data)
+
+    parser = Collect(convert_charrefs=True)
+    parser.feed(source)
+    return [text.strip() for text in found if re.search(r"[A-Za-z]", _without_names(text))]
+
+
+def _without_names(text: str) -> str:
+    for word in UNTRANSLATABLE:
+        text = text.replace(word, " ")
+    return text
+
+
+@pytest.mark.parametrize("path", templates(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_template_shows_text_outside_translate(path: Path) -> None:
+    bare = _visible_text(path.read_text())
+    assert bare == [], f"wrap in {{% translate %}}: {bare}"
+
+
+def test_the_template_scan_catches_a_bare_string() -> None:
+    # The scan itself must fail on what it is meant to catch.
+    assert _visible_text('<p>{% translate "Hi" %}</p><button title="Close">x</button>') == [
+        "Close",
+        "x",
+    ]
+    assert _visible_text("{% blocktranslate %}Hi {{ name }}{% endblocktranslate %}") == []
+    assert _visible_text('<input type="submit" value="Add the chosen models">') == [
+        "Add the chosen models"
+    ]
+
+
+JS_STRING = re.compile(r"""(?P<q>["'`])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
+JS_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+JS_CALL = re.compile(r"\b(?:gettext|ngettext|pgettext|gettext_noop)\(\s*$")
+
+
+def _bare_js_prose(source: str) -> list[str]:
+    """String literals that read as sentences or labels, not inside a gettext() call."""
+    source = JS_COMMENT.sub(lambda m: " " * len(m.group()), source)
+    bare = []
+    for match in JS_STRING.finditer(source):
+        text = match.group("s")
+        if JS_CALL.search(source[: match.start()]):
+            continue
+        if match.group("q") == "`":
+            text = re.sub(r"\$\{[^}]*\}", "", text)
+        # Prose: starts with a capital letter followed by a lower-case letter, or has two
+        # words (CSS selectors, event names, attribute names, URLs and ids do not).
+        if text.startswith(("<", ".", "#", "[")) or _class_list(text):
+            continue  # markup, selectors
+        if re.match(r"^[A-Z][a-z]", text) or re.search(r"[A-Za-z]{2,} [a-z]{2,}", text):
+            if re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*", text) and text in JS_API_NAMES:
+                continue
+            bare.append(text)
+    return bare
+
+
+def _class_list(text: str) -> bool:
+    tokens = text.split()
+    return all(re.fullmatch(r"[a-z0-9_-]+", t) for t in tokens) and any("-" in t for t in tokens)
+
+
+# Identifiers that look like words (DOM names compared in code, never shown).
+JS_API_NAMES = {"Enter", "Escape", "AbortError", "Tab", "Shift", "Meta", "Control"}
+
+
+@pytest.mark.parametrize("path", js_modules(), ids=lambda p: p.name)
+def test_no_js_module_shows_text_outside_gettext(path: Path) -> None:
+    bare = _bare_js_prose(path.read_text())
+    assert bare == [], f"wrap in gettext(): {bare}"
+
+
+def test_the_js_scan_catches_a_bare_string() -> None:
+    assert _bare_js_prose('showToast("Copied.");') == ["Copied."]
+    assert _bare_js_prose('showToast(gettext("Copied."));') == []
+    assert _bare_js_prose("el.textContent = `Closed early (code ${c}).`;") == [
+        "Closed early (code )."
+    ]
+    assert _bare_js_prose('if (event.key === "Enter") x.querySelector(".msg a");') == []
+
+
+# --- 2. Everything marked is in the catalogs -------------------------------------------------
+
+TRANSLATE_TAG = re.compile(r"""{%\s*translate\s+(?P<q>["'])(?P<s>.*?)(?P=q)""")
+BLOCK_TAG = re.compile(
+    r"{%\s*blocktranslate(?P<args>[^%]*)%}(?P<s>.*?)"
+    r"(?:{%\s*plural\s*%}(?P<p>.*?))?{%\s*endblocktranslate\s*%}",
+    re.DOTALL,
+)
+BLOCK_VAR = re.compile(r"{{\s*(\w+)\s*}}")
+JS_GETTEXT = re.compile(
+    r"""\bgettext\(\s*(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*,?\s*\)"""
+)
+
+
+def _block_msgid(text: str, trimmed: bool) -> str:
+    text = BLOCK_VAR.sub(r"%(\1)s", text)
+    if trimmed:
+        text = " ".join(line.strip() for line in text.strip().splitlines())
+    return text
+
+
+def marked_in_templates() -> set[str]:
+    marked: set[str] = set()
+    for path in templates():
+        source = path.read_text()
+        marked.update(m.group("s") for m in TRANSLATE_TAG.finditer(source))
+        for m in BLOCK_TAG.finditer(source):
+            marked.add(_block_msgid(m.group("s"), "trimmed" in m.group("args")))
+    return marked
+
+
+def marked_in_js() -> set[str]:
+    marked: set[str] = set()
+    for path in js_modules():
+        for m in JS_GETTEXT.finditer(path.read_text()):
+            marked.add(ast.literal_eval(m.group("q") + m.group("s") + m.group("q")))
+    return marked
+
+
+def parse_po(path: Path) -> dict[str, tuple[list[str], bool]]:
+    """msgid -> (msgstrs, fuzzy). A small reader for the subset makemessages writes."""
+    entries: dict[str, tuple[list[str], bool]] = {}
+    fuzzy = False
+    field = ""
+    current: dict[str, str] = {}
+
+    def flush() -> None:
+        nonlocal fuzzy, current
+        if current.get("msgid"):
+            strs = [v for k, v in sorted(current.items()) if k.startswith("msgstr")]
+            entries[current["msgid"]] = (strs, fuzzy)
+        current, fuzzy = {}, False
+
+    for line in path.read_text().splitlines():
+        if line.startswith("#,") and "fuzzy" in line:
+            fuzzy = True
+        elif line.startswith("#~"):
+            continue
+        elif line.startswith("msgid "):
+            flush_needed = "msgid" in current
+            if flush_needed:
+                keep = fuzzy
+                flush()
+                fuzzy = keep
+            field = "msgid"
+            current[field] = ast.literal_eval(line[6:])
+        elif line.startswith(("msgid_plural ", "msgstr")):
+            field, _, value = line.partition(" ")
+            current[field] = ast.literal_eval(value)
+        elif line.startswith('"'):
+            current[field] += ast.literal_eval(line)
+        elif not line.strip():
+            flush()
+    flush()
+    return entries
+
+
+def test_every_marked_template_string_is_in_django_po() -> None:
+    catalog = parse_po(LOCALE / "django.po")
+    missing = sorted(marked_in_templates() - set(catalog))
+    assert missing == [], f"run `make messages`, then translate: {missing}"
+
+
+def test_every_marked_js_string_is_in_djangojs_po() -> None:
+    catalog = parse_po(LOCALE / "djangojs.po")
+    missing = sorted(marked_in_js() - set(catalog))
+    assert missing == [], f"run `make messages`, then translate: {missing}"
+
+
+# --- 3. Everything in the catalogs is translated and compiled --------------------------------
+
+
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_every_msgid_has_a_chinese_translation(domain: str) -> None:
+    catalog = parse_po(LOCALE / f"{domain}.po")
+    assert len(catalog) > 20
+    untranslated = [msgid for msgid, (strs, fuzzy) in catalog.items() if fuzzy or not all(strs)]
+    assert untranslated == []
+    # Chinese, not a copy of the English (a few symbols-only entries excepted).
+    not_chinese = [
+        msgid
+        for msgid, (strs, _fuzzy) in catalog.items()
+        if not any(re.search(r"[\u4e00-\u9fff]", s) for s in strs)
+    ]
+    assert not_chinese == [msgid for msgid in not_chinese if msgid in SAME_IN_CHINESE]
+
+
+# Entries whose Chinese has no Chinese character (formats).
+SAME_IN_CHINESE = {"%(date)s, %(time)s"}
+
+
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_the_committed_mo_matches_the_po(domain: str) -> None:
+    with (LOCALE / f"{domain}.mo").open("rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    for msgid, (strs, _fuzzy) in parse_po(LOCALE / f"{domain}.po").items():
+        assert compiled.gettext(msgid) in strs or compiled.ngettext(msgid, msgid, 1) in strs, (
+            f"{domain}.mo is stale for {msgid!r}: run `make messages`"
+        )
