@@ -9,6 +9,7 @@ sends at send time (`translation.override`).
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.apps import apps
@@ -25,8 +26,9 @@ def user_language(user: Any) -> str:
         return ""
     if not apps.is_installed("accounts"):
         return ""
-    from accounts.models import settings_for  # the people's app: optional here
-
+    # The accounts app stores it (UserSettings.language); looked up by name so that this
+    # module does not depend on that app.
+    settings_for = import_module("accounts.models").settings_for
     code = getattr(settings_for(user), "language", "") or ""
     return _supported(code)
 

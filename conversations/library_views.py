@@ -7,6 +7,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import search as search_module
@@ -49,7 +50,9 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponseBase:
     url = request.build_absolute_uri(f"/s/{link.token}/")
     if _wants_json(request):
         return JsonResponse({"ok": True, "url": url, "token": link.token})
-    flash.success(request, f"Anyone with this link can read the conversation: {url}")
+    flash.success(
+        request, _("Anyone with this link can read the conversation: %(url)s") % {"url": url}
+    )
     return redirect("shared_links")
 
 
@@ -57,9 +60,9 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_POST
 def share_revoke(request: HttpRequest, token: str) -> HttpResponseBase:
     if sharing.revoke_share(user=request.user, token=token):
-        flash.success(request, "The link is revoked: it no longer opens anything.")
+        flash.success(request, _("The link is revoked: it no longer opens anything."))
     else:
-        flash.error(request, "No such link.")
+        flash.error(request, _("No such link."))
     return redirect("shared_links")
 
 
@@ -75,7 +78,7 @@ def shared_links(request: HttpRequest) -> HttpResponse:
 def shared_view(request: HttpRequest, token: str) -> HttpResponse:
     """The public, read-only snapshot; no account needed, never indexed."""
     if len(token) > 64:
-        raise Http404("No such link.")
+        raise Http404(_("No such link."))
     link = get_object_or_404(SharedLink, token=token)
     response = render(
         request,

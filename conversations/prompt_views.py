@@ -8,6 +8,8 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import prompts
@@ -45,7 +47,7 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
             return _page(
                 request, error=exc.message, draft={"title": title, "text": text}, status=400
             )
-        flash.success(request, "Prompt saved. Type / in the message box to use it.")
+        flash.success(request, _("Prompt saved. Type / in the message box to use it."))
         return redirect("prompts")
     return _page(request)
 
@@ -54,7 +56,7 @@ def _own_or_404(request: HttpRequest, pk: int) -> Prompt:
     try:
         return prompts.get_own(user=request.user, pk=pk)
     except ActionError:
-        raise Http404("No such prompt.") from None
+        raise Http404(_("No such prompt.")) from None
 
 
 @login_required
@@ -67,7 +69,7 @@ def prompt_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ActionError as exc:
             return _page(request, editing=prompt, error=exc.message,
                          draft={"title": title, "text": text}, status=400)  # fmt: skip
-        flash.success(request, "Prompt updated.")
+        flash.success(request, _("Prompt updated."))
         return redirect("prompts")
     return _page(request, editing=prompt, draft={"title": prompt.title, "text": prompt.text})
 
@@ -76,7 +78,7 @@ def prompt_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def prompt_delete(request: HttpRequest, pk: int) -> HttpResponseBase:
     prompts.delete(prompt=_own_or_404(request, pk))
-    flash.success(request, "Prompt deleted.")
+    flash.success(request, _("Prompt deleted."))
     return redirect("prompts")
 
 
@@ -92,7 +94,9 @@ def prompt_import(request: HttpRequest) -> HttpResponse:
         added, skipped = prompts.import_json(user=request.user, raw=raw)  # type: ignore[arg-type]
     except ActionError as exc:
         return _page(request, error=exc.message, status=400)
-    note = f"Imported {added} prompt{'s' if added != 1 else ''}."
+    note = ngettext("Imported %(count)s prompt.", "Imported %(count)s prompts.", added) % {
+        "count": added
+    }
     if skipped:
         note += f" Skipped {skipped} you already had."
     flash.success(request, note)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations import fields
 from conversations.actions import ActionError
@@ -29,16 +30,20 @@ SHAPES: dict[str, tuple[str, str]] = {"key": ("key", "value"), "act": ("act", "p
 
 def _clean(title: object, text: object) -> tuple[str, str]:
     if not isinstance(title, str) or not " ".join(title.split()):
-        raise ActionError("prompt_title", "Give the prompt a title.")
+        raise ActionError("prompt_title", _("Give the prompt a title."))
     if not isinstance(text, str) or not text.strip():
-        raise ActionError("prompt_text", "Write the prompt's text.")
+        raise ActionError("prompt_text", _("Write the prompt's text."))
     title = " ".join(title.split())
     if len(title) > PROMPT_TITLE_MAX:
         raise ActionError(
-            "prompt_title", f"The title is longer than {PROMPT_TITLE_MAX} characters."
+            "prompt_title",
+            _("The title is longer than %(count)s characters.") % {"count": PROMPT_TITLE_MAX},
         )
     if len(text) > PROMPT_TEXT_MAX:
-        raise ActionError("prompt_text", f"The text is longer than {PROMPT_TEXT_MAX:,} characters.")
+        raise ActionError(
+            "prompt_text",
+            _("The text is longer than %(count)s characters.") % {"count": f"{PROMPT_TEXT_MAX:,}"},
+        )
     return fields.clean_text(title), fields.clean_text(text)
 
 
@@ -47,7 +52,9 @@ def _check_unique(user_id: int, title: str, exclude: int | None = None) -> None:
     if exclude is not None:
         clash = clash.exclude(pk=exclude)
     if clash.exists():
-        raise ActionError("prompt_exists", f"You already have a prompt called “{title}”.")
+        raise ActionError(
+            "prompt_exists", _("You already have a prompt called “%(title)s”.") % {"title": title}
+        )
 
 
 def visible(*, user: AbstractBaseUser | AnonymousUser) -> list[Prompt]:
@@ -60,7 +67,7 @@ def get_own(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Prompt:
         Prompt.objects.filter(pk=pk, user_id=user.pk).first() if user.is_authenticated else None
     )
     if prompt is None:
-        raise ActionError("not_found", "No such prompt.")
+        raise ActionError("not_found", _("No such prompt."))
     return prompt
 
 
@@ -93,12 +100,15 @@ def export(*, user: AbstractBaseUser, shape: Shape = "key") -> list[dict[str, st
 def import_json(*, user: AbstractBaseUser, raw: bytes) -> tuple[int, int]:
     """Add the file's prompts; returns (added, skipped as already there). All or nothing."""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ActionError("import_refused", f"The file is larger than {MAX_IMPORT_BYTES:,} bytes.")
+        raise ActionError(
+            "import_refused",
+            _("The file is larger than %(count)s bytes.") % {"count": f"{MAX_IMPORT_BYTES:,}"},
+        )
     try:
         items = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ActionError(
-            "import_refused", "The file is not valid JSON (it may be truncated)."
+            "import_refused", _("The file is not valid JSON (it may be truncated).")
         ) from None
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         raise ActionError(
@@ -107,7 +117,10 @@ def import_json(*, user: AbstractBaseUser, raw: bytes) -> tuple[int, int]:
             'or [{"act": "…", "prompt": "…"}].',
         )
     if len(items) > MAX_PROMPTS:
-        raise ActionError("import_refused", f"The file holds more than {MAX_PROMPTS:,} prompts.")
+        raise ActionError(
+            "import_refused",
+            _("The file holds more than %(count)s prompts.") % {"count": f"{MAX_PROMPTS:,}"},
+        )
     shape = next((s for s, (k, _) in SHAPES.items() if k in items[0]), None)
     if shape is None:
         raise ActionError(
@@ -121,7 +134,9 @@ def import_json(*, user: AbstractBaseUser, raw: bytes) -> tuple[int, int]:
         try:
             cleaned.append(_clean(item[key], item[value]))
         except ActionError as exc:
-            raise ActionError("import_refused", f"Entry {n}: {exc.message}") from None
+            raise ActionError(
+                "import_refused", _("Entry %(n)s: %(error)s") % {"n": n, "error": exc.message}
+            ) from None
     with transaction.atomic():
         existing = Prompt.objects.filter(user_id=user.pk).values_list("title", "text")
         titles = {t for t, _ in existing}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message, SharedLink
@@ -17,7 +18,7 @@ def share_conversation(*, conversation: Conversation) -> SharedLink:
     """A new link showing the active path as it stands now (finished messages only)."""
     path = [m for m in conversation.active_path() if not m.is_live]
     if not path:
-        raise ActionError("nothing_to_share", "This conversation has no finished message yet.")
+        raise ActionError("nothing_to_share", _("This conversation has no finished message yet."))
     with transaction.atomic():
         return SharedLink.objects.create(
             conversation=conversation,

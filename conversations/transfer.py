@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations import fields, markdown
 from conversations.actions import ActionError
@@ -167,23 +168,24 @@ def parse_document(raw: bytes) -> object:
     limit: int = settings.IMPORT_MAX_BYTES
     if len(raw) > limit:
         raise ImportRefused(
-            f"The file is {len(raw):,} bytes; "
-            f"the import limit is {limit:,} bytes (IMPORT_MAX_BYTES)."
+            _("The file is %(size)s bytes; the import limit is %(limit)s bytes (IMPORT_MAX_BYTES).")
+            % {"size": f"{len(raw):,}", "limit": f"{limit:,}"}
         )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportRefused("The file is not UTF-8 text. Choose a JSON export file.") from None
+        raise ImportRefused(_("The file is not UTF-8 text. Choose a JSON export file.")) from None
     try:
         document = json.loads(text)
     except RecursionError:
-        raise ImportRefused("The file nests too deeply to be an export.") from None
+        raise ImportRefused(_("The file nests too deeply to be an export.")) from None
     except ValueError as exc:
         raise ImportRefused(
-            f"The file is not valid JSON (it may be truncated): {exc.args[0] if exc.args else exc}."
+            _("The file is not valid JSON (it may be truncated): %(detail)s.")
+            % {"detail": exc.args[0] if exc.args else exc}
         ) from None
     if not _depth_ok(document):
-        raise ImportRefused("The file nests too deeply to be an export.")
+        raise ImportRefused(_("The file nests too deeply to be an export."))
     return document
 
 
@@ -258,11 +260,16 @@ def parse_locale_datetime(value: object, *, fallback: dt.datetime) -> dt.datetim
 
 def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
     if not plans:
-        raise ImportRefused("The file holds no conversation.")
+        raise ImportRefused(_("The file holds no conversation."))
     if len(plans) > MAX_CONVERSATIONS:
-        raise ImportRefused(f"The file holds more than {MAX_CONVERSATIONS:,} conversations.")
+        raise ImportRefused(
+            _("The file holds more than %(count)s conversations.")
+            % {"count": f"{MAX_CONVERSATIONS:,}"}
+        )
     if sum(len(p.messages) for p in plans) > MAX_MESSAGES:
-        raise ImportRefused(f"The file holds more than {MAX_MESSAGES:,} messages.")
+        raise ImportRefused(
+            _("The file holds more than %(count)s messages.") % {"count": f"{MAX_MESSAGES:,}"}
+        )
     return plans
 
 
@@ -424,8 +431,10 @@ def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversati
     ):
         return plan_chatgpt_web(document, now=now)
     raise ImportRefused(
-        "This file is neither a Chatweb export nor a chatgpt-web history file "
-        "(chat-store_<date>.json)."
+        _(
+            "This file is neither a Chatweb export nor a chatgpt-web history file "
+            "(chat-store_<date>.json)."
+        )
     )
 
 

@@ -10,6 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from conversations import transfer
@@ -60,12 +62,11 @@ def import_page(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     error = ""
     if upload is None:
-        error = "Choose a file to import."
+        error = _("Choose a file to import.")
     elif upload.size is not None and upload.size > settings.IMPORT_MAX_BYTES:
-        error = (
-            f"The file is {upload.size:,} bytes; the import limit is "
-            f"{settings.IMPORT_MAX_BYTES:,} bytes (IMPORT_MAX_BYTES)."
-        )
+        error = _(
+            "The file is %(size)s bytes; the import limit is %(limit)s bytes (IMPORT_MAX_BYTES)."
+        ) % {"size": f"{upload.size:,}", "limit": f"{settings.IMPORT_MAX_BYTES:,}"}
     else:
         try:
             created = transfer.import_file(
@@ -76,7 +77,13 @@ def import_page(request: HttpRequest) -> HttpResponse:
             error = exc.message
         else:
             count = len(created)
-            flash.success(request, f"Imported {count} conversation{'s' if count != 1 else ''}.")
+            flash.success(
+                request,
+                ngettext(
+                    "Imported %(count)s conversation.", "Imported %(count)s conversations.", count
+                )
+                % {"count": count},
+            )
             return redirect("conversation", pk=created[0].pk) if count == 1 else redirect("home")
     context["error"] = error
     return render(request, "conversations/transfer.html", context, status=400)

@@ -31,7 +31,10 @@ TEMPLATE_DIRS = [ROOT / "templates", *ROOT.glob("*/templates")]
 JS_DIR = ROOT / "static" / "js"
 
 # Words that are the same in every language: the product's name, symbols.
-UNTRANSLATABLE = {"Chatweb", "WebSocket", "≈", "\u2039", "\u203a", "·", "—", "/", "%", "…", "?", ":"}
+UNTRANSLATABLE = {
+    *("Chatweb", "WebSocket"),
+    *("≈", "\u2039", "\u203a", "·", "—", "/", "%", "…", "?", ":"),
+}
 SHOWN_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "data-confirm", "aria-description"}
 
 # Admin-side templates extend Django's admin, which is translated by Django; these
@@ -139,8 +142,8 @@ def _bare_js_prose(source: str) -> list[str]:
         if text.startswith(("<", ".", "#", "[")) or _class_list(text):
             continue  # markup, selectors
         if re.match(r"^[A-Z][a-z]", text) or re.search(r"[A-Za-z]{2,} [a-z]{2,}", text):
-            if re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*", text) and text in JS_API_NAMES:
-                continue
+            if text in JS_API_NAMES or re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+", text):
+                continue  # a key name or an identifier (ArrowDown), compared, never shown
             bare.append(text)
     return bare
 
@@ -178,9 +181,7 @@ BLOCK_TAG = re.compile(
     re.DOTALL,
 )
 BLOCK_VAR = re.compile(r"{{\s*(\w+)\s*}}")
-JS_GETTEXT = re.compile(
-    r"""\bgettext\(\s*(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*,?\s*\)"""
-)
+JS_GETTEXT = re.compile(r"""\bgettext\(\s*(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*,?\s*\)""")
 
 
 def _block_msgid(text: str, trimmed: bool) -> str:
@@ -210,39 +211,27 @@ def marked_in_js() -> set[str]:
 
 def parse_po(path: Path) -> dict[str, tuple[list[str], bool]]:
     """msgid -> (msgstrs, fuzzy). A small reader for the subset makemessages writes."""
-    entries: dict[str, tuple[list[str], bool]] = {}
-    fuzzy = False
-    field = ""
-    current: dict[str, str] = {}
+    return {msgid: (strs, fuzzy) for (_ctxt, msgid), (strs, fuzzy) in _entries(path).items()}
 
-    def flush() -> None:
-        nonlocal fuzzy, current
-        if current.get("msgid"):
-            strs = [v for k, v in sorted(current.items()) if k.startswith("msgstr")]
-            entries[current["msgid"]] = (strs, fuzzy)
-        current, fuzzy = {}, False
 
-    for line in path.read_text().splitlines():
-        if line.startswith("#,") and "fuzzy" in line:
-            fuzzy = True
-        elif line.startswith("#~"):
-            continue
-        elif line.startswith("msgid "):
-            flush_needed = "msgid" in current
-            if flush_needed:
-                keep = fuzzy
-                flush()
-                fuzzy = keep
-            field = "msgid"
-            current[field] = ast.literal_eval(line[6:])
-        elif line.startswith(("msgid_plural ", "msgstr")):
-            field, _, value = line.partition(" ")
-            current[field] = ast.literal_eval(value)
-        elif line.startswith('"'):
-            current[field] += ast.literal_eval(line)
-        elif not line.strip():
-            flush()
-    flush()
+def _entries(path: Path) -> dict[tuple[str, str], tuple[list[str], bool]]:
+    """(msgctxt, msgid) -> (msgstrs, fuzzy); entries are separated by blank lines."""
+    entries: dict[tuple[str, str], tuple[list[str], bool]] = {}
+    for block in path.read_text().split("\n\n"):
+        fields: dict[str, str] = {}
+        field = ""
+        fuzzy = False
+        for line in block.splitlines():
+            if line.startswith("#,") and "fuzzy" in line:
+                fuzzy = True
+            elif line.startswith(("msgctxt ", "msgid", "msgstr")):
+                field, _, value = line.partition(" ")
+                fields[field] = ast.literal_eval(value)
+            elif line.startswith('"') and field:
+                fields[field] += ast.literal_eval(line)
+        if fields.get("msgid"):
+            strs = [v for k, v in sorted(fields.items()) if k.startswith("msgstr")]
+            entries[(fields.get("msgctxt", ""), fields["msgid"])] = (strs, fuzzy)
     return entries
 
 
@@ -284,7 +273,11 @@ SAME_IN_CHINESE = {"%(date)s, %(time)s"}
 def test_the_committed_mo_matches_the_po(domain: str) -> None:
     with (LOCALE / f"{domain}.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    for msgid, (strs, _fuzzy) in parse_po(LOCALE / f"{domain}.po").items():
-        assert compiled.gettext(msgid) in strs or compiled.ngettext(msgid, msgid, 1) in strs, (
-            f"{domain}.mo is stale for {msgid!r}: run `make messages`"
-        )
+    for (context, msgid), (strs, _fuzzy) in _entries(LOCALE / f"{domain}.po").items():
+        found = {
+            compiled.pgettext(context, msgid) if context else compiled.gettext(msgid),
+            compiled.npgettext(context, msgid, msgid, 1)
+            if context
+            else compiled.ngettext(msgid, msgid, 1),
+        }
+        assert found & set(strs), f"{domain}.mo is stale for {msgid!r}: run `make messages`"

@@ -29,7 +29,7 @@ function ensureListbox() {
   listbox.id = "prompt-picker";
   listbox.className = "prompt-picker";
   listbox.setAttribute("role", "listbox");
-  listbox.setAttribute("aria-label", "Saved prompts");
+  listbox.setAttribute("aria-label", gettext("Saved prompts"));
   listbox.hidden = true;
   box.append(listbox);
   listbox.addEventListener("mousedown", (event) => {
@@ -55,7 +55,7 @@ function render() {
   if (!matches.length) {
     const empty = document.createElement("li");
     empty.className = "prompt-empty";
-    empty.textContent = prompts?.length ? "No prompt matches." : "No saved prompts yet: add some on the Prompts page.";
+    empty.textContent = prompts?.length ? gettext("No prompt matches.") : gettext("No saved prompts yet: add some on the Prompts page.");
     list.append(empty);
   }
   matches.forEach((prompt, index) => {

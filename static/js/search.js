@@ -37,13 +37,13 @@ function render(query, results) {
   if (!results.length) {
     const p = document.createElement("p");
     p.className = "search-empty";
-    p.textContent = `Nothing matches “${query}”.`;
+    p.textContent = interpolate(gettext("Nothing matches “%(query)s”."), { query }, true);
     panel.append(p);
     return;
   }
   const list = document.createElement("ol");
   list.className = "search-results";
-  list.setAttribute("aria-label", `Results for “${query}”`);
+  list.setAttribute("aria-label", interpolate(gettext("Results for “%(query)s”"), { query }, true));
   for (const hit of results) {
     const item = document.createElement("li");
     item.className = "search-hit";
@@ -51,9 +51,9 @@ function render(query, results) {
     link.href = hit.url;
     if (hit.message_id === null) {
       // The title matched: mark it there, and say so.
-      link.append(markedNode("search-title", hit.snippet_html), textNode("search-snippet", "Title"));
+      link.append(markedNode("search-title", hit.snippet_html), textNode("search-snippet", gettext("Title")));
     } else {
-      link.append(textNode("search-title", hit.title || "New chat"), markedNode("search-snippet", hit.snippet_html));
+      link.append(textNode("search-title", hit.title || gettext("New chat")), markedNode("search-snippet", hit.snippet_html));
     }
     item.append(link);
     list.append(item);
@@ -83,7 +83,7 @@ async function run(query) {
     panel.replaceChildren();
     const p = document.createElement("p");
     p.className = "search-empty";
-    p.textContent = "The search failed. Try again.";
+    p.textContent = gettext("The search failed. Try again.");
     panel.append(p);
     showList(true);
   }

@@ -14,18 +14,18 @@ form?.addEventListener("submit", async (event) => {
     });
     const data = await response.json();
     if (!data.ok) {
-      showToast(data.error || "Could not share this chat.");
+      showToast(data.error || gettext("Could not share this chat."));
       return;
     }
     form.dataset.url = data.url;
     form.closest("details")?.removeAttribute("open");
     try {
       await navigator.clipboard.writeText(data.url);
-      showToast("Link copied. Anyone with it can read this chat as it is now.", "info");
+      showToast(gettext("Link copied. Anyone with it can read this chat as it is now."), "info");
     } catch {
-      showToast(`Anyone with this link can read this chat as it is now: ${data.url}`, "info");
+      showToast(interpolate(gettext("Anyone with this link can read this chat as it is now: %(url)s"), { url: data.url }, true), "info");
     }
   } catch {
-    showToast("Could not share this chat. Check your connection.");
+    showToast(gettext("Could not share this chat. Check your connection."));
   }
 });

@@ -79,7 +79,7 @@ def test_test_connection_lists_each_providers_models_over_http(
     )
     body = page(response)
     assert response.status_code == 200
-    assert body.count("Connected: 3 model(s) listed.") == 2
+    assert body.count("Connected: 3 models listed.") == 2
     assert "<code>gpt-4o</code> (already added)" in body
     assert 'name="model_id" value="gpt-4o"' in body  # not yet on ollama
     # Real HTTP: both servers were asked, the keyed one with the key and the extra header.

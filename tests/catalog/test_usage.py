@@ -43,7 +43,7 @@ def test_the_usage_page_shows_this_months_usage_by_model(alice_client, ledger):
     assert '<th scope="row">gpt-4o-mini</th><td>1</td><td>50</td><td>5</td><td>55' in body
     assert "gpt-4o</th>" not in body  # last month's, and Bob's
     assert "All models</th><td>3</td><td>450</td><td>65</td><td>515" in body
-    assert "1 request(s) whose tokens Chatweb estimated" in body
+    assert "1 request whose tokens Chatweb estimated" in body
 
 
 def test_the_usage_page_shows_the_users_limits(alice, alice_client, ledger):

@@ -173,6 +173,7 @@ async def test_a_failed_answer_in_a_snapshot_is_in_the_socket_users_language(
         frame = await chinese.receive_json_from(timeout=5)
         assert frame["type"] == "snapshot"
         assert frame["message"]["error_code"] == "upstream_timeout"
-        assert frame["message"]["error"] == "模型服务器未能及时响应。 详细信息：No response for 5 s."
+        expected = "模型服务器未能及时响应。 详细信息：No response for 5 s."
+        assert frame["message"]["error"] == expected
     finally:
         await chinese.disconnect()
