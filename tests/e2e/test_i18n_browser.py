@@ -73,9 +73,7 @@ def test_a_chinese_browser_gets_chinese_pages_and_scripts(browser: Any, app: Dap
     assert not errors, errors
 
 
-def test_the_switcher_changes_the_language_without_inline_script(
-    browser: Any, app: Daphne
-) -> None:
+def test_the_switcher_changes_the_language_without_inline_script(browser: Any, app: Daphne) -> None:
     context, page, errors = _context(browser, app, locale="en-US")
     try:
         page.goto("/accounts/login/")
