@@ -106,7 +106,8 @@ def test_screenshots_in_chinese(browser: Any, app: Daphne, shots: Path) -> None:
 
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            options = {"viewport": viewport, "color_scheme": scheme, "locale": "zh-CN"}
+            options: dict[str, Any] = {"viewport": viewport, "color_scheme": scheme}
+            options["locale"] = "zh-CN"
             if size == "phone":
                 options.update(is_mobile=True, has_touch=True)
             context, page, errors = _context(browser, app, **options)
