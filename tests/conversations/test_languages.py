@@ -177,3 +177,51 @@ async def test_a_failed_answer_in_a_snapshot_is_in_the_socket_users_language(
         assert frame["message"]["error"] == expected
     finally:
         await chinese.disconnect()
+
+
+# --- The user's own setting (the accounts app stores it) -------------------------------------
+
+
+def _set_language(user: Any, language: str) -> None:
+    accounts = pytest.importorskip("accounts.models")
+    accounts.UserSettings.objects.update_or_create(user=user, defaults={"language": language})
+
+
+def test_the_users_setting_wins_over_the_browser(alice: Any, conversation: Any) -> None:
+    _set_language(alice, "zh-hans")
+    _failed(conversation, "upstream_timeout", "No response for 5 s.")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    client.force_login(alice)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert '<html lang="zh-hans"' in page
+    assert "新对话" in page
+    assert "模型服务器未能及时响应。" in page
+
+    _set_language(alice, "en")
+    chinese_browser = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    chinese_browser.force_login(alice)
+    page = chinese_browser.get(f"/c/{conversation.pk}/").content.decode()
+    assert '<html lang="en"' in page
+    assert "No response for 5 s." in page
+
+
+def test_same_as_the_browser_follows_the_browser(alice: Any) -> None:
+    _set_language(alice, "")
+    client = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    client.force_login(alice)
+    assert "今天有什么可以帮你" in client.get("/").content.decode()
+
+
+@pytest.mark.asyncio
+async def test_socket_frames_follow_the_users_setting(
+    live: None, alice: Any, conversation: Any
+) -> None:
+    await sync_to_async(_set_language)(alice, "zh-hans")
+    socket = await _socket(alice, conversation.pk, "en-US")
+    try:
+        await socket.send_json_to({"type": "stop"})
+        frame = await socket.receive_json_from(timeout=5)
+        assert frame["code"] == "not_streaming"
+        assert frame["message"] == "当前没有正在生成的回答。"
+    finally:
+        await socket.disconnect()

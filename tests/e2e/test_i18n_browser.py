@@ -94,6 +94,35 @@ def test_the_switcher_changes_the_language_without_inline_script(browser: Any, a
     assert not errors, errors
 
 
+def test_the_users_language_setting_applies_on_every_device(browser: Any, app: Daphne) -> None:
+    """Chosen on the settings page (the accounts app) in an English browser; a second,
+    English, device signed in as the same user gets Chinese too."""
+    pytest.importorskip("accounts.models")
+    context, page, errors = _context(browser, app, locale="en-US")
+    other, other_page, other_errors = _context(browser, app, locale="en-US")
+    try:
+        _sign_in(page)
+        page.goto("/settings/")
+        page.select_option("#id_language", "zh-hans")
+        page.click("form.settings-form[action$='/settings/'] button[type=submit]")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+        page.goto("/")
+        expect(page.locator(".welcome h2")).to_have_text("今天有什么可以帮你？")
+        _sign_in(other_page)
+        expect(other_page.locator(".welcome h2")).to_have_text("今天有什么可以帮你？")
+        # Back to "same as the browser": English again.
+        page.goto("/settings/")
+        page.select_option("#id_language", "")
+        page.click("form.settings-form[action$='/settings/'] button[type=submit]")
+        page.goto("/")
+        expect(page.locator(".welcome h2")).to_have_text("How can I help you today?")
+    finally:
+        context.close()
+        other.close()
+    assert not errors, errors
+    assert not other_errors, other_errors
+
+
 def test_screenshots_in_chinese(browser: Any, app: Daphne, shots: Path) -> None:
     context, page, _errors = _context(browser, app, locale="zh-CN")
     _sign_in(page)
