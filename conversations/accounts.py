@@ -17,6 +17,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conversations import actions
 from streaming import events
@@ -53,9 +55,13 @@ def _wait(key: str, limit: int, window: int) -> int:
 
 
 def wait_message(seconds: int, what: str) -> str:
+    """`what`, then when to try again, in the active language."""
     minutes = -(-seconds // 60)
-    when = f"{minutes} minute{'s' if minutes != 1 else ''}" if seconds >= 60 else f"{seconds} s"
-    return f"{what} Try again in {when}."
+    if seconds >= 60:
+        when = ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}
+    else:
+        when = _("%(count)s s") % {"count": seconds}
+    return _("%(what)s Try again in %(when)s.") % {"what": what, "when": when}
 
 
 # --- Sign-in ---------------------------------------------------------------------------
@@ -100,7 +106,7 @@ class ThrottledLoginMixin:
         wait = login_wait(username, address)
         if wait:
             raise forms.ValidationError(
-                wait_message(wait, "Too many failed sign-in attempts."), code=THROTTLED
+                wait_message(wait, _("Too many failed sign-in attempts.")), code=THROTTLED
             )
         try:
             cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
