@@ -45,6 +45,8 @@ upstream: install-dev
 # string into django.po / djangojs.po, you translate the new msgids, and `make messages`
 # again compiles the .mo files, which are committed (running never needs gettext).
 # tests/test_translations.py fails while a string is unmarked, unextracted or untranslated.
+# Obsolete (#~) entries are translations kept for strings not in the code yet (the
+# accounts app's): makemessages revives them when the string appears.
 MESSAGES_IGNORE := -i ".venv/*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "scripts/*"
 messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location $(MESSAGES_IGNORE) -i "static/*"
