@@ -49,8 +49,8 @@ upstream: install-dev
 # accounts app's): makemessages revives them when the string appears.
 MESSAGES_IGNORE := -i ".venv/*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "scripts/*"
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location $(MESSAGES_IGNORE) -i "static/*"
-	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --no-obsolete --no-location $(MESSAGES_IGNORE) -i "static/vendor/*"
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-location $(MESSAGES_IGNORE) -i "static/*"
+	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --no-location $(MESSAGES_IGNORE) -i "static/vendor/*"
 	$(BIN)/python manage.py compilemessages -l zh_Hans -v 0
 
 test: install-dev
