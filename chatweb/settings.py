@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "accounts",
     "conversations",
     "streaming",
 ]
@@ -113,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "chatweb.csp.context",
+                "accounts.context.preferences",
             ],
         },
     },

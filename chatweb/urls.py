@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("streaming.urls")),
+    path("", include("accounts.urls")),
     path("", include("conversations.urls")),
 ]

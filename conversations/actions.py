@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import settings_for
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
@@ -163,18 +164,24 @@ def start_conversation(
 ) -> Message:
     """Create a conversation from its first message; returns the pending answer.
 
-    The answer's `conversation` is the new conversation (already loaded).
+    The answer's `conversation` is the new conversation (already loaded). It starts with
+    the user's default model (unless one is chosen) and default system prompt (accounts'
+    settings page).
     """
     if user.pk is None:
         raise ActionError("not_signed_in", "Sign in to start a conversation.")
     text = _clean_text(text)
-    chosen = _clean_model(model, settings.OPENAI_API_MODELS[0])
+    preferences = settings_for(user)
+    chosen = _clean_model(model, preferences.default_model or settings.OPENAI_API_MODELS[0])
     check_rate_limit(user)
     with transaction.atomic():
         _lock_user(user.pk)
         check_concurrent_answers(user.pk)
         conversation = Conversation.objects.create(
-            user_id=user.pk, title=title_from_text(text), model=chosen
+            user_id=user.pk,
+            title=title_from_text(text),
+            model=chosen,
+            system_prompt=preferences.system_prompt,
         )
         return _post(conversation, text, chosen)
 

@@ -7,19 +7,18 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
-from django.contrib.auth import get_user_model, login
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import accounts, actions
-from conversations.forms import AccountCreationForm, SettingsForm
+from accounts import catalog
+from accounts.models import settings_for
+from accounts.views import needs_setup
+from conversations import actions
+from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
 
@@ -35,18 +34,17 @@ def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
     return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
 
 
-def _needs_setup() -> bool:
-    return not get_user_model().objects.exists()
-
-
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
     live = next((m for m in path if m.is_live), None)
-    current_model = (
-        conversation.model
-        if conversation and conversation.model in settings.OPENAI_API_MODELS
-        else settings.OPENAI_API_MODELS[0]
-    )
+    models = catalog.models_for(request.user)
+    preferences = settings_for(request.user)
+    if conversation and conversation.model in models:
+        current_model = conversation.model
+    elif preferences.default_model in models:
+        current_model = preferences.default_model
+    else:
+        current_model = models[0] if models else ""
     return {
         "conversations": Conversation.objects.for_user(request.user).only(
             "pk", "title", "updated_at"
@@ -56,13 +54,13 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
         "blank_answer": Message(role=Message.Role.ASSISTANT),
-        "models": settings.OPENAI_API_MODELS,
+        "models": models,
         "current_model": current_model,
         "provider_configured": bool(settings.OPENAI_API_BASE_URL),
         "provider_hint": PROVIDER_HINT,
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
         "context_enabled": conversation.context_enabled if conversation else True,
-        "system_prompt": conversation.system_prompt if conversation else "",
+        "system_prompt": conversation.system_prompt if conversation else preferences.system_prompt,
         "default_system_prompt": settings.SYSTEM_PROMPT,
         "max_message_chars": actions.MAX_MESSAGE_CHARS,
         # `messages` is the chat here, so Django's flash messages go by another name.
@@ -71,7 +69,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    if _needs_setup():
+    if needs_setup():
         return redirect("setup")
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next=/")
@@ -168,78 +166,3 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if wants_json:
         return JsonResponse({"ok": True})
     return redirect("conversation", pk=pk)
-
-
-# --- Accounts -------------------------------------------------------------------------
-
-
-# Any constant: the key of the PostgreSQL advisory lock that serialises first-run setup.
-SETUP_LOCK = 0x63686174  # "chat"
-
-
-def _lock_setup() -> None:
-    """Serialise first-run setups until the transaction ends, so exactly one creates the admin.
-
-    Under PostgreSQL's READ COMMITTED, concurrent requests all see an empty user table;
-    the advisory lock makes the next one re-check after the winner committed. SQLite
-    needs nothing: its transactions start IMMEDIATE (settings), which already serialises.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
-
-
-def setup(request: HttpRequest) -> HttpResponse:
-    """First run: the first account created becomes the administrator."""
-    if not _needs_setup():
-        return redirect("home")
-    form = AccountCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save(commit=False)  # Hashes the password outside the lock.
-        with transaction.atomic():
-            _lock_setup()
-            # Re-check under the lock: only the very first account is an admin.
-            if not _needs_setup():
-                return redirect("login")
-            user.is_staff = user.is_superuser = True
-            user.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
-    return render(request, "registration/setup.html", {"form": form})
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.ALLOW_SIGNUP:
-        raise Http404("Sign-up is off. Ask an administrator for an account.")
-    if _needs_setup():
-        return redirect("setup")
-    form = AccountCreationForm(request.POST or None)
-    if request.method == "POST":
-        address = accounts.client_address(request)
-        wait = accounts.signup_wait(address)
-        if wait:
-            form.add_error(
-                None, accounts.wait_message(wait, "Too many accounts created from your address.")
-            )
-            return render(request, "registration/signup.html", {"form": form}, status=429)
-        if form.is_valid():
-            user = form.save()
-            accounts.signup_done(address)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})
-
-
-def sign_in(request: HttpRequest) -> HttpResponseBase:
-    if _needs_setup():
-        return redirect("setup")
-    view = auth_views.LoginView.as_view(
-        authentication_form=accounts.ThrottledAuthenticationForm,
-        redirect_authenticated_user=True,
-        extra_context={"allow_signup": settings.ALLOW_SIGNUP},
-    )
-    response = view(request)
-    form = getattr(response, "context_data", {}).get("form")
-    if form is not None and form.has_error(NON_FIELD_ERRORS, accounts.THROTTLED):
-        response.status_code = 429
-    return response

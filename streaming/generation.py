@@ -18,7 +18,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
 from channels.db import database_sync_to_async
@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from accounts.models import UserSettings
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
@@ -130,6 +131,8 @@ class Job:
     messages: list[ChatMessage]
     first_exchange: bool
     title: str
+    # The conversation owner's sampling settings (temperature, top_p), sent upstream.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 def _load(message_id: int) -> Job | None:
@@ -148,7 +151,14 @@ def _load(message_id: int) -> Job | None:
     first_exchange = not conversation.messages.filter(
         role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
     ).exists()
-    return Job(answer, messages, first_exchange, conversation.title)
+    preferences = UserSettings.objects.filter(user_id=conversation.user_id).first()
+    return Job(
+        answer,
+        messages,
+        first_exchange,
+        conversation.title,
+        preferences.sampling() if preferences else {},
+    )
 
 
 def _checkpoint(message_id: int, text: str | None) -> None:
@@ -444,7 +454,7 @@ class Generation:
         for _ in range(settings.MAX_CONTINUATIONS + 1):
             finish_reason = None
             async with contextlib.aclosing(
-                self.provider.stream_chat(model=model, messages=messages)
+                self.provider.stream_chat(model=model, messages=messages, options=job.sampling)
             ) as stream:
                 async for delta in stream:
                     if delta.text:

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, TypedDict
 from urllib.parse import urlsplit
@@ -169,16 +169,21 @@ class OpenAICompatible:
         self._client = client
 
     async def stream_chat(
-        self, *, model: str, messages: list[ChatMessage]
+        self,
+        *,
+        model: str,
+        messages: list[ChatMessage],
+        options: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[Delta, None]:
         """Yield the reply as it arrives; raise a ProviderError if it cannot be completed.
 
         A reply ends normally at `data: [DONE]`, or when the body ends after a chunk that
         carried a finish_reason. Every other ending is an error: the text yielded so far
-        is all there is.
+        is all there is. `options` (temperature, top_p) go into the request body as they are.
         """
         url = self._url("chat/completions")
         body: dict[str, Any] = {
+            **(options or {}),
             "model": model,
             "messages": messages,
             "stream": True,

@@ -221,10 +221,10 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# Session, user, "does any account exist?", the conversation list.
-HOME_QUERIES = 4
-# Session, user, the conversation, its messages, the conversation list.
-CONVERSATION_QUERIES = 5
+# Session, user, "does any account exist?", the user's settings, the conversation list.
+HOME_QUERIES = 5
+# Session, user, the conversation, its messages, the user's settings, the conversation list.
+CONVERSATION_QUERIES = 6
 
 
 @pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])
