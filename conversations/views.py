@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import catalog
@@ -22,11 +23,24 @@ from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
 
-PROVIDER_HINT = (
+PROVIDER_HINT = _(
     "No model provider is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
     "for Ollama, vLLM, llama.cpp or another OpenAI-compatible server, e.g. "
-    "http://localhost:11434/v1), then restart Chatweb."
+    "http://localhost:11434/v1), then restart Chatweb. To try Chatweb without a key, run "
+    "make demo."
 )
+ASK_ADMIN = _(
+    "Chatweb has no model to talk to yet. Ask your administrator to configure a model provider."
+)
+
+
+def provider_configured() -> bool:
+    return bool(settings.OPENAI_API_BASE_URL)
+
+
+def provider_hint(request: HttpRequest) -> str:
+    """What to do when no provider is configured: how (an admin), or whom to ask."""
+    return str(PROVIDER_HINT if request.user.is_staff else ASK_ADMIN)
 
 
 def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
@@ -56,8 +70,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "blank_answer": Message(role=Message.Role.ASSISTANT),
         "models": models,
         "current_model": current_model,
-        "provider_configured": bool(settings.OPENAI_API_BASE_URL),
-        "provider_hint": PROVIDER_HINT,
+        "provider_configured": provider_configured(),
+        "provider_hint": provider_hint(request),
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
         "context_enabled": conversation.context_enabled if conversation else True,
         "system_prompt": conversation.system_prompt if conversation else preferences.system_prompt,
@@ -88,6 +102,11 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     """Start a conversation with its first message; the answer starts at once."""
     user = await request.auser()
     text = request.POST.get("text", "")
+    if not provider_configured():
+        # Refused before anything is written: a chat whose answer can only fail helps nobody.
+        context = await sync_to_async(_chat_context)(request, None)
+        context.update(error=context["provider_hint"], draft=text)
+        return await sync_to_async(render)(request, "conversations/chat.html", context, status=503)
     try:
         answer = await generation.post_and_start(
             actions.start_conversation,

@@ -57,9 +57,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         # The title as it is now, read after joining the group: a title made while the
         # page loaded (a fast first answer) was published before this socket listened.
-        title = await Conversation.objects.filter(pk=self.conversation_id).values_list(
-            "title", flat=True
-        ).afirst()
+        title = (
+            await Conversation.objects.filter(pk=self.conversation_id)
+            .values_list("title", flat=True)
+            .afirst()
+        )
         if title is not None:
             await self.send_json(events.title_frame(self.conversation_id, title))
 
