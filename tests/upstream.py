@@ -155,6 +155,13 @@ def demo_text(user_text: str) -> str:
         "def greet(name: str) -> str:\n"
         '    return f"Hello, {name}!"\n'
         "```\n\n"
+        "A table:\n\n"
+        "| Feature | Where |\n"
+        "| --- | --- |\n"
+        "| Streaming | every answer |\n"
+        "| History | on the server |\n\n"
+        "And math, inline $e^{i\\pi} + 1 = 0$ or on its own line:\n\n"
+        "$$\\int_0^1 x^2 \\, dx = \\frac{1}{3}$$\n\n"
         "Set `OPENAI_API_KEY` (and `OPENAI_API_BASE_URL`) in `.env` to talk to a real model."
     )
 
