@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model, login, update_session_auth_hash
@@ -102,6 +104,14 @@ def sign_in(request: HttpRequest) -> HttpResponseBase:
 # --- The settings page ---------------------------------------------------------------------
 
 
+def _password_form(request: HttpRequest, data: Any = None) -> PasswordChangeForm:
+    form = PasswordChangeForm(request.user, data)
+    # Django autofocuses the old password; on a page that opens on the profile, the
+    # focus would jump to the bottom.
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    return form
+
+
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
     """Display name, avatar, theme, language, chat defaults; the password has its own form."""
@@ -122,7 +132,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/settings.html",
-        {"form": form, "password_form": PasswordChangeForm(request.user)},
+        {"form": form, "password_form": _password_form(request)},
         status=status,
     )
 
@@ -131,7 +141,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 def password_change(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("settings")
-    password_form = PasswordChangeForm(request.user, request.POST)
+    password_form = _password_form(request, request.POST)
     if password_form.is_valid():
         user = password_form.save()
         # This session stays signed in; the others end (and their sockets close).

@@ -34,6 +34,31 @@ ASK_ADMIN = _(
 )
 
 
+# The empty state's suggestions: (title, detail, the message it sends).
+SUGGESTIONS = [
+    (
+        _("Explain a concept"),
+        _("like recursion, to a ten-year-old"),
+        _("Explain recursion to a ten-year-old, with one short example."),
+    ),
+    (
+        _("Write some code"),
+        _("a Python function that checks a palindrome"),
+        _("Write a Python function that checks whether a string is a palindrome, with tests."),
+    ),
+    (
+        _("Make a table"),
+        _("comparing three programming languages"),
+        _("Make a markdown table comparing Python, Go and Rust: speed, safety, learning curve."),
+    ),
+    (
+        _("Help me write"),
+        _("a polite email declining a meeting"),
+        _("Help me write a short, polite email declining a meeting invitation."),
+    ),
+]
+
+
 def provider_configured() -> bool:
     return bool(settings.OPENAI_API_BASE_URL)
 
@@ -77,6 +102,9 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "system_prompt": conversation.system_prompt if conversation else preferences.system_prompt,
         "default_system_prompt": settings.SYSTEM_PROMPT,
         "max_message_chars": actions.MAX_MESSAGE_CHARS,
+        "suggestions": [
+            {"title": title, "detail": detail, "text": text} for title, detail, text in SUGGESTIONS
+        ],
         # `messages` is the chat here, so Django's flash messages go by another name.
         "flash_messages": list(flash.get_messages(request)),
     }

@@ -313,3 +313,7 @@ async def test_without_sampling_settings_nothing_extra_is_sent(alice, upstream, 
     body = upstream.chat_requests[0].json
     assert "temperature" not in body
     assert "top_p" not in body
+
+
+def test_the_settings_page_does_not_jump_to_the_password(alice_client):
+    assert "autofocus" not in alice_client.get("/settings/").text

@@ -704,3 +704,21 @@ def test_the_sidebar_items_carry_their_date_for_grouping(alice_client, conversat
 
     assert f'data-updated-at="{conversation.updated_at.isoformat()}"' in page
     assert "Delete all chats" in page
+
+
+def test_the_empty_state_offers_suggestions_that_start_a_chat(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"
+    page = _html(alice_client.get("/"))
+
+    suggestions = re.findall(
+        r'<form method="post" action="/c/new/">.*?name="text" value="([^"]+)".*?</form>',
+        page,
+        re.S,
+    )
+    assert len(suggestions) == 4
+    assert "Explain recursion" in suggestions[0]
+
+
+def test_no_suggestions_without_a_provider(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = ""
+    assert 'class="suggestion"' not in _html(alice_client.get("/"))
