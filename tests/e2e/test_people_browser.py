@@ -300,3 +300,50 @@ def test_axe_finds_nothing_serious_on_any_page(
         anonymous.close()
     serious = {name: v for name, v in found.items() if v}
     assert not serious, json.dumps(serious, indent=1)
+
+
+def test_streaming_keeps_the_layout_still_and_autoscroll_yields_to_the_reader(
+    browser: Any, app: Daphne, upstream: FakeUpstream
+) -> None:
+    errors: list[str] = []
+    page = new_page(browser, app, errors=errors)
+    try:
+        # Layout shifts (not caused by input) are recorded from the first paint on.
+        page.add_init_script(
+            "window.__shifts = [];"
+            "new PerformanceObserver(l => { for (const e of l.getEntries())"
+            " if (!e.hadRecentInput) window.__shifts.push(e.value); })"
+            ".observe({type: 'layout-shift', buffered: true});"
+        )
+        page.goto("/")
+        page.fill("#composer-text", "[[fake tokens=600 delay=0.02]] a long one")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/c/*/")
+        expect(page.locator("#stop-btn")).to_be_visible()
+        page.wait_for_function(
+            "() => document.querySelector('#thread').scrollHeight >"
+            " document.querySelector('#thread').clientHeight + 200"
+        )
+        # Following the answer: the thread stays at the bottom as it grows.
+        page.wait_for_timeout(500)
+        at_bottom = (
+            "(() => { const t = document.querySelector('#thread');"
+            " return t.scrollHeight - t.scrollTop - t.clientHeight < 80; })()"
+        )
+        assert page.evaluate(at_bottom)
+        # The reader scrolls up: the text keeps coming, the view stays where they are.
+        page.locator("#thread").hover()
+        page.mouse.wheel(0, -5000)
+        page.wait_for_timeout(300)
+        top = page.evaluate("document.querySelector('#thread').scrollTop")
+        page.wait_for_timeout(800)
+        assert page.evaluate("document.querySelector('#thread').scrollTop") == top
+        assert not page.evaluate(at_bottom)
+        shifts = page.evaluate("window.__shifts.reduce((a, b) => a + b, 0)")
+        # "Good" cumulative layout shift is under 0.1.
+        assert shifts < 0.1, shifts
+        page.locator("#stop-btn").click()
+        expect(page.locator('.msg-assistant[data-status="stopped"]')).to_have_count(1)
+    finally:
+        page.context.close()
+    assert not errors, errors
