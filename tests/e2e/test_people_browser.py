@@ -231,6 +231,19 @@ def test_keyboard_alone_sends_and_stops(browser: Any, app: Daphne, upstream: Fak
         assert outline != "none"
         page.keyboard.press("Enter")
         expect(page.locator('.msg-assistant[data-status="stopped"]')).to_have_count(1)
+        # Switching conversations: from "New chat", Tab reaches the list; Enter opens one.
+        current = page.url
+        page.goto("/")
+        page.locator(".new-chat").focus()
+        for _ in range(4):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.classList.contains('conv-link')"):
+                break
+        assert page.evaluate("document.activeElement.classList.contains('conv-link')")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/c/*/")
+        assert page.url.startswith(f"{app.url}/c/")
+        assert current.startswith(f"{app.url}/c/")
     finally:
         page.context.close()
     assert not errors, errors
