@@ -49,7 +49,7 @@ run: migrate
 DEMO_UPSTREAM_PORT ?= 9000
 demo: install-dev migrate
 	@$(BIN)/python manage.py collectstatic --noinput -v 0
-	@$(BIN)/python -m tests.upstream --quiet --port $(DEMO_UPSTREAM_PORT) > /dev/null & \
+	@$(BIN)/python -m tests.upstream --quiet --showcase --port $(DEMO_UPSTREAM_PORT) > /dev/null & \
 	  upstream=$$!; trap 'kill $$upstream 2>/dev/null' EXIT INT TERM; \
 	  echo "Demo: the fake model server runs on 127.0.0.1:$(DEMO_UPSTREAM_PORT) (no API key needed)."; \
 	  OPENAI_API_BASE_URL=http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 LOG_LEVEL=$(RUN_LOG_LEVEL) \

@@ -34,7 +34,7 @@ LIGHT_BG, DARK_BG = "rgb(255, 255, 255)", "rgb(33, 33, 33)"
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
+    with FakeUpstream(showcase=True) as server:
         yield server
 
 
