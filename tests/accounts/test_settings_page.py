@@ -264,7 +264,8 @@ def test_a_new_conversation_starts_with_the_default_model_and_prompt(alice):
         user=alice, default_model="fake-model-2", system_prompt="Answer like a pirate."
     )
 
-    conversation, answer = actions.start_conversation(user=alice, text="hello")
+    answer = actions.start_conversation(user=alice, text="hello")
+    conversation = answer.conversation
 
     assert conversation.model == answer.model == "fake-model-2"
     assert conversation.system_prompt == "Answer like a pirate."
@@ -272,7 +273,9 @@ def test_a_new_conversation_starts_with_the_default_model_and_prompt(alice):
 
 def test_a_chosen_model_wins_over_the_default(alice):
     UserSettings.objects.create(user=alice, default_model="fake-model-2")
-    conversation, _ = actions.start_conversation(user=alice, text="hi", model="fake-model")
+    conversation = actions.start_conversation(
+        user=alice, text="hi", model="fake-model"
+    ).conversation
     assert conversation.model == "fake-model"
 
 
