@@ -8,8 +8,9 @@ from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext_lazy as _
 
-from accounts import avatars, catalog
+from accounts import avatars
 from accounts.models import UserSettings
+from catalog import config as catalog
 
 
 class AccountCreationForm(UserCreationForm):  # type: ignore[type-arg]
@@ -73,10 +74,14 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        # Only the models this user may use (the catalog decides; issue 9).
         models = catalog.models_for(user)
         field = self.fields["default_model"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", _("The first available model")), *((m, m) for m in models)]
+        field.choices = [
+            ("", _("The first available model")),
+            *((choice.name, choice.label) for choice in models),
+        ]
         self.avatar_bytes: bytes | None = None
 
     def clean_avatar_upload(self) -> Any:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from chatweb.baseurl import normalize_base_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "streaming",
+    "catalog",
 ]
 
 MIDDLEWARE = [
@@ -208,16 +210,10 @@ def _base_url(raw: str) -> str:
     """Validate OPENAI_API_BASE_URL; a bare host (chatgpt-web's style) gets /v1."""
     if not raw:
         return "https://api.openai.com/v1" if OPENAI_API_KEY else ""
-    parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ImproperlyConfigured(
-            f"OPENAI_API_BASE_URL must be an http(s) URL such as "
-            f"https://api.openai.com or http://localhost:11434/v1, not {raw!r}."
-        )
-    path = parts.path.rstrip("/")
-    if not path:
-        path = "/v1"
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    try:
+        return normalize_base_url(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"OPENAI_API_BASE_URL {exc}") from exc
 
 
 OPENAI_API_BASE_URL = _base_url(env.str("OPENAI_API_BASE_URL", default=""))
@@ -235,6 +231,9 @@ SYSTEM_PROMPT = env.str(
     default="You are a helpful assistant. Follow the user's instructions carefully. "
     "Respond using markdown.",
 )
+# Provider API keys stored in the admin are encrypted with a key derived from this
+# secret (empty: from SECRET_KEY). Changing it makes the stored keys unreadable.
+PROVIDER_KEY_SECRET = env.str("PROVIDER_KEY_SECRET", default="")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.

@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("streaming.urls")),
     path("", include("accounts.urls")),
+    path("", include("catalog.urls")),
     path("", include("conversations.urls")),
 ]

@@ -16,12 +16,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import settings_for
+from catalog import config as catalog
+from catalog import quotas
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
@@ -85,50 +86,37 @@ def _clean_text(text: object) -> str:
     return text
 
 
-def _clean_model(model: object, default: str) -> str:
-    if model in (None, ""):
-        return default if default in settings.OPENAI_API_MODELS else settings.OPENAI_API_MODELS[0]
-    if not isinstance(model, str) or model not in settings.OPENAI_API_MODELS:
-        raise ActionError(
-            "unknown_model",
-            f"Unknown model. Choose one of: {', '.join(settings.OPENAI_API_MODELS)}.",
-        )
-    return model
+def _clean_model(user: AbstractBaseUser | AnonymousUser, model: object, current: str) -> str:
+    """The model to use: `model` if this user may (the catalog decides), else refused;
+    none given: the conversation's if still allowed, else the user's default."""
+    try:
+        if model in (None, ""):
+            chosen = catalog.default_for(user, current)
+            return chosen or catalog.check_allowed(user, None)
+        return catalog.check_allowed(user, model)
+    except catalog.ModelUnavailable as exc:
+        raise ActionError(exc.code, exc.message) from exc
 
 
-def check_rate_limit(user: AbstractBaseUser | AnonymousUser) -> None:
-    """MAX_REQUEST_PER_HOUR (chatgpt-web's name): answers a user may start per hour."""
-    limit = settings.MAX_REQUEST_PER_HOUR
-    if limit <= 0:
-        return
-    key = f"chatweb:rate:{user.pk}:{timezone.now():%Y%m%d%H}"
-    cache.add(key, 0, timeout=3600)
-    if cache.incr(key) > limit:
-        raise ActionError(
-            "rate_limited",
-            f"You have reached the limit of {limit} messages per hour. Try again later.",
-        )
+def check_quota(user: AbstractBaseUser | AnonymousUser) -> None:
+    """The user's quotas (catalog.quotas): refuse before anything is written or sent.
 
-
-def check_concurrent_answers(user_id: int) -> None:
-    """The one place that says how many answers a user may have streaming at once.
-
-    Counted in the database (the truth on every instance), skipping answers gone stale.
-    Call it in the transaction that creates the answer, after locking the user's row.
+    Requests per hour, tokens per day and month, and concurrent answers (the site default
+    MAX_CONCURRENT_ANSWERS), counted in the database on every instance and skipping
+    answers gone stale. Counts one request when it passes. Call it last, in the
+    transaction that creates the answer, after locking the user's row (_lock_user), so
+    two tabs cannot both take the last place.
     """
-    limit = settings.MAX_CONCURRENT_ANSWERS
-    if limit <= 0:
-        return
     fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
     live = Message.objects.filter(
-        conversation__user_id=user_id, status__in=Message.LIVE, updated_at__gte=fresh_since
+        conversation__user_id=int(user.pk or 0),
+        status__in=Message.LIVE,
+        updated_at__gte=fresh_since,
     ).count()
-    if live >= limit:
-        raise ActionError(
-            "too_many_answers",
-            f"You already have {live} answers being written (the limit is {limit}). "
-            "Wait for one to finish, or stop it.",
-        )
+    try:
+        quotas.check(user, live_answers=live)
+    except quotas.QuotaExceeded as exc:
+        raise ActionError(exc.code, exc.message) from exc
 
 
 def _lock_user(user_id: int) -> None:
@@ -172,11 +160,11 @@ def start_conversation(
         raise ActionError("not_signed_in", "Sign in to start a conversation.")
     text = _clean_text(text)
     preferences = settings_for(user)
-    chosen = _clean_model(model, preferences.default_model or settings.OPENAI_API_MODELS[0])
-    check_rate_limit(user)
+    # The user's default model if the catalog still lets them use it, else the site's.
+    chosen = _clean_model(user, model, preferences.default_model)
     with transaction.atomic():
         _lock_user(user.pk)
-        check_concurrent_answers(user.pk)
+        check_quota(user)
         conversation = Conversation.objects.create(
             user_id=user.pk,
             title=title_from_text(text),
@@ -189,15 +177,14 @@ def start_conversation(
 def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
     """Save the user's message (before any model call) and create the pending answer."""
     text = _clean_text(text)
-    chosen = _clean_model(model, conversation.model)
     with transaction.atomic():
         # Lock the conversation so two tabs cannot both start an answer.
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        chosen = _clean_model(locked.user, model, locked.model)
         if locked.live_answer() is not None:
             raise ActionError("busy", "Wait for the current answer to finish, or stop it.")
         _lock_user(locked.user_id)
-        check_concurrent_answers(locked.user_id)
-        check_rate_limit(locked.user)
+        check_quota(locked.user)
         if locked.current_leaf_id is None:
             # Saved with the rest by _new_answer; cleaned as the field cleans it.
             locked.title = clean_text(title_from_text(text))
@@ -241,8 +228,7 @@ def _message_in(conversation: Conversation, message_id: object) -> Message:
 
 def _check_answer_allowed(conversation: Conversation) -> None:
     _lock_user(conversation.user_id)
-    check_concurrent_answers(conversation.user_id)
-    check_rate_limit(conversation.user)
+    check_quota(conversation.user)
 
 
 def _branch_changed(conversation: Conversation) -> None:
@@ -272,8 +258,8 @@ def regenerate(
                 question = target.parent
             else:
                 raise ActionError("nothing_to_regenerate", "That message answers nothing.")
+        locked.model = _clean_model(locked.user, model, locked.model)
         _check_answer_allowed(locked)
-        locked.model = _clean_model(model, locked.model)
         answer = _new_answer(locked, question, locked.model)
         _branch_changed(locked)
         return answer
@@ -293,7 +279,7 @@ def edit_message(
         if original.role != Message.Role.USER:
             raise ActionError("not_editable", "Only your own messages can be edited.")
         _check_answer_allowed(locked)
-        chosen = _clean_model(model, locked.model)
+        chosen = _clean_model(locked.user, model, locked.model)
         edited = Message.objects.create(
             conversation=locked,
             parent_id=original.parent_id,
@@ -402,7 +388,7 @@ def update_settings(
         system_prompt = ""
     if len(system_prompt) > MAX_MESSAGE_CHARS:
         raise ActionError("too_long", "The system prompt is too long.")
-    conversation.model = _clean_model(model, conversation.model)
+    conversation.model = _clean_model(conversation.user, model, conversation.model)
     conversation.context_enabled = context_enabled
     conversation.system_prompt = system_prompt.strip()
     conversation.save(update_fields=["model", "context_enabled", "system_prompt"])

@@ -149,6 +149,9 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # An answer's oldest history message the model was sent: older ones on its branch had
+    # left the model's context window (the page marks where). Null: all of them were sent.
+    context_from_id = models.BigIntegerField(null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
     worker = fields.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -199,6 +202,7 @@ class Message(models.Model):
             "error": self.error,
             "usage": self.usage(),
             "retry_after": self.retry_after,
+            "context_from_id": self.context_from_id,
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }

@@ -15,19 +15,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import catalog
 from accounts.models import settings_for
 from accounts.views import needs_setup
+from catalog import config as catalog
 from conversations import actions
 from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
 
 PROVIDER_HINT = _(
-    "No model provider is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
-    "for Ollama, vLLM, llama.cpp or another OpenAI-compatible server, e.g. "
-    "http://localhost:11434/v1), then restart Chatweb. To try Chatweb without a key, run "
-    "make demo."
+    "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
+    "OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL for Ollama, vLLM, llama.cpp or another "
+    "OpenAI-compatible server, e.g. http://localhost:11434/v1) and restart Chatweb. To try "
+    "Chatweb without a key, run make demo."
 )
 ASK_ADMIN = _(
     "Chatweb has no model to talk to yet. Ask your administrator to configure a model provider."
@@ -59,8 +59,10 @@ SUGGESTIONS = [
 ]
 
 
-def provider_configured() -> bool:
-    return bool(settings.OPENAI_API_BASE_URL)
+def _provider_configured(user: Any) -> bool:
+    """The catalog's answer: a model this user may use can be reached (the environment's
+    provider, or one added in the admin)."""
+    return catalog.is_configured(catalog.models_for(user))
 
 
 def provider_hint(request: HttpRequest) -> str:
@@ -78,12 +80,18 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     live = next((m for m in path if m.is_live), None)
     models = catalog.models_for(request.user)
     preferences = settings_for(request.user)
-    if conversation and conversation.model in models:
-        current_model = conversation.model
-    elif preferences.default_model in models:
-        current_model = preferences.default_model
-    else:
-        current_model = models[0] if models else ""
+    names = [choice.name for choice in models]
+    # The conversation's model while the user may still use it, else their default model.
+    preferred = (
+        conversation.model
+        if conversation and conversation.model in names
+        else preferences.default_model
+    )
+    current_model = catalog.default_for(request.user, preferred, choices=models)
+    # Where older messages left the model's view, as of the latest answer that said so.
+    context_from = next(
+        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
+    )
     return {
         "conversations": Conversation.objects.for_user(request.user).only(
             "pk", "title", "updated_at"
@@ -95,7 +103,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "blank_answer": Message(role=Message.Role.ASSISTANT),
         "models": models,
         "current_model": current_model,
-        "provider_configured": provider_configured(),
+        "context_from": context_from,
+        "provider_configured": catalog.is_configured(models),
         "provider_hint": provider_hint(request),
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
         "context_enabled": conversation.context_enabled if conversation else True,
@@ -130,7 +139,7 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     """Start a conversation with its first message; the answer starts at once."""
     user = await request.auser()
     text = request.POST.get("text", "")
-    if not provider_configured():
+    if not await sync_to_async(_provider_configured)(user):
         # Refused before anything is written: a chat whose answer can only fail helps nobody.
         context = await sync_to_async(_chat_context)(request, None)
         context.update(error=context["provider_hint"], draft=text)
@@ -154,7 +163,15 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
 def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
     """The active path as a partial: what a page shows again after a `path` frame."""
     conversation = get_conversation_for_user(request, pk)
-    return render(request, "conversations/_thread.html", {"messages": conversation.active_thread()})
+    path = conversation.active_thread()
+    context_from = next(
+        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
+    )
+    return render(
+        request,
+        "conversations/_thread.html",
+        {"messages": path, "context_from": context_from},
+    )
 
 
 @login_required

@@ -19,15 +19,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec
+from typing import Any, Literal, ParamSpec
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import UserSettings
+from catalog import config as catalog
+from catalog import tokens
+from catalog import usage as usage_ledger
+from catalog.models import UsageRecord
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
@@ -35,7 +39,6 @@ from streaming import events
 from streaming.providers import (
     ChatMessage,
     OpenAICompatible,
-    ProviderConfig,
     ProviderError,
     UpstreamHTTPError,
     Usage,
@@ -62,35 +65,23 @@ DATABASE_ERROR = (
 )
 
 
-def provider_from_settings() -> OpenAICompatible:
-    return OpenAICompatible(
-        ProviderConfig(
-            base_url=settings.OPENAI_API_BASE_URL,
-            api_key=settings.OPENAI_API_KEY,
-            timeout_s=settings.TIMEOUT_MS / 1000,
-        )
-    )
-
-
 # --- Context --------------------------------------------------------------------------
 
 
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: ~4 ASCII characters per token, one per other character.
-
-    CJK text is about one token per character, English about four characters per token;
-    the per-message overhead covers the role markers.
-    """
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 4
+@dataclass(frozen=True)
+class Context:
+    messages: list[ChatMessage]
+    # The oldest history message sent; None when nothing older was left out.
+    first_id: int | None
 
 
-def build_context(conversation: Conversation, answer: Message) -> list[ChatMessage]:
+def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> Context:
     """The messages the model is sent for `answer`, rebuilt from the database.
 
-    The system prompt, then the branch leading to the answer (or only the last user
-    message when the conversation's context is off), oldest dropped first to fit
-    CONTEXT_TOKEN_BUDGET. The newest message is always sent.
+    The system prompt (always), then the branch leading to the answer (or only the last
+    user message when the conversation's context is off), newest kept, oldest dropped
+    to fit `budget` tokens (the model's window minus its output budget). The newest
+    message is always sent.
     """
     path = conversation.path_to(answer.parent_id) if answer.parent_id else []
     history = [m for m in path if m.role in (Message.Role.USER, Message.Role.ASSISTANT)]
@@ -98,20 +89,28 @@ def build_context(conversation: Conversation, answer: Message) -> list[ChatMessa
     if not conversation.context_enabled:
         history = history[-1:]
     system = conversation.system_prompt or settings.SYSTEM_PROMPT
-    budget = settings.CONTEXT_TOKEN_BUDGET - estimate_tokens(system)
-    kept: list[ChatMessage] = []
-    used = 0
+    remaining = budget - tokens.count_message(system) - tokens.REPLY_OVERHEAD
+    kept: list[Message] = []
     for message in reversed(history):
-        cost = estimate_tokens(message.content)
-        if kept and used + cost > budget:
+        cost = tokens.count_message(message.content)
+        if kept and cost > remaining:
             break
-        used += cost
-        if message.role == Message.Role.USER:
-            kept.append({"role": "user", "content": message.content})
-        else:
-            kept.append({"role": "assistant", "content": message.content})
+        remaining -= cost
+        kept.append(message)
     kept.reverse()
-    return [{"role": "system", "content": system}, *kept]
+    first_id = kept[0].pk if kept and len(kept) < len(history) else None
+    context: list[ChatMessage] = [{"role": "system", "content": system}]
+    for message in kept:
+        role: Literal["user", "assistant"] = (
+            "user" if message.role == Message.Role.USER else "assistant"
+        )
+        context.append({"role": role, "content": message.content})
+    return Context(context, first_id)
+
+
+def build_context(conversation: Conversation, answer: Message) -> list[ChatMessage]:
+    """fit_context() with the budget of the answer's model (from the catalog)."""
+    return fit_context(conversation, answer, budget=catalog.input_budget(answer.model)).messages
 
 
 def clean_title(raw: str) -> str:
@@ -131,6 +130,13 @@ class Job:
     messages: list[ChatMessage]
     first_exchange: bool
     title: str
+    user_id: int
+    username: str
+    # How to reach the answer's model; None with `error` set if it cannot be reached.
+    model: catalog.ResolvedModel | None
+    error: catalog.ModelUnavailable | None = None
+    # The oldest history message sent, when older ones did not fit (saved at the end).
+    context_from_id: int | None = None
     # The conversation owner's sampling settings (temperature, top_p), sent upstream.
     sampling: dict[str, Any] = field(default_factory=dict)
 
@@ -140,25 +146,82 @@ def _load(message_id: int) -> Job | None:
     this process as its worker, by the action that posted it; the registry makes sure one
     process runs it once. None if it is no longer live (ended, or deleted)."""
     answer = (
-        Message.objects.select_related("conversation")
+        Message.objects.select_related("conversation__user")
         .filter(pk=message_id, status__in=Message.LIVE)
         .first()
     )
     if answer is None:
         return None
     conversation = answer.conversation
-    messages = build_context(conversation, answer)
+    model: catalog.ResolvedModel | None = None
+    error: catalog.ModelUnavailable | None = None
+    try:
+        model = catalog.resolve(answer.model)
+    except catalog.ModelUnavailable as exc:
+        error = exc
+    budget = model.input_budget if model else catalog.input_budget(answer.model)
+    context = fit_context(conversation, answer, budget=budget)
     first_exchange = not conversation.messages.filter(
         role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
     ).exists()
-    preferences = UserSettings.objects.filter(user_id=conversation.user_id).first()
+    user = conversation.user
+    preferences = UserSettings.objects.filter(user_id=user.pk).first()
     return Job(
-        answer,
-        messages,
-        first_exchange,
-        conversation.title,
+        answer, context.messages, first_exchange, conversation.title, user.pk,
+        user.get_username(), model, error, context.first_id,
         preferences.sampling() if preferences else {},
+    )  # fmt: skip
+
+
+@dataclass
+class UpstreamRequest:
+    """One request sent upstream for an answer, and what it cost."""
+
+    job: Job
+    kind: str
+    messages: list[ChatMessage]
+    parts: list[str] = field(default_factory=list)  # the text received, as it came
+    usage: Usage | None = None
+
+    def record(self, *, outcome: str) -> None:
+        assert self.job.model is not None
+        if self.usage is not None:
+            prompt, completion = self.usage["prompt_tokens"], self.usage["completion_tokens"]
+        else:  # Stopped, failed or a server that reports no usage: count it ourselves.
+            prompt = tokens.count_messages(self.messages)
+            completion = tokens.count("".join(self.parts))
+        usage_ledger.record(
+            user_id=self.job.user_id,
+            username=self.job.username,
+            provider=self.job.model.provider,
+            model=(
+                self.job.model.title_model_name
+                if self.kind == UsageRecord.Kind.TITLE
+                else self.job.model.name
+            ),
+            kind=self.kind,
+            outcome=outcome,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            estimated=self.usage is None,
+            conversation_id=self.job.answer.conversation_id,
+            message_id=self.job.answer.pk,
+        )
+
+
+def _options(model: catalog.ResolvedModel, sampling: dict[str, Any]) -> dict[str, Any]:
+    """The request parameters: those the admin set on the model (output budget, default
+    temperature), then the owner's own sampling settings (temperature, top_p), which
+    override the model's default temperature but never its output budget."""
+    options: dict[str, Any] = {}
+    if model.max_output_tokens:
+        options["max_tokens"] = model.max_output_tokens
+    if model.temperature is not None:
+        options["temperature"] = model.temperature
+    options.update(
+        {key: value for key, value in sampling.items() if key in ("temperature", "top_p")}
     )
+    return options
 
 
 def _checkpoint(message_id: int, text: str | None) -> None:
@@ -180,11 +243,38 @@ def _finish(
     error_code: str = "",
     error: str = "",
     retry_after: int | None = None,
+    requests: list[UpstreamRequest] | None = None,
+    context_from_id: int | None = None,
 ) -> dict[str, Any] | None:
-    """Save how the answer ended; None if it is gone (its conversation was deleted).
+    """Save how the answer ended, and what each upstream request cost (the ledger keeps
+    that even when the conversation is gone); None if the answer is gone.
 
     `html` is rendered by the caller, outside the database thread.
     """
+    with transaction.atomic():  # a retried end records its usage once
+        return _finish_in_transaction(
+            message_id, status=status, text=text, html=html, finish_reason=finish_reason,
+            usage=usage, error_code=error_code, error=error, retry_after=retry_after,
+            requests=requests, context_from_id=context_from_id,
+        )  # fmt: skip
+
+
+def _finish_in_transaction(
+    message_id: int,
+    *,
+    status: str,
+    text: str,
+    html: str,
+    finish_reason: str | None,
+    usage: Usage | None,
+    error_code: str,
+    error: str,
+    retry_after: int | None,
+    requests: list[UpstreamRequest] | None,
+    context_from_id: int | None,
+) -> dict[str, Any] | None:
+    for request in requests or ():
+        request.record(outcome=status)
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": status,
@@ -194,6 +284,7 @@ def _finish(
         "error_code": error_code,
         "error": error,
         "retry_after": retry_after,
+        "context_from_id": context_from_id,
         "finished_at": now,
         "updated_at": now,
     }
@@ -244,7 +335,7 @@ class Generation:
         conversation_id: int,
         channel: str,
         layer: BaseChannelLayer,
-        provider: OpenAICompatible,
+        provider: OpenAICompatible | None,
     ) -> None:
         self.message_id = message_id
         self.conversation_id = conversation_id
@@ -257,6 +348,8 @@ class Generation:
         self.pending: list[str] = []  # text waiting for the next delta frame
         self.seq = 0
         self.usage: Usage | None = None
+        self.requests: list[UpstreamRequest] = []
+        self.context_from_id: int | None = None
         self.stop_requested = False
         self._dirty = asyncio.Event()
         self._ended = asyncio.Event()  # the rounds are over: flush what is left now
@@ -295,6 +388,9 @@ class Generation:
             if job is None:
                 return
             self.answer = job.answer
+            self.context_from_id = job.context_from_id
+            if self.provider is None and job.model is not None:
+                self.provider = OpenAICompatible(job.model.config)
             flusher = asyncio.create_task(self._flush_loop())
             outcome = await self._stream(job)
             # Let the flusher send the rest and return: cancelled mid-send, a delta
@@ -358,12 +454,19 @@ class Generation:
         # Markdown rendering is CPU work: a pool thread, neither the event loop nor the
         # one thread every database call of the process queues on.
         html = await asyncio.to_thread(markdown.render, text)
+        requests = self._take_requests()
         delay = 0.1
         deadline = time.monotonic() + settings.DATABASE_RETRY_SECONDS
         while True:
             try:
                 message: dict[str, Any] | None = await database_sync_to_async(_finish)(
-                    self.message_id, text=text, html=html, usage=self.usage, **outcome
+                    self.message_id,
+                    text=text,
+                    html=html,
+                    usage=self.usage,
+                    requests=requests,
+                    context_from_id=self.context_from_id,
+                    **outcome,
                 )
                 self._outage.ok()
                 return message
@@ -424,6 +527,13 @@ class Generation:
                 raise
             # No finish_reason: "stop" would claim the model ended by itself.
             return {"status": Message.Status.STOPPED, "finish_reason": None}
+        except catalog.ModelUnavailable as exc:
+            return {
+                "status": Message.Status.ERROR,
+                "finish_reason": None,
+                "error_code": exc.code,
+                "error": exc.message,
+            }
         except ProviderError as exc:
             outcome: dict[str, Any] = {
                 "status": Message.Status.ERROR,
@@ -445,20 +555,27 @@ class Generation:
 
     async def _rounds(self, job: Job) -> str | None:
         """Stream the answer, continuing it while the upstream stops for "length"."""
-        model = job.answer.model or settings.OPENAI_API_MODELS[0]
+        if job.model is None or self.provider is None:
+            raise job.error or catalog.ModelUnavailable("model_unavailable", INTERNAL_ERROR)
+        model, options = job.model.model_id, _options(job.model, job.sampling)
         messages = job.messages
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()
         pending = self.pending
         dirty = self._dirty
-        for _ in range(settings.MAX_CONTINUATIONS + 1):
+        for round_ in range(settings.MAX_CONTINUATIONS + 1):
             finish_reason = None
+            kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
+            request = UpstreamRequest(job, kind, messages)
+            self.requests.append(request)
+            parts = request.parts
             async with contextlib.aclosing(
-                self.provider.stream_chat(model=model, messages=messages, options=job.sampling)
+                self.provider.stream_chat(model=model, messages=messages, options=options)
             ) as stream:
                 async for delta in stream:
                     if delta.text:
                         pending.append(delta.text)
+                        parts.append(delta.text)
                         dirty.set()
                         if loop.time() >= self._next_flush:
                             # A delta is due. A fast upstream's body is already
@@ -467,6 +584,7 @@ class Generation:
                     if delta.finish_reason:
                         finish_reason = delta.finish_reason
                     if delta.usage:
+                        request.usage = delta.usage
                         self._add_usage(delta.usage)
             if finish_reason != "length":
                 break
@@ -476,6 +594,11 @@ class Generation:
                 {"role": "user", "content": CONTINUE_PROMPT},
             ]
         return finish_reason
+
+    def _take_requests(self) -> list[UpstreamRequest]:
+        """The requests not yet in the ledger (each is recorded once, however it ends)."""
+        requests, self.requests = self.requests, []
+        return requests
 
     def _add_usage(self, usage: Usage) -> None:
         if self.usage is None:
@@ -607,14 +730,20 @@ class Generation:
             {"role": "user", "content": first_user["content"][:1000]},
             {"role": "assistant", "content": self.text[:1000]},
         ]
+        if job.model is None or self.provider is None:
+            return
+        request = UpstreamRequest(job, UsageRecord.Kind.TITLE, prompt)
         try:
             async with asyncio.timeout(20):
-                raw = await self.provider.complete(
-                    model=job.answer.model or settings.OPENAI_API_MODELS[0], messages=prompt
+                raw, request.usage = await self.provider.complete_with_usage(
+                    model=job.model.title_model_id, messages=prompt
                 )
+            request.parts.append(raw)
         except (ProviderError, TimeoutError) as exc:
             log.info("No title for conversation %s: %s", self.conversation_id, exc)
+            await database_sync_to_async(request.record)(outcome=Message.Status.ERROR)
             return
+        await database_sync_to_async(request.record)(outcome=Message.Status.DONE)
         title = clean_title(raw)
         if title and await database_sync_to_async(_save_title)(
             self.conversation_id, job.title, title
@@ -632,6 +761,8 @@ class Generation:
             usage=self.usage,
             error_code="interrupted",
             error=INTERRUPTED_ERROR,
+            requests=self._take_requests(),
+            context_from_id=self.context_from_id,
         )
 
     async def _end_interrupted(self) -> None:
@@ -720,7 +851,7 @@ async def start(
         conversation_id=conversation_id,
         channel=channel,
         layer=layer,
-        provider=provider or provider_from_settings(),
+        provider=provider,
     )
     task = registry.add(generation)
     try:

@@ -70,6 +70,8 @@ class ProviderConfig:
     # Kept out of repr() so a config that ends up in a log or a traceback shows no key.
     api_key: str = field(repr=False)
     timeout_s: float
+    # Extra headers an admin set on the provider (catalog.models.Provider.extra_headers).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class ProviderError(Exception):
@@ -179,10 +181,13 @@ class OpenAICompatible:
 
         A reply ends normally at `data: [DONE]`, or when the body ends after a chunk that
         carried a finish_reason. Every other ending is an error: the text yielded so far
-        is all there is. `options` (temperature, top_p) go into the request body as they are.
+        is all there is. `options` (max_tokens, temperature, top_p) go into the request body
+        as they are.
         """
         url = self._url("chat/completions")
         body: dict[str, Any] = {
+            # max_tokens, temperature (catalog.config.ResolvedModel), the user's temperature
+            # and top_p (accounts.models.UserSettings), combined by generation._options.
             **(options or {}),
             "model": model,
             "messages": messages,
@@ -250,6 +255,15 @@ class OpenAICompatible:
         self, *, model: str, messages: list[ChatMessage], max_tokens: int = 30
     ) -> str:
         """A short, non-streamed completion (conversation titles); the text, stripped."""
+        text, _ = await self.complete_with_usage(
+            model=model, messages=messages, max_tokens=max_tokens
+        )
+        return text
+
+    async def complete_with_usage(
+        self, *, model: str, messages: list[ChatMessage], max_tokens: int = 30
+    ) -> tuple[str, Usage | None]:
+        """complete(), with the usage the server reported (None if it reported none)."""
         url = self._url("chat/completions")
         body: dict[str, Any] = {
             "model": model,
@@ -277,7 +291,7 @@ class OpenAICompatible:
             content = None
         if not isinstance(content, str):
             raise UpstreamStreamError("The model server's answer had no message text.")
-        return content.strip()
+        return content.strip(), _usage(payload.get("usage"))
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -290,7 +304,8 @@ class OpenAICompatible:
         return f"{self.config.base_url.rstrip('/')}/{endpoint}"
 
     def _headers(self, *, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept}
+        headers = dict(self.config.headers)
+        headers["Accept"] = accept
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers

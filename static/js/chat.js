@@ -297,6 +297,19 @@ function onDelta(frame) {
   watchSilence();
 }
 
+/**
+ * Show where older messages left the model's view: before the oldest message the answer
+ * was sent (the server's partial, cloned from its <template>); none if all were sent.
+ */
+function markContextCut(fromId) {
+  const template = document.getElementById("context-cut-template");
+  if (!template) return;
+  for (const old of list.querySelectorAll(".context-cut")) old.remove();
+  const first = fromId ? messageElement(fromId) : null;
+  if (!first || !first.previousElementSibling) return;
+  first.before(template.content.firstElementChild.cloneNode(true));
+}
+
 function finish(m) {
   let article = messageElement(m.id);
   if (!article) {
@@ -323,6 +336,7 @@ function finish(m) {
   renderDiagrams(body);
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);
+  if (m.role === "assistant") markContextCut(m.context_from_id);
   if (!live) {
     composer.setState(pending ? "pending" : "idle");
     setBusy(false);

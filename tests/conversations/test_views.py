@@ -222,10 +222,12 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# Session, user, "does any account exist?", the user's settings, the conversation list.
-HOME_QUERIES = 5
-# Session, user, the conversation, its messages, the user's settings, the conversation list.
-CONVERSATION_QUERIES = 6
+# Session, user, "does any account exist?", the user's settings, the conversation list,
+# the user's models and the admin models' names (catalog.config.models_for).
+HOME_QUERIES = 7
+# Session, user, the conversation, its messages, the user's settings, the conversation
+# list, the two above.
+CONVERSATION_QUERIES = 8
 
 
 @pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])

@@ -54,6 +54,7 @@ def app(
     manage(env, "migrate", "--noinput", "-v", "0")
     create_user(env, USERNAME, PASSWORD)
     server = Daphne(env, data_dir / "daphne.log")
+    server.env = env  # type: ignore[attr-defined]  # for tests that set up more data
     try:
         yield server
     finally:
@@ -234,6 +235,38 @@ def test_a_rejected_message_goes_back_into_the_composer(page: Any) -> None:
     expect(page.locator("#toasts .toast")).to_be_visible()
     expect(page.locator("#composer-text")).to_have_value("Words I do not want to type again")
     expect(page.locator(".msg-user")).to_have_count(1)
+
+
+def test_the_chat_marks_where_older_messages_left_the_models_view(
+    page: Any, app: Daphne, upstream: FakeUpstream
+) -> None:
+    # A model with a 200-token input budget (700 - 500), for this user only.
+    setup = (
+        "from catalog.models import ChatModel, Provider; "
+        "from django.contrib.auth import get_user_model; "
+        f"p = Provider.objects.create(name='e2e-tiny', base_url={upstream.base_url!r}); "
+        "m = ChatModel.objects.create(provider=p, model_id='fake-model', name='tiny', "
+        "context_window=700, max_output_tokens=500, is_default=True); "
+        f"m.users.add(get_user_model().objects.get(username={USERNAME!r}))"
+    )
+    manage(app.env, "shell", "-c", setup)  # type: ignore[attr-defined]
+    try:
+        start_chat(page, "[[fake tokens=3]] " + "word " * 300)
+        expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
+        expect(page.locator(".context-cut")).to_have_count(0)
+        # The long question no longer fits next to the new one: the mark appears live,
+        # right before the first answer (the oldest message the model was sent).
+        page.fill("#composer-text", "[[fake tokens=3]] and now?")
+        page.keyboard.press("Enter")
+        expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(2)
+        cut = page.locator(".context-cut")
+        expect(cut).to_have_count(1)
+        assert cut.evaluate("el => el.nextElementSibling.dataset.role") == "assistant"
+        page.reload()
+        expect(page.locator(".context-cut")).to_have_count(1)
+    finally:
+        manage(app.env, "shell", "-c", "from catalog.models import Provider; "  # type: ignore[attr-defined]
+               "Provider.objects.filter(name='e2e-tiny').delete()")  # fmt: skip
 
 
 def test_on_a_phone_the_conversation_list_is_a_drawer(page: Any) -> None:

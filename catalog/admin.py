@@ -1,0 +1,346 @@
+"""Providers, models, quotas and the usage ledger in the admin.
+
+The API key field is write-only: the form never renders a stored key (not even masked
+characters of it), list pages say only whether one is set, and nothing here logs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.http import urlencode
+
+from catalog import config, probe
+from catalog.models import ChatModel, Provider, Quota, UsageRecord
+
+# Cells a spreadsheet would run as a formula start with one of these (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: a stored key is never shown. Leave empty to keep it.",
+    )
+    clear_api_key = forms.BooleanField(
+        label="Remove the stored key", required=False, help_text="For servers without keys."
+    )
+
+    class Meta:
+        model = Provider
+        fields = ("name", "base_url", "extra_headers", "timeout_seconds", "enabled", "title_model")
+
+    def save(self, commit: bool = True) -> Provider:
+        provider: Provider = super().save(commit=False)
+        if self.cleaned_data.get("clear_api_key"):
+            provider.set_api_key("")
+        elif self.cleaned_data.get("api_key"):
+            provider.set_api_key(self.cleaned_data["api_key"])
+        if commit:
+            provider.save()
+        return provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ProviderForm
+    list_display = ("name", "base_url", "enabled", "key_set", "model_count", "title_model")
+    list_filter = ("enabled",)
+    search_fields = ("name", "base_url")
+    actions = ["test_connection"]
+    change_list_template = "admin/catalog/provider/change_list.html"
+    fieldsets = (
+        (None, {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled")}),
+        ("Advanced", {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
+    )
+
+    def get_form(
+        self, request: HttpRequest, obj: Provider | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:  # type: ignore[type-arg]
+        form: type[forms.ModelForm] = super().get_form(request, obj, change, **kwargs)  # type: ignore[type-arg]
+        if obj is not None and obj.has_api_key:
+            # A copy: the declared field object is shared by every form class.
+            field = copy.deepcopy(form.base_fields["api_key"])
+            field.help_text = (
+                "A key is stored; it is never shown. Type a new key to replace it, or leave "
+                "this empty to keep it."
+            )
+            form.base_fields["api_key"] = field
+        return form
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
+        queryset: QuerySet[Provider] = super().get_queryset(request)
+        return queryset.annotate(n_models=Count("models"))
+
+    @admin.display(boolean=True, description="API key set")
+    def key_set(self, obj: Provider) -> bool:
+        return obj.has_api_key
+
+    @admin.display(description="models", ordering="n_models")
+    def model_count(self, obj: Provider) -> int:
+        return int(getattr(obj, "n_models", 0))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = extra_context or {}
+        extra["env_provider"] = {
+            "configured": config.env_configured(),
+            "base_url": settings.OPENAI_API_BASE_URL,
+            "models": settings.OPENAI_API_MODELS,
+            "key_set": bool(settings.OPENAI_API_KEY),
+        }
+        return super().changelist_view(request, extra)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "add-models/",
+                self.admin_site.admin_view(self.add_models_view),
+                name="catalog_provider_add_models",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Test connection and list the provider's models")
+    def test_connection(
+        self, request: HttpRequest, queryset: QuerySet[Provider]
+    ) -> TemplateResponse:
+        results = []
+        for provider in queryset.order_by("name"):
+            try:
+                result = probe.list_models(config.provider_config(provider))
+            except config.ModelUnavailable as exc:
+                result = probe.ProbeResult(False, [], exc.message)
+            known = set(provider.models.values_list("model_id", flat=True))
+            results.append(
+                {
+                    "provider": provider,
+                    "result": result,
+                    "models": [{"id": m, "added": m in known} for m in result.model_ids],
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Test connection",
+            "opts": self.model._meta,
+            "results": results,
+        }
+        return TemplateResponse(request, "admin/catalog/provider/test_connection.html", context)
+
+    def add_models_view(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method != "POST" or not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:catalog_provider_changelist"))
+        provider = get_object_or_404(Provider, pk=request.POST.get("provider"))
+        wanted = [m.strip() for m in request.POST.getlist("model_id") if m.strip()]
+        added = add_models(provider, wanted)
+        self.message_user(
+            request,
+            f"Added {len(added)} model(s) from {provider.name}: {', '.join(added) or 'none'}. "
+            "Set their context windows below.",
+            messages.SUCCESS,
+        )
+        url = reverse("admin:catalog_chatmodel_changelist")
+        return HttpResponseRedirect(f"{url}?{urlencode({'provider__id__exact': provider.pk})}")
+
+
+def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
+    """Create enabled models (open to everyone) for the ids not yet known; their names."""
+    added: list[str] = []
+    with transaction.atomic():
+        known = set(provider.models.values_list("model_id", flat=True))
+        for model_id in dict.fromkeys(model_ids):
+            if model_id in known or len(model_id) > 150:
+                continue
+            name = model_id
+            if ChatModel.objects.filter(name=name).exists():
+                name = f"{provider.name}/{model_id}"[:200]
+            if ChatModel.objects.filter(name=name).exists():
+                continue
+            ChatModel.objects.create(provider=provider, model_id=model_id, name=name)
+            added.append(name)
+    return added
+
+
+@admin.register(ChatModel)
+class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "name", "provider", "model_id", "context_window", "enabled", "is_default", "audience",
+    )  # fmt: skip
+    list_filter = ("provider", "enabled", "is_default")
+    list_editable = ("enabled",)
+    search_fields = ("name", "display_name", "model_id")
+    list_select_related = ("provider",)
+    filter_horizontal = ("groups", "users")
+    fieldsets = (
+        (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
+        ("Limits", {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
+        ("Who may use it", {"fields": ("groups", "users", "is_default", "position")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatModel]:
+        queryset: QuerySet[ChatModel] = super().get_queryset(request)
+        annotated: QuerySet[ChatModel] = queryset.annotate(
+            n_users=Count("users", distinct=True), n_groups=Count("groups", distinct=True)
+        )
+        return annotated
+
+    @admin.display(description="who")
+    def audience(self, obj: ChatModel) -> str:
+        n_users, n_groups = getattr(obj, "n_users", 0), getattr(obj, "n_groups", 0)
+        if not n_users and not n_groups:
+            return "everyone"
+        return f"{n_groups} group(s), {n_users} user(s)"
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "__str__", "requests_per_hour", "tokens_per_day", "tokens_per_month", "concurrent_answers",
+    )  # fmt: skip
+    list_select_related = ("user", "group")
+    raw_id_fields = ("user",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("user", "group"),
+                "description": "Choose a user, or a group, or neither for the site default. "
+                "Empty limits inherit (user, then the user's groups, then the site default, "
+                "then MAX_REQUEST_PER_HOUR); 0 means no limit.",
+            },
+        ),
+        (
+            "Limits",
+            {
+                "fields": (
+                    "requests_per_hour",
+                    "tokens_per_day",
+                    "tokens_per_month",
+                    "concurrent_answers",
+                )
+            },
+        ),
+    )
+
+
+class UsageMonthFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("today", "Today"), ("month", "This month")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        from catalog import usage
+
+        if self.value() == "today":
+            return queryset.filter(created_at__gte=usage.day_start())
+        if self.value() == "month":
+            return queryset.filter(created_at__gte=usage.month_start())
+        return queryset
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "created_at", "username", "model", "kind", "outcome",
+        "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
+    )  # fmt: skip
+    list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
+    search_fields = ("username", "model")
+    date_hierarchy = "created_at"
+    change_list_template = "admin/catalog/usagerecord/change_list.html"
+    actions = ["export_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_view),
+                name="catalog_usagerecord_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            queryset = context["cl"].queryset.order_by()
+            context["totals_by_user"] = _totals(queryset, "username")
+            context["totals_by_model"] = _totals(queryset, "model")
+            context["totals"] = queryset.aggregate(
+                requests=Count("id"), prompt=Sum("prompt_tokens"),
+                completion=Sum("completion_tokens"), total=Sum("total_tokens"),
+            )  # fmt: skip
+            context["export_query"] = request.GET.urlencode()
+        return response
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        changelist = self.get_changelist_instance(request)
+        return usage_csv(changelist.get_queryset(request))
+
+    @admin.action(description="Export the selected records as CSV")
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> HttpResponse:
+        return usage_csv(queryset)
+
+
+def _totals(queryset: QuerySet[UsageRecord], field: str) -> list[dict[str, Any]]:
+    return list(
+        queryset.values(field)
+        .annotate(
+            requests=Count("id"),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            total=Sum("total_tokens"),
+        )
+        .order_by("-total", field)
+    )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="chatweb-usage.csv"'
+    writer = csv.writer(response)
+    columns = [
+        "created_at", "username", "provider", "model", "kind", "outcome", "prompt_tokens",
+        "completion_tokens", "total_tokens", "estimated", "conversation_id", "message_id",
+    ]  # fmt: skip
+    writer.writerow(columns)
+    for record in queryset.order_by("created_at", "id").iterator():
+        row = [getattr(record, column) for column in columns]
+        row[0] = record.created_at.isoformat()
+        writer.writerow([_cell(value) for value in row])
+    return response

@@ -1,0 +1,251 @@
+"""The model catalog: the one place that answers, for every caller (chat, titles, pages,
+the future API), "which models may this user use" and "how do I reach this model".
+
+Admins configure providers and models in the database (catalog.models). The environment
+(chatgpt-web's OPENAI_API_KEY / OPENAI_API_BASE_URL / OPENAI_API_MODEL / TIMEOUT_MS) is
+the default provider, named "environment": its models are everyone's, so a fresh install
+needs no admin step. A model in the database with the same name as an environment model
+replaces it (that is how an admin restricts, tunes or disables one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Q
+
+from catalog import crypto
+from catalog.models import ChatModel, Provider
+from streaming.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+ENV_PROVIDER = "environment"
+
+
+class ModelUnavailable(Exception):
+    """A model this user may not use, or that cannot be reached; code as in docs/protocol.md."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model as the picker shows it."""
+
+    name: str
+    label: str
+    provider: str
+    context_window: int
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Everything needed to call a model: where, with which key, and within which limits."""
+
+    name: str
+    label: str
+    model_id: str
+    provider: str
+    config: ProviderConfig
+    context_window: int
+    # Tokens kept free for the answer; sent as max_tokens when positive.
+    max_output_tokens: int
+    temperature: float | None
+    # The model id on the same provider that writes conversation titles, and the name
+    # its usage is recorded under (its catalog name if it has one, else the id).
+    title_model_id: str
+    title_model_name: str
+
+    @property
+    def input_budget(self) -> int:
+        """Tokens the prompt (system prompt + history) may take."""
+        return max(0, self.context_window - self.max_output_tokens)
+
+
+def env_configured() -> bool:
+    return bool(settings.OPENAI_API_BASE_URL)
+
+
+def is_configured(choices: list[ModelChoice] | None = None) -> bool:
+    """Some model can be reached: the environment's, or an enabled one in the admin
+    (among `choices`, the models_for() of a user, when given)."""
+    if env_configured():
+        return True
+    if choices is not None:
+        return any(choice.provider != ENV_PROVIDER for choice in choices)
+    return ChatModel.objects.usable().exists()
+
+
+def _granted(user: AbstractBaseUser | AnonymousUser) -> Q:
+    """Models open to everyone (no users, no groups chosen) or granted to this user."""
+    user_links = ChatModel.users.through.objects
+    group_links = ChatModel.groups.through.objects
+    open_to_all = ~Q(pk__in=user_links.values("chatmodel_id")) & ~Q(
+        pk__in=group_links.values("chatmodel_id")
+    )
+    if not user.is_authenticated:
+        return open_to_all
+    return (
+        open_to_all
+        | Q(pk__in=user_links.filter(user_id=user.pk).values("chatmodel_id"))
+        | Q(pk__in=group_links.filter(group__user=user.pk).values("chatmodel_id"))
+    )
+
+
+def _env_names(*, shadowed: set[str], admin_models: bool) -> list[str]:
+    """The environment's model names not replaced by an admin model of the same name.
+
+    With no environment provider they are still offered on an install that has no
+    usable admin models either, so the first answer can say exactly what to configure
+    (not_configured) rather than "no model"."""
+    if not env_configured() and admin_models:
+        return []
+    return [name for name in settings.OPENAI_API_MODELS if name not in shadowed]
+
+
+def _admin_names() -> tuple[set[str], bool]:
+    """Every admin model's name (they shadow the environment's), and whether any is usable."""
+    rows = ChatModel.objects.values_list("name", "enabled", "provider__enabled")
+    names, usable = set(), False
+    for name, enabled, provider_enabled in rows:
+        names.add(name)
+        usable = usable or (enabled and provider_enabled)
+    return names, usable
+
+
+def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
+    """The models this user may pick, in the picker's order (the site default first)."""
+    if not user.is_authenticated:
+        return []
+    rows = list(
+        ChatModel.objects.usable()
+        .filter(_granted(user))
+        .select_related("provider")
+        .order_by("-is_default", "position", "name")
+    )
+    shadowed, admin_models = _admin_names()
+    choices = [ModelChoice(m.name, m.label, m.provider.name, m.context_window) for m in rows]
+    choices += [
+        ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET)
+        for name in _env_names(shadowed=shadowed, admin_models=admin_models)
+    ]
+    return choices
+
+
+def default_for(
+    user: AbstractBaseUser | AnonymousUser,
+    preferred: str = "",
+    *,
+    choices: list[ModelChoice] | None = None,
+) -> str:
+    """The model name a conversation of this user uses: `preferred` if still allowed, else
+    the site default if allowed, else the first the user may use ("" if none).
+    `choices`: models_for(user) when the caller already has it."""
+    names = [choice.name for choice in (models_for(user) if choices is None else choices)]
+    if preferred in names:
+        return preferred
+    return names[0] if names else ""
+
+
+def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:
+    """The model name if this user may use it; else ModelUnavailable("unknown_model")."""
+    names = [choice.name for choice in models_for(user)]
+    if isinstance(name, str) and name in names:
+        return name
+    if not names:
+        raise ModelUnavailable(
+            "no_model", "No model is available to you. Ask the administrator for access."
+        )
+    raise ModelUnavailable("unknown_model", f"Unknown model. Choose one of: {', '.join(names)}.")
+
+
+def _env_config() -> ProviderConfig:
+    return ProviderConfig(
+        base_url=settings.OPENAI_API_BASE_URL,
+        api_key=settings.OPENAI_API_KEY,
+        timeout_s=settings.TIMEOUT_MS / 1000,
+    )
+
+
+def provider_config(provider: Provider) -> ProviderConfig:
+    """How to reach an admin-configured provider (its key decrypted here, nowhere else)."""
+    try:
+        api_key = provider.api_key()
+    except crypto.UndecryptableKey as exc:
+        raise ModelUnavailable("provider_key_unreadable", str(exc)) from exc
+    return ProviderConfig(
+        base_url=provider.base_url,
+        api_key=api_key,
+        timeout_s=provider.timeout_seconds,
+        headers=tuple(sorted((str(k), str(v)) for k, v in provider.extra_headers.items())),
+    )
+
+
+def _title_name(row: ChatModel) -> str:
+    title_id = row.provider.title_model
+    if not title_id or title_id == row.model_id:
+        return row.name
+    known = ChatModel.objects.filter(provider=row.provider, model_id=title_id)
+    return known.values_list("name", flat=True).first() or title_id
+
+
+def resolve(name: str) -> ResolvedModel:
+    """How to reach the model `name` (already checked against the user when it was chosen).
+
+    Raises ModelUnavailable("model_unavailable") if it was removed or disabled since.
+    """
+    row = ChatModel.objects.select_related("provider").filter(name=name).first()
+    if row is not None:
+        if not (row.enabled and row.provider.enabled):
+            raise ModelUnavailable(
+                "model_unavailable",
+                f"The model {row.label} is disabled. Choose another model.",
+            )
+        return ResolvedModel(
+            name=row.name,
+            label=row.label,
+            model_id=row.model_id,
+            provider=row.provider.name,
+            config=provider_config(row.provider),
+            context_window=row.context_window,
+            max_output_tokens=row.max_output_tokens,
+            temperature=row.default_temperature,
+            title_model_id=row.provider.title_model or row.model_id,
+            title_model_name=_title_name(row),
+        )
+    if name in _env_names(shadowed=set(), admin_models=ChatModel.objects.usable().exists()):
+        if not env_configured():
+            raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
+        return ResolvedModel(
+            name=name,
+            label=name,
+            model_id=name,
+            provider=ENV_PROVIDER,
+            config=_env_config(),
+            context_window=settings.CONTEXT_TOKEN_BUDGET,
+            max_output_tokens=0,
+            temperature=None,
+            title_model_id=name,
+            title_model_name=name,
+        )
+    if not is_configured():
+        raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
+    raise ModelUnavailable(
+        "model_unavailable", f"The model {name!r} is no longer available. Choose another model."
+    )
+
+
+def input_budget(name: str) -> int:
+    """Tokens the prompt of model `name` may take, even when it cannot be reached now
+    (the environment's models: CONTEXT_TOKEN_BUDGET; an unknown model: 0)."""
+    try:
+        return resolve(name).input_budget
+    except ModelUnavailable:
+        return settings.CONTEXT_TOKEN_BUDGET if name in settings.OPENAI_API_MODELS else 0

@@ -1,0 +1,282 @@
+"""What admins configure (providers, models, quotas) and what every request costs (usage).
+
+Callers never read these tables directly to decide anything: catalog.config answers
+"which models may this user use" and "how do I reach this model", catalog.quotas
+answers "may this user start an answer now".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from catalog import clock, crypto
+from chatweb.baseurl import normalize_base_url
+
+HEADER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+# Headers the client sets itself; an extra header may not replace them.
+RESERVED_HEADERS = {"authorization", "content-type", "content-length", "host", "accept"}
+
+
+def validate_base_url(value: str) -> None:
+    try:
+        normalize_base_url(value)
+    except ValueError as exc:
+        raise ValidationError(f"The base URL {exc}") from exc
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+        raise ValidationError("Put credentials in the API key field, not in the URL.")
+
+
+def validate_headers(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Extra headers must be a JSON object, e.g. {"X-Org": "team"}.')
+    for name, header_value in value.items():
+        if not name or not set(name) <= HEADER_NAME_CHARS:
+            raise ValidationError(f"{name!r} is not a valid header name.")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValidationError(f"{name} is set by Chatweb itself; use the API key field.")
+        if not isinstance(header_value, str) or "\n" in header_value or "\r" in header_value:
+            raise ValidationError(f"The value of {name} must be one line of text.")
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio, ..."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.CharField(
+        max_length=500,
+        validators=[validate_base_url],
+        help_text="For example https://api.openai.com/v1 or http://localhost:11434/v1 "
+        "(a bare host gets /v1).",
+    )
+    # Fernet token (catalog.crypto); the plain key is never stored nor shown.
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    extra_headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_headers],
+        help_text='Sent with every request, e.g. {"OpenAI-Organization": "org-..."}.',
+    )
+    timeout_seconds = models.FloatField(
+        default=100.0, help_text="How long the model may stay silent before the answer fails."
+    )
+    enabled = models.BooleanField(default=True)
+    title_model = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="A cheaper model id on this provider for conversation titles "
+        "(empty: the conversation's own model).",
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.timeout_seconds is not None and not 0 < self.timeout_seconds <= 3600:
+            raise ValidationError({"timeout_seconds": "Between 0 and 3600 seconds."})
+        if self.base_url:
+            # A bad URL is the field validator's to report.
+            with contextlib.suppress(ValueError):
+                self.base_url = normalize_base_url(self.base_url)
+
+    def set_api_key(self, plain: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plain)
+
+    def api_key(self) -> str:
+        """The plain key (raises crypto.UndecryptableKey if the secret changed)."""
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key_encrypted)
+
+
+class ChatModelQuerySet(models.QuerySet["ChatModel"]):
+    def usable(self) -> ChatModelQuerySet:
+        return self.filter(enabled=True, provider__enabled=True)
+
+
+class ChatModel(models.Model):
+    """A model users may pick. `name` is what conversations and frames refer to."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    model_id = models.CharField(max_length=200, help_text="The id the provider knows it by.")
+    name = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="Unique across providers; what users pick and conversations store "
+        "(usually the model id).",
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    context_window = models.PositiveIntegerField(
+        default=8192, help_text="Tokens the model reads: the prompt plus the answer."
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        default=1024,
+        help_text="Tokens kept free for the answer (sent as max_tokens; 0: not sent, "
+        "nothing reserved).",
+    )
+    default_temperature = models.FloatField(
+        null=True, blank=True, help_text="Empty: the provider's default."
+    )
+    enabled = models.BooleanField(default=True)
+    groups = models.ManyToManyField(
+        Group, blank=True, related_name="chat_models", help_text="Empty, with no users: everyone."
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="chat_models",
+        help_text="Empty, with no groups: everyone.",
+    )
+    is_default = models.BooleanField(
+        "site default", default=False, help_text="New conversations start with it."
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Order in the model picker.")
+
+    objects = ChatModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = "model"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_id"], name="one_model_id_per_provider"
+            ),
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_site_default_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            if self.is_default:
+                ChatModel.objects.filter(is_default=True).exclude(pk=self.pk).update(
+                    is_default=False
+                )
+            super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        # One site default: save() takes the flag from the old default, so choosing a
+        # new one in a form is not an error.
+        if self.is_default:
+            exclude = {*(exclude or ()), "is_default"}
+        super().validate_constraints(exclude=exclude)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    def clean(self) -> None:
+        if not self.name and self.model_id:
+            self.name = self.model_id
+        if self.context_window is not None and self.max_output_tokens is not None:
+            if self.context_window < 256:
+                raise ValidationError({"context_window": "At least 256 tokens."})
+            if self.max_output_tokens >= self.context_window:
+                raise ValidationError(
+                    {"max_output_tokens": "Must be smaller than the context window."}
+                )
+        if self.default_temperature is not None and not 0 <= self.default_temperature <= 2:
+            raise ValidationError({"default_temperature": "Between 0 and 2."})
+
+
+class Quota(models.Model):
+    """Limits for one user, one group, or (neither) the whole site. Empty: inherit; 0: none.
+
+    Each limit is resolved on its own: the user's row, else the most generous of the
+    user's groups' rows, else the site row, else the environment (MAX_REQUEST_PER_HOUR).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="quota",
+    )  # fmt: skip
+    group = models.OneToOneField(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
+    )
+    requests_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_day = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_month = models.PositiveIntegerField(null=True, blank=True)
+    concurrent_answers = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(user__isnull=False, group__isnull=False),
+                name="quota_for_user_or_group_or_site",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "group"],
+                condition=models.Q(user__isnull=True, group__isnull=True),
+                name="one_site_quota",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.user_id:
+            return f"Quota for user {self.user}"
+        if self.group_id:
+            return f"Quota for group {self.group}"
+        return "Site default quota"
+
+    def clean(self) -> None:
+        if self.user_id and self.group_id:
+            raise ValidationError("A quota is for a user or for a group, not both.")
+        if not self.user_id and not self.group_id:
+            others = Quota.objects.filter(user__isnull=True, group__isnull=True)
+            if others.exclude(pk=self.pk).exists():
+                raise ValidationError(
+                    "There is already a site default quota (no user, no group): edit it."
+                )
+
+
+class UsageRecord(models.Model):
+    """One upstream request and what it cost. No foreign key to conversations or messages,
+    so deleting a conversation (or a user) keeps the accounting."""
+
+    class Kind(models.TextChoices):
+        ANSWER = "answer"
+        CONTINUATION = "continuation"
+        TITLE = "title"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    provider = models.CharField(max_length=100)
+    model = models.CharField(max_length=200, help_text="The model's name in the catalog.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    outcome = models.CharField(max_length=16, help_text="done, stopped, error or interrupted")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    estimated = models.BooleanField(
+        default=False, help_text="The upstream reported no usage; Chatweb counted the tokens."
+    )
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+        verbose_name = "usage record"
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.model} {self.kind} {self.total_tokens}"

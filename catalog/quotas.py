@@ -1,0 +1,136 @@
+"""Per-user limits: requests per hour, tokens per day and per month, concurrent answers.
+
+Each limit resolves on its own: the user's quota, else the most generous of the user's
+groups' quotas, else the site default quota, else the environment (MAX_REQUEST_PER_HOUR
+for requests, MAX_CONCURRENT_ANSWERS for concurrent answers; no limit for tokens).
+0 means no limit.
+
+Counters hold across instances: requests per hour in the cache (Redis in production;
+a fixed window per clock hour), tokens from the usage ledger (day and month), concurrent
+answers from the messages still being written. Over a limit nothing is sent upstream:
+the action refuses with QuotaExceeded, saying which limit and when it resets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import formats, timezone
+
+from catalog import clock, usage
+from catalog.models import Quota
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+LIMITS = ("requests_per_hour", "tokens_per_day", "tokens_per_month", "concurrent_answers")
+
+
+@dataclass(frozen=True)
+class Limits:
+    requests_per_hour: int = 0
+    tokens_per_day: int = 0
+    tokens_per_month: int = 0
+    concurrent_answers: int = 0
+
+
+class QuotaExceeded(Exception):
+    """A limit is reached. `code` is stable (docs/protocol.md); `resets_at` may be None
+    (concurrent answers free up when one ends)."""
+
+    def __init__(self, code: str, limit: int, resets_at: dt.datetime | None) -> None:
+        self.code = code
+        self.limit = limit
+        self.resets_at = resets_at
+        self.message = describe(code, limit, resets_at)
+        super().__init__(self.message)
+
+
+def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
+    what = {
+        "rate_limited": f"{limit:,} requests per hour",
+        "quota_tokens_day": f"{limit:,} tokens per day",
+        "quota_tokens_month": f"{limit:,} tokens per month",
+        "too_many_answers": f"{limit:,} answer(s) being written at a time",
+    }[code]
+    if resets_at is None:
+        return f"You have reached your limit of {what}. Wait for one to finish, or stop it."
+    local = timezone.localtime(resets_at)
+    today = timezone.localtime(clock.now()).date()
+    when = local.strftime("%H:%M")
+    if local.date() != today:
+        when = f"{formats.date_format(local.date(), 'M j')}, {when}"
+    return f"You have reached your limit of {what}. It resets at {when} ({local.tzname()})."
+
+
+def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
+    if user.pk is None:
+        return Limits(
+            requests_per_hour=max(0, settings.MAX_REQUEST_PER_HOUR),
+            concurrent_answers=max(0, settings.MAX_CONCURRENT_ANSWERS),
+        )
+    rows = list(Quota.objects.filter(user_id=user.pk))
+    groups = list(Quota.objects.filter(group__user=user.pk))
+    site = list(Quota.objects.filter(user__isnull=True, group__isnull=True))
+    defaults = {
+        "requests_per_hour": max(0, settings.MAX_REQUEST_PER_HOUR),
+        "concurrent_answers": max(0, settings.MAX_CONCURRENT_ANSWERS),
+    }
+    resolved: dict[str, int] = {}
+    for name in LIMITS:
+        own = [getattr(q, name) for q in rows if getattr(q, name) is not None]
+        group_values = [getattr(q, name) for q in groups if getattr(q, name) is not None]
+        site_values = [getattr(q, name) for q in site if getattr(q, name) is not None]
+        if own:
+            value = own[0]
+        elif group_values:
+            # The most generous group wins; 0 (no limit) is the most generous of all.
+            value = 0 if 0 in group_values else max(group_values)
+        elif site_values:
+            value = site_values[0]
+        else:
+            value = defaults.get(name, 0)
+        resolved[name] = int(value)
+    return Limits(**resolved)
+
+
+def _hour_key(user_id: object, now: dt.datetime) -> str:
+    return f"chatweb:quota:requests:{user_id}:{now:%Y%m%d%H}"
+
+
+def requests_this_hour(user_id: object) -> int:
+    return int(cache.get(_hour_key(user_id, clock.now()), 0))
+
+
+def check(user: AbstractBaseUser | AnonymousUser, *, live_answers: int) -> None:
+    """Refuse (QuotaExceeded) or count one more request for this user.
+
+    `live_answers` is how many of the user's answers are being written now. The request
+    is counted only when every limit passes, so a refused attempt costs nothing.
+    """
+    limits = limits_for(user)
+    if limits.concurrent_answers and live_answers >= limits.concurrent_answers:
+        raise QuotaExceeded("too_many_answers", limits.concurrent_answers, None)
+    user_id = int(user.pk) if user.pk is not None else 0
+    if limits.tokens_per_month and usage.tokens_since(user_id, usage.month_start()) >= (
+        limits.tokens_per_month
+    ):
+        raise QuotaExceeded("quota_tokens_month", limits.tokens_per_month, usage.next_month())
+    if limits.tokens_per_day and usage.tokens_since(user_id, usage.day_start()) >= (
+        limits.tokens_per_day
+    ):
+        raise QuotaExceeded("quota_tokens_day", limits.tokens_per_day, usage.next_day())
+    if limits.requests_per_hour:
+        now = clock.now()
+        key = _hour_key(user.pk, now)
+        cache.add(key, 0, timeout=3700)
+        if cache.incr(key) > limits.requests_per_hour:
+            cache.decr(key)
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            raise QuotaExceeded(
+                "rate_limited", limits.requests_per_hour, hour + dt.timedelta(hours=1)
+            )

@@ -1,0 +1,96 @@
+"""The usage ledger: one row per upstream request, kept when conversations are deleted.
+
+Windows are calendar periods in TIME_ZONE: a day starts at local midnight, a month on
+the 1st. The ledger is the truth for token totals (quotas read it too), so every
+instance sees the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from catalog import clock
+from catalog.models import UsageRecord
+
+__all__ = ["UsageRecord"]
+
+
+def _local(at: dt.datetime | None) -> dt.datetime:
+    return timezone.localtime(at or clock.now())
+
+
+def day_start(at: dt.datetime | None = None) -> dt.datetime:
+    return _local(at).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_day(at: dt.datetime | None = None) -> dt.datetime:
+    start = day_start(at)
+    return timezone.make_aware(dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time()))
+
+
+def month_start(at: dt.datetime | None = None) -> dt.datetime:
+    return day_start(at).replace(day=1)
+
+
+def next_month(at: dt.datetime | None = None) -> dt.datetime:
+    start = month_start(at)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return timezone.make_aware(dt.datetime(year, month, 1))
+
+
+def record(
+    *,
+    user_id: int | None,
+    username: str,
+    provider: str,
+    model: str,
+    kind: str,
+    outcome: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    estimated: bool,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+) -> UsageRecord:
+    prompt_tokens, completion_tokens = max(0, prompt_tokens), max(0, completion_tokens)
+    return UsageRecord.objects.create(
+        user_id=user_id,
+        username=username,
+        provider=provider,
+        model=model,
+        kind=kind,
+        outcome=outcome,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+        estimated=estimated,
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
+
+
+def tokens_since(user_id: int, start: dt.datetime) -> int:
+    total = UsageRecord.objects.filter(user_id=user_id, created_at__gte=start).aggregate(
+        total=Sum("total_tokens")
+    )["total"]
+    return int(total or 0)
+
+
+def month_by_model(user_id: int) -> list[dict[str, Any]]:
+    """This month's usage of one user, a row per model, biggest first."""
+    return list(
+        UsageRecord.objects.filter(user_id=user_id, created_at__gte=month_start())
+        .values("model")
+        .annotate(
+            requests=Count("id"),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            total=Sum("total_tokens"),
+            estimated=Count("id", filter=Q(estimated=True)),
+        )
+        .order_by("-total", "model")
+    )

@@ -1,0 +1,54 @@
+"""The usage page: what the signed-in user spent this month, by model, and their limits."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog import quotas, usage
+from conversations.models import Message
+
+
+@login_required
+def usage_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert user.pk is not None
+    rows = usage.month_by_model(int(user.pk))
+    limits = quotas.limits_for(user)
+    today = usage.tokens_since(int(user.pk), usage.day_start())
+    month = sum(int(row["total"] or 0) for row in rows)
+    live = Message.objects.filter(
+        conversation__user=user, role=Message.Role.ASSISTANT, status__in=Message.LIVE
+    ).count()
+    meters = [
+        ("Requests this hour", quotas.requests_this_hour(user.pk), limits.requests_per_hour, None),
+        ("Tokens today", today, limits.tokens_per_day, usage.next_day()),
+        ("Tokens this month", month, limits.tokens_per_month, usage.next_month()),
+        ("Answers being written", live, limits.concurrent_answers, None),
+    ]
+    context = {
+        "rows": rows,
+        "totals": {
+            "requests": sum(int(r["requests"]) for r in rows),
+            "prompt": sum(int(r["prompt"] or 0) for r in rows),
+            "completion": sum(int(r["completion"] or 0) for r in rows),
+            "total": month,
+            "estimated": sum(int(r["estimated"]) for r in rows),
+        },
+        "meters": [
+            {
+                "label": label,
+                "used": used,
+                "limit": limit,
+                "percent": min(100, round(100 * used / limit)) if limit else 0,
+                "resets_at": resets,
+            }
+            for label, used, limit, resets in meters
+        ],
+        "month_start": usage.month_start(),
+        "ever": usage.UsageRecord.objects.filter(user=user).aggregate(t=Sum("total_tokens"))["t"]
+        or 0,
+    }
+    return render(request, "catalog/usage.html", context)
