@@ -234,6 +234,11 @@ SYSTEM_PROMPT = env.str(
 # Provider API keys stored in the admin are encrypted with a key derived from this
 # secret (empty: from SECRET_KEY). Changing it makes the stored keys unreadable.
 PROVIDER_KEY_SECRET = env.str("PROVIDER_KEY_SECRET", default="")
+# The largest file the import page accepts (a Chatweb export or chatgpt-web's history
+# file), in bytes. nginx's `location = /import/` allows a little more; raise both together.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+if IMPORT_MAX_BYTES <= 0:
+    raise ImproperlyConfigured("IMPORT_MAX_BYTES must be a positive number of bytes.")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts.protection import ThrottledAdminAuthenticationForm
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Prompt, SharedLink
 
 # The admin's login is throttled like the app's (docs/security.md).
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -50,3 +50,25 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("conversation",)
     raw_id_fields = ("conversation", "parent")
     readonly_fields = ("html", "worker", "created_at", "updated_at", "finished_at")
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Publishing a prompt to every user is an administrator's call: tick "published"."""
+
+    list_display = ("title", "user", "is_public", "updated_at")
+    list_editable = ("is_public",)
+    list_filter = ("is_public",)
+    search_fields = ("title", "text", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(SharedLink)
+class SharedLinkAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Shared links, to see what is public and revoke one (delete it)."""
+
+    list_display = ("title", "conversation", "created_at")
+    list_select_related = ("conversation",)
+    raw_id_fields = ("conversation",)
+    readonly_fields = ("token", "message_ids", "created_at")

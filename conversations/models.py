@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -206,3 +207,71 @@ class Message(models.Model):
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def new_share_token() -> str:
+    """An unguessable link token: 32 random bytes, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class SharedLink(models.Model):
+    """A read-only public link to a conversation as it stood when shared.
+
+    message_ids snapshots the active path at that moment, so later messages (and later
+    branch switches) never show through the link. Revoking deletes the row: the link
+    then answers 404.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="shared_links"
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_share_token)
+    title = fields.CharField(max_length=TITLE_MAX)
+    message_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"share of {self.conversation_id}: {self.title}"
+
+
+PROMPT_TITLE_MAX = 100
+PROMPT_TEXT_MAX = 20_000
+
+
+class PromptQuerySet(models.QuerySet["Prompt"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> PromptQuerySet:
+        """The user's own prompts and every published one."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(models.Q(user_id=user.pk) | models.Q(is_public=True))
+
+
+class Prompt(models.Model):
+    """A saved prompt (chatgpt-web's prompt store): a short title and the text inserted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
+    )
+    title = fields.CharField(max_length=PROMPT_TITLE_MAX)
+    text = fields.TextField(max_length=PROMPT_TEXT_MAX)
+    is_public = models.BooleanField(
+        default=False,
+        verbose_name="published",
+        help_text="Offer this prompt to every user (administrators only).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "title"], name="prompt_title_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.title

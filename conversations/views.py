@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import settings_for
 from accounts.views import needs_setup
 from catalog import config as catalog
-from conversations import actions
+from conversations import actions, search
 from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
@@ -130,6 +130,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
+    focus = request.GET.get("message", "")
+    if focus.isdigit():  # A search result: show the branch that holds the message.
+        search.focus_message(conversation=conversation, message_id=int(focus))
     return render(request, "conversations/chat.html", _chat_context(request, conversation))
 
 

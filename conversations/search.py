@@ -1,0 +1,172 @@
+"""Search across one user's conversations: titles and message text.
+
+PostgreSQL: full-text search (to_tsvector with the 'simple' configuration, so any
+language matches word for word, served by a GIN index, migration 0004) with
+ts_headline snippets. SQLite: a case-insensitive substring match with a snippet cut
+around the first hit. Either way a search is a fixed number of queries, however many
+conversations the user has, and only the user's own are searched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import connection
+from django.utils.html import escape
+
+from conversations import fields
+from conversations.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+SEARCH_CONFIG = "simple"
+MAX_QUERY_CHARS = 200
+MAX_RESULTS = 30
+SNIPPET_CHARS = 160
+# Markers ts_headline puts around a hit; escaped text can never contain them, so the
+# snippet is escaped first and the markers become <mark> afterwards.
+START, STOP = "\x02", "\x03"
+
+
+@dataclass(frozen=True)
+class Hit:
+    conversation_id: int
+    title: str
+    message_id: int | None  # None: the title matched
+    snippet_html: str  # escaped text with <mark> around the hits
+
+    @property
+    def url(self) -> str:
+        base = f"/c/{self.conversation_id}/"
+        if self.message_id is None:
+            return base
+        return f"{base}?message={self.message_id}#message-{self.message_id}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "conversation_id": self.conversation_id,
+            "title": self.title,
+            "message_id": self.message_id,
+            "snippet_html": self.snippet_html,
+            "url": self.url,
+        }
+
+
+def _marked(text: str) -> str:
+    """Escape a snippet carrying START/STOP markers and turn the markers into <mark>."""
+    return str(escape(text)).replace(START, "<mark>").replace(STOP, "</mark>")
+
+
+def _snippet(text: str, query: str) -> str:
+    """SQLite: a window of the text around the first hit, every hit in it marked."""
+    flat = " ".join(text.split())
+    at = flat.lower().find(query.lower())
+    if at < 0:
+        return str(escape(flat[:SNIPPET_CHARS]))
+    start = max(0, at - SNIPPET_CHARS // 3)
+    window = flat[start : start + SNIPPET_CHARS]
+    pattern = re.compile(re.escape(query), re.IGNORECASE)
+    marked = pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", window)
+    prefix = "…" if start else ""
+    suffix = "…" if start + SNIPPET_CHARS < len(flat) else ""
+    return prefix + _marked(marked) + suffix
+
+
+def clean_query(query: object) -> str:
+    if not isinstance(query, str):
+        return ""
+    return fields.clean_text(" ".join(query.split())[:MAX_QUERY_CHARS])
+
+
+def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit]:
+    """The user's matching conversations (by title) and messages, newest first."""
+    text = clean_query(query)
+    if not text or not user.is_authenticated:
+        return []
+    conversations = Conversation.objects.for_user(user)
+    messages = Message.objects.filter(conversation__user_id=user.pk).exclude(
+        role=Message.Role.SYSTEM
+    )
+    if connection.vendor == "postgresql":
+        return _search_postgres(conversations, messages, text)
+    return _search_simple(conversations, messages, text)
+
+
+def _search_simple(conversations, messages, text: str) -> list[Hit]:  # type: ignore[no-untyped-def]
+    hits = [
+        Hit(c.pk, c.title, None, _snippet(c.title, text))
+        for c in conversations.filter(title__icontains=text).only("pk", "title")[:MAX_RESULTS]
+    ]
+    rows = (
+        messages.filter(content__icontains=text)
+        .select_related("conversation")
+        .only("pk", "content", "conversation_id", "conversation__title")
+        .order_by("-created_at", "-id")[:MAX_RESULTS]
+    )
+    hits += [
+        Hit(m.conversation_id, m.conversation.title, m.pk, _snippet(m.content, text)) for m in rows
+    ]
+    return hits[:MAX_RESULTS]
+
+
+def _search_postgres(conversations, messages, text: str) -> list[Hit]:  # type: ignore[no-untyped-def]
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
+
+    q = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
+
+    def headline(column: str) -> SearchHeadline:
+        return SearchHeadline(
+            column,
+            q,
+            config=SEARCH_CONFIG,
+            start_sel=START,
+            stop_sel=STOP,
+            max_words=30,
+            min_words=12,
+        )
+
+    title_rows = (
+        conversations.annotate(doc=SearchVector("title", config=SEARCH_CONFIG))
+        .filter(doc=q)
+        .annotate(snip=headline("title"))
+        .values_list("pk", "title", "snip")[:MAX_RESULTS]
+    )
+    hits = [Hit(pk, title, None, _marked(snip)) for pk, title, snip in title_rows]
+    message_rows = (
+        messages.annotate(doc=SearchVector("content", config=SEARCH_CONFIG))
+        .filter(doc=q)
+        .annotate(snip=headline("content"))
+        .order_by("-created_at", "-id")
+        .values_list("conversation_id", "conversation__title", "pk", "snip")[:MAX_RESULTS]
+    )
+    hits += [Hit(cid, title, pk, _marked(snip)) for cid, title, pk, snip in message_rows]
+    return hits[:MAX_RESULTS]
+
+
+def focus_message(*, conversation: Conversation, message_id: int) -> bool:
+    """Make the branch holding message_id the conversation's active one, for a search jump.
+
+    The active path becomes the message's ancestors, the message, and its newest
+    continuation. Nothing moves while an answer is being written, or if the message is
+    not this conversation's. True if the active branch changed.
+    """
+    messages = list(conversation.messages.only("pk", "parent_id", "status", "created_at"))
+    by_id = {m.pk: m for m in messages}
+    target = by_id.get(message_id)
+    if target is None or any(m.is_live for m in messages):
+        return False
+    if message_id in {m.pk for m in conversation.active_path()}:
+        return False
+    children: dict[int, list[Message]] = {}
+    for m in messages:
+        if m.parent_id is not None:
+            children.setdefault(m.parent_id, []).append(m)
+    leaf = target
+    while children.get(leaf.pk):
+        leaf = max(children[leaf.pk], key=lambda m: (m.created_at, m.pk))
+    conversation.current_leaf = leaf
+    conversation.save(update_fields=["current_leaf"])
+    return True

@@ -1,0 +1,51 @@
+"""Share by link: a read-only snapshot of a conversation, readable without an account."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from conversations.actions import ActionError
+from conversations.models import Conversation, Message, SharedLink
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+
+def share_conversation(*, conversation: Conversation) -> SharedLink:
+    """A new link showing the active path as it stands now (finished messages only)."""
+    path = [m for m in conversation.active_path() if not m.is_live]
+    if not path:
+        raise ActionError("nothing_to_share", "This conversation has no finished message yet.")
+    with transaction.atomic():
+        return SharedLink.objects.create(
+            conversation=conversation,
+            title=conversation.title,
+            message_ids=[m.pk for m in path],
+        )
+
+
+def revoke_share(*, user: AbstractBaseUser | AnonymousUser, token: str) -> bool:
+    """Delete the user's link; True if there was one. The link then answers 404."""
+    if not user.is_authenticated:
+        return False
+    deleted, _ = SharedLink.objects.filter(token=token, conversation__user_id=user.pk).delete()
+    return deleted > 0
+
+
+def links_for_user(*, user: AbstractBaseUser | AnonymousUser) -> list[SharedLink]:
+    if not user.is_authenticated:
+        return []
+    return list(
+        SharedLink.objects.filter(conversation__user_id=user.pk).select_related("conversation")
+    )
+
+
+def shared_messages(*, link: SharedLink) -> list[Message]:
+    """The snapshot's messages in their order; ones deleted since are simply missing."""
+    ids = [i for i in link.message_ids if isinstance(i, int)]
+    by_id = {
+        m.pk: m for m in Message.objects.filter(conversation_id=link.conversation_id, pk__in=ids)
+    }
+    return [by_id[i] for i in ids if i in by_id]

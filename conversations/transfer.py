@@ -1,0 +1,478 @@
+"""Export and import conversations.
+
+Export: one conversation as JSON or Markdown, or all of a user's as JSON (the
+"chatweb-export" format below, version 1). Import: that format (a round trip gives the
+same conversations, every branch included) or chatgpt-web's own history file
+(chat-store_<date>.json from its settings page: the localStorage wrapper
+{"data": {"active", "usingContext", "history": [...], "chat": [...]}, "expire": null}).
+
+An import is checked whole before anything is written, then written in one
+transaction: a malformed, truncated, too large or too deeply nested file is refused with
+a clear message and leaves the database as it was. Imported HTML is never trusted: every
+message is rendered again from its text by the server's sanitizing renderer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversations import fields, markdown
+from conversations.actions import ActionError
+from conversations.models import TITLE_MAX, Conversation, Message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+FORMAT = "chatweb-export"
+VERSION = 1
+MAX_DEPTH = 32
+MAX_CONVERSATIONS = 5_000
+MAX_MESSAGES = 100_000
+MAX_TEXT_CHARS = 1_000_000
+FINISHED = {s.value for s in Message.Status} - {s.value for s in Message.LIVE}
+ROLES = {r.value for r in Message.Role}
+
+
+# --- Export -------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def conversation_as_dict(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "title": conversation.title,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "context_enabled": conversation.context_enabled,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+        "current_leaf": conversation.current_leaf_id,
+        "messages": [
+            {
+                "id": m.pk,
+                "parent": m.parent_id,
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "model": m.model,
+                "finish_reason": m.finish_reason,
+                "error_code": m.error_code,
+                "error": m.error,
+                "usage": m.usage(),
+                "created_at": _iso(m.created_at),
+                "finished_at": _iso(m.finished_at),
+            }
+            for m in messages
+        ],
+    }
+
+
+def export_user(
+    *, user: AbstractBaseUser, conversation: Conversation | None = None
+) -> dict[str, Any]:
+    """The export document: all the user's conversations, or just one. Two queries."""
+    conversations = list(
+        Conversation.objects.for_user(user)
+        .filter(**({"pk": conversation.pk} if conversation else {}))
+        .order_by("created_at", "id")
+    )
+    by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
+    for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
+        by_conversation[m.conversation_id].append(m)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": timezone.now().isoformat(),
+        "conversations": [conversation_as_dict(c, by_conversation[c.pk]) for c in conversations],
+    }
+
+
+def export_markdown(*, conversation: Conversation) -> str:
+    """The active branch as a readable Markdown document."""
+    lines = [f"# {conversation.title}", ""]
+    for m in conversation.active_path():
+        if m.role == Message.Role.SYSTEM:
+            continue
+        who = (
+            "You"
+            if m.role == Message.Role.USER
+            else f"Assistant{f' ({m.model})' if m.model else ''}"
+        )
+        lines += [f"## {who}", "", m.content.rstrip() or "*(no text)*", ""]
+        if m.status == Message.Status.ERROR:
+            lines += [f"> **The answer failed.** {m.error}".rstrip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- Import: parsing ---------------------------------------------------------------------
+
+
+class ImportRefused(ActionError):
+    def __init__(self, message: str) -> None:
+        super().__init__("import_refused", message)
+
+
+@dataclass
+class PlannedMessage:
+    key: object
+    parent: object | None
+    role: str
+    content: str
+    status: str
+    created_at: dt.datetime
+    model: str = ""
+    finish_reason: str = ""
+    error_code: str = ""
+    error: str = ""
+    usage: dict[str, int] | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass
+class PlannedConversation:
+    title: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    messages: list[PlannedMessage] = field(default_factory=list)
+    leaf: object | None = None
+    model: str = ""
+    system_prompt: str = ""
+    context_enabled: bool = True
+
+
+def _depth_ok(document: object) -> bool:
+    """True if no container nests deeper than MAX_DEPTH (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
+def parse_document(raw: bytes) -> object:
+    limit: int = settings.IMPORT_MAX_BYTES
+    if len(raw) > limit:
+        raise ImportRefused(
+            f"The file is {len(raw):,} bytes; "
+            f"the import limit is {limit:,} bytes (IMPORT_MAX_BYTES)."
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused("The file is not UTF-8 text. Choose a JSON export file.") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise ImportRefused("The file nests too deeply to be an export.") from None
+    except ValueError as exc:
+        raise ImportRefused(
+            f"The file is not valid JSON (it may be truncated): {exc.args[0] if exc.args else exc}."
+        ) from None
+    if not _depth_ok(document):
+        raise ImportRefused("The file nests too deeply to be an export.")
+    return document
+
+
+def _text(value: object, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ImportRefused(f"{what} is not text.")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ImportRefused(f"{what} is longer than {MAX_TEXT_CHARS:,} characters.")
+    return fields.clean_text(value)
+
+
+def _title(value: object, what: str) -> str:
+    title = " ".join(_text(value, what).split())[:TITLE_MAX]
+    return title or "Imported chat"
+
+
+# The shapes of `new Date().toLocaleString()` in the locales people use most; the
+# browser's zone is not in the file, so the server's TIME_ZONE is assumed.
+LOCALE_FORMATS = [
+    "%m/%d/%Y, %I:%M:%S %p",  # en-US: 11/21/2026, 2:44:34 PM
+    "%m/%d/%Y %I:%M:%S %p",
+    "%Y/%m/%d %H:%M:%S",  # zh-CN: 2026/11/21 14:44:34
+    "%Y-%m-%d %H:%M:%S",  # sv-SE, ISO-like
+    "%d/%m/%Y, %H:%M:%S",  # en-GB, fr-FR
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y, %H:%M:%S",  # de-DE
+    "%d.%m.%Y %H:%M:%S",
+    "%m/%d/%Y, %H:%M:%S",
+    "%Y. %m. %d. %H:%M:%S",
+]
+
+
+def parse_locale_datetime(value: object, *, fallback: dt.datetime) -> dt.datetime:
+    """A chatgpt-web dateTime (locale-formatted) or ISO string; the fallback if neither."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return fallback
+    text = " ".join(value.replace("\u202f", " ").replace("\u200e", "").split())
+    candidates: list[dt.datetime] = []
+    with contextlib.suppress(ValueError):
+        candidates.append(dt.datetime.fromisoformat(text))
+    if "上午" in text or "下午" in text:  # zh-CN with a 12-hour clock: 2026/11/21 下午2:44:34
+        pm = "下午" in text
+        bare = text.replace("上午", " ").replace("下午", " ")
+        try:
+            parsed = dt.datetime.strptime(" ".join(bare.split()), "%Y/%m/%d %H:%M:%S")
+            if pm and parsed.hour < 12:
+                parsed += dt.timedelta(hours=12)
+            candidates.append(parsed)
+        except ValueError:
+            pass
+    for fmt in LOCALE_FORMATS:
+        if candidates:
+            break
+        try:
+            candidates.append(dt.datetime.strptime(text, fmt))
+        except ValueError:
+            continue
+    if not candidates:
+        return fallback
+    parsed = candidates[0]
+    if timezone.is_naive(parsed):
+        try:
+            parsed = timezone.make_aware(parsed)
+        except (ValueError, OverflowError):
+            return fallback
+    if not dt.datetime(1990, 1, 1, tzinfo=dt.UTC) <= parsed <= fallback + dt.timedelta(days=1):
+        return fallback
+    return parsed
+
+
+def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
+    if not plans:
+        raise ImportRefused("The file holds no conversation.")
+    if len(plans) > MAX_CONVERSATIONS:
+        raise ImportRefused(f"The file holds more than {MAX_CONVERSATIONS:,} conversations.")
+    if sum(len(p.messages) for p in plans) > MAX_MESSAGES:
+        raise ImportRefused(f"The file holds more than {MAX_MESSAGES:,} messages.")
+    return plans
+
+
+def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
+    state = document.get("data", document)
+    if not isinstance(state, dict):
+        raise ImportRefused('This is not a chatgpt-web history file: no "data" object.')
+    history, chats = state.get("history"), state.get("chat")
+    if not isinstance(history, list) or not isinstance(chats, list):
+        raise ImportRefused(
+            'This is not a chatgpt-web history file: "history" and "chat" must be lists.'
+        )
+    titles: dict[object, str] = {}
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict) or "uuid" not in entry:
+            raise ImportRefused(f"History entry {i + 1} has no uuid.")
+        titles[entry["uuid"]] = _title(entry.get("title"), f"The title of history entry {i + 1}")
+    plans: list[PlannedConversation] = []
+    for i, chat in enumerate(chats):
+        if not isinstance(chat, dict) or not isinstance(chat.get("data"), list):
+            raise ImportRefused(f'Chat {i + 1} has no message list ("data").')
+        plan = PlannedConversation(
+            title=titles.get(chat.get("uuid"), "Imported chat"), created_at=now, updated_at=now
+        )
+        previous: PlannedMessage | None = None
+        for j, item in enumerate(chat["data"]):
+            where = f"Message {j + 1} of chat {i + 1}"
+            if not isinstance(item, dict):
+                raise ImportRefused(f"{where} is not an object.")
+            text = _text(item.get("text"), f"The text of {where.lower()}")
+            at = parse_locale_datetime(item.get("dateTime"), fallback=now)
+            if previous is not None and at < previous.created_at:
+                at = previous.created_at  # Keep the order the file gives.
+            user = item.get("inversion") is True
+            message = PlannedMessage(
+                key=j,
+                parent=previous.key if previous else None,
+                role=Message.Role.USER if user else Message.Role.ASSISTANT,
+                content=text,
+                status=Message.Status.DONE,
+                created_at=at,
+                finished_at=at,
+            )
+            if not user and item.get("error") is True:
+                message.status = Message.Status.ERROR
+                message.error_code = "imported_error"
+                message.error, message.content = text, ""
+            elif not user and item.get("loading") is True:
+                message.status = Message.Status.INTERRUPTED
+                message.error = "This answer was still being written when the file was saved."
+            plan.messages.append(message)
+            previous = message
+        if not plan.messages:
+            continue  # chatgpt-web keeps an empty "New chat"; nothing to bring over.
+        plan.leaf = previous.key if previous else None
+        plan.created_at = plan.messages[0].created_at
+        plan.updated_at = plan.messages[-1].created_at
+        plans.append(plan)
+    return _check_size(plans)
+
+
+def _when(value: object, what: str, *, now: dt.datetime) -> dt.datetime:
+    if value is None:
+        return now
+    if not isinstance(value, str):
+        raise ImportRefused(f"{what} is not a date.")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return parse_locale_datetime(value, fallback=now)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+def _usage(value: object, what: str) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(value.get(k), int) and value[k] >= 0
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    ):
+        raise ImportRefused(f"{what}: usage must hold three token counts.")
+    return {k: int(value[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
+    if document.get("version") != VERSION:
+        raise ImportRefused(
+            f"This export is version {document.get('version')!r}; "
+            f"this server reads version {VERSION}."
+        )
+    items = document.get("conversations")
+    if not isinstance(items, list):
+        raise ImportRefused('The export has no "conversations" list.')
+    plans: list[PlannedConversation] = []
+    for i, item in enumerate(items):
+        where = f"Conversation {i + 1}"
+        if not isinstance(item, dict) or not isinstance(item.get("messages"), list):
+            raise ImportRefused(f'{where} has no "messages" list.')
+        plan = PlannedConversation(
+            title=_title(item.get("title"), f"The title of {where.lower()}"),
+            created_at=_when(item.get("created_at"), f"{where}'s created_at", now=now),
+            updated_at=_when(item.get("updated_at"), f"{where}'s updated_at", now=now),
+            model=_text(item.get("model"), f"{where}'s model")[:200],
+            system_prompt=_text(item.get("system_prompt"), f"{where}'s system prompt"),
+            context_enabled=item.get("context_enabled") is not False,
+            leaf=item.get("current_leaf"),
+        )
+        keys: set[object] = set()
+        for j, raw in enumerate(item["messages"]):
+            what = f"Message {j + 1} of conversation {i + 1}"
+            if not isinstance(raw, dict):
+                raise ImportRefused(f"{what} is not an object.")
+            key, parent = raw.get("id"), raw.get("parent")
+            if not isinstance(key, int) or isinstance(key, bool) or key in keys:
+                raise ImportRefused(f"{what} has a missing or repeated id.")
+            if parent is not None and parent not in keys:
+                raise ImportRefused(f"{what} answers a message that does not come before it.")
+            role, status = raw.get("role"), raw.get("status", Message.Status.DONE)
+            if role not in ROLES:
+                raise ImportRefused(f"{what} has an unknown role {role!r}.")
+            if status in Message.LIVE:
+                status = Message.Status.INTERRUPTED
+            if status not in FINISHED:
+                raise ImportRefused(f"{what} has an unknown status {status!r}.")
+            created = _when(raw.get("created_at"), f"{what}'s created_at", now=now)
+            plan.messages.append(
+                PlannedMessage(
+                    key=key,
+                    parent=parent,
+                    role=role,
+                    content=_text(raw.get("content"), f"The text of {what.lower()}"),
+                    status=status,
+                    created_at=created,
+                    model=_text(raw.get("model"), f"{what}'s model")[:200],
+                    finish_reason=_text(raw.get("finish_reason"), f"{what}'s finish_reason")[:32],
+                    error_code=_text(raw.get("error_code"), f"{what}'s error_code")[:40],
+                    error=_text(raw.get("error"), f"{what}'s error"),
+                    usage=_usage(raw.get("usage"), what),
+                    finished_at=_when(raw.get("finished_at"), f"{what}'s finished_at", now=now)
+                    if raw.get("finished_at")
+                    else None,
+                )
+            )
+            keys.add(key)
+        if plan.leaf is not None and plan.leaf not in keys:
+            raise ImportRefused(f"{where}'s current_leaf is not one of its messages.")
+        plans.append(plan)
+    return _check_size(plans)
+
+
+def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversation]:
+    """Recognise the file's kind and check it whole; nothing is written here."""
+    if isinstance(document, dict) and document.get("format") == FORMAT:
+        return plan_chatweb(document, now=now)
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("data", document), dict)
+        and ("chat" in document.get("data", document))
+    ):
+        return plan_chatgpt_web(document, now=now)
+    raise ImportRefused(
+        "This file is neither a Chatweb export nor a chatgpt-web history file "
+        "(chat-store_<date>.json)."
+    )
+
+
+# --- Import: writing ---------------------------------------------------------------------
+
+
+def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
+    """Check the file whole, then write every conversation in it in one transaction."""
+    now = timezone.now()
+    plans = plan_import(parse_document(raw), now=now)
+    created: list[Conversation] = []
+    with transaction.atomic():
+        for plan in plans:
+            conversation = Conversation.objects.create(
+                user_id=user.pk,
+                title=plan.title,
+                model=plan.model,
+                system_prompt=plan.system_prompt,
+                context_enabled=plan.context_enabled,
+                created_at=plan.created_at,
+                updated_at=plan.updated_at,
+            )
+            saved: dict[object, Message] = {}
+            for p in plan.messages:
+                usage = p.usage or {}
+                saved[p.key] = Message.objects.create(
+                    conversation=conversation,
+                    parent=saved[p.parent] if p.parent is not None else None,
+                    role=p.role,
+                    content=p.content,
+                    html=markdown.render(p.content)
+                    if p.role == Message.Role.ASSISTANT and p.content
+                    else "",
+                    status=p.status,
+                    model=p.model,
+                    finish_reason=p.finish_reason,
+                    error_code=p.error_code,
+                    error=p.error,
+                    prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"),
+                    total_tokens=usage.get("total_tokens"),
+                    created_at=p.created_at,
+                    updated_at=p.finished_at or p.created_at,
+                    finished_at=p.finished_at or p.created_at,
+                )
+            if plan.leaf is not None:
+                conversation.current_leaf = saved[plan.leaf]
+                conversation.save(update_fields=["current_leaf"])
+            created.append(conversation)
+    return created
