@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -128,32 +129,71 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     # WAL lets the generation task checkpoint while pages read; the timeout rides out
-    # the short write locks SQLite takes.
+    # the short write locks SQLite takes. synchronous=NORMAL is WAL's recommended mode:
+    # no fsync per commit (a checkpoint every second per answer made commits a large
+    # share of the process); the database cannot be corrupted, a power cut may lose
+    # the last commits.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections in both configurations: the sockets' and the answers' database
+# work runs on asgiref's one thread-sensitive thread, which keeps its connection, so no
+# connection is opened per answer. The health check makes a connection to a restarted
+# database be replaced on its next use instead of failing one request.
+CONN_MAX_AGE = env.int("CONN_MAX_AGE", default=600)
+if CONN_MAX_AGE < 0:
+    raise ImproperlyConfigured("CONN_MAX_AGE must be 0 (close after each use) or more seconds.")
+DATABASES["default"]["CONN_MAX_AGE"] = CONN_MAX_AGE
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _layer_prefix(redis_url: str) -> str:
+    """CHANNEL_LAYER_PREFIX, else one naming the Redis database.
+
+    Redis pub/sub channels ignore the database number, so two deployments (or test
+    runs) sharing one Redis server with different databases would hear each other's
+    conversations; putting the number in the prefix keeps them apart as the database
+    number keeps their keys apart.
+    """
+    configured = str(env.str("CHANNEL_LAYER_PREFIX", default=""))
+    if configured:
+        return configured
+    db = urlsplit(redis_url).path.strip("/") or "0"
+    return f"chatweb.db{db}."
+
+
 if REDIS_URL:
+    # The pub/sub layer: every message is pushed to the processes that subscribed, so a
+    # socket's frames never wait in (or overflow) a per-process queue as with
+    # RedisChannelLayer, whose one `capacity` bounds a whole process's backlog. There is
+    # no capacity to exceed and nothing to expire; a message for a channel or group
+    # nobody listens to is dropped at once (a closed socket's frames).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": _layer_prefix(REDIS_URL)},
         }
     }
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
+    # channels' InMemoryChannelLayer without its per-message scans (streaming/layers.py).
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+        "default": {
+            "BACKEND": "streaming.layers.EmbeddedChannelLayer",
+            "CONFIG": {"capacity": 1000},
+        }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions are read from the cache (Redis in production), written through to the
+# database: a socket's handshake costs no session query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -225,6 +265,13 @@ if not OPENAI_API_MODELS:
 TIMEOUT_MS = env.int("TIMEOUT_MS", default=100_000)
 if TIMEOUT_MS <= 0:
     raise ImproperlyConfigured("TIMEOUT_MS must be a positive number of milliseconds.")
+# Connections to the model server held open at once by one process; 0 is no limit. Every
+# streaming answer holds one for its whole length, so the answers streaming at once are
+# what bounds it (MAX_CONCURRENT_ANSWERS per user and the process's own capacity); a limit
+# is only for an upstream that refuses more connections than some number.
+UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=0)
+if UPSTREAM_MAX_CONNECTIONS < 0:
+    raise ImproperlyConfigured("UPSTREAM_MAX_CONNECTIONS must be 0 (no limit) or more.")
 MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
 SYSTEM_PROMPT = env.str(
     "SYSTEM_PROMPT",

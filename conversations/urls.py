@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("c/new/", views.conversation_create, name="conversation_create"),
     path("c/delete-all/", views.conversation_delete_all, name="conversation_delete_all"),
+    path("c/list/", views.conversation_list, name="conversation_list"),
     path("c/<int:pk>/", views.conversation_detail, name="conversation"),
     path("c/<int:pk>/thread/", views.conversation_thread, name="conversation_thread"),
     path("c/<int:pk>/rename/", views.conversation_rename, name="conversation_rename"),

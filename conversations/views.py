@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -75,8 +76,29 @@ def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
     return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
 
 
+# The sidebar lists this many conversations; "Load more" fetches the next ones as a
+# server-rendered partial (conversation_list), so a page costs the same for a user with
+# 20 conversations or 2,000.
+SIDEBAR_PAGE = 50
+
+
+def _sidebar_page(
+    request: HttpRequest, before: Conversation | None = None
+) -> tuple[list[Conversation], bool]:
+    """One page of the user's conversations, newest first (after `before`), and whether
+    more follow. One query: keyset pagination on the (user, -updated_at) index."""
+    conversations = Conversation.objects.for_user(request.user).only("pk", "title", "updated_at")
+    if before is not None:
+        conversations = conversations.filter(
+            Q(updated_at__lt=before.updated_at) | Q(updated_at=before.updated_at, pk__lt=before.pk)
+        )
+    page = list(conversations[: SIDEBAR_PAGE + 1])
+    return page[:SIDEBAR_PAGE], len(page) > SIDEBAR_PAGE
+
+
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
+    sidebar, more = _sidebar_page(request)
     live = next((m for m in path if m.is_live), None)
     models = catalog.models_for(request.user)
     preferences = settings_for(request.user)
@@ -93,9 +115,8 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
     )
     return {
-        "conversations": Conversation.objects.for_user(request.user).only(
-            "pk", "title", "updated_at"
-        ),
+        "conversations": sidebar,
+        "more_conversations": more,
         "conversation": conversation,
         "messages": path,
         "streaming_message_id": live.pk if live else None,
@@ -174,6 +195,32 @@ def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "conversations/_thread.html",
         {"messages": path, "context_from": context_from},
+    )
+
+
+@login_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's next page after ?before=<conversation id>: list items, no layout."""
+    try:
+        before_id = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("?before= must be a conversation id.", status=400)
+    before = get_conversation_for_user(request, before_id)
+    try:
+        current_id = int(request.GET.get("current", ""))
+    except ValueError:
+        current_id = None
+    page, more = _sidebar_page(request, before)
+    return render(
+        request,
+        "conversations/_sidebar_page.html",
+        {
+            "conversations": page,
+            "more_conversations": more,
+            "current_id": current_id,
+            # Deleting from a row loaded here returns to the page it is shown on.
+            "page_path": reverse("conversation", args=[current_id]) if current_id else "/",
+        },
     )
 
 

@@ -6,6 +6,9 @@ class StreamingConfig(AppConfig):
     name = "streaming"
 
     def ready(self) -> None:
+        from streaming import providers
+
+        providers.max_connections = settings.UPSTREAM_MAX_CONNECTIONS or None
         if settings.METRICS_ENABLED:
             from streaming import metrics
 

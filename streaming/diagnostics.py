@@ -31,6 +31,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from streaming import layers
+
 logger = logging.getLogger(__name__)
 
 SELF_TEST_EVENTS = 10
@@ -63,8 +65,12 @@ async def _check_channel_layer() -> None:
     # reader for seconds, starving the sockets of this process.
     channel = await layer.new_channel()
     nonce = uuid.uuid4().hex
-    await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
-    message = await layer.receive(channel)
+    try:
+        await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
+        message = await layer.receive(channel)
+    finally:
+        # With Redis pub/sub, a channel nobody releases stays subscribed: one per probe.
+        await layers.release_channel(layer, channel)
     if message.get("nonce") != nonce:
         raise RuntimeError("the channel layer returned another message")
 

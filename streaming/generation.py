@@ -35,7 +35,7 @@ from catalog.models import UsageRecord
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
-from streaming import events
+from streaming import events, layers
 from streaming.providers import (
     ChatMessage,
     OpenAICompatible,
@@ -422,6 +422,7 @@ class Generation:
                 await self.layer.group_discard(
                     events.control_group(self.conversation_id), self.channel
                 )
+                await layers.release_channel(self.layer, self.channel)
             except Exception as exc:
                 log.warning(
                     "Answer %s: could not leave its control group: %r", self.message_id, exc

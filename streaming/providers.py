@@ -135,14 +135,31 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 )
 
 
+# Connections the process may hold open to model servers at once; None is no limit (the
+# default). Each streaming answer holds one for its whole length, so a limit below the
+# number of answers streaming at once makes the others wait and fail after
+# CONNECT_TIMEOUT_S. The app sets it from UPSTREAM_MAX_CONNECTIONS at start-up
+# (streaming/apps.py); it applies to clients created after that.
+max_connections: int | None = None
+# Idle connections kept for the next reply (each closes after httpx's 5 s keep-alive
+# expiry anyway); the limit on connections in use is the caller's.
+KEEPALIVE_CONNECTIONS = 20
+
+
 def get_client() -> httpx.AsyncClient:
-    """The shared AsyncClient of the running event loop, created on first use."""
+    """The shared AsyncClient of the running event loop, created on first use
+    (with the `max_connections` of that moment)."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
+        keepalive = KEEPALIVE_CONNECTIONS
+        if max_connections is not None:
+            keepalive = min(keepalive, max_connections)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=keepalive
+            ),
             headers={"User-Agent": "chatweb"},
         )
         _clients[loop] = client

@@ -34,6 +34,19 @@ def _test_settings(settings: Any) -> None:
     cache.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_connection_outlives_the_session(django_db_setup: None) -> Iterator[None]:
+    """The persistent connection (CONN_MAX_AGE) of asgiref's shared thread is closed.
+
+    Socket and answer database work runs on asgiref's one thread-sensitive thread, which
+    keeps its connection open; the test database cannot be dropped while it is.
+    """
+    from asgiref.sync import SyncToAsync
+
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """collectstatic once per session, for the tests that run real server processes."""

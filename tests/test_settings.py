@@ -90,16 +90,63 @@ def test_without_secret_key_one_is_generated_once_and_kept_private(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-def test_redis_url_selects_channels_redis_and_the_redis_cache(tmp_path):
+def test_redis_url_selects_the_pubsub_layer_and_the_redis_cache(tmp_path):
     result = settings_of(
         tmp_path,
-        "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.CACHES['default']['BACKEND'])",
+        "c = s.CHANNEL_LAYERS['default']; "
+        "print(c['BACKEND'], c['CONFIG']['prefix'], s.CACHES['default']['BACKEND'])",
         REDIS_URL="redis://127.0.0.1:6379/3",
     )
     assert result.stdout.split() == [
-        "channels_redis.core.RedisChannelLayer",
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # PUBLISH ignores the database number: the prefix keeps databases apart.
+        "chatweb.db3.",
         "django.core.cache.backends.redis.RedisCache",
     ]
+
+
+def test_channel_layer_prefix_can_be_set(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "print(s.CHANNEL_LAYERS['default']['CONFIG']['prefix'])",
+        REDIS_URL="redis://127.0.0.1:6379",
+        CHANNEL_LAYER_PREFIX="blue.",
+    )
+    assert result.stdout.strip() == "blue."
+
+
+def test_embedded_defaults_use_our_in_memory_layer(tmp_path):
+    result = settings_of(tmp_path, "print(s.CHANNEL_LAYERS['default']['BACKEND'])")
+    assert result.stdout.strip() == "streaming.layers.EmbeddedChannelLayer"
+
+
+@pytest.mark.parametrize("database_url", ["", "postgres://u:p@127.0.0.1:5432/x"])
+def test_database_connections_persist_and_are_health_checked(tmp_path, database_url):
+    extra = {"DATABASE_URL": database_url} if database_url else {}
+    result = settings_of(
+        tmp_path,
+        "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])",
+        **extra,
+    )
+    assert result.stdout.split() == ["600", "True"], result.stderr
+
+
+def test_sqlite_runs_in_wal_mode_without_an_fsync_per_commit(tmp_path):
+    result = settings_of(
+        tmp_path,
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); "
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0], "
+        "c.execute('PRAGMA synchronous').fetchone()[0])",
+        DJANGO_SETTINGS_MODULE="chatweb.settings",
+    )
+    assert result.stdout.split() == ["wal", "1"], result.stderr  # 1 is NORMAL
+
+
+def test_a_negative_conn_max_age_is_refused(tmp_path):
+    result = settings_of(tmp_path, "pass", CONN_MAX_AGE="-1")
+    assert result.returncode != 0
+    assert "CONN_MAX_AGE must be" in result.stderr
 
 
 def test_database_url_selects_postgresql(tmp_path):

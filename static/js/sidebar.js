@@ -1,5 +1,6 @@
-// The conversation list: the phone drawer, inline rename, confirm before delete, and
-// title updates pushed by the server.
+// The conversation list: the phone drawer, inline rename, confirm before delete, "Load
+// more" (the server renders the next page of the list), and title updates pushed by the
+// server.
 
 const app = document.getElementById("app");
 const sidebar = document.getElementById("sidebar");
@@ -43,9 +44,25 @@ function cancelRename(item) {
   item.querySelector(".rename-form").hidden = true;
 }
 
+// The next page is list items rendered by the server (Django escapes every title); they
+// replace the "Load more" item, which the page brings again if more follow.
+async function loadMore(button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(button.dataset.loadMore, { headers: { Accept: "text/html" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    button.closest(".conv-more").outerHTML = await response.text();
+    groupConversations();
+  } catch {
+    button.disabled = false;
+  }
+}
+
 sidebar?.addEventListener("click", (event) => {
   const rename = event.target.closest("[data-rename]");
   if (rename) startRename(rename.closest(".conv"));
+  const more = event.target.closest("[data-load-more]");
+  if (more) loadMore(more);
 });
 
 sidebar?.addEventListener("keydown", (event) => {

@@ -146,6 +146,9 @@ def test_the_admin_refuses_a_second_site_default_and_a_quota_for_both(admin_clie
     assert Quota.objects.get(user=alice).tokens_per_day == 5000
 
 
+# The new-chat view posts through database_sync_to_async, which closes a connection held
+# inside a test transaction (fatal on PostgreSQL): this test needs real transactions.
+@pytest.mark.django_db(transaction=True)
 def test_over_quota_the_first_message_form_says_which_limit_and_when_it_resets(
     alice, alice_client, frozen_clock, upstream
 ):

@@ -464,33 +464,37 @@ def test_this_instances_streaming_answer_not_running_here_is_abandoned_at_once(s
 def test_post_user_message_publishes_both_messages_only_after_commit(
     conversation, django_capture_on_commit_callbacks
 ):
-    from asgiref.sync import async_to_sync
+    from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
 
     from streaming import events
 
     layer = get_channel_layer()
-    # A plain channel name: any event loop may read it (a process-local "!" channel of
-    # channels-redis belongs to the loop that first reads it).
-    channel = f"test.publish.{conversation.pk}"
-    async_to_sync(layer.group_add)(events.conversation_group(conversation.pk), channel)
 
-    async def nothing_arrives() -> bool:
-        try:
-            await asyncio.wait_for(layer.receive(channel), 0.3)
-        except TimeoutError:
-            return True
-        return False
+    def post() -> tuple[Message, list[Any]]:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            answer = actions.post_user_message(conversation=conversation, text="hello")
+        return answer, callbacks
 
-    async def receive(count: int) -> list[dict[str, Any]]:
-        return [(await layer.receive(channel))["frame"] for _ in range(count)]
+    async def scenario() -> tuple[Message, bool, list[dict[str, Any]]]:
+        # One event loop for every layer call, as in the server (channels-redis keeps its
+        # connections and subscriptions per loop); the sync steps run on this thread.
+        channel = await layer.new_channel()
+        await layer.group_add(events.conversation_group(conversation.pk), channel)
+        answer, callbacks = await sync_to_async(post)()
+        # Never cancel a receive: the pub/sub layer unsubscribes a channel whose receive
+        # is cancelled (it takes that for the consumer going away).
+        first = asyncio.ensure_future(layer.receive(channel))
+        done, _ = await asyncio.wait({first}, timeout=0.3)
+        nothing_arrived = not done
+        for callback in callbacks:
+            await sync_to_async(callback)()
+        received = [(await first)["frame"]]
+        received += [(await layer.receive(channel))["frame"] for _ in range(len(callbacks) - 1)]
+        return answer, nothing_arrived, received
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        answer = actions.post_user_message(conversation=conversation, text="hello")
-    assert async_to_sync(nothing_arrives)(), "a frame was published before the commit"
-    for callback in callbacks:
-        callback()
-    received = async_to_sync(receive)(len(callbacks))
+    answer, nothing_arrived, received = async_to_sync(scenario)()
+    assert nothing_arrived, "a frame was published before the commit"
 
     assert [f["type"] for f in received] == ["title", "message", "message"]
     assert received[0]["title"] == "hello"

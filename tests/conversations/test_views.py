@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conversations import actions
 from conversations.models import Conversation, Message
+from conversations.views import SIDEBAR_PAGE
 from streaming import generation
 from tests.upstream import expected_text
 
@@ -222,15 +223,15 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# Session, user, "does any account exist?", the user's settings, the conversation list,
-# the user's models and the admin models' names (catalog.config.models_for).
-HOME_QUERIES = 7
-# Session, user, the conversation, its messages, the user's settings, the conversation
-# list, the two above.
-CONVERSATION_QUERIES = 8
+# User, "does any account exist?", the user's settings, the conversation list, the user's
+# models and the admin models' names (catalog.config.models_for); the session is cached.
+HOME_QUERIES = 6
+# User, the conversation, its messages, the user's settings, the conversation list, the
+# two above.
+CONVERSATION_QUERIES = 7
 
 
-@pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])
+@pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6), (120, 0)])
 def test_the_home_page_query_count_does_not_grow(
     alice_client, alice, django_assert_num_queries, conversations, exchanges
 ):
@@ -240,7 +241,94 @@ def test_the_home_page_query_count_does_not_grow(
         response = alice_client.get("/")
 
     assert response.status_code == 200
-    assert _html(response).count('class="conv-link"') == conversations
+    assert _html(response).count('class="conv-link"') == min(conversations, SIDEBAR_PAGE)
+
+
+def _bulk_conversations(user: Any, count: int) -> list[Conversation]:
+    """`count` empty conversations, newest first (as the sidebar lists them)."""
+    start = timezone.now()
+    Conversation.objects.bulk_create(
+        Conversation(user=user, title=f"Chat {n}", updated_at=start - timedelta(seconds=n))
+        for n in range(count)
+    )
+    return list(Conversation.objects.filter(user=user))
+
+
+def _listed(page: str) -> list[int]:
+    items = re.findall(r'<li class="conv[ a-z]*" data-conversation-id="(\d+)"', page)
+    return [int(pk) for pk in items]
+
+
+@pytest.mark.parametrize("count", [20, 2000])
+def test_a_page_lists_one_sidebar_page_whatever_the_number_of_conversations(
+    alice_client, alice, django_assert_num_queries, count
+):
+    ordered = _bulk_conversations(alice, count)
+    with django_assert_num_queries(CONVERSATION_QUERIES - 1):  # no messages to load
+        page = _html(alice_client.get(f"/c/{ordered[0].pk}/"))
+    assert _listed(page) == [c.pk for c in ordered[:SIDEBAR_PAGE]]
+    assert ("data-load-more" in page) == (count > SIDEBAR_PAGE)
+
+
+def test_load_more_walks_every_conversation_once_in_order(
+    alice_client, alice, bob, django_assert_num_queries
+):
+    ordered = _bulk_conversations(alice, 2 * SIDEBAR_PAGE + 7)
+    Conversation.objects.create(user=bob, title="Bob secret chat")
+    # Two conversations touched in the same instant are ordered by id.
+    Conversation.objects.filter(pk__in=[ordered[10].pk, ordered[11].pk]).update(
+        updated_at=ordered[10].updated_at
+    )
+    ordered = list(Conversation.objects.filter(user=alice))
+    page = _html(alice_client.get("/"))
+    seen = _listed(page)
+    while (more := re.search(r'data-load-more="([^"]+)"', page)) is not None:
+        with django_assert_num_queries(3):  # the user, the cursor, the page
+            response = alice_client.get(more[1].replace("&amp;", "&"))
+        assert response.status_code == 200
+        page = _html(response)
+        assert "<html" not in page  # a partial: list items only
+        seen += _listed(page)
+    assert seen == [c.pk for c in ordered]
+    assert "Bob secret chat" not in page
+
+
+def test_load_more_keeps_the_open_conversation_marked(alice_client, alice):
+    ordered = _bulk_conversations(alice, SIDEBAR_PAGE + 5)
+    last = ordered[-1]
+    page = _html(alice_client.get(f"/c/{last.pk}/"))
+    url = re.search(r'data-load-more="([^"]+)"', page)
+    assert url is not None
+    rest = _html(alice_client.get(url[1].replace("&amp;", "&")))
+    assert f'href="/c/{last.pk}/" aria-current="page"' in rest
+
+
+def test_a_row_loaded_by_load_more_deletes_back_to_the_page_it_is_shown_on(alice_client, alice):
+    ordered = _bulk_conversations(alice, SIDEBAR_PAGE + 5)
+    open_one = ordered[0]
+    page = _html(alice_client.get(f"/c/{open_one.pk}/"))
+    url = re.search(r'data-load-more="([^"]+)"', page)
+    assert url is not None
+    rest = _html(alice_client.get(url[1].replace("&amp;", "&")))
+    assert f'name="next" value="/c/{open_one.pk}/"' in rest
+    assert 'value="/c/list/"' not in rest
+
+
+@pytest.mark.parametrize("before", ["", "abc"])
+def test_load_more_without_a_cursor_is_a_clear_400(alice_client, before):
+    response = alice_client.get(f"/c/list/?before={before}")
+    assert response.status_code == 400
+    assert b"conversation id" in response.content
+
+
+def test_load_more_after_someone_elses_conversation_is_a_404(alice_client, bob):
+    theirs = Conversation.objects.create(user=bob, title="Bob secret chat")
+    assert alice_client.get(f"/c/list/?before={theirs.pk}").status_code == 404
+
+
+def test_load_more_needs_a_signed_in_user(client, conversation):
+    response = client.get(f"/c/list/?before={conversation.pk}")
+    assert response.status_code == 302
 
 
 @pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6)])

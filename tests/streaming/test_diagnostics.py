@@ -37,6 +37,24 @@ def test_healthz_reports_database_and_channel_layer_ok(client: Client) -> None:
     assert "no-cache" in response["Cache-Control"]
 
 
+@pytest.mark.asyncio
+async def test_the_channel_layer_check_leaves_no_channel_behind() -> None:
+    """With Redis pub/sub, each probe (every 10 s in the image) would keep a subscription."""
+    from channels.layers import get_channel_layer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    layer = get_channel_layer()
+
+    def local_channels() -> set[str]:
+        if isinstance(layer, RedisPubSubChannelLayer):
+            return set(layer._get_layer().channels)
+        return set(layer.channels)
+
+    before = local_channels()
+    await diagnostics._check_channel_layer()
+    assert local_channels() == before
+
+
 @pytest.mark.django_db
 def test_healthz_is_503_naming_a_failed_channel_layer(client: Client, monkeypatch) -> None:
     monkeypatch.setattr(diagnostics, "get_channel_layer", lambda: None)

@@ -121,6 +121,31 @@ async def test_an_answer_runs_to_the_end_without_any_socket(
     assert "".join(f["text"] for f in received if f["type"] == "delta") == expected_text(12)
 
 
+def local_channels(layer) -> set[str]:
+    """The channels the layer still holds for this process (either configuration)."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if isinstance(layer, RedisPubSubChannelLayer):
+        return set(layer._get_layer().channels)
+    return set(layer.channels)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_finished_answer_leaves_no_channel_behind(
+    live, conversation, upstream: FakeUpstream
+):
+    """With Redis pub/sub, a channel left behind is a subscription kept forever."""
+    from asgiref.sync import sync_to_async
+
+    layer = get_channel_layer()
+    before = local_channels(layer)
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=5]]")
+    task = await generation.start(answer.pk, conversation.pk)
+    await asyncio.wait_for(task, timeout=10)
+    assert local_channels(layer) - before == set()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_an_answer_is_claimed_once_even_if_started_twice(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from streaming import providers
 from streaming.providers import (
     ChatMessage,
     Delta,
@@ -324,6 +325,57 @@ async def test_one_shared_client_per_event_loop():
     assert get_client() is get_client()
     await aclose_clients()
     assert not get_client().is_closed
+
+
+async def test_more_answers_than_the_old_pool_limit_stream_at_once(fake_upstream):
+    """Each streaming answer holds its connection; with no limit set, none waits for one.
+
+    (The shared client used to allow 100 connections: the 101st answer waited 10 s and
+    failed with "No connection to the model server was free".)
+    """
+    client = provider(fake_upstream.base_url)
+
+    async def answer(i: int) -> None:
+        async for _ in client.stream_chat(
+            model=MODEL, messages=ask(f"[[fake tokens=60 delay=1]] {i}")
+        ):
+            pass  # Held open until the end or the cancel below.
+
+    tasks = [asyncio.create_task(answer(i)) for i in range(130)]
+    try:
+        await wait_until(lambda: len(fake_upstream.chat_requests) == 130, within=20)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_connection_limit_makes_the_extra_answer_wait(fake_upstream, monkeypatch):
+    await aclose_clients()
+    monkeypatch.setattr(providers, "max_connections", 2)
+    limited = provider(fake_upstream.base_url)
+
+    async def answer(i: int) -> None:
+        async for _ in limited.stream_chat(
+            model=MODEL, messages=ask(f"[[fake tokens=3 delay=1.5]] {i}")
+        ):
+            pass
+
+    tasks = [asyncio.create_task(answer(i)) for i in range(3)]
+    try:
+        await wait_until(lambda: len(fake_upstream.chat_requests) == 2, within=5)
+        await asyncio.sleep(0.3)
+        assert len(fake_upstream.chat_requests) == 2
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_setting_sets_the_limit(settings):
+    """UPSTREAM_MAX_CONNECTIONS=0 (the default) is no limit."""
+    assert settings.UPSTREAM_MAX_CONNECTIONS == 0
+    assert providers.max_connections is None
 
 
 async def wait_until(condition, *, within: float) -> None:

@@ -1,0 +1,220 @@
+"""The embedded defaults' channel layer: channels' in-memory layer without its scans.
+
+channels.layers.InMemoryChannelLayer walks every channel and every group on every
+`receive` and `group_send` to expire old messages (a fifth of the process at 500
+concurrent streams), builds a new asyncio.Queue on every call, and deep-copies a group
+message once per member. This layer keeps the same contract (channel and group names
+checked, per-channel capacity -> ChannelFull on `send`, dropped silently on
+`group_send`, messages expire after `expiry` seconds, a channel whose message expired
+leaves its groups, group membership expires after `group_expiry`, `flush`), but does
+the work only for the channel or group in hand:
+
+- expiry is checked lazily at the head of the one channel being sent to or read;
+- group membership expiry is checked only for the group being sent to;
+- a channel -> groups index makes "leave every group" cheap;
+- a group message is copied once and shared by its receivers (consumers only read it).
+
+One process only, like the layer it replaces: Redis (REDIS_URL) is what spans instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import string
+import time
+from collections import deque
+from copy import deepcopy
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+
+
+class _Channel:
+    """One channel's messages (oldest first) and the receivers waiting on it."""
+
+    __slots__ = ("messages", "waiters")
+
+    def __init__(self) -> None:
+        self.messages: deque[tuple[float, dict[str, Any]]] = deque()
+        self.waiters: deque[asyncio.Future[dict[str, Any]]] = deque()
+
+
+class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: dict[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            expiry=expiry, capacity=capacity, channel_capacity=channel_capacity, **kwargs
+        )
+        self.group_expiry = group_expiry
+        self.channels: dict[str, _Channel] = {}
+        self.groups: dict[str, dict[str, float]] = {}
+        self._memberships: dict[str, set[str]] = {}
+
+    # --- Channels ---------------------------------------------------------------------
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        assert "__asgi_channel__" not in message
+        if not self._put(channel, deepcopy(message), time.time()):
+            raise ChannelFull(channel)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next message on `channel`; one waiting receiver gets each message."""
+        self.require_valid_channel_name(channel)
+        box = self.channels.get(channel)
+        if box is None:
+            box = self.channels[channel] = _Channel()
+        self._expire(channel, box, time.time())
+        if box.messages:
+            message = box.messages.popleft()[1]
+            self._forget_if_idle(channel, box)
+            return message
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        box.waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Handed a message, then cancelled before running: give it back, first
+                # in line, so a cancelled receive never loses a message.
+                self._requeue(channel, waiter.result())
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    box.waiters.remove(waiter)
+            raise
+        finally:
+            self._forget_if_idle(channel, box)
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        suffix = "".join(random.choices(string.ascii_letters, k=12))
+        return f"{prefix}.inmemory!{suffix}"
+
+    def _put(self, channel: str, message: dict[str, Any], now: float) -> bool:
+        """Queue (or hand over) one message; False if the channel is full."""
+        box = self.channels.get(channel)
+        if box is None:
+            box = self.channels[channel] = _Channel()
+        while box.waiters:
+            waiter = box.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(message)
+                return True
+        self._expire(channel, box, now)
+        if len(box.messages) >= self.get_capacity(channel):
+            return False
+        box.messages.append((now + self.expiry, message))
+        return True
+
+    def _requeue(self, channel: str, message: dict[str, Any]) -> None:
+        box = self.channels.get(channel)
+        if box is None:
+            box = self.channels[channel] = _Channel()
+        while box.waiters:
+            waiter = box.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(message)
+                return
+        box.messages.appendleft((time.time() + self.expiry, message))
+
+    def _expire(self, channel: str, box: _Channel, now: float) -> bool:
+        """Drop this channel's expired messages; a channel that let one expire is gone."""
+        expired = False
+        while box.messages and box.messages[0][0] < now:
+            box.messages.popleft()
+            expired = True
+        if expired:
+            self._leave_groups(channel)
+        return expired
+
+    def _forget_if_idle(self, channel: str, box: _Channel) -> None:
+        if not box.messages and not box.waiters and self.channels.get(channel) is box:
+            del self.channels[channel]
+
+    # --- Groups -----------------------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self.groups.setdefault(group, {})[channel] = time.time()
+        self._memberships.setdefault(channel, set()).add(group)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_channel_name(channel)
+        self.require_valid_group_name(group)
+        self._discard(group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "Message is not a dict"
+        self.require_valid_group_name(group)
+        members = self.groups.get(group)
+        if not members:
+            return
+        now = time.time()
+        joined_before = now - self.group_expiry
+        stale = [channel for channel, joined in members.items() if joined < joined_before]
+        for channel in stale:
+            self._discard(group, channel)
+        copy = deepcopy(message)
+        for channel in list(members):
+            box = self.channels.get(channel)
+            if box is not None and self._expire(channel, box, now):
+                continue  # it let a message expire: it left every group
+            self._put(channel, copy, now)  # a full channel misses a group message
+
+    def _discard(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self.groups[group]
+        joined = self._memberships.get(channel)
+        if joined is not None:
+            joined.discard(group)
+            if not joined:
+                del self._memberships[channel]
+
+    def _leave_groups(self, channel: str) -> None:
+        for group in list(self._memberships.get(channel, ())):
+            self._discard(group, channel)
+
+    # --- Flush extension --------------------------------------------------------------
+
+    async def flush(self) -> None:
+        for box in self.channels.values():
+            for waiter in box.waiters:
+                waiter.cancel()
+        self.channels = {}
+        self.groups = {}
+        self._memberships = {}
+
+    async def close(self) -> None:
+        pass
+
+
+async def release_channel(layer: Any, channel: str) -> None:
+    """Let go of a channel from new_channel() that nothing will read again.
+
+    channels-redis's pub/sub layer unsubscribes a channel only when a receive() on it is
+    cancelled (as when a socket closes); a generation ends its listener by a message
+    instead (generation.py says why), so without this every answer would leave one
+    subscription behind. The embedded layer forgets idle channels by itself.
+    """
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if isinstance(layer, RedisPubSubChannelLayer):
+        loop_layer = layer._get_layer()
+        if loop_layer.channels.pop(channel, None) is not None:
+            await loop_layer._get_shard(channel).unsubscribe(channel)
