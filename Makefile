@@ -9,33 +9,53 @@ UNIT := -m "not e2e and not deploy"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate test test-pg test-deploy e2e lint format upstream clean messages \
+.PHONY: install install-dev run demo migrate test test-pg test-deploy e2e lint format upstream clean messages \
 	bench bench-smoke
 
+# PYTHONWARNINGS: setuptools' editable-install notice is for package authors, not for
+# someone trying Chatweb; pip's own errors still show.
+PIP := PYTHONWARNINGS=ignore $(BIN)/pip --disable-pip-version-check
+.SILENT: $(BIN)/python $(VENV)/.installed $(VENV)/.installed-dev
+
 $(BIN)/python:
+	echo "Creating $(VENV) and installing Chatweb's dependencies (once; about a minute)..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(PIP) install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python manage.py migrate --noinput -v 0
 
+# Quiet until it prints the address to open; warnings and errors still show.
+# `make run LOG_LEVEL=INFO VERBOSITY=1` shows the server's log and access log.
+VERBOSITY ?= 0
+RUN_LOG_LEVEL := $(or $(LOG_LEVEL),WARNING)
 run: migrate
-	$(BIN)/python manage.py collectstatic --noinput -v 0
-	$(BIN)/python manage.py recover_streams
-	$(BIN)/python -m streaming.server -b $(HOST) -p $(PORT) chatweb.asgi:application
+	@$(BIN)/python manage.py collectstatic --noinput -v 0
+	@$(BIN)/python manage.py recover_streams -v 0
+	@LOG_LEVEL=$(RUN_LOG_LEVEL) $(BIN)/python -m streaming.server -v $(VERBOSITY) -b $(HOST) -p $(PORT) chatweb.asgi:application
 
-# A fake OpenAI-compatible server for trying the app without an API key:
+# Try Chatweb without an API key: the fake model server (tests/upstream.py) and the app
+# together; Ctrl-C stops both. Its answers show markdown, code, a table and math.
+DEMO_UPSTREAM_PORT ?= 9000
+demo: install-dev migrate
+	@$(BIN)/python manage.py collectstatic --noinput -v 0
+	@$(BIN)/python -m tests.upstream --quiet --showcase --port $(DEMO_UPSTREAM_PORT) > /dev/null & \
+	  upstream=$$!; trap 'kill $$upstream 2>/dev/null' EXIT INT TERM; \
+	  echo "Demo: the fake model server runs on 127.0.0.1:$(DEMO_UPSTREAM_PORT) (no API key needed)."; \
+	  OPENAI_API_BASE_URL=http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 LOG_LEVEL=$(RUN_LOG_LEVEL) \
+	  $(BIN)/python -m streaming.server -v $(VERBOSITY) -b $(HOST) -p $(PORT) chatweb.asgi:application
+
+# The fake OpenAI-compatible server alone (make demo runs it with the app):
 #   make upstream   then   OPENAI_API_BASE_URL=http://127.0.0.1:9000/v1 make run
 upstream: install-dev
 	$(BIN)/python -m tests.upstream --port 9000

@@ -9,6 +9,7 @@ urlpatterns = [
     # gettext() for the JavaScript modules, in the page's language (base.html loads it).
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("streaming.urls")),
+    path("", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("", include("conversations.urls")),
 ]

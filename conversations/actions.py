@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import settings_for
 from catalog import config as catalog
 from catalog import quotas
 from conversations import markdown
@@ -153,17 +154,24 @@ def start_conversation(
 ) -> Message:
     """Create a conversation from its first message; returns the pending answer.
 
-    The answer's `conversation` is the new conversation (already loaded).
+    The answer's `conversation` is the new conversation (already loaded). It starts with
+    the user's default model (unless one is chosen) and default system prompt (accounts'
+    settings page).
     """
     if user.pk is None:
         raise ActionError("not_signed_in", _("Sign in to start a conversation."))
     text = _clean_text(text)
-    chosen = _clean_model(user, model, "")
+    preferences = settings_for(user)
+    # The user's default model if the catalog still lets them use it, else the site's.
+    chosen = _clean_model(user, model, preferences.default_model)
     with transaction.atomic():
         _lock_user(user.pk)
         check_quota(user)
         conversation = Conversation.objects.create(
-            user_id=user.pk, title=title_from_text(text), model=chosen
+            user_id=user.pk,
+            title=title_from_text(text),
+            model=chosen,
+            system_prompt=preferences.system_prompt,
         )
         return _post(conversation, text, chosen)
 

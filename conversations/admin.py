@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from conversations.accounts import ThrottledAdminAuthenticationForm
+from accounts.protection import ThrottledAdminAuthenticationForm
 from conversations.models import Conversation, Message, Prompt, SharedLink
 
 # The admin's login is throttled like the app's (docs/security.md).

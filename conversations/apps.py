@@ -4,19 +4,3 @@ from django.apps import AppConfig
 class ConversationsConfig(AppConfig):
     name = "conversations"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_delete, post_save
-
-        from conversations import accounts
-
-        user_model = get_user_model()
-        user_logged_out.connect(accounts.on_logged_out, dispatch_uid="chatweb-logout-sockets")
-        post_save.connect(
-            accounts.on_user_saved, sender=user_model, dispatch_uid="chatweb-user-sockets"
-        )
-        post_delete.connect(
-            accounts.on_user_deleted, sender=user_model, dispatch_uid="chatweb-user-deleted"
-        )

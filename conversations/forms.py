@@ -1,15 +1,4 @@
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm, UsernameField
-
-
-class AccountCreationForm(UserCreationForm):  # type: ignore[type-arg]
-    """Sign-up and first-run setup: a username and a password twice."""
-
-    class Meta:
-        model = get_user_model()
-        fields = ("username",)
-        field_classes = {"username": UsernameField}
 
 
 class SettingsForm(forms.Form):

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from conversations import frames, library_views, prompt_views, transfer_views, views
@@ -13,10 +12,6 @@ urlpatterns = [
     path("c/<int:pk>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:pk>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="conversation_settings"),
-    path("setup/", views.setup, name="setup"),
-    path("accounts/login/", views.sign_in, name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", views.signup, name="signup"),
     path("search/", library_views.search, name="search"),
     path("c/<int:pk>/share/", library_views.share_create, name="share_create"),
     path("shared/", library_views.shared_links, name="shared_links"),

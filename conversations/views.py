@@ -7,38 +7,73 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
-from django.contrib.auth import get_user_model, login
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.db import connection, transaction
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import settings_for
+from accounts.views import needs_setup
 from catalog import config as catalog
-from conversations import accounts, actions, search
-from conversations.forms import AccountCreationForm, SettingsForm
+from conversations import actions, search
+from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 from streaming import generation
 
-PROVIDER_HINT = (
-    "No model provider is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
-    "for Ollama, vLLM, llama.cpp or another OpenAI-compatible server, e.g. "
-    "http://localhost:11434/v1), then restart Chatweb."
+PROVIDER_HINT = _(
+    "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
+    "OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL for Ollama, vLLM, llama.cpp or another "
+    "OpenAI-compatible server, e.g. http://localhost:11434/v1) and restart Chatweb. To try "
+    "Chatweb without a key, run make demo."
 )
+ASK_ADMIN = _(
+    "Chatweb has no model to talk to yet. Ask your administrator to configure a model provider."
+)
+
+
+# The empty state's suggestions: (title, detail, the message it sends).
+SUGGESTIONS = [
+    (
+        _("Explain a concept"),
+        _("like recursion, to a ten-year-old"),
+        _("Explain recursion to a ten-year-old, with one short example."),
+    ),
+    (
+        _("Write some code"),
+        _("a Python function that checks a palindrome"),
+        _("Write a Python function that checks whether a string is a palindrome, with tests."),
+    ),
+    (
+        _("Make a table"),
+        _("comparing three programming languages"),
+        _("Make a markdown table comparing Python, Go and Rust: speed, safety, learning curve."),
+    ),
+    (
+        _("Help me write"),
+        _("a polite email declining a meeting"),
+        _("Help me write a short, polite email declining a meeting invitation."),
+    ),
+]
+
+
+def _provider_configured(user: Any) -> bool:
+    """The catalog's answer: a model this user may use can be reached (the environment's
+    provider, or one added in the admin)."""
+    return catalog.is_configured(catalog.models_for(user))
+
+
+def provider_hint(request: HttpRequest) -> str:
+    """What to do when no provider is configured: how (an admin), or whom to ask."""
+    return str(PROVIDER_HINT if request.user.is_staff else ASK_ADMIN)
 
 
 def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
     """The one place ownership is enforced: someone else's conversation is a 404."""
     return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
-
-
-def _needs_setup() -> bool:
-    return not get_user_model().objects.exists()
 
 
 # The sidebar lists this many conversations; "Load more" fetches the next ones as a
@@ -66,9 +101,15 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
     sidebar, more = _sidebar_page(request)
     live = next((m for m in path if m.is_live), None)
     models = catalog.models_for(request.user)
-    current_model = catalog.default_for(
-        request.user, conversation.model if conversation else "", choices=models
+    preferences = settings_for(request.user)
+    names = [choice.name for choice in models]
+    # The conversation's model while the user may still use it, else their default model.
+    preferred = (
+        conversation.model
+        if conversation and conversation.model in names
+        else preferences.default_model
     )
+    current_model = catalog.default_for(request.user, preferred, choices=models)
     # Where older messages left the model's view, as of the latest answer that said so.
     context_from = next(
         (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
@@ -85,19 +126,22 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "current_model": current_model,
         "context_from": context_from,
         "provider_configured": catalog.is_configured(models),
-        "provider_hint": PROVIDER_HINT,
+        "provider_hint": provider_hint(request),
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
         "context_enabled": conversation.context_enabled if conversation else True,
-        "system_prompt": conversation.system_prompt if conversation else "",
+        "system_prompt": conversation.system_prompt if conversation else preferences.system_prompt,
         "default_system_prompt": settings.SYSTEM_PROMPT,
         "max_message_chars": actions.MAX_MESSAGE_CHARS,
+        "suggestions": [
+            {"title": title, "detail": detail, "text": text} for title, detail, text in SUGGESTIONS
+        ],
         # `messages` is the chat here, so Django's flash messages go by another name.
         "flash_messages": list(flash.get_messages(request)),
     }
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    if _needs_setup():
+    if needs_setup():
         return redirect("setup")
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next=/")
@@ -119,6 +163,11 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     """Start a conversation with its first message; the answer starts at once."""
     user = await request.auser()
     text = request.POST.get("text", "")
+    if not await sync_to_async(_provider_configured)(user):
+        # Refused before anything is written: a chat whose answer can only fail helps nobody.
+        context = await sync_to_async(_chat_context)(request, None)
+        context.update(error=context["provider_hint"], draft=text)
+        return await sync_to_async(render)(request, "conversations/chat.html", context, status=503)
     try:
         answer = await generation.post_and_start(
             actions.start_conversation,
@@ -231,78 +280,3 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if wants_json:
         return JsonResponse({"ok": True})
     return redirect("conversation", pk=pk)
-
-
-# --- Accounts -------------------------------------------------------------------------
-
-
-# Any constant: the key of the PostgreSQL advisory lock that serialises first-run setup.
-SETUP_LOCK = 0x63686174  # "chat"
-
-
-def _lock_setup() -> None:
-    """Serialise first-run setups until the transaction ends, so exactly one creates the admin.
-
-    Under PostgreSQL's READ COMMITTED, concurrent requests all see an empty user table;
-    the advisory lock makes the next one re-check after the winner committed. SQLite
-    needs nothing: its transactions start IMMEDIATE (settings), which already serialises.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
-
-
-def setup(request: HttpRequest) -> HttpResponse:
-    """First run: the first account created becomes the administrator."""
-    if not _needs_setup():
-        return redirect("home")
-    form = AccountCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save(commit=False)  # Hashes the password outside the lock.
-        with transaction.atomic():
-            _lock_setup()
-            # Re-check under the lock: only the very first account is an admin.
-            if not _needs_setup():
-                return redirect("login")
-            user.is_staff = user.is_superuser = True
-            user.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
-    return render(request, "registration/setup.html", {"form": form})
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.ALLOW_SIGNUP:
-        raise Http404("Sign-up is off. Ask an administrator for an account.")
-    if _needs_setup():
-        return redirect("setup")
-    form = AccountCreationForm(request.POST or None)
-    if request.method == "POST":
-        address = accounts.client_address(request)
-        wait = accounts.signup_wait(address)
-        if wait:
-            form.add_error(
-                None, accounts.wait_message(wait, "Too many accounts created from your address.")
-            )
-            return render(request, "registration/signup.html", {"form": form}, status=429)
-        if form.is_valid():
-            user = form.save()
-            accounts.signup_done(address)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})
-
-
-def sign_in(request: HttpRequest) -> HttpResponseBase:
-    if _needs_setup():
-        return redirect("setup")
-    view = auth_views.LoginView.as_view(
-        authentication_form=accounts.ThrottledAuthenticationForm,
-        redirect_authenticated_user=True,
-        extra_context={"allow_signup": settings.ALLOW_SIGNUP},
-    )
-    response = view(request)
-    form = getattr(response, "context_data", {}).get("form")
-    if form is not None and form.has_error(NON_FIELD_ERRORS, accounts.THROTTLED):
-        response.status_code = 429
-    return response

@@ -64,6 +64,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.groups_joined = tuple(groups)
         self._init_limits()
         await self.accept()
+        # The title as it is now, read after joining the group: a title made while the
+        # page loaded (a fast first answer) was published before this socket listened.
+        title = (
+            await Conversation.objects.filter(pk=self.conversation_id)
+            .values_list("title", flat=True)
+            .afirst()
+        )
+        if title is not None:
+            await self.send_json(events.title_frame(self.conversation_id, title))
 
     async def _refuse(self, code: int) -> None:
         self.closing = True

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from accounts.models import UserSettings
 from catalog import config as catalog
 from catalog import tokens
 from catalog import usage as usage_ledger
@@ -136,6 +137,8 @@ class Job:
     error: catalog.ModelUnavailable | None = None
     # The oldest history message sent, when older ones did not fit (saved at the end).
     context_from_id: int | None = None
+    # The conversation owner's sampling settings (temperature, top_p), sent upstream.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 def _load(message_id: int) -> Job | None:
@@ -162,9 +165,11 @@ def _load(message_id: int) -> Job | None:
         role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
     ).exists()
     user = conversation.user
+    preferences = UserSettings.objects.filter(user_id=user.pk).first()
     return Job(
         answer, context.messages, first_exchange, conversation.title, user.pk,
         user.get_username(), model, error, context.first_id,
+        preferences.sampling() if preferences else {},
     )  # fmt: skip
 
 
@@ -204,13 +209,18 @@ class UpstreamRequest:
         )
 
 
-def _options(model: catalog.ResolvedModel) -> dict[str, Any]:
-    """The request parameters the admin set on the model."""
+def _options(model: catalog.ResolvedModel, sampling: dict[str, Any]) -> dict[str, Any]:
+    """The request parameters: those the admin set on the model (output budget, default
+    temperature), then the owner's own sampling settings (temperature, top_p), which
+    override the model's default temperature but never its output budget."""
     options: dict[str, Any] = {}
     if model.max_output_tokens:
         options["max_tokens"] = model.max_output_tokens
     if model.temperature is not None:
         options["temperature"] = model.temperature
+    options.update(
+        {key: value for key, value in sampling.items() if key in ("temperature", "top_p")}
+    )
     return options
 
 
@@ -548,7 +558,7 @@ class Generation:
         """Stream the answer, continuing it while the upstream stops for "length"."""
         if job.model is None or self.provider is None:
             raise job.error or catalog.ModelUnavailable("model_unavailable", INTERNAL_ERROR)
-        model, options = job.model.model_id, _options(job.model)
+        model, options = job.model.model_id, _options(job.model, job.sampling)
         messages = job.messages
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()

@@ -198,11 +198,14 @@ class OpenAICompatible:
 
         A reply ends normally at `data: [DONE]`, or when the body ends after a chunk that
         carried a finish_reason. Every other ending is an error: the text yielded so far
-        is all there is.
+        is all there is. `options` (max_tokens, temperature, top_p) go into the request body
+        as they are.
         """
         url = self._url("chat/completions")
         body: dict[str, Any] = {
-            **(options or {}),  # max_tokens, temperature (catalog.config.ResolvedModel)
+            # max_tokens, temperature (catalog.config.ResolvedModel), the user's temperature
+            # and top_p (accounts.models.UserSettings), combined by generation._options.
+            **(options or {}),
             "model": model,
             "messages": messages,
             "stream": True,

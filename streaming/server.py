@@ -76,7 +76,16 @@ class BoundedWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
 
 
 class BoundedServer(Server):  # type: ignore[misc]
-    """daphne's Server whose WebSocket connections use BoundedWebSocketProtocol."""
+    """daphne's Server whose WebSocket connections use BoundedWebSocketProtocol.
+
+    Once it listens it prints the address to open (`make run` is otherwise quiet).
+    """
+
+    def listen_success(self, port: Any) -> None:
+        super().listen_success(port)
+        host = getattr(port, "getHost", lambda: None)()
+        if host is not None and hasattr(host, "port"):
+            print(ready_message(str(host.host), int(host.port)), flush=True)
 
     @property
     def ws_factory(self) -> Any:
@@ -88,6 +97,13 @@ class BoundedServer(Server):  # type: ignore[misc]
         # the one point between the two.
         factory.protocol = BoundedWebSocketProtocol
         self._ws_factory = factory
+
+
+def ready_message(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"Chatweb is ready: open http://{shown}:{port}/  (Ctrl-C stops it)"
 
 
 # daphne drops a WebSocket handshake the application has not accepted within this many

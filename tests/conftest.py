@@ -137,6 +137,11 @@ async def connect(live: None) -> AsyncIterator[Connect]:
             return connected, code
         assert connected, f"refused with {code}"
         opened.append(communicator)
+        # An accepted socket starts with the conversation's current title (docs/protocol.md);
+        # a refused one with its close, which the test reads itself.
+        first = await communicator.receive_output(timeout=5)
+        if first["type"] != "websocket.send" or '"type": "title"' not in first.get("text", ""):
+            communicator.output_queue.put_nowait(first)
         return communicator
 
     yield _connect

@@ -15,6 +15,13 @@ from django.test import Client
 from tests.servers import ROOT, app_env
 
 
+@pytest.fixture(autouse=True)
+def _own_static_root(settings: Any, tmp_path: Path) -> None:
+    """An empty STATIC_ROOT of the test's own: a `staticfiles/` left in the checkout by
+    collectstatic would give hashed names (its manifest), which these tests do not expect."""
+    settings.STATIC_ROOT = tmp_path / "staticfiles"
+
+
 def directives(response: Any) -> dict[str, str]:
     header = response["Content-Security-Policy"]
     parts = (part.strip().split(" ", 1) for part in header.split(";"))

@@ -123,3 +123,19 @@ def test_the_command_line_server_answers_models():
     finally:
         process.terminate()
         process.communicate(timeout=5)
+
+
+def test_the_demo_answer_shows_markdown_code_a_table_and_math():
+    """`make demo`'s answer is a tour of what Chatweb renders (server-side rendering)."""
+    from conversations.markdown import render
+
+    html = render(demo_text("hello", showcase=True))
+
+    assert "<h3>Hello from the fake upstream</h3>" in html
+    assert "<strong>hello</strong>" in html
+    assert 'codehilite"><pre>' in html
+    assert "<table>" in html
+    assert "<th>Feature</th>" in html
+    assert html.count('class="arithmatex"') >= 2
+    # The tests' own answers stay plain (they count the math and tables they send).
+    assert "<table>" not in render(demo_text("hello"))

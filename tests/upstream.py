@@ -140,8 +140,23 @@ def expected_text(tokens: int, round: int = 0, *, cjk: bool = False) -> str:
     return "".join(token_text(i, round, cjk=cjk) for i in range(tokens))
 
 
-def demo_text(user_text: str) -> str:
-    """The markdown reply to a message without a directive."""
+SHOWCASE = (
+    "A table:\n\n"
+    "| Feature | Where |\n"
+    "| --- | --- |\n"
+    "| Streaming | every answer |\n"
+    "| History | on the server |\n\n"
+    "And math, inline $e^{i\\pi} + 1 = 0$ or on its own line:\n\n"
+    "$$\\int_0^1 x^2 \\, dx = \\frac{1}{3}$$\n\n"
+)
+
+
+def demo_text(user_text: str, *, showcase: bool = False) -> str:
+    """The markdown reply to a message without a directive.
+
+    showcase (`make demo`, `--showcase`): also a table and math, a tour of what Chatweb
+    renders. The tests' answers stay without them (they count what they typeset).
+    """
     quoted = " ".join(user_text.split())[:200] or "(nothing)"
     return (
         "### Hello from the fake upstream\n\n"
@@ -155,7 +170,8 @@ def demo_text(user_text: str) -> str:
         "def greet(name: str) -> str:\n"
         '    return f"Hello, {name}!"\n'
         "```\n\n"
-        "Set `OPENAI_API_KEY` (and `OPENAI_API_BASE_URL`) in `.env` to talk to a real model."
+        + (SHOWCASE if showcase else "")
+        + "Set `OPENAI_API_KEY` (and `OPENAI_API_BASE_URL`) in `.env` to talk to a real model."
     )
 
 
@@ -454,7 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
             last_user = next(
                 (_content(m) for m in reversed(messages) if m.get("role") == "user"), ""
             )
-            tokens = re.findall(r"\S+\s*|\s+", demo_text(last_user))
+            showcase = self.server.owner.showcase
+            tokens = re.findall(r"\S+\s*|\s+", demo_text(last_user, showcase=showcase))
             delay = self.server.owner.demo_delay_s
         else:
             tokens = [token_text(i, round_, cjk=cjk) for i in range(_token_count(d))]
@@ -632,8 +649,10 @@ class FakeUpstream:
         api_key: str = "",
         verbose: bool = False,
         demo_delay_s: float = DEMO_DELAY_S,
+        showcase: bool = False,
     ) -> None:
         self.port = port
+        self.showcase = showcase
         self.api_key = api_key
         self.verbose = verbose
         self.demo_delay_s = demo_delay_s
@@ -736,8 +755,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port")
     parser.add_argument("--api-key", default="", help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument(
+        "--showcase", action="store_true", help="demo answers also show a table and math"
+    )
     args = parser.parse_args(argv)
-    server = FakeUpstream(args.port, api_key=args.api_key, verbose=not args.quiet).start()
+    server = FakeUpstream(
+        args.port, api_key=args.api_key, verbose=not args.quiet, showcase=args.showcase
+    ).start()
     print(f"Fake OpenAI-compatible upstream at {server.base_url}", flush=True)
     print(f"Try: OPENAI_API_BASE_URL={server.base_url} make run   (Ctrl-C stops)", flush=True)
     try:

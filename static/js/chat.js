@@ -502,9 +502,21 @@ function sendMessage(text) {
   return true;
 }
 
+/**
+ * Stop pressed while the socket was (re)connecting: the answer it was meant for (its id,
+ * or "pending" before the answer appeared), stopped as soon as the socket opens.
+ */
+let stopWantedFor = null;
+
 function stopAnswer() {
-  if (socket?.send({ type: "stop" })) composer.stopRequested();
-  else showToast(gettext("Not connected to the server; Stop will be possible once it reconnects."));
+  if (socket?.send({ type: "stop" })) {
+    stopWantedFor = null;
+    composer.stopRequested();
+    return;
+  }
+  stopWantedFor = live ? live.id : "pending";
+  composer.stopRequested();
+  showToast(gettext("Connecting to the server; the answer stops as soon as it is reached."));
 }
 
 /** Sends a frame that starts an answer (regenerate, edit): the composer waits for it. */
@@ -731,6 +743,11 @@ document.addEventListener("keydown", (event) => {
 });
 
 function showConnection(state, code, words) {
+  if (state === "open" && stopWantedFor !== null) {
+    const wanted = stopWantedFor;
+    stopWantedFor = null;
+    if ((live && (live.id === wanted || wanted === "pending")) || (!live && pending)) stopAnswer();
+  }
   if (state === "open") {
     connStatus.hidden = true;
     connStatus.textContent = "";

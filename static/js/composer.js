@@ -45,8 +45,13 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
     saveDraft();
   });
 
+  // The user's setting (server-rendered): "enter" sends on Enter, "ctrl-enter" on
+  // Ctrl/Cmd+Enter only (Enter then adds a line, as in a plain textarea).
+  const ctrlEnter = textarea.dataset.sendKey === "ctrl-enter";
+
   textarea.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (ctrlEnter && !(event.ctrlKey || event.metaKey)) return;
     event.preventDefault();
     // While an answer streams, Enter does nothing: the text stays to be sent later.
     if (state === "idle") form.requestSubmit();

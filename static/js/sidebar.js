@@ -123,7 +123,6 @@ export function groupConversations() {
     previous = label;
     const heading = document.createElement("li");
     heading.className = "conv-group";
-    heading.setAttribute("role", "presentation");
     const text = document.createElement("h3");
     text.className = "conv-group-label";
     text.textContent = label;

@@ -150,7 +150,7 @@ def test_the_admin_refuses_a_second_site_default_and_a_quota_for_both(admin_clie
 # inside a test transaction (fatal on PostgreSQL): this test needs real transactions.
 @pytest.mark.django_db(transaction=True)
 def test_over_quota_the_first_message_form_says_which_limit_and_when_it_resets(
-    alice, alice_client, frozen_clock, fake_upstream
+    alice, alice_client, frozen_clock, upstream
 ):
     from django.utils.html import escape
 
@@ -165,4 +165,4 @@ def test_over_quota_the_first_message_form_says_which_limit_and_when_it_resets(
     assert "It resets at 11:00 (UTC)." in body
     assert ">Plan a trip</textarea>" in body  # the draft is kept
     assert not Conversation.objects.exists()
-    assert fake_upstream.requests == []
+    assert upstream.requests == []

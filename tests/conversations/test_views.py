@@ -223,11 +223,12 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# User, "does any account exist?", the conversation list, the user's models and the
-# admin models' names (catalog.config.models_for); the session is cached.
-HOME_QUERIES = 5
-# User, the conversation, its messages, the conversation list, the two above.
-CONVERSATION_QUERIES = 6
+# User, "does any account exist?", the user's settings, the conversation list, the user's
+# models and the admin models' names (catalog.config.models_for); the session is cached.
+HOME_QUERIES = 6
+# User, the conversation, its messages, the user's settings, the conversation list, the
+# two above.
+CONVERSATION_QUERIES = 7
 
 
 @pytest.mark.parametrize(("conversations", "exchanges"), [(2, 1), (10, 6), (120, 0)])
@@ -393,13 +394,40 @@ def test_a_streaming_answer_shows_its_escaped_text_so_far(alice_client, conversa
     assert f'data-streaming-message-id="{answer.pk}"' in page
 
 
-def test_the_page_explains_how_to_configure_a_provider_when_none_is(alice_client, settings):
+def test_the_page_explains_to_an_admin_how_to_configure_a_provider(client, settings, alice):
+    settings.OPENAI_API_BASE_URL = ""
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+
+    page = _html(client.get("/"))
+
+    assert "No model provider is configured" in page
+    assert "OPENAI_API_KEY" in page
+    assert "make demo" in page
+    # The composer says so instead of offering a chat that can only fail.
+    assert re.search(r"<textarea id=\"composer-text\"[^>]* disabled", page)
+    assert re.search(r'<button type="submit" class="send-btn"[^>]* disabled', page)
+
+
+def test_others_are_told_to_ask_their_administrator(alice_client, settings):
     settings.OPENAI_API_BASE_URL = ""
 
     page = _html(alice_client.get("/"))
 
-    assert "No model provider is configured" in page
-    assert "OPENAI_API_KEY" in page
+    assert "Ask your administrator to configure a model provider." in page
+    assert "OPENAI_API_KEY" not in page
+    assert re.search(r"<textarea id=\"composer-text\"[^>]* disabled", page)
+
+
+def test_starting_a_chat_without_a_provider_writes_nothing(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = ""
+
+    response = alice_client.post("/c/new/", {"text": "hello?"})
+
+    assert response.status_code == 503
+    assert "Ask your administrator" in _html(response)
+    assert not Conversation.objects.exists()
 
 
 def test_the_provider_hint_is_hidden_once_a_provider_is_configured(alice_client, settings):
@@ -648,7 +676,8 @@ async def test_starting_a_conversation_uses_the_chosen_model(alice, upstream, li
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("text", ["", "   \n ", "\x00 \x00"])
-async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, live, text):
+async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, live, settings, text):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"  # Configured, never reached.
     client = AsyncClient()
     await client.aforce_login(alice)
 
@@ -662,7 +691,8 @@ async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, liv
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_a_refused_first_message_is_given_back_to_edit(alice, live):
+async def test_a_refused_first_message_is_given_back_to_edit(alice, live, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"  # Configured, never reached.
     client = AsyncClient()
     await client.aforce_login(alice)
     draft = "my carefully written draft " + "x" * actions.MAX_MESSAGE_CHARS
@@ -676,7 +706,8 @@ async def test_a_refused_first_message_is_given_back_to_edit(alice, live):
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_a_refused_first_message_says_why(alice, live):
+async def test_a_refused_first_message_says_why(alice, live, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"  # Configured, never reached.
     client = AsyncClient()
     await client.aforce_login(alice)
 
@@ -763,3 +794,21 @@ def test_the_sidebar_items_carry_their_date_for_grouping(alice_client, conversat
 
     assert f'data-updated-at="{conversation.updated_at.isoformat()}"' in page
     assert "Delete all chats" in page
+
+
+def test_the_empty_state_offers_suggestions_that_start_a_chat(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"
+    page = _html(alice_client.get("/"))
+
+    suggestions = re.findall(
+        r'<form method="post" action="/c/new/">.*?name="text" value="([^"]+)".*?</form>',
+        page,
+        re.S,
+    )
+    assert len(suggestions) == 4
+    assert "Explain recursion" in suggestions[0]
+
+
+def test_no_suggestions_without_a_provider(alice_client, settings):
+    settings.OPENAI_API_BASE_URL = ""
+    assert 'class="suggestion"' not in _html(alice_client.get("/"))

@@ -661,3 +661,37 @@ async def test_branch_frames_with_a_bad_message_id_get_an_error(
         "message": reply["message"],
         "request": frame["type"],
     }
+
+
+async def test_a_socket_starts_with_the_current_title(alice, conversation, live):
+    """A title made while the page loaded (a fast first answer) still reaches the page:
+    the socket's first frame is the title as it is when the socket joins."""
+    from channels.testing import WebsocketCommunicator
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    from chatweb.asgi import application
+
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(title="Made by the model")
+    client = Client()
+    await sync_to_async(client.force_login)(alice)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/conversations/{conversation.pk}/",
+        headers=[
+            (b"origin", b"http://testserver"),
+            (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+        ],
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    try:
+        assert connected
+        frame = await communicator.receive_json_from(timeout=5)
+        assert frame == {
+            "type": "title",
+            "conversation_id": conversation.pk,
+            "title": "Made by the model",
+        }
+    finally:
+        await communicator.disconnect()

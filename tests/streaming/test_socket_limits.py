@@ -39,6 +39,8 @@ async def signed_in_socket(user: Any, conversation_id: int) -> tuple[Client, Web
     )
     connected, code = await socket.connect(timeout=5)
     assert connected, code
+    # An accepted socket starts with the conversation's title (docs/protocol.md).
+    assert (await socket.receive_json_from(timeout=5))["type"] == "title"
     return client, socket
 
 

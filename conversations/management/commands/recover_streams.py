@@ -14,4 +14,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         count = recover_interrupted(instance_id=settings.INSTANCE_ID)
-        self.stdout.write(f"{count} interrupted answer(s) recovered.")
+        if count or options["verbosity"] >= 1:
+            self.stdout.write(f"{count} interrupted answer(s) recovered.")

@@ -1,0 +1,102 @@
+"""Each user's own settings, one row per user, kept on the server so every device agrees."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+DISPLAY_NAME_MAX = 60
+SYSTEM_PROMPT_MAX = 8000
+
+
+class UserSettings(models.Model):
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("Same as the device")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    class Language(models.TextChoices):
+        AUTO = "", _("Same as the browser")
+        ENGLISH = "en", "English"
+        CHINESE = "zh-hans", "简体中文"
+
+    class SendKey(models.TextChoices):
+        ENTER = "enter", _("Enter sends, Shift+Enter starts a new line")
+        CTRL_ENTER = "ctrl-enter", _("Ctrl+Enter (⌘+Enter) sends, Enter starts a new line")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_settings"
+    )
+    display_name = models.CharField(_("display name"), max_length=DISPLAY_NAME_MAX, blank=True)
+    # The avatar is stored re-encoded (a small PNG) in the database, not on disk, so
+    # every instance behind the load balancer serves it without a shared volume.
+    avatar = models.BinaryField(blank=True, default=b"", editable=False)
+    avatar_version = models.PositiveIntegerField(default=0, editable=False)
+    theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    language = models.CharField(
+        _("language"), max_length=16, choices=Language.choices, default="", blank=True
+    )
+    default_model = models.CharField(_("default model"), max_length=200, blank=True)
+    system_prompt = models.TextField(_("default system prompt"), blank=True)
+    # None: the model server's own default (nothing is sent).
+    temperature = models.FloatField(
+        _("temperature"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+    )
+    top_p = models.FloatField(
+        _("top_p"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    send_key = models.CharField(
+        _("send with"), max_length=12, choices=SendKey.choices, default=SendKey.ENTER
+    )
+
+    class Meta:
+        verbose_name = _("user settings")
+        verbose_name_plural = _("user settings")
+
+    def __str__(self) -> str:
+        return f"settings of user #{self.user_id}"
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters sent upstream (only those the user set)."""
+        params: dict[str, Any] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        return params
+
+
+def settings_for(user: AbstractBaseUser | AnonymousUser) -> UserSettings:
+    """The user's settings; an unsaved default row for one who never saved any."""
+    if not user.is_authenticated:
+        return UserSettings()
+    cached: UserSettings | None = getattr(user, "_chat_settings_cache", None)
+    if cached is None:
+        cached = UserSettings.objects.filter(user_id=user.pk).first() or UserSettings(
+            user_id=user.pk
+        )
+        user._chat_settings_cache = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def initials(name: str) -> str:
+    """One or two letters for an avatar without an image: "Ada Lovelace" -> "AL"."""
+    words = [w for w in name.replace("_", " ").replace(".", " ").split() if w]
+    if not words:
+        return "?"
+    if len(words) == 1:
+        return words[0][:2].upper() if words[0].isascii() else words[0][:1]
+    return (words[0][:1] + words[-1][:1]).upper()

@@ -1,0 +1,14 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("setup/", views.setup, name="setup"),
+    path("accounts/login/", views.sign_in, name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/password/", views.password_change, name="password_change"),
+    path("accounts/avatar/<int:user_id>/<int:version>.png", views.avatar, name="avatar"),
+]
