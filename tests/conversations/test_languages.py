@@ -131,6 +131,9 @@ async def _socket(user: Any, conversation_id: int, accept_language: str) -> Webs
     )
     connected, code = await communicator.connect(timeout=5)
     assert connected, code
+    # An accepted socket starts with the conversation's title (docs/protocol.md).
+    first = await communicator.receive_json_from(timeout=5)
+    assert first["type"] == "title", first
     return communicator
 
 

@@ -283,7 +283,7 @@ def test_load_more_walks_every_conversation_once_in_order(
     page = _html(alice_client.get("/"))
     seen = _listed(page)
     while (more := re.search(r'data-load-more="([^"]+)"', page)) is not None:
-        with django_assert_num_queries(3):  # the user, the cursor, the page
+        with django_assert_num_queries(4):  # the user, their language, the cursor, the page
             response = alice_client.get(more[1].replace("&amp;", "&"))
         assert response.status_code == 200
         page = _html(response)
