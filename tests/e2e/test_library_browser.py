@@ -253,6 +253,9 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> 
     p = context.new_page()
     sign_in(p)
     p.locator("#conv-list").get_by_text("Trip to Lisbon", exact=True).first.click()
+    # The click navigates: wait for the conversation's page before using its share form.
+    p.wait_for_url("**/c/*/")
+    p.locator("#share-form").wait_for(state="attached")
     token = p.evaluate(
         """async () => {
           const form = document.getElementById("share-form");
