@@ -12,16 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them. `pip install .` needs the
-# packages it names to exist, so empty ones stand in; the installed copy is then removed:
-# the app runs from /app (settings find templates/ and static/ beside the code there).
-# No dev extras: the image runs what was tested, nothing more.
+# Dependencies first, so a code change does not reinstall them. Only the dependencies are
+# installed (scripts/requirements.py lists pyproject.toml's): the app runs from /app
+# (settings find templates/ and static/ beside the code there). No dev extras: the image
+# runs what was tested, nothing more.
 COPY pyproject.toml ./
-RUN mkdir -p chatweb conversations streaming \
-    && touch chatweb/__init__.py conversations/__init__.py streaming/__init__.py \
-    && pip install . \
-    && pip uninstall -y chatweb \
-    && rm -rf chatweb conversations streaming build *.egg-info
+COPY scripts/requirements.py scripts/
+RUN python scripts/requirements.py | pip install -r /dev/stdin
 
 COPY . .
 

@@ -12,9 +12,12 @@ REDIS ?= redis://127.0.0.1:6379/0
 .PHONY: install install-dev run demo migrate test test-pg test-deploy e2e lint format upstream clean messages \
 	bench bench-smoke
 
-# PYTHONWARNINGS: setuptools' editable-install notice is for package authors, not for
-# someone trying Chatweb; pip's own errors still show.
+# Only the dependencies are installed (scripts/requirements.py reads pyproject.toml): the app
+# runs from this checkout. -qq keeps pip to its errors; --no-compile leaves bytecode to the
+# first import of what is used (compiling every installed file took 10 of a fresh clone's
+# 25 s of installing).
 PIP := PYTHONWARNINGS=ignore $(BIN)/pip --disable-pip-version-check
+PIP_INSTALL := $(PIP) install -qq --no-compile -r /dev/stdin
 .SILENT: $(BIN)/python $(VENV)/.installed $(VENV)/.installed-dev
 
 $(BIN)/python:
@@ -22,11 +25,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e .
+	$(BIN)/python scripts/requirements.py | $(PIP_INSTALL)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e ".[dev]"
+	$(BIN)/python scripts/requirements.py dev | $(PIP_INSTALL)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -39,16 +42,15 @@ migrate: install
 # `make run LOG_LEVEL=INFO VERBOSITY=1` shows the server's log and access log.
 VERBOSITY ?= 0
 RUN_LOG_LEVEL := $(or $(LOG_LEVEL),WARNING)
-run: migrate
-	@$(BIN)/python manage.py collectstatic --noinput -v 0
-	@$(BIN)/python manage.py recover_streams -v 0
+run: install
+	@$(BIN)/python manage.py prepare -v 0
 	@LOG_LEVEL=$(RUN_LOG_LEVEL) $(BIN)/python -m streaming.server -v $(VERBOSITY) -b $(HOST) -p $(PORT) chatweb.asgi:application
 
 # Try Chatweb without an API key: the fake model server (tests/upstream.py) and the app
 # together; Ctrl-C stops both. Its answers show markdown, code, a table and math.
 DEMO_UPSTREAM_PORT ?= 9000
-demo: install-dev migrate
-	@$(BIN)/python manage.py collectstatic --noinput -v 0
+demo: install-dev
+	@$(BIN)/python manage.py prepare -v 0
 	@$(BIN)/python -m tests.upstream --quiet --showcase --port $(DEMO_UPSTREAM_PORT) > /dev/null & \
 	  upstream=$$!; trap 'kill $$upstream 2>/dev/null' EXIT INT TERM; \
 	  echo "Demo: the fake model server runs on 127.0.0.1:$(DEMO_UPSTREAM_PORT) (no API key needed)."; \
