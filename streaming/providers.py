@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from streaming.netio import AsyncioTransport
+
 logger = logging.getLogger(__name__)
 
 # Connecting, sending the request and waiting for a free pooled connection are quick on
@@ -155,11 +157,12 @@ def get_client() -> httpx.AsyncClient:
         keepalive = KEEPALIVE_CONNECTIONS
         if max_connections is not None:
             keepalive = min(keepalive, max_connections)
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=keepalive
-            ),
+            # asyncio's own sockets and TLS under httpx (streaming/netio.py says why).
+            # A proxy from the environment (HTTPS_PROXY, ...) still gets httpx's own.
+            transport=AsyncioTransport(limits=limits),
             headers={"User-Agent": "chatweb"},
         )
         _clients[loop] = client

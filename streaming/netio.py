@@ -1,0 +1,241 @@
+"""httpx's sockets on asyncio's own transports: the read path of every streamed token.
+
+httpx reaches the network through httpcore, whose default backend (anyio) pauses the
+socket after every chunk it receives and resumes it on the next read: two epoll_ctl
+system calls and a selector update per read, and with TLS a second, pure-Python TLS layer
+(anyio's TLSStream over a memory BIO). A streamed reply is one small chunk per token, so
+that was about a tenth of the process at 200 concurrent answers (py-spy, bench c200).
+
+This backend keeps the socket registered for reading while data keeps coming. A protocol
+buffers what arrives; `read()` returns what is buffered at once and waits only on an empty
+buffer. Reading pauses only past READ_BUFFER_LIMIT unread bytes (a reader far behind), so
+memory per connection stays bounded. TLS is asyncio's (`loop.start_tls`, the ssl module's
+C implementation on the same transport). Everything above the socket is still httpx and
+httpcore: the HTTP/1.1 parsing, the pool, keep-alive, timeouts and their exceptions.
+"""
+
+# The `timeout` parameters are httpcore's interface (AsyncNetworkStream/Backend).
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+from httpcore._backends.base import SOCKET_OPTION
+
+# Unread bytes at which the transport stops reading until the reader catches up.
+READ_BUFFER_LIMIT = 256 * 1024
+
+
+class _Protocol(asyncio.Protocol):
+    """Buffers what the socket receives; wakes the one reader waiting for it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.paused = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > READ_BUFFER_LIMIT and self.transport is not None:
+            self.transport.pause_reading()
+            self.paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        if exc is not None:
+            self.error = exc
+        self._wake()
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.buffer and not protocol.eof:
+            waiter = asyncio.get_running_loop().create_future()
+            protocol.waiter = waiter
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                raise httpcore.ReadTimeout("timed out reading from the model server") from None
+            finally:
+                protocol.waiter = None
+        buffer = protocol.buffer
+        if buffer:
+            data = bytes(buffer[:max_bytes])
+            del buffer[:max_bytes]
+            if protocol.paused and len(buffer) <= READ_BUFFER_LIMIT // 2:
+                protocol.paused = False
+                self._transport.resume_reading()
+            return data
+        if protocol.error is not None:
+            raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
+        return b""  # the server closed the connection
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        protocol = self._protocol
+        if self._transport.is_closing():
+            raise httpcore.WriteError("the connection to the model server is closed")
+        self._transport.write(buffer)
+        if protocol.write_paused:
+            protocol.drain_waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await protocol.drain_waiter
+            except TimeoutError:
+                raise httpcore.WriteTimeout("timed out writing to the model server") from None
+            if protocol.error is not None:
+                raise httpcore.WriteError(str(protocol.error))
+
+    async def aclose(self) -> None:
+        self._transport.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(
+                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError:
+            self._transport.abort()
+            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+        except (OSError, ssl.SSLError) as exc:
+            self._transport.abort()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        assert isinstance(transport, asyncio.Transport)
+        return AsyncioStream(transport, self._protocol)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        if info == "is_readable":
+            # An idle pooled connection with something to read (or closed) is not reusable.
+            protocol = self._protocol
+            return bool(protocol.buffer) or protocol.eof or self._transport.is_closing()
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        local = (local_address, 0) if local_address else None
+        try:
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_connection(
+                    _Protocol, host, port, local_addr=local
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        sock: socket.socket | None = transport.get_extra_info("socket")
+        for option in socket_options or ():
+            if sock is not None:
+                sock.setsockopt(*option)
+        return AsyncioStream(transport, protocol)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_unix_connection(_Protocol, path)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {path}") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        return AsyncioStream(transport, protocol)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class AsyncioTransport(httpx.AsyncHTTPTransport):
+    """httpx's own HTTP transport (the same pool, HTTP/1.1, TLS settings and error
+    mapping), with its connection pool built on AsyncioBackend."""
+
+    def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(limits=limits, verify=verify)
+        ssl_context = (
+            verify
+            if isinstance(verify, ssl.SSLContext)
+            else httpx.create_ssl_context(verify=verify)
+        )
+        # httpx builds its pool in __init__ with no way to pass a network backend: the
+        # pool is replaced by an identical one on ours (tests/streaming/test_netio.py
+        # fails if httpx stops keeping it there).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )

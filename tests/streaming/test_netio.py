@@ -1,0 +1,222 @@
+"""httpx over asyncio's own sockets (streaming/netio.py): real servers on 127.0.0.1.
+
+The provider tests (test_providers.py) run every reply, error and timeout through this
+backend already, since the shared client uses it; these cover what they cannot reach:
+that the client really uses it, TLS, a reader far behind, a silent and a closing server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from streaming import netio
+from streaming.providers import ChatMessage, OpenAICompatible, ProviderConfig, get_client
+
+pytestmark = pytest.mark.asyncio
+
+LOCALHOST = ipaddress.ip_address("127.0.0.1")
+HI: list[ChatMessage] = [{"role": "user", "content": "hi"}]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest_asyncio.fixture
+async def serve() -> AsyncIterator[Callable[..., Awaitable[int]]]:
+    """serve(handler, ssl=None) -> port of a server on 127.0.0.1, closed after the test."""
+    servers: list[asyncio.Server] = []
+
+    async def start(handler: Handler, ssl: ssl.SSLContext | None = None) -> int:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+def sse_reply(tokens: int) -> bytes:
+    """An OpenAI-style streamed reply (chunked HTTP/1.1), as a model server sends it."""
+    events = [
+        b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % f"word{i} ".encode()
+        for i in range(tokens)
+    ]
+    events.append(b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    return head + body
+
+
+async def read_request(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    length = next((int(line[15:]) for line in lines if line.startswith(b"content-length:")), 0)
+    await reader.readexactly(length)
+
+
+async def test_the_shared_client_reads_through_asyncio_sockets():
+    transport = get_client()._transport
+    assert isinstance(transport, netio.AsyncioTransport)
+    # httpx keeps its pool in _pool; if that changes, the backend silently stops applying.
+    assert isinstance(transport._pool._network_backend, netio.AsyncioBackend)
+
+
+def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context for 127.0.0.1 and a client context that trusts only it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOCALHOST)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
+
+
+async def test_a_reply_streams_over_tls(serve, tmp_path):
+    server_tls, client_tls = self_signed(tmp_path)
+    seen: list[bool] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        seen.append(writer.get_extra_info("ssl_object") is not None)
+        writer.write(sse_reply(50))
+        await writer.drain()
+        writer.close()
+
+    port = await serve(handler, ssl=server_tls)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=5)
+    async with httpx.AsyncClient(
+        transport=netio.AsyncioTransport(limits=limits, verify=client_tls)
+    ) as client:
+        provider = OpenAICompatible(
+            ProviderConfig(f"https://127.0.0.1:{port}/v1", "k", 5.0), client
+        )
+        parts = [delta.text async for delta in provider.stream_chat(model="m", messages=HI)]
+    assert "".join(parts) == "".join(f"word{i} " for i in range(50))
+    assert seen == [True]
+
+
+async def test_tls_with_an_untrusted_certificate_is_refused(serve, tmp_path):
+    server_tls, _ = self_signed(tmp_path)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    port = await serve(handler, ssl=server_tls)
+    backend = netio.AsyncioBackend()
+    stream = await backend.connect_tcp("127.0.0.1", port, timeout=5)
+    with pytest.raises(httpcore.ConnectError):
+        await stream.start_tls(ssl.create_default_context(), server_hostname="127.0.0.1", timeout=5)
+
+
+async def test_a_reader_far_behind_pauses_the_socket_and_loses_nothing(serve):
+    payload = bytes(range(256)) * 8192  # 2 MiB, far past the read buffer's limit
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    assert isinstance(stream, netio.AsyncioStream)
+    protocol = stream._protocol
+    for _ in range(100):  # until the buffer fills (the server writes as fast as it can)
+        if protocol.paused:
+            break
+        await asyncio.sleep(0.02)
+    assert protocol.paused
+    # Bounded: at most the limit plus what one receive brought in.
+    assert len(protocol.buffer) < netio.READ_BUFFER_LIMIT + 512 * 1024
+    received = bytearray()
+    while chunk := await stream.read(65536, timeout=5):
+        received += chunk
+    assert bytes(received) == payload
+    assert not protocol.paused
+    await stream.aclose()
+
+
+async def test_a_silent_server_times_the_read_out(serve):
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # says nothing until the client hangs up
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    with pytest.raises(httpcore.ReadTimeout):
+        await stream.read(100, timeout=0.2)
+    await stream.aclose()
+
+
+async def test_a_closed_connection_reads_empty_and_is_not_reused(serve):
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"bye")
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    assert await stream.read(100, timeout=5) == b"bye"
+    assert await stream.read(100, timeout=5) == b""
+    # The pool asks this of an idle connection before reusing it.
+    assert stream.get_extra_info("is_readable") is True
+    await stream.aclose()
+
+
+async def test_an_idle_keep_alive_connection_is_reused(serve):
+    connections: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        for _ in range(2):
+            await read_request(reader)
+            writer.write(sse_reply(3))
+            await writer.drain()
+        writer.close()
+
+    port = await serve(handler)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=5)
+    async with httpx.AsyncClient(transport=netio.AsyncioTransport(limits=limits)) as client:
+        provider = OpenAICompatible(ProviderConfig(f"http://127.0.0.1:{port}/v1", "", 5.0), client)
+        for _ in range(2):
+            text = "".join([d.text async for d in provider.stream_chat(model="m", messages=HI)])
+            assert text == "word0 word1 word2 "
+    assert connections == [1]
+
+
+async def test_nothing_listening_is_a_connect_error():
+    with pytest.raises(httpcore.ConnectError):
+        await netio.AsyncioBackend().connect_tcp("127.0.0.1", 1, timeout=5)
