@@ -403,13 +403,14 @@ class Bench:
         if py_spy is None:
             self.log("py-spy is not installed: no profile (make bench PROFILE=1 installs it)")
             return None
-        # BENCH_PROFILE_RAW=1: collapsed stacks (one line per stack, for grep and sums).
+        # BENCH_PROFILE_RAW=1: collapsed stacks (one line per stack, for grep and sums) of the
+        # thread holding the GIL only, so that the figures are CPU, not waiting for the GIL.
         raw = bool(os.environ.get("BENCH_PROFILE_RAW"))
         out = RESULTS / "profiles" / f"{config.key}-{scenario.key}.{'txt' if raw else 'svg'}"
         out.parent.mkdir(parents=True, exist_ok=True)
         return spawn(
             pinned(1, [py_spy, "record", "--pid", str(pid), "--output", str(out), "--rate", "100",
-                       "--nonblocking", *(["--format", "raw"] if raw else [])]),
+                       "--nonblocking", *(["--format", "raw", "--gil"] if raw else [])]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+import threading
 import xml.etree.ElementTree as etree
 from functools import cache
 from pathlib import Path
@@ -267,9 +268,23 @@ def apply_image_policy(html: str) -> str:
     return _IMG_RE.sub(_image_replacement, html)
 
 
+# One converter per thread, reset before each document: building one (loading every
+# extension and its processors) cost more than converting a typical answer. reset()
+# clears the document state, including the extensions' own (those that keep any register
+# for it). A converter is not thread-safe, so each thread has its own.
+_converters = threading.local()
+
+
+def _converter() -> md.Markdown:
+    converter: md.Markdown | None = getattr(_converters, "markdown", None)
+    if converter is None:
+        extensions = [_HighlightExtension(**_HIGHLIGHT_CONFIG), *_EXTENSIONS, _Gfm()]
+        converter = md.Markdown(extensions=extensions, extension_configs=_EXTENSION_CONFIGS)
+        _converters.markdown = converter
+    return converter
+
+
 def render(text: str) -> str:
     """Render model or user markdown to sanitized HTML."""
-    # Extension objects keep per-document state: new ones for each rendering.
-    extensions = [_HighlightExtension(**_HIGHLIGHT_CONFIG), *_EXTENSIONS, _Gfm()]
-    html = md.markdown(text, extensions=extensions, extension_configs=_EXTENSION_CONFIGS)
+    html = _converter().reset().convert(text)
     return apply_image_policy(sanitize(html))

@@ -308,3 +308,23 @@ def test_math_markup_cannot_smuggle_html():
 
     assert "<img" not in html
     assert "onerror=alert(1)&gt;" in html
+
+
+def test_one_document_leaves_nothing_behind_for_the_next():
+    """The converter is reused (one per thread): each rendering equals a fresh one's."""
+    documents = [
+        "See [the docs][ref].\n\n[ref]: https://example.com/a\n",
+        "Only text here: [the docs][ref]\n",
+        "```python\nprint('a')\n```\n\n- [ ] task\n  - nested\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "Inline $x^2$ and ~~gone~~ and www.example.org\n",
+        "```python\nprint('a')\n```\n",
+    ]
+    reused = [markdown.render(text) for text in documents]
+    fresh = []
+    for text in documents:
+        markdown._converters.__dict__.clear()  # a new converter for each document
+        fresh.append(markdown.render(text))
+    assert reused == fresh
+    # A reference defined in one answer is not a link in the next.
+    assert "href" not in reused[1]
+    assert reused[0].count("https://example.com/a") == 1
