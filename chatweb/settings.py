@@ -306,6 +306,11 @@ AUTO_TITLE = env.bool("AUTO_TITLE", default=True)
 # --- Streaming --------------------------------------------------------------------------
 # Deltas are coalesced into windows this long before they become socket frames.
 DELTA_COALESCE_MS = env.int("DELTA_COALESCE_MS", default=40)
+# Delta frames per second the process aims to stay under, all answers together: with more
+# answers streaming than this allows at DELTA_COALESCE_MS, each answer's window widens to
+# (answers streaming / this), at most DELTA_COALESCE_MAX_MS. 0 keeps the window fixed.
+DELTA_FRAMES_PER_SECOND = env.int("DELTA_FRAMES_PER_SECOND", default=2500)
+DELTA_COALESCE_MAX_MS = env.int("DELTA_COALESCE_MAX_MS", default=400)
 # The streaming answer is checkpointed to the database at most this often.
 CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=1.0)
 # Names this process on messages it streams, so a restart recovers only its own work

@@ -613,7 +613,8 @@ class Generation:
         """Coalesce tokens into delta frames; checkpoint; heartbeat while silent.
 
         The first text goes out as soon as it arrives; after each delta, the next waits
-        until DELTA_COALESCE_MS have passed, gathering every token of that window.
+        until the coalescing window has passed (coalesce_window(): DELTA_COALESCE_MS,
+        wider under load), gathering every token of that window.
         """
         loop = asyncio.get_running_loop()
         heartbeat = max(1.0, settings.STREAM_STALE_SECONDS / 3)
@@ -640,7 +641,7 @@ class Generation:
             return
         self.seq += 1
         self.sent.append(text)
-        self._next_flush = asyncio.get_running_loop().time() + settings.DELTA_COALESCE_MS / 1000
+        self._next_flush = asyncio.get_running_loop().time() + coalesce_window()
         await self._publish(events.delta_frame(self.message_id, self.seq, text))
         # No checkpoint on the way out: the end, saved next, holds the whole text.
         if (
@@ -775,6 +776,19 @@ class Generation:
                 await self._publish(events.done_frame(message))
         except Exception:
             log.exception("Could not mark answer %s interrupted", self.message_id)
+
+
+def coalesce_window() -> float:
+    """Seconds between two delta frames of one answer: DELTA_COALESCE_MS, widened when so
+    many answers stream that their frames together would pass DELTA_FRAMES_PER_SECOND
+    (a frame's CPU cost hardly depends on its size), at most DELTA_COALESCE_MAX_MS."""
+    window: float = settings.DELTA_COALESCE_MS / 1000
+    budget: int = settings.DELTA_FRAMES_PER_SECOND
+    if budget > 0:
+        shared = len(registry.running) / budget
+        if shared > window:
+            window = max(window, min(shared, settings.DELTA_COALESCE_MAX_MS / 1000))
+    return window
 
 
 # --- The registry: the process owns every running answer -------------------------------

@@ -297,3 +297,25 @@ async def test_a_429_is_stored_with_its_code_and_retry_after(
         "upstream_rate_limited",
         42,
     )
+
+
+@pytest.mark.parametrize(
+    ("streaming", "budget", "window_ms"),
+    [
+        (1, 2500, 40),  # DELTA_COALESCE_MS
+        (100, 2500, 40),  # 100 answers x 25 frames/s = the budget
+        (200, 2500, 80),  # twice the answers: each one frame in 80 ms
+        (1000, 2500, 400),
+        (5000, 2500, 400),  # DELTA_COALESCE_MAX_MS
+        (5000, 0, 40),  # no budget: the window never widens
+    ],
+)
+def test_the_coalescing_window_widens_when_many_answers_stream(
+    settings, monkeypatch, streaming: int, budget: int, window_ms: int
+):
+    settings.DELTA_COALESCE_MS = 40
+    settings.DELTA_FRAMES_PER_SECOND = budget
+    settings.DELTA_COALESCE_MAX_MS = 400
+    monkeypatch.setattr(generation.registry, "running", dict.fromkeys(range(streaming)))
+
+    assert generation.coalesce_window() == pytest.approx(window_ms / 1000)
