@@ -621,7 +621,10 @@ class Generation:
         while not self._closing:
             if not self._dirty.is_set():
                 try:
-                    await asyncio.wait_for(self._dirty.wait(), timeout=heartbeat)
+                    # asyncio.timeout, not wait_for: wait_for (3.11) wraps the wait in a
+                    # new Task, once per delta frame of every answer.
+                    async with asyncio.timeout(heartbeat):
+                        await self._dirty.wait()
                 except TimeoutError:
                     self._checkpoint_soon(with_text=False)
                     continue
