@@ -319,3 +319,29 @@ def test_the_coalescing_window_widens_when_many_answers_stream(
     monkeypatch.setattr(generation.registry, "running", dict.fromkeys(range(streaming)))
 
     assert generation.coalesce_window() == pytest.approx(window_ms / 1000)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_silent_upstream_gets_heartbeats_so_the_answer_is_not_taken_for_dead(
+    live, conversation, upstream: FakeUpstream, settings
+):
+    from asgiref.sync import sync_to_async
+
+    settings.STREAM_STALE_SECONDS = 3  # a heartbeat every second while nothing arrives
+    answer = await sync_to_async(pending_answer)(
+        conversation, "[[fake tokens=50 hang_after=2 delay=0.01]]"
+    )
+    task = await generation.start(answer.pk, conversation.pk)
+    try:
+        beats = set()
+        for _ in range(30):  # 3 s: the model stays silent after its second token
+            await asyncio.sleep(0.1)
+            row = await Message.objects.aget(pk=answer.pk)
+            beats.add(row.updated_at)
+        assert row.status == Message.Status.STREAMING
+        # The row's time moved on at least twice during the silence, by heartbeats alone.
+        assert len(beats) >= 3
+    finally:
+        generation.registry.running[answer.pk][0].stop()
+        await task
