@@ -96,6 +96,22 @@ def run_axe(page: Any) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
+def share_token(page: Any) -> str:
+    """Shares the conversation open in page (its menu's form, as the page's script posts
+    it) and returns the link's token."""
+    return str(
+        page.evaluate(
+            """async () => {
+              const form = document.getElementById("share-form");
+              const r = await fetch(form.action, {method: "POST",
+                headers: {Accept: "application/json",
+                  "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value}});
+              return (await r.json()).token;
+            }"""
+        )
+    )
+
+
 def start_app(data_dir: Path, static_root: Path, *, users: bool = True, **extra: str) -> Daphne:
     """daphne as in production (DEBUG off, collectstatic's hashed names, so the import map
     points at hashed modules; the finders serve anything collectstatic missed), on a

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import SIZES, new_context, open_page, sign_in, watch
+from tests.e2e.browsing import SIZES, new_context, open_page, share_token, sign_in, watch
 from tests.servers import Daphne
 
 pytestmark = pytest.mark.e2e
@@ -212,14 +212,7 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> 
     # The click navigates: wait for the conversation's page before using its share form.
     p.wait_for_url("**/c/*/")
     p.locator("#share-form").wait_for(state="attached")
-    token = p.evaluate(
-        """async () => {
-          const form = document.getElementById("share-form");
-          const r = await fetch(form.action, {method: "POST", headers: {Accept: "application/json",
-            "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value}});
-          return (await r.json()).token;
-        }"""
-    )
+    token = share_token(p)
     p.context.close()
     shoot(
         browser,
