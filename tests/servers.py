@@ -85,6 +85,7 @@ class Daphne:
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str = "daphne") -> None:
         self.name = name
+        self.env = env  # For tests that set up more data with manage().
         self.port = free_port()
         self.url = self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"

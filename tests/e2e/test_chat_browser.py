@@ -6,109 +6,23 @@ as live markdown and ends as the server's HTML with a copyable code block; a rel
 middle of an answer picks the stream up again with no gap and no duplicated text; Stop
 ends the answer as "stopped" and really closes the upstream request.
 
-There is no skip here: without Chromium these tests fail, so a missing browser is noticed.
+The fixtures (browser, app, upstream, a signed-in page) are tests/e2e/conftest.py's.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne, app_env, create_user, manage
+from tests.e2e.browsing import USERNAME
+from tests.servers import Daphne, manage
 from tests.upstream import FakeUpstream, expected_text
 
 pytestmark = pytest.mark.e2e
-
-USERNAME, PASSWORD = "carol", "carol-e2e-password-7"
-TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def app(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, static_root: Path
-) -> Iterator[Daphne]:
-    data_dir = tmp_path_factory.mktemp("e2e-app")
-    env = app_env(
-        data_dir,
-        static_root,
-        OPENAI_API_BASE_URL=upstream.base_url,
-        OPENAI_API_KEY="sk-e2e-secret-never-shown",
-        # As in production (DEBUG off, collectstatic's hashed names, so the import map
-        # points at hashed modules); the finders serve anything collectstatic missed.
-        WHITENOISE_USE_FINDERS="true",
-        DEBUG="false",
-    )
-    manage(env, "migrate", "--noinput", "-v", "0")
-    create_user(env, USERNAME, PASSWORD)
-    server = Daphne(env, data_dir / "daphne.log")
-    server.env = env  # type: ignore[attr-defined]  # for tests that set up more data
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is required for the e2e suite and is not at {CHROMIUM}.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, app: Daphne) -> Iterator[Any]:
-    """A signed-in page; any uncaught script error fails the test."""
-    context = browser.new_context(
-        base_url=app.url,
-        viewport={"width": 1280, "height": 800},
-        permissions=["clipboard-read", "clipboard-write"],
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    # The app runs under a strict Content-Security-Policy (chatweb/csp.py): anything it
-    # blocks is reported in the console, and fails the test.
-    page.on(
-        "console",
-        lambda message: (
-            script_errors.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-
-    page.goto("/")
-    assert "/accounts/login/" in page.url
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app.url}/")
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not script_errors, f"{script_errors}\n{(app.log_path).read_text()[-3000:]}"
 
 
 def start_chat(page: Any, text: str) -> None:
@@ -249,7 +163,7 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
         "context_window=700, max_output_tokens=500, is_default=True); "
         f"m.users.add(get_user_model().objects.get(username={USERNAME!r}))"
     )
-    manage(app.env, "shell", "-c", setup)  # type: ignore[attr-defined]
+    manage(app.env, "shell", "-c", setup)
     try:
         start_chat(page, "[[fake tokens=3]] " + "word " * 300)
         expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
@@ -265,7 +179,7 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
         page.reload()
         expect(page.locator(".context-cut")).to_have_count(1)
     finally:
-        manage(app.env, "shell", "-c", "from catalog.models import Provider; "  # type: ignore[attr-defined]
+        manage(app.env, "shell", "-c", "from catalog.models import Provider; "
                "Provider.objects.filter(name='e2e-tiny').delete()")  # fmt: skip
 
 

@@ -3,19 +3,17 @@ fetched, hostile markup never appears (live, once done, after a reload), the liv
 renderer applies the same allow-list as the server's, and the Content-Security-Policy
 lets the app, its admin and its diagnostics page work without a single violation.
 
-The same Chromium, daphne and fake upstream as test_chat_browser.py; the fake upstream's
-demo reply quotes the user's message, which is how these tests make the "model" write
-hostile markdown.
+The fixtures (browser, app, upstream, admin_page) are tests/e2e/conftest.py's; the fake
+upstream's demo reply quotes the user's message, which is how these tests make the
+"model" write hostile markdown.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,14 +21,10 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.markdown import render
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne, app_env, create_user, manage
-from tests.upstream import FakeUpstream
+from tests.e2e.browsing import USERNAME, close_page, open_page
+from tests.servers import Daphne, manage
 
 pytestmark = pytest.mark.e2e
-
-USERNAME, PASSWORD = "erin", "erin-e2e-password-7"
-ADMIN, ADMIN_PASSWORD = "dana", "dana-e2e-password-7"
-TIMEOUT_MS = 20_000
 
 # Elements and attributes the answer must never contain, whichever renderer made it.
 FORBIDDEN = (
@@ -92,108 +86,18 @@ def attacker() -> Iterator[Counter]:
     counter.close()
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def app(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, static_root: Path
-) -> Iterator[Daphne]:
-    data_dir = tmp_path_factory.mktemp("e2e-content")
-    env = app_env(
-        data_dir,
-        static_root,
-        OPENAI_API_BASE_URL=upstream.base_url,
-        OPENAI_API_KEY="sk-e2e-secret-never-shown",
-        WHITENOISE_USE_FINDERS="true",
-        DEBUG="false",
-    )
-    manage(env, "migrate", "--noinput", "-v", "0")
-    create_user(env, USERNAME, PASSWORD)
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})",
-    )
-    server = Daphne(env, data_dir / "daphne.log")
-    server.env = env  # type: ignore[attr-defined]
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is required for the e2e suite and is not at {CHROMIUM}.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def open_page(browser: Any, app: Daphne, username: str, password: str) -> tuple[Any, Any]:
-    context = browser.new_context(base_url=app.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(WATCH_SCRIPT)
-    page = context.new_page()
-    page.csp_violations = []
-    page.script_errors = []
-    page.on(
-        "console",
-        lambda message: (
-            page.csp_violations.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: page.script_errors.append(str(error)))
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app.url}/")
-    return context, page
-
-
 # Parsing a style attribute, even in DOMPurify's inert document, is reported as a blocked
 # inline style: the policy doing its job on hostile input, which the tests below expect.
 BLOCKED_STYLE = "Applying inline style violates"
 
 
-def finish(context: Any, page: Any, app: Daphne) -> None:
-    violations = page.csp_violations
-    if getattr(page, "hostile_styles", False):
-        violations = [v for v in violations if not v.startswith(BLOCKED_STYLE)]
-    errors = page.script_errors
-    context.close()
-    assert not violations, violations
-    assert not errors, f"{errors}\n{app.log_path.read_text()[-3000:]}"
-
-
 @pytest.fixture
 def page(browser: Any, app: Daphne) -> Iterator[Any]:
-    """A signed-in page; a CSP violation or an uncaught script error fails the test."""
-    context, page = open_page(browser, app, USERNAME, PASSWORD)
+    """A signed-in page that remembers every forbidden element (WATCH_SCRIPT); a CSP
+    violation or an uncaught script error fails the test."""
+    page = open_page(browser, app, init_script=WATCH_SCRIPT)
     yield page
-    finish(context, page, app)
-
-
-@pytest.fixture
-def admin_page(browser: Any, app: Daphne) -> Iterator[Any]:
-    context, page = open_page(browser, app, ADMIN, ADMIN_PASSWORD)
-    yield page
-    finish(context, page, app)
+    close_page(page, app, ignore=(BLOCKED_STYLE,) if getattr(page, "hostile_styles", False) else ())
 
 
 def start_chat(page: Any, text: str) -> None:
@@ -489,9 +393,9 @@ MERMAID = "```mermaid\ngraph TD\n  A[Question] --> B{Known?}\n  B -->|yes| C[Ans
 
 
 def stored_answer(app: Daphne, text: str) -> int:
-    """A conversation of erin's whose answer is `text`, rendered as the server does."""
+    """A conversation of USERNAME's whose answer is `text`, rendered as the server does."""
     output = manage(
-        app.env,  # type: ignore[attr-defined]
+        app.env,
         "shell",
         "-c",
         "from django.contrib.auth import get_user_model; "

@@ -1,52 +1,29 @@
 """Simplified Chinese in a real browser: a zh-CN Chromium gets the sign-in page, the chat,
 its JavaScript strings (Django's catalog) and the sidebar's dates in Chinese; the sign-in
 page's switcher changes the language without inline script; screenshots of the chat and
-the sign-in page in zh-Hans at both sizes in both colour schemes (SCREENSHOT_DIR keeps
+the sign-in page in zh-Hans at both sizes in both colour schemes (E2E_SCREENSHOTS keeps
 them). Chinese text needs a CJK font in the system (Debian: fonts-noto-cjk) to render.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_chat_browser as chat_suite
-from tests.e2e import test_library_browser as library_suite
+from tests.e2e.browsing import SIZES, new_context, watch
+from tests.e2e.browsing import sign_in as _sign_in
 from tests.servers import Daphne
-
-upstream = chat_suite.upstream
-app = chat_suite.app
-browser = chat_suite.browser
-shots = library_suite.shots
-USERNAME, PASSWORD, TIMEOUT_MS = chat_suite.USERNAME, chat_suite.PASSWORD, chat_suite.TIMEOUT_MS
-SIZES = library_suite.SIZES
 
 pytestmark = pytest.mark.e2e
 
 
 def _context(browser: Any, app: Daphne, **options: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(base_url=app.url, **options)
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(browser, app, **options)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on(
-        "console",
-        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    return context, page, errors
-
-
-def _sign_in(page: Any) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("form[action$='/login/'] button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
+    return context, page, watch(page)
 
 
 def test_a_chinese_browser_gets_chinese_pages_and_scripts(browser: Any, app: Daphne) -> None:
@@ -135,11 +112,9 @@ def test_screenshots_in_chinese(browser: Any, app: Daphne, shots: Path) -> None:
 
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            options: dict[str, Any] = {"viewport": viewport, "color_scheme": scheme}
-            options["locale"] = "zh-CN"
-            if size == "phone":
-                options.update(is_mobile=True, has_touch=True)
-            context, page, errors = _context(browser, app, **options)
+            context, page, errors = _context(
+                browser, app, viewport=viewport, color_scheme=scheme, locale="zh-CN"
+            )
             try:
                 page.goto("/accounts/login/")
                 expect(page.locator("h1")).to_have_text("欢迎回来")

@@ -4,12 +4,11 @@ link opened signed out, then revoked. Every page runs under the app's CSP; a vio
 or a script error fails the test (the `page` fixture).
 
 Screenshots (desktop and phone, light and dark) of the search results, the prompt picker,
-the import page and the shared page go to $SCREENSHOT_DIR (default: a temporary folder).
+the import page and the shared page go to $E2E_SCREENSHOTS (default: a temporary folder).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_chat_browser as chat_suite
+from tests.e2e.browsing import SIZES, new_context, open_page, share_token, sign_in, watch
 from tests.servers import Daphne
-
-# The chat suite's fixtures (a daphne on its own database, Chromium, a signed-in page),
-# shared rather than copied.
-upstream = chat_suite.upstream
-app = chat_suite.app
-browser = chat_suite.browser
-page = chat_suite.page
-USERNAME, PASSWORD, TIMEOUT_MS = chat_suite.USERNAME, chat_suite.PASSWORD, chat_suite.TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +26,6 @@ PROMPTS = [
     ("Poet", "Act as a poet and write about the sea."),
     ("Proofreader", "Proofread the following text."),
 ]
-SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("SCREENSHOT_DIR")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def import_fixture(page: Any) -> None:
@@ -56,20 +38,9 @@ def import_fixture(page: Any) -> None:
 @pytest.fixture(scope="module")
 def imported(browser: Any, app: Daphne) -> None:
     """The chatgpt-web fixture, imported once for the module's tests."""
-    context = browser.new_context(base_url=app.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    p = context.new_page()
-    sign_in(p)
+    p = open_page(browser, app)
     import_fixture(p)
-    context.close()
-
-
-def sign_in(page: Any) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
+    p.context.close()
 
 
 def shoot(
@@ -78,20 +49,9 @@ def shoot(
     """Screenshots of one state at both sizes in both colour schemes, no CSP error."""
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            context = browser.new_context(
-                base_url=app.url, viewport=viewport, color_scheme=scheme,
-                is_mobile=size == "phone", has_touch=size == "phone",
-            )  # fmt: skip
-            context.set_default_timeout(TIMEOUT_MS)
+            context = new_context(browser, app, viewport=viewport, color_scheme=scheme)
             p = context.new_page()
-            errors: list[str] = []
-            p.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            p.on(
-                "console",
-                lambda m, errors=errors: (
-                    errors.append(m.text) if "Content Security Policy" in m.text else None
-                ),
-            )
+            errors = watch(p)
             if signed_in:
                 sign_in(p)
             setup(p, size)
@@ -224,15 +184,13 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> 
     def import_page(p: Any, size: str) -> None:
         p.goto("/import/")
 
-    setup = browser.new_context(base_url=app.url)
-    p = setup.new_page()
-    sign_in(p)
+    p = open_page(browser, app)
     for title, text in PROMPTS:  # Already there when the / test ran first: refused, fine.
         p.goto("/prompts/")
         p.fill("#prompt-title", title)
         p.fill("#prompt-text", text)
         p.click(".prompt-form button[type=submit]")
-    setup.close()
+    p.context.close()
 
     shoot(browser, app, shots, "library-search", search)
     shoot(browser, app, shots, "library-prompt-picker", picker)
@@ -249,22 +207,13 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path, imported: None) -> 
     shoot(browser, app, shots, "library-conversation-menu", conversation_menu)
 
     # A shared page: share an imported chat, then look at it signed out.
-    context = browser.new_context(base_url=app.url)
-    p = context.new_page()
-    sign_in(p)
+    p = open_page(browser, app)
     p.locator("#conv-list").get_by_text("Trip to Lisbon", exact=True).first.click()
     # The click navigates: wait for the conversation's page before using its share form.
     p.wait_for_url("**/c/*/")
     p.locator("#share-form").wait_for(state="attached")
-    token = p.evaluate(
-        """async () => {
-          const form = document.getElementById("share-form");
-          const r = await fetch(form.action, {method: "POST", headers: {Accept: "application/json",
-            "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value}});
-          return (await r.json()).token;
-        }"""
-    )
-    context.close()
+    token = share_token(p)
+    p.context.close()
     shoot(
         browser,
         app,

@@ -1,119 +1,26 @@
 """People in a real browser (Debian's Chromium against a real daphne): settings that follow
 the user to another device, the theme painted before any script runs, the composer and
-Stop by keyboard alone, and axe-core's accessibility check (0 serious or critical
-violations) on every page this work touches, in light and dark.
-
-Screenshots of each page (desktop 1280x800 and phone 390x844, light and dark) are written
-to E2E_SCREENSHOTS when it names a folder.
+Stop by keyboard alone, and no layout shift while an answer streams. axe-core's check
+and the screenshots of every page are test_pages_browser.py's.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne, app_env, create_user, manage
+from tests.e2e.browsing import PHONE, open_page
+from tests.servers import Daphne
 from tests.upstream import FakeUpstream
 
 pytestmark = pytest.mark.e2e
 
-USERNAME, PASSWORD = "dora", "dora-e2e-password-7"
-TIMEOUT_MS = 20_000
-AXE = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe-core" / "axe.min.js"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+UPSTREAM_SHOWCASE = True
+APP_ENV = {"OPENAI_API_MODEL": "fake-model,fake-model-2"}
 # Light page background and dark page background (static/css/app.css --bg).
 LIGHT_BG, DARK_BG = "rgb(255, 255, 255)", "rgb(33, 33, 33)"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream(showcase=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def app(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, static_root: Path
-) -> Iterator[Daphne]:
-    data_dir = tmp_path_factory.mktemp("e2e-people")
-    env = app_env(
-        data_dir,
-        static_root,
-        OPENAI_API_BASE_URL=upstream.base_url,
-        OPENAI_API_KEY="sk-e2e-secret-never-shown",
-        OPENAI_API_MODEL="fake-model,fake-model-2",
-        WHITENOISE_USE_FINDERS="true",
-        DEBUG="false",
-    )
-    manage(env, "migrate", "--noinput", "-v", "0")
-    create_user(env, USERNAME, PASSWORD)
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.create_superuser('root', password='root-e2e-password-7')",
-    )
-    server = Daphne(env, data_dir / "daphne.log")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is required for the e2e suite and is not at {CHROMIUM}.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def new_page(
-    browser: Any,
-    app: Daphne,
-    *,
-    username: str = USERNAME,
-    password: str = PASSWORD,
-    color_scheme: str = "light",
-    viewport: dict[str, int] = DESKTOP,
-    javascript: bool = True,
-    errors: list[str] | None = None,
-) -> Any:
-    """A signed-in page in a context of its own (another device)."""
-    context = browser.new_context(
-        base_url=app.url,
-        viewport=viewport,
-        color_scheme=color_scheme,
-        java_script_enabled=javascript,
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    if errors is not None:
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
-        )
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{app.url}/")
-    return page
 
 
 def save_settings(page: Any, **fields: str) -> None:
@@ -135,9 +42,8 @@ def background(page: Any) -> str:
 
 
 def test_settings_follow_the_user_to_another_device(browser: Any, app: Daphne) -> None:
-    errors: list[str] = []
-    laptop = new_page(browser, app, errors=errors)
-    phone = new_page(browser, app, viewport=PHONE, errors=errors)
+    laptop = open_page(browser, app)
+    phone = open_page(browser, app, viewport=PHONE)
     try:
         save_settings(
             laptop,
@@ -171,7 +77,7 @@ def test_settings_follow_the_user_to_another_device(browser: Any, app: Daphne) -
         )
         laptop.context.close()
         phone.context.close()
-    assert not errors, errors
+    assert not laptop.errors + phone.errors, laptop.errors + phone.errors
 
 
 @pytest.mark.parametrize(
@@ -186,11 +92,11 @@ def test_settings_follow_the_user_to_another_device(browser: Any, app: Daphne) -
 def test_the_theme_applies_before_any_script_runs(
     browser: Any, app: Daphne, theme: str, device: str, expected: str
 ) -> None:
-    setter = new_page(browser, app)
+    setter = open_page(browser, app)
     save_settings(setter, theme=theme)
     setter.context.close()
     # Scripts off: what shows is what the server's HTML and the stylesheet paint first.
-    page = new_page(browser, app, color_scheme=device, javascript=False)
+    page = open_page(browser, app, color_scheme=device, java_script_enabled=False)
     try:
         for path in ("/", "/settings/"):
             page.goto(path, wait_until="commit")
@@ -198,14 +104,13 @@ def test_the_theme_applies_before_any_script_runs(
             assert background(page) == expected, (path, theme, device)
     finally:
         page.context.close()
-        reset = new_page(browser, app)
+        reset = open_page(browser, app)
         save_settings(reset, theme="system")
         reset.context.close()
 
 
 def test_keyboard_alone_sends_and_stops(browser: Any, app: Daphne, upstream: FakeUpstream) -> None:
-    errors: list[str] = []
-    page = new_page(browser, app, errors=errors)
+    page = open_page(browser, app)
     try:
         page.goto("/")
         # On a desktop the message box has the focus from the start.
@@ -246,80 +151,13 @@ def test_keyboard_alone_sends_and_stops(browser: Any, app: Daphne, upstream: Fak
         assert current.startswith(f"{app.url}/c/")
     finally:
         page.context.close()
-    assert not errors, errors
-
-
-def run_axe(page: Any) -> list[dict[str, Any]]:
-    """axe-core (vendored) on the current page: the serious and critical violations."""
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        """async () => {
-          const r = await axe.run(document, {runOnly: {type: "tag",
-            values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}});
-          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ") + " :: " + n.failureSummary)}));
-        }"""
-    )
-    return [v for v in result if v["impact"] in ("serious", "critical")]
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_nothing_serious_on_any_page(
-    browser: Any, app: Daphne, scheme: str, upstream: FakeUpstream
-) -> None:
-    shots = os.environ.get("E2E_SCREENSHOTS")
-    found: dict[str, Any] = {}
-    admin = new_page(
-        browser, app, username="root", password="root-e2e-password-7", color_scheme=scheme
-    )
-    try:
-        admin.goto("/")
-        admin.fill("#composer-text", "Show me what you can do")
-        admin.keyboard.press("Enter")
-        admin.wait_for_url("**/c/*/")
-        expect(admin.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
-        expect(admin.locator(".msg-assistant table")).to_have_count(1)
-        conversation = admin.url.removeprefix(app.url)
-        pages = {
-            "chat-new": "/",
-            "chat-conversation": conversation,
-            "settings": "/settings/",
-        }
-        for name, path in pages.items():
-            for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-                admin.set_viewport_size(viewport)
-                admin.goto(path)
-                admin.wait_for_load_state("networkidle")
-                if label == "desktop":
-                    found[name] = run_axe(admin)
-                if shots:
-                    Path(shots).mkdir(parents=True, exist_ok=True)
-                    admin.screenshot(path=f"{shots}/{name}-{label}-{scheme}.png", full_page=True)
-            admin.set_viewport_size(DESKTOP)
-    finally:
-        admin.context.close()
-    anonymous = browser.new_context(base_url=app.url, viewport=DESKTOP, color_scheme=scheme)
-    try:
-        page = anonymous.new_page()
-        for name, path in (("sign-in", "/accounts/login/"), ("signup-off", "/accounts/signup/")):
-            for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-                page.set_viewport_size(viewport)
-                page.goto(path)
-                if label == "desktop":
-                    found[name] = run_axe(page)
-                if shots:
-                    page.screenshot(path=f"{shots}/{name}-{label}-{scheme}.png", full_page=True)
-    finally:
-        anonymous.close()
-    serious = {name: v for name, v in found.items() if v}
-    assert not serious, json.dumps(serious, indent=1)
+    assert not page.errors, page.errors
 
 
 def test_streaming_keeps_the_layout_still_and_autoscroll_yields_to_the_reader(
     browser: Any, app: Daphne, upstream: FakeUpstream
 ) -> None:
-    errors: list[str] = []
-    page = new_page(browser, app, errors=errors)
+    page = open_page(browser, app)
     try:
         # Layout shifts (not caused by input) are recorded from the first paint on.
         page.add_init_script(
@@ -359,4 +197,4 @@ def test_streaming_keeps_the_layout_still_and_autoscroll_yields_to_the_reader(
         expect(page.locator('.msg-assistant[data-status="stopped"]')).to_have_count(1)
     finally:
         page.context.close()
-    assert not errors, errors
+    assert not page.errors, page.errors

@@ -3,13 +3,12 @@
 Edit and resend makes a second version (the switcher shows 2/2), switching back shows
 the first version's whole continuation, and the model is only ever sent the active path
 (asserted on the fake upstream's recorded request bodies). Delete asks first; Esc stops.
-Screenshots of the thread with its switcher go to E2E_SCREENSHOTS (default
-/tmp/chatweb-e2e-screens), desktop and phone, light and dark, to be looked at.
+Screenshots of the thread with its switcher go to E2E_SCREENSHOTS (default: a
+temporary folder), desktop and phone, light and dark, to be looked at.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,16 +17,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_chat_browser as chat
 from tests.e2e.test_chat_browser import start_chat, wait_for_live_text
 from tests.upstream import FakeUpstream, expected_text
 
 pytestmark = pytest.mark.e2e
-
-# The chat suite's fixtures: a signed-in page on a daphne answering from the fake upstream.
-upstream, app, browser, page = chat.upstream, chat.app, chat.browser, chat.page
-
-SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/chatweb-e2e-screens"))
 
 DONE = '.msg-assistant[data-status="done"]'
 
@@ -38,13 +31,12 @@ def send(page: Any, text: str, answers: int) -> None:
     expect(page.locator(DONE)).to_have_count(answers)
 
 
-def shoot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def shoot(page: Any, shots: Path, name: str) -> None:
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for label, size in (("desktop", (1280, 800)), ("phone", (390, 844))):
             page.set_viewport_size({"width": size[0], "height": size[1]})
-            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}-{scheme}.png"))
+            page.screenshot(path=str(shots / f"{name}-{label}-{scheme}.png"))
     page.emulate_media(color_scheme="light")
     page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -58,7 +50,7 @@ def bodies_with(upstream: FakeUpstream, needle: str) -> list[list[dict[str, str]
 
 
 def test_edit_makes_a_branch_the_switcher_goes_back_and_the_model_sees_one_path(
-    page: Any, upstream: FakeUpstream
+    page: Any, upstream: FakeUpstream, shots: Path
 ) -> None:
     start_chat(page, "[[fake tokens=3]] first question")
     expect(page.locator(DONE)).to_have_count(1)
@@ -84,7 +76,7 @@ def test_edit_makes_a_branch_the_switcher_goes_back_and_the_model_sees_one_path(
     assert [m["role"] for m in sent] == ["system", "user"]
     assert "first question" not in str(sent)
 
-    shoot(page, "thread-switcher-2of2")
+    shoot(page, shots, "thread-switcher-2of2")
 
     edited.locator("[aria-label='Previous version']").click()
     expect(page.locator(".msg")).to_have_count(4)
@@ -105,7 +97,7 @@ def test_edit_makes_a_branch_the_switcher_goes_back_and_the_model_sees_one_path(
     ]
     expect(page.locator(DONE).locator("[data-branch-label]")).to_have_text("2/2")
 
-    shoot(page, "thread-answer-versions")
+    shoot(page, shots, "thread-answer-versions")
 
     # Another tab follows: a reload shows the same active path.
     page.reload()
@@ -178,7 +170,9 @@ def backdate(app: Any, days: dict[str, int]) -> None:
             )
 
 
-def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(page: Any, app: Any) -> None:
+def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(
+    page: Any, app: Any, shots: Path
+) -> None:
     page.goto("/")
     if page.locator("[data-delete-all]").count():
         page.once("dialog", lambda dialog: dialog.accept())
@@ -200,7 +194,7 @@ def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(page: Any, app: 
     assert labels[:3] == ["Today", "Yesterday", "Previous 7 days"]
     assert len(labels) == 4
     expect(page.locator(".conv")).to_have_count(5)
-    shoot(page, "sidebar-grouped")
+    shoot(page, shots, "sidebar-grouped")
 
     # Deleting another conversation keeps the open one open.
     open_url = page.url
