@@ -69,8 +69,15 @@ function followIfStuck() {
   if (stick) scrollToBottom();
 }
 
+// Only the reader scrolling up stops the following: a scroll event that comes after the
+// layout changed (the thread's box shrank, or its content grew, between our scroll to the
+// bottom and the event) is not the reader leaving the bottom.
+let lastScrollTop = 0;
 thread.addEventListener("scroll", () => {
-  stick = atBottom();
+  const up = thread.scrollTop < lastScrollTop;
+  lastScrollTop = thread.scrollTop;
+  if (up) stick = atBottom();
+  else if (atBottom()) stick = true;
 });
 
 function el(tag, className, text) {
@@ -729,6 +736,17 @@ function updateToBottom() {
 }
 
 thread.addEventListener("scroll", updateToBottom, { passive: true });
+// Late layout changes the thread after the first scroll to the bottom: its content grows
+// (fonts, math, diagrams, timestamps) or its own box shrinks (the composer's controls
+// wrapping on a phone). A reader who has not scrolled up stays at the bottom, and the ↓
+// button follows what is really in view (it showed over the last answer of a finished
+// conversation).
+const relayout = new ResizeObserver(() => {
+  followIfStuck();
+  updateToBottom();
+});
+relayout.observe(list);
+relayout.observe(thread);
 toBottom?.addEventListener("click", () => {
   stick = true;
   thread.scrollTo({ top: thread.scrollHeight, behavior: "smooth" });

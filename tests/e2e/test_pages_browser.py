@@ -112,6 +112,13 @@ def rich_answer(page: Any) -> None:
     expect(answer.locator("table")).to_have_count(1)
     expect(answer.locator(".katex").first).to_be_visible()
     expect(answer.locator(".codehilite").first).to_be_visible()
+    # Math and code lay out after the first scroll to the bottom: the opened conversation
+    # still ends at the bottom, with the ↓ button hidden (a share page has no thread).
+    page.wait_for_function(
+        "() => { const t = document.getElementById('thread');"
+        " return !t || t.scrollHeight - t.scrollTop - t.clientHeight < 48; }"
+    )
+    expect(page.locator("#to-bottom")).to_be_hidden()
 
 
 def drawer_open(page: Any) -> None:
