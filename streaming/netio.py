@@ -90,17 +90,23 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        # The read timeout is one timer per stream, not one per read: a read only moves
+        # the deadline, and the timer, when it fires early, sets itself again for it.
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
-            waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
             protocol.waiter = waiter
+            if timeout is not None:
+                self._deadline = loop.time() + timeout
+                if self._timer is None:
+                    self._timer = loop.call_at(self._deadline, self._on_timer)
             try:
-                async with asyncio.timeout(timeout):
-                    await waiter
-            except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading from the model server") from None
+                await waiter
             finally:
                 protocol.waiter = None
         buffer = protocol.buffer
@@ -114,6 +120,17 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if protocol.error is not None:
             raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
         return b""  # the server closed the connection
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self._protocol.waiter
+        if waiter is None or waiter.done():
+            return  # no read waiting: the next one sets a timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            waiter.set_exception(httpcore.ReadTimeout("timed out reading from the model server"))
+        else:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -133,6 +150,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError(str(protocol.error))
 
     async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._transport.close()
 
     async def start_tls(

@@ -220,3 +220,28 @@ async def test_an_idle_keep_alive_connection_is_reused(serve):
 async def test_nothing_listening_is_a_connect_error():
     with pytest.raises(httpcore.ConnectError):
         await netio.AsyncioBackend().connect_tcp("127.0.0.1", 1, timeout=5)
+
+
+async def test_a_server_that_keeps_talking_is_not_timed_out_and_one_that_stops_is(serve):
+    """The read timeout bounds the silence since the last read, not the whole reply."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(6):  # 0.6 s of talking, more than the 0.25 s timeout
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        await reader.read()  # then silence until the client hangs up
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    received = b""
+    while len(received) < 6:
+        received += await stream.read(100, timeout=0.25)
+    assert received == b"xxxxxx"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(httpcore.ReadTimeout):
+        await stream.read(100, timeout=0.25)
+    assert 0.2 <= loop.time() - started < 2
+    await stream.aclose()
