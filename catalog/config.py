@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from catalog import crypto
+from catalog import crypto, snapshot
 from catalog.models import ChatModel, Provider
 from streaming.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
 
@@ -81,23 +80,7 @@ def is_configured(choices: list[ModelChoice] | None = None) -> bool:
         return True
     if choices is not None:
         return any(choice.provider != ENV_PROVIDER for choice in choices)
-    return ChatModel.objects.usable().exists()
-
-
-def _granted(user: AbstractBaseUser | AnonymousUser) -> Q:
-    """Models open to everyone (no users, no groups chosen) or granted to this user."""
-    user_links = ChatModel.users.through.objects
-    group_links = ChatModel.groups.through.objects
-    open_to_all = ~Q(pk__in=user_links.values("chatmodel_id")) & ~Q(
-        pk__in=group_links.values("chatmodel_id")
-    )
-    if not user.is_authenticated:
-        return open_to_all
-    return (
-        open_to_all
-        | Q(pk__in=user_links.filter(user_id=user.pk).values("chatmodel_id"))
-        | Q(pk__in=group_links.filter(group__user=user.pk).values("chatmodel_id"))
-    )
+    return bool(snapshot.get().usable())
 
 
 def _env_names(*, shadowed: set[str], admin_models: bool) -> list[str]:
@@ -111,27 +94,20 @@ def _env_names(*, shadowed: set[str], admin_models: bool) -> list[str]:
     return [name for name in settings.OPENAI_API_MODELS if name not in shadowed]
 
 
-def _admin_names() -> tuple[set[str], bool]:
+def _admin_names(catalog: snapshot.Snapshot) -> tuple[set[str], bool]:
     """Every admin model's name (they shadow the environment's), and whether any is usable."""
-    rows = ChatModel.objects.values_list("name", "enabled", "provider__enabled")
-    names, usable = set(), False
-    for name, enabled, provider_enabled in rows:
-        names.add(name)
-        usable = usable or (enabled and provider_enabled)
-    return names, usable
+    return set(catalog.by_name), bool(catalog.usable())
 
 
 def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
     """The models this user may pick, in the picker's order (the site default first)."""
     if not user.is_authenticated:
         return []
-    rows = list(
-        ChatModel.objects.usable()
-        .filter(_granted(user))
-        .select_related("provider")
-        .order_by("-is_default", "position", "name")
-    )
-    shadowed, admin_models = _admin_names()
+    catalog = snapshot.get()
+    groups = snapshot.group_ids(user, catalog)
+    user_id = int(user.pk) if user.pk is not None else None
+    rows = [m for m in catalog.usable() if catalog.granted(m, user_id, groups)]
+    shadowed, admin_models = _admin_names(catalog)
     choices = [ModelChoice(m.name, m.label, m.provider.name, m.context_window) for m in rows]
     choices += [
         ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET)
@@ -191,27 +167,32 @@ def provider_config(provider: Provider) -> ProviderConfig:
     )
 
 
-def _title_name(row: ChatModel) -> str:
+def _title_name(row: ChatModel, catalog: snapshot.Snapshot) -> str:
     title_id = row.provider.title_model
     if not title_id or title_id == row.model_id:
         return row.name
-    known = ChatModel.objects.filter(provider=row.provider, model_id=title_id)
-    return known.values_list("name", flat=True).first() or title_id
+    same_provider = (m for m in catalog.models if m.provider_id == row.provider_id)
+    return next((m.name for m in same_provider if m.model_id == title_id), title_id)
 
 
 def resolve(name: str) -> ResolvedModel:
     """How to reach the model `name` (already checked against the user when it was chosen).
 
     Raises ModelUnavailable("model_unavailable") if it was removed or disabled since.
+    An admin model is resolved once per catalog version (its key decrypted once).
     """
-    row = ChatModel.objects.select_related("provider").filter(name=name).first()
-    if row is not None:
-        if not (row.enabled and row.provider.enabled):
-            raise ModelUnavailable(
-                "model_unavailable",
-                _("The model %(label)s is disabled. Choose another model.") % {"label": row.label},
-            )
-        return ResolvedModel(
+    catalog = snapshot.get()
+    row = catalog.by_name.get(name)
+    if row is None:
+        return _resolve_env(name, catalog)
+    if not (row.enabled and row.provider.enabled):
+        raise ModelUnavailable(
+            "model_unavailable",
+            _("The model %(label)s is disabled. Choose another model.") % {"label": row.label},
+        )
+    key = ("resolved", name)
+    if key not in catalog.memo:
+        catalog.memo[key] = ResolvedModel(
             name=row.name,
             label=row.label,
             model_id=row.model_id,
@@ -221,9 +202,14 @@ def resolve(name: str) -> ResolvedModel:
             max_output_tokens=row.max_output_tokens,
             temperature=row.default_temperature,
             title_model_id=row.provider.title_model or row.model_id,
-            title_model_name=_title_name(row),
+            title_model_name=_title_name(row, catalog),
         )
-    if name in _env_names(shadowed=set(), admin_models=ChatModel.objects.usable().exists()):
+    resolved: ResolvedModel = catalog.memo[key]
+    return resolved
+
+
+def _resolve_env(name: str, catalog: snapshot.Snapshot) -> ResolvedModel:
+    if name in _env_names(shadowed=set(), admin_models=bool(catalog.usable())):
         if not env_configured():
             raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
         return ResolvedModel(

@@ -23,8 +23,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from catalog import clock, usage
-from catalog.models import Quota
+from catalog import clock, snapshot, usage
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -94,9 +93,12 @@ def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
             requests_per_hour=max(0, settings.MAX_REQUEST_PER_HOUR),
             concurrent_answers=max(0, settings.MAX_CONCURRENT_ANSWERS),
         )
-    rows = list(Quota.objects.filter(user_id=user.pk))
-    groups = list(Quota.objects.filter(group__user=user.pk))
-    site = list(Quota.objects.filter(user__isnull=True, group__isnull=True))
+    # The quota rows are in the catalog's in-memory copy (catalog.snapshot).
+    catalog = snapshot.get()
+    group_ids = snapshot.group_ids(user, catalog)
+    rows = [q for q in catalog.quotas if q.user_id == user.pk]
+    groups = [q for q in catalog.quotas if q.group_id is not None and q.group_id in group_ids]
+    site = [q for q in catalog.quotas if q.user_id is None and q.group_id is None]
     defaults = {
         "requests_per_hour": max(0, settings.MAX_REQUEST_PER_HOUR),
         "concurrent_answers": max(0, settings.MAX_CONCURRENT_ANSWERS),

@@ -240,6 +240,11 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 SIGNUPS_PER_ADDRESS_PER_HOUR = env.int("SIGNUPS_PER_ADDRESS_PER_HOUR", default=5)
 # Answers one user may have streaming at once (all conversations together). 0 is unlimited.
 MAX_CONCURRENT_ANSWERS = env.int("MAX_CONCURRENT_ANSWERS", default=3)
+# Each process keeps the catalog (providers, models, grants, quotas) in memory; a change
+# made on another instance is seen within this many seconds (catalog.snapshot).
+CATALOG_RECHECK_SECONDS = env.float("CATALOG_RECHECK_SECONDS", default=1.0)
+if CATALOG_RECHECK_SECONDS < 0:
+    raise ImproperlyConfigured("CATALOG_RECHECK_SECONDS must be 0 (every request) or more.")
 for _name in (
     "LOGIN_FAILURES_PER_ACCOUNT",
     "LOGIN_FAILURES_PER_ADDRESS",

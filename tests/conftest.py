@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
+from catalog import snapshot
 from conversations.models import Conversation
 from streaming import generation, providers
 from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
@@ -32,6 +33,8 @@ def _test_settings(settings: Any) -> None:
     settings.MAX_CONCURRENT_ANSWERS = 0
     # Throttle counters (sign-in, sign-up) live in the cache: each test starts at zero.
     cache.clear()
+    # The catalog's in-memory copy: a test's rows vanish with its transaction, unsignalled.
+    snapshot.forget()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -149,7 +149,10 @@ async def test_the_history_is_fitted_to_the_models_window_minus_its_output_budge
     assert page.index("old question") < cut < page.index("recent question")
 
     # A bigger window sends everything, and no mark is shown.
-    await ChatModel.objects.filter(name="tiny").aupdate(context_window=5000)
+    # Saved as the admin saves it: the catalog's in-memory copy is dropped (catalog.snapshot).
+    tiny = await ChatModel.objects.aget(name="tiny")
+    tiny.context_window = 5000
+    await tiny.asave()
     fake_upstream.reset()
     await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]] more"})
     done = (await frames_until(socket, is_done))[-1]["message"]
