@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -85,9 +86,12 @@ def settings_for(user: AbstractBaseUser | AnonymousUser) -> UserSettings:
         return UserSettings()
     cached: UserSettings | None = getattr(user, "_chat_settings_cache", None)
     if cached is None:
-        cached = UserSettings.objects.filter(user_id=user.pk).first() or UserSettings(
-            user_id=user.pk
-        )
+        if get_user_model().chat_settings.is_cached(user):  # type: ignore[arg-type]
+            # Read with the user (select_related("user__chat_settings")): no query.
+            cached = getattr(user, "chat_settings", None)
+        else:
+            cached = UserSettings.objects.filter(user_id=user.pk).first()
+        cached = cached or UserSettings(user_id=user.pk)
         user._chat_settings_cache = cached  # type: ignore[attr-defined]
     return cached
 

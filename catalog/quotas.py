@@ -129,13 +129,16 @@ def requests_this_hour(user_id: object) -> int:
     return int(cache.get(_hour_key(user_id, clock.now()), 0))
 
 
-def check(user: AbstractBaseUser | AnonymousUser, *, live_answers: int) -> None:
+def check(
+    user: AbstractBaseUser | AnonymousUser, *, live_answers: int, limits: Limits | None = None
+) -> None:
     """Refuse (QuotaExceeded) or count one more request for this user.
 
-    `live_answers` is how many of the user's answers are being written now. The request
-    is counted only when every limit passes, so a refused attempt costs nothing.
+    `live_answers` is how many of the user's answers are being written now; `limits`, the
+    user's limits_for() when the caller already has them. The request is counted only
+    when every limit passes, so a refused attempt costs nothing.
     """
-    limits = limits_for(user)
+    limits = limits or limits_for(user)
     if limits.concurrent_answers and live_answers >= limits.concurrent_answers:
         raise QuotaExceeded("too_many_answers", limits.concurrent_answers, None)
     user_id = int(user.pk) if user.pk is not None else 0

@@ -109,14 +109,17 @@ def check_quota(user: AbstractBaseUser | AnonymousUser) -> None:
     transaction that creates the answer, after locking the user's row (_lock_user), so
     two tabs cannot both take the last place.
     """
-    fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-    live = Message.objects.filter(
-        conversation__user_id=int(user.pk or 0),
-        status__in=Message.LIVE,
-        updated_at__gte=fresh_since,
-    ).count()
+    limits = quotas.limits_for(user)
+    live = 0
+    if limits.concurrent_answers:  # counted only when limited
+        fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
+        live = Message.objects.filter(
+            conversation__user_id=int(user.pk or 0),
+            status__in=Message.LIVE,
+            updated_at__gte=fresh_since,
+        ).count()
     try:
-        quotas.check(user, live_answers=live)
+        quotas.check(user, live_answers=live, limits=limits)
     except quotas.QuotaExceeded as exc:
         raise ActionError(exc.code, exc.message) from exc
 
@@ -141,6 +144,8 @@ def _new_answer(conversation: Conversation, parent: Message, model: str) -> Mess
         # The process that creates an answer is the one that starts it.
         worker=settings.INSTANCE_ID,
     )
+    if conversation.known_messages is not None:
+        conversation.known_messages.append(answer)
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
     # One UPDATE for everything posting changes on the conversation (title included).
@@ -173,19 +178,36 @@ def start_conversation(
             model=chosen,
             system_prompt=preferences.system_prompt,
         )
+        conversation.known_messages = []
         return _post(conversation, text, chosen)
 
 
 def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
-    """Save the user's message (before any model call) and create the pending answer."""
+    """Save the user's message (before any model call) and create the pending answer.
+
+    Only `conversation.pk` is used: the row is read again, locked. The answer's
+    conversation then holds its owner (with their settings) and every message
+    (known_messages), so the generation can start without reading them again.
+    """
     text = _clean_text(text)
     with transaction.atomic():
-        # Lock the conversation so two tabs cannot both start an answer.
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        # Lock the conversation so two tabs cannot both start an answer, and its owner's
+        # row in the same statement so the concurrency check holds (as _lock_user does).
+        locked = (
+            Conversation.objects.select_related("user__chat_settings")
+            .defer("user__chat_settings__avatar")
+            .select_for_update(of=("self", "user"))
+            .filter(pk=conversation.pk)
+            .first()
+        )
+        if locked is None:
+            # Deleted from another tab while this one stayed open.
+            raise ActionError("not_found", _("This conversation was deleted."))
         chosen = _clean_model(locked.user, model, locked.model)
-        if locked.live_answer() is not None:
+        # Every message, read once: the busy check now, the answer's context next.
+        locked.known_messages = list(locked.messages.all())
+        if any(m.role == Message.Role.ASSISTANT and m.is_live for m in locked.known_messages):
             raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
-        _lock_user(locked.user_id)
         check_quota(locked.user)
         if locked.current_leaf_id is None:
             # Saved with the rest by _new_answer; cleaned as the field cleans it.
@@ -203,6 +225,8 @@ def _post(conversation: Conversation, text: str, model: str) -> Message:
         status=Message.Status.DONE,
         finished_at=timezone.now(),
     )
+    if conversation.known_messages is not None:
+        conversation.known_messages.append(user_message)
     publish(conversation.pk, events.message_frame(user_message.as_event()))
     conversation.model = model
     return _new_answer(conversation, user_message, model)

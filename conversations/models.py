@@ -44,6 +44,11 @@ class Conversation(models.Model):
 
     objects = ConversationQuerySet.as_manager()
 
+    # Every message of the conversation, oldest first, when an action has read them all
+    # under its lock and added the ones it created: path_to() then reads nothing.
+    # Never saved; None (read them) on any conversation loaded the usual way.
+    known_messages: list[Message] | None = None
+
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [models.Index(fields=["user", "-updated_at"])]
@@ -63,7 +68,13 @@ class Conversation(models.Model):
 
     def path_to(self, message_id: int) -> list[Message]:
         """The branch from the root to message_id, oldest first, in one query."""
-        return _path(message_id, {m.pk: m for m in self.messages.all()})
+        return _path(message_id, {m.pk: m for m in self.all_messages()})
+
+    def all_messages(self) -> list[Message]:
+        """Every message, oldest first: known_messages if set, else one query."""
+        if self.known_messages is not None:
+            return self.known_messages
+        return list(self.messages.all())
 
     def active_thread(self) -> list[Message]:
         """The active path with its branches, in one query: what the page shows.

@@ -287,7 +287,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             raise actions.ActionError("not_found", _("This conversation was deleted.")) from None
 
     def _post(self, text: object, model: object) -> Message:
-        return actions.post_user_message(conversation=self._conversation(), text=text, model=model)
+        # The action reads the row itself (locked) and refuses a deleted conversation:
+        # reading it here first would be one more query per message.
+        conversation = Conversation(pk=self.conversation_id)
+        return actions.post_user_message(conversation=conversation, text=text, model=model)
 
     def _regenerate(self, message_id: object, model: object) -> Message:
         return actions.regenerate(

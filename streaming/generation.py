@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from accounts.models import UserSettings
+from accounts.models import settings_for
 from catalog import config as catalog
 from catalog import tokens
 from catalog import usage as usage_ledger
@@ -146,12 +146,20 @@ def _load(message_id: int) -> Job | None:
     this process as its worker, by the action that posted it; the registry makes sure one
     process runs it once. None if it is no longer live (ended, or deleted)."""
     answer = (
-        Message.objects.select_related("conversation__user")
+        Message.objects.select_related("conversation__user__chat_settings")
+        .defer("conversation__user__chat_settings__avatar")
         .filter(pk=message_id, status__in=Message.LIVE)
         .first()
     )
     if answer is None:
         return None
+    return job_for(answer)
+
+
+def job_for(answer: Message) -> Job:
+    """The job of a live answer from the objects at hand: its conversation with the
+    owner, and the conversation's messages (one query, none if the action that created
+    the answer left them in known_messages)."""
     conversation = answer.conversation
     model: catalog.ResolvedModel | None = None
     error: catalog.ModelUnavailable | None = None
@@ -160,17 +168,32 @@ def _load(message_id: int) -> Job | None:
     except catalog.ModelUnavailable as exc:
         error = exc
     budget = model.input_budget if model else catalog.input_budget(answer.model)
+    everything = conversation.all_messages()
+    conversation.known_messages = everything  # the path below reads nothing more
     context = fit_context(conversation, answer, budget=budget)
-    first_exchange = not conversation.messages.filter(
-        role=Message.Role.ASSISTANT, created_at__lt=answer.created_at
-    ).exists()
+    first_exchange = not any(
+        m.role == Message.Role.ASSISTANT and m.created_at < answer.created_at for m in everything
+    )
+    conversation.known_messages = None  # the running answer keeps only its context
     user = conversation.user
-    preferences = UserSettings.objects.filter(user_id=user.pk).first()
     return Job(
         answer, context.messages, first_exchange, conversation.title, user.pk,
-        user.get_username(), model, error, context.first_id,
-        preferences.sampling() if preferences else {},
+        user.get_username(), model, error, context.first_id, settings_for(user).sampling(),
     )  # fmt: skip
+
+
+def _post_and_load(
+    action: Callable[..., Message], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Message, Job | None]:
+    """The action (its own transaction), then the answer's job from what it read: one trip
+    to the database thread instead of two, and no second reading of the same rows."""
+    answer = action(*args, **kwargs)
+    try:
+        return answer, job_for(answer)
+    except Exception:
+        # Committed already: the generation reads its job itself (and retries).
+        log.exception("Answer %s: job not built with the post", answer.pk)
+        return answer, None
 
 
 @dataclass
@@ -336,8 +359,10 @@ class Generation:
         channel: str,
         layer: BaseChannelLayer,
         provider: OpenAICompatible | None,
+        job: Job | None = None,
     ) -> None:
         self.message_id = message_id
+        self._job = job  # read with the post (post_and_start); else run() reads it
         self.conversation_id = conversation_id
         self.channel = channel
         self.layer = layer
@@ -384,7 +409,8 @@ class Generation:
         listener = asyncio.create_task(self._listen())
         flusher: asyncio.Task[None] | None = None
         try:
-            job = await self._load()
+            job = self._job or await self._load()
+            self._job = None
             if job is None:
                 return
             self.answer = job.answer
@@ -847,8 +873,11 @@ async def start(
     conversation_id: int,
     *,
     provider: OpenAICompatible | None = None,
+    job: Job | None = None,
 ) -> asyncio.Task[None]:
     """Start the answer `message_id` in this process and return its task.
+
+    `job`: the answer's job when the caller already read it (post_and_start does).
 
     The control-group membership is in place before this returns, so a Stop sent right
     after a Send reaches the generation even if it has not run yet.
@@ -870,6 +899,7 @@ async def start(
         channel=channel,
         layer=layer,
         provider=provider,
+        job=job,
     )
     task = registry.add(generation)
     try:
@@ -891,8 +921,12 @@ async def post_and_start(
 
     The socket (send, edit, regenerate) and the page (a new conversation's form) both
     come here: the action validates and writes in one transaction in a worker thread and
-    returns the pending answer; the answer starts only after that commit.
+    returns the pending answer; the answer starts only after that commit, with the job
+    read in the same trip to the database thread (_post_and_load).
     """
-    answer: Message = await database_sync_to_async(action)(*args, **kwargs)
-    await start(answer.pk, answer.conversation_id)
+    posted: tuple[Message, Job | None] = await database_sync_to_async(_post_and_load)(
+        action, args, kwargs
+    )
+    answer, job = posted
+    await start(answer.pk, answer.conversation_id, job=job)
     return answer

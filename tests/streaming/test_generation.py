@@ -321,6 +321,52 @@ def test_the_coalescing_window_widens_when_many_answers_stream(
     assert generation.coalesce_window() == pytest.approx(window_ms / 1000)
 
 
+@pytest.mark.django_db
+def test_the_post_and_its_job_read_the_conversation_and_its_messages_once(conversation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog import snapshot
+
+    add_exchange(conversation, "q1", "a1")
+    snapshot.get()  # in memory on a running server
+    with CaptureQueriesContext(connection) as queries:
+        answer, job = generation._post_and_load(
+            actions.post_user_message,
+            (),
+            {"conversation": Conversation(pk=conversation.pk), "text": "q2"},
+        )
+    assert job is not None
+    assert job.answer == answer
+    assert [m["content"] for m in job.messages[1:]] == ["q1", "a1", "q2"]
+    assert not job.first_exchange
+    assert job.username == conversation.user.username
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    # The conversation with its owner and their settings (locked), and its messages.
+    assert len(selects) == 2, selects
+
+
+@pytest.mark.django_db
+def test_the_first_answer_of_a_conversation_is_its_first_exchange(conversation, upstream):
+    _, job = generation._post_and_load(
+        actions.post_user_message, (), {"conversation": conversation, "text": "hi"}
+    )
+    assert job is not None
+    assert job.first_exchange
+    assert [m["content"] for m in job.messages[1:]] == ["hi"]
+    # Read again from the database, the job is the same.
+    assert generation._load(job.answer.pk) == job
+
+
+@pytest.mark.django_db
+def test_posting_to_a_deleted_conversation_is_refused(conversation):
+    conversation_id = conversation.pk
+    conversation.delete()
+    with pytest.raises(actions.ActionError) as info:
+        actions.post_user_message(conversation=Conversation(pk=conversation_id), text="hi")
+    assert info.value.code == "not_found"
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_silent_upstream_gets_heartbeats_so_the_answer_is_not_taken_for_dead(
@@ -345,3 +391,24 @@ async def test_a_silent_upstream_gets_heartbeats_so_the_answer_is_not_taken_for_
     finally:
         generation.registry.running[answer.pk][0].stop()
         await task
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_answer_started_by_post_and_start_is_not_read_again(
+    live, conversation, upstream: FakeUpstream, monkeypatch
+):
+    def second_read(message_id: int) -> None:
+        raise AssertionError("post_and_start read the job already")
+
+    monkeypatch.setattr(generation, "_load", second_read)
+    answer = await generation.post_and_start(
+        actions.post_user_message, conversation=conversation, text="[[fake tokens=3]]"
+    )
+    for _ in range(100):
+        await answer.arefresh_from_db()
+        if not answer.is_live:
+            break
+        await asyncio.sleep(0.05)
+    assert answer.status == Message.Status.DONE
+    assert answer.content == expected_text(3)
