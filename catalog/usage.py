@@ -42,7 +42,20 @@ def next_month(at: dt.datetime | None = None) -> dt.datetime:
     return timezone.make_aware(dt.datetime(year, month, 1))
 
 
-def record(
+def record(**fields: Any) -> UsageRecord:
+    """Write one row of the ledger (the keyword arguments of entry())."""
+    row = entry(**fields)
+    row.save()
+    return row
+
+
+def record_all(rows: list[UsageRecord]) -> None:
+    """Write rows made by entry() in one INSERT."""
+    if rows:
+        UsageRecord.objects.bulk_create(rows)
+
+
+def entry(
     *,
     user_id: int | None,
     username: str,
@@ -56,8 +69,9 @@ def record(
     conversation_id: int | None = None,
     message_id: int | None = None,
 ) -> UsageRecord:
+    """A row of the ledger, not yet written (record(), record_all())."""
     prompt_tokens, completion_tokens = max(0, prompt_tokens), max(0, completion_tokens)
-    return UsageRecord.objects.create(
+    return UsageRecord(
         user_id=user_id,
         username=username,
         provider=provider,

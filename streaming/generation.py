@@ -15,6 +15,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -206,14 +207,15 @@ class UpstreamRequest:
     parts: list[str] = field(default_factory=list)  # the text received, as it came
     usage: Usage | None = None
 
-    def record(self, *, outcome: str) -> None:
+    def entry(self, *, outcome: str) -> UsageRecord:
+        """Its row of the usage ledger, not yet written."""
         assert self.job.model is not None
         if self.usage is not None:
             prompt, completion = self.usage["prompt_tokens"], self.usage["completion_tokens"]
         else:  # Stopped, failed or a server that reports no usage: count it ourselves.
             prompt = tokens.count_messages(self.messages)
             completion = tokens.count("".join(self.parts))
-        usage_ledger.record(
+        return usage_ledger.entry(
             user_id=self.job.user_id,
             username=self.job.username,
             provider=self.job.model.provider,
@@ -268,9 +270,12 @@ def _finish(
     retry_after: int | None = None,
     requests: list[UpstreamRequest] | None = None,
     context_from_id: int | None = None,
+    answer: Message | None = None,
 ) -> dict[str, Any] | None:
     """Save how the answer ended, and what each upstream request cost (the ledger keeps
-    that even when the conversation is gone); None if the answer is gone.
+    that even when the conversation is gone, one INSERT for all); None if the answer is
+    gone. The returned event is built from `answer` (as loaded) and what was written,
+    or read back when the caller has no `answer`.
 
     `html` is rendered by the caller, outside the database thread.
     """
@@ -278,7 +283,7 @@ def _finish(
         return _finish_in_transaction(
             message_id, status=status, text=text, html=html, finish_reason=finish_reason,
             usage=usage, error_code=error_code, error=error, retry_after=retry_after,
-            requests=requests, context_from_id=context_from_id,
+            requests=requests, context_from_id=context_from_id, answer=answer,
         )  # fmt: skip
 
 
@@ -295,9 +300,9 @@ def _finish_in_transaction(
     retry_after: int | None,
     requests: list[UpstreamRequest] | None,
     context_from_id: int | None,
+    answer: Message | None,
 ) -> dict[str, Any] | None:
-    for request in requests or ():
-        request.record(outcome=status)
+    usage_ledger.record_all([request.entry(outcome=status) for request in requests or ()])
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": status,
@@ -315,13 +320,27 @@ def _finish_in_transaction(
         fields.update(usage)
     if not Message.objects.filter(pk=message_id).update(**fields):
         return None
-    message = Message.objects.filter(pk=message_id).first()
-    return message.as_event() if message is not None else None
+    if answer is None:
+        message = Message.objects.filter(pk=message_id).first()
+        return message.as_event() if message is not None else None
+    # The row as written, without reading it back: text cleaned as the fields clean it.
+    ended = copy.copy(answer)
+    for name, value in fields.items():
+        setattr(ended, name, clean_text(value) if isinstance(value, str) else value)
+    return ended.as_event()
 
 
-def _save_title(conversation_id: int, expected: str, title: str) -> bool:
-    """Replace the first-message title, unless the user renamed it meanwhile."""
-    return bool(Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title))
+def _save_title(
+    conversation_id: int, expected: str, title: str, usage_rows: list[UsageRecord]
+) -> bool:
+    """Record the usage rows left for the title (one INSERT: the answer's requests and the
+    title's), and replace the first-message title unless the user renamed it meanwhile."""
+    with transaction.atomic():
+        usage_ledger.record_all(usage_rows)
+        if not title:
+            return False
+        updated = Conversation.objects.filter(pk=conversation_id, title=expected)
+        return bool(updated.update(title=title))
 
 
 # Failures that mean "the database is unreachable right now", worth retrying.
@@ -387,6 +406,9 @@ class Generation:
         self._saving: asyncio.Task[None] | None = None
         self._outage = Outage()
         self._aborted = False  # the database stayed unreachable: the answer ends now
+        self._end_saved = False
+        # The answer's usage rows, when a title request follows: written with its row.
+        self._unrecorded: list[UsageRecord] = []
         self._layer_failures = 0
 
     @property
@@ -428,13 +450,14 @@ class Generation:
             await self._flush()
             if self._saving is not None:
                 await self._saving  # never raises: it logs its own failures
-            message = await self._save_end(outcome)
+            titled = self._wants_title(job, outcome)
+            message = await self._save_end(outcome, defer_usage=titled)
             if message is not None:
                 await self._publish(events.done_frame(message))
             await self._stop_listening(listener)
-            done = outcome["status"] == Message.Status.DONE
-            if message is not None and job.first_exchange and done:
+            if message is not None and titled:
                 await self._make_title(job)
+            await self._record_unrecorded()
         except asyncio.CancelledError:
             # The process is shutting down: keep what arrived, say what happened.
             await self._end_interrupted()
@@ -469,8 +492,38 @@ class Generation:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _save_end(self, outcome: dict[str, Any]) -> dict[str, Any] | None:
+    def _wants_title(self, job: Job, outcome: dict[str, Any]) -> bool:
+        """A title request follows the end: the first exchange, done, titles on."""
+        return (
+            settings.AUTO_TITLE
+            and job.first_exchange
+            and outcome["status"] == Message.Status.DONE
+            and job.model is not None
+            and self.provider is not None
+            and any(m["role"] == "user" for m in job.messages)
+        )
+
+    def _take_unrecorded(self) -> list[UsageRecord]:
+        rows, self._unrecorded = self._unrecorded, []
+        return rows
+
+    async def _record_unrecorded(self) -> None:
+        """Usage rows left for a title that was not asked for after all."""
+        rows = self._take_unrecorded()
+        if rows:
+            try:
+                await database_sync_to_async(usage_ledger.record_all)(rows)
+            except Exception:
+                log.exception("Answer %s: usage not recorded", self.message_id)
+
+    async def _save_end(
+        self, outcome: dict[str, Any], *, defer_usage: bool = False
+    ) -> dict[str, Any] | None:
         """Save the end, retrying with backoff while the database is unreachable.
+
+        defer_usage: the answer's usage rows are written with the title request's, in
+        one INSERT (_make_title), not in this transaction. If the process stops before,
+        shutdown writes them (save_interrupted).
 
         Retries last DATABASE_RETRY_SECONDS; after that the text this process holds is
         lost, and the row keeps its last checkpoint until it is recovered as
@@ -482,6 +535,9 @@ class Generation:
         # one thread every database call of the process queues on.
         html = await asyncio.to_thread(markdown.render, text)
         requests = self._take_requests()
+        if defer_usage:
+            self._unrecorded = [r.entry(outcome=outcome["status"]) for r in requests]
+            requests = []
         delay = 0.1
         deadline = time.monotonic() + settings.DATABASE_RETRY_SECONDS
         while True:
@@ -493,9 +549,11 @@ class Generation:
                     usage=self.usage,
                     requests=requests,
                     context_from_id=self.context_from_id,
+                    answer=self.answer,
                     **outcome,
                 )
                 self._outage.ok()
+                self._end_saved = True
                 return message
             except RETRYABLE as exc:
                 self._outage.failed()
@@ -772,17 +830,21 @@ class Generation:
             request.parts.append(raw)
         except (ProviderError, TimeoutError) as exc:
             log.info("No title for conversation %s: %s", self.conversation_id, exc)
-            await database_sync_to_async(request.record)(outcome=Message.Status.ERROR)
+            rows = [*self._take_unrecorded(), request.entry(outcome=Message.Status.ERROR)]
+            await database_sync_to_async(usage_ledger.record_all)(rows)
             return
-        await database_sync_to_async(request.record)(outcome=Message.Status.DONE)
         title = clean_title(raw)
-        if title and await database_sync_to_async(_save_title)(
-            self.conversation_id, job.title, title
-        ):
+        rows = [*self._take_unrecorded(), request.entry(outcome=Message.Status.DONE)]
+        if await database_sync_to_async(_save_title)(self.conversation_id, job.title, title, rows):
             await self._publish(events.title_frame(self.conversation_id, title))
 
     def save_interrupted(self) -> dict[str, Any] | None:
-        """End the answer as interrupted with the text this process holds (sync)."""
+        """End the answer as interrupted with the text this process holds (sync).
+
+        Once its end is saved (a title being made), only what is left to record is."""
+        if self._end_saved:
+            usage_ledger.record_all(self._take_unrecorded())
+            return None
         return _finish(
             self.message_id,
             status=Message.Status.INTERRUPTED,
@@ -794,6 +856,7 @@ class Generation:
             error=INTERRUPTED_ERROR,
             requests=self._take_requests(),
             context_from_id=self.context_from_id,
+            answer=self.answer,
         )
 
     async def _end_interrupted(self) -> None:

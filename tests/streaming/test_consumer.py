@@ -511,6 +511,35 @@ async def test_a_model_made_title_replaces_the_first_message_title(
     assert conversation.title == titles[-1]["title"] == "tell me about owls"
 
 
+async def test_a_first_answer_and_its_title_cost_six_write_statements(
+    connect, alice, conversation, upstream: FakeUpstream, settings, monkeypatch
+):
+    """Counted as the bench counts them: every INSERT/UPDATE/DELETE, on any table."""
+    from django.db.backends import utils
+
+    from catalog.models import UsageRecord
+
+    settings.AUTO_TITLE = True
+    writes: list[str] = []
+    original = utils.CursorWrapper.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(sql)
+        return original(self, sql, params)
+
+    socket = await connect(alice, conversation.pk)
+    monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=2]] tell me about owls"})
+    await frames_until(socket, is_done)
+    await frames_until(socket, lambda f: f["type"] == "title" and "[[" not in f["title"])
+    # The user message, the answer, the conversation; the answer's end; the usage rows of
+    # the answer and of the title in one INSERT; the title.
+    assert len(writes) == 6, writes
+    rows = [(r.kind, r.outcome) async for r in UsageRecord.objects.order_by("id")]
+    assert rows == [("answer", "done"), ("title", "done")]
+
+
 async def test_an_unauthenticated_socket_is_closed_with_4401(connect, conversation):
     # Accepted, then closed with the code: a refused handshake reaches a browser as 1006.
     socket = await connect(None, conversation.pk)

@@ -412,3 +412,36 @@ async def test_an_answer_started_by_post_and_start_is_not_read_again(
         await asyncio.sleep(0.05)
     assert answer.status == Message.Status.DONE
     assert answer.content == expected_text(3)
+
+
+@pytest.mark.django_db
+def test_a_shutdown_while_the_title_is_made_records_the_answers_usage_and_keeps_it_done(
+    conversation, upstream
+):
+    from catalog.models import UsageRecord
+
+    answer, job = generation._post_and_load(
+        actions.post_user_message, (), {"conversation": conversation, "text": "hi"}
+    )
+    assert job is not None
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.DONE, content="hello")
+    running = generation.Generation(
+        message_id=answer.pk,
+        conversation_id=conversation.pk,
+        channel="test-channel",
+        layer=get_channel_layer(),
+        provider=None,
+        job=job,
+    )
+    # The end is saved and its usage row waits for the title's (see Generation.run).
+    running.answer = answer
+    running._end_saved = True
+    running._unrecorded = [
+        generation.UpstreamRequest(job, UsageRecord.Kind.ANSWER, job.messages).entry(
+            outcome=Message.Status.DONE
+        )
+    ]
+    assert running.save_interrupted() is None
+    assert [(r.kind, r.outcome) for r in UsageRecord.objects.all()] == [("answer", "done")]
+    answer.refresh_from_db()
+    assert (answer.status, answer.content) == (Message.Status.DONE, "hello")
