@@ -316,8 +316,10 @@ DELTA_COALESCE_MS = env.int("DELTA_COALESCE_MS", default=40)
 # (answers streaming / this), at most DELTA_COALESCE_MAX_MS. 0 keeps the window fixed.
 DELTA_FRAMES_PER_SECOND = env.int("DELTA_FRAMES_PER_SECOND", default=2500)
 DELTA_COALESCE_MAX_MS = env.int("DELTA_COALESCE_MAX_MS", default=400)
-# The streaming answer is checkpointed to the database at most this often.
-CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=1.0)
+# The streaming answer is checkpointed to the database at most this often: a crash (not a
+# shutdown, which saves everything) loses at most this much of its text. 2 s keeps an
+# answer within issue 6's write budget (3 + 1 per second of streaming) with its title.
+CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=2.0)
 # Names this process on messages it streams, so a restart recovers only its own work
 # at once; another instance's answer counts as abandoned only once it goes stale.
 INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
