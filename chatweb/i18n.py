@@ -56,9 +56,13 @@ def language_from_headers(cookies: dict[str, str], accept_language: str) -> str:
     return settings.LANGUAGE_CODE
 
 
-def language_for_scope(scope: dict[str, Any]) -> str:
-    """The language of a WebSocket's user: setting, else cookie, else Accept-Language."""
-    chosen = user_language(scope.get("user"))
+def language_for_scope(scope: dict[str, Any], setting: str | None = None) -> str:
+    """The language of a WebSocket's user: setting, else cookie, else Accept-Language.
+
+    `setting`: the user's language setting when the caller read it already ("" for
+    none); otherwise it is read here.
+    """
+    chosen = user_language(scope.get("user")) if setting is None else _supported(setting)
     if chosen:
         return chosen
     headers = {

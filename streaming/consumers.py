@@ -52,12 +52,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if not user.is_authenticated:
             await self._refuse(events.CLOSE_SIGNED_OUT)
             return
-        self.language = await database_sync_to_async(language_for_scope)(self.scope)
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
-        owned = await Conversation.objects.for_user(user).filter(pk=self.conversation_id).aexists()
-        if not owned:
-            await self._refuse(events.CLOSE_NOT_FOUND)
-            return
+        # Groups first, then one read: the title as it is now must be read after joining
+        # (a title made while the page loaded was published before this socket listened).
+        # Frames that reach a refused socket meanwhile are dropped (self.closing).
         groups = [events.conversation_group(self.conversation_id), events.user_group(user.pk)]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
@@ -65,17 +63,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = tuple(groups)
+        opened = await database_sync_to_async(self._open)()
+        if opened is None:
+            await self._refuse(events.CLOSE_NOT_FOUND)
+            for group in self.groups_joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined = ()
+            return
+        title, self.language = opened
         self._init_limits()
         await self.accept()
-        # The title as it is now, read after joining the group: a title made while the
-        # page loaded (a fast first answer) was published before this socket listened.
-        title = (
-            await Conversation.objects.filter(pk=self.conversation_id)
-            .values_list("title", flat=True)
-            .afirst()
-        )
-        if title is not None:
-            await self.send_json(events.title_frame(self.conversation_id, title))
+        await self.send_json(events.title_frame(self.conversation_id, title))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """channels' dispatch, without a database-thread hop for events that need none.
@@ -278,6 +276,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.close(code=event["code"])
 
     # --- Database steps (worker thread) ---------------------------------------------------
+
+    def _open(self) -> tuple[str, str] | None:
+        """The conversation's title and the socket's language, if the user owns it: one
+        query (the owner's language setting comes joined)."""
+        row = (
+            Conversation.objects.for_user(self.scope["user"])
+            .filter(pk=self.conversation_id)
+            .values_list("title", "user__chat_settings__language")
+            .first()
+        )
+        if row is None:
+            return None
+        title, setting = row
+        return title, language_for_scope(self.scope, setting or "")
 
     def _conversation(self) -> Conversation:
         try:

@@ -540,6 +540,33 @@ async def test_a_first_answer_and_its_title_cost_six_write_statements(
     assert rows == [("answer", "done"), ("title", "done")]
 
 
+async def test_connecting_reads_ownership_title_and_language_in_one_query(
+    connect, alice, conversation, monkeypatch
+):
+    from django.db.backends import utils
+
+    from accounts.models import UserSettings
+
+    await UserSettings.objects.acreate(user=alice, language="zh-hans")
+    statements: list[str] = []
+    original = utils.CursorWrapper.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        statements.append(sql)
+        return original(self, sql, params)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    socket = await connect(alice, conversation.pk)  # it reads the title frame too
+    await socket.send_json_to({"type": "nonsense"})
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "bad_frame"
+    assert not error["message"].isascii()  # in alice's language, Chinese
+    # Past authentication (the session and the user), one query.
+    mine = [sql for sql in statements if "conversations_conversation" in sql]
+    assert len(mine) == 1, statements
+    assert "accounts_usersettings" in mine[0]
+
+
 async def test_an_unauthenticated_socket_is_closed_with_4401(connect, conversation):
     # Accepted, then closed with the code: a refused handshake reaches a browser as 1006.
     socket = await connect(None, conversation.pk)
