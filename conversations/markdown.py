@@ -239,9 +239,14 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     return " ".join(kept) or None
 
 
+@cache
+def _cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(**_cleaner_options())
+
+
 def sanitize(html: str) -> str:
     """HTML -> the subset the shared allow-list permits."""
-    return str(nh3.clean(html, **_cleaner_options()))
+    return str(_cleaner().clean(html))
 
 
 def _image_replacement(match: re.Match[str]) -> str:
