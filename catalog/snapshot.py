@@ -15,6 +15,10 @@ so each process keeps one copy, reloaded when they change:
 
 A user's groups are not in the copy (membership changes without a catalog signal); they
 are read per request, and only when some grant or quota names a group.
+
+A change that sends no signal (QuerySet.update(), raw SQL, a restored dump) is not seen
+until the next signalled change or a restart; the app itself makes none (the admin
+saves and deletes objects; ChatModel.save()'s own update is followed by its post_save).
 """
 
 from __future__ import annotations
