@@ -33,13 +33,16 @@ class UserSettings(models.Model):
         CTRL_ENTER = "ctrl-enter", _("Ctrl+Enter (⌘+Enter) sends, Enter starts a new line")
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_settings"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="chat_settings",
+        verbose_name=_("user"),
     )
     display_name = models.CharField(_("display name"), max_length=DISPLAY_NAME_MAX, blank=True)
     # The avatar is stored re-encoded (a small PNG) in the database, not on disk, so
     # every instance behind the load balancer serves it without a shared volume.
-    avatar = models.BinaryField(blank=True, default=b"", editable=False)
-    avatar_version = models.PositiveIntegerField(default=0, editable=False)
+    avatar = models.BinaryField(_("avatar"), blank=True, default=b"", editable=False)
+    avatar_version = models.PositiveIntegerField(_("avatar version"), default=0, editable=False)
     theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
     language = models.CharField(
         _("language"), max_length=16, choices=Language.choices, default="", blank=True

@@ -20,6 +20,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from catalog import config, probe
 from catalog.models import ChatModel, Provider, Quota, UsageRecord
@@ -30,14 +32,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     api_key = forms.CharField(
-        label="API key",
+        label=_("API key"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only: a stored key is never shown. Leave empty to keep it.",
+        help_text=_("Write-only: a stored key is never shown. Leave empty to keep it."),
     )
     clear_api_key = forms.BooleanField(
-        label="Remove the stored key", required=False, help_text="For servers without keys."
+        label=_("Remove the stored key"), required=False, help_text=_("For servers without keys.")
     )
 
     class Meta:
@@ -65,7 +67,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     change_list_template = "admin/catalog/provider/change_list.html"
     fieldsets = (
         (None, {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled")}),
-        ("Advanced", {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
+        (_("Advanced"), {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
     )
 
     def get_form(
@@ -75,7 +77,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None and obj.has_api_key:
             # A copy: the declared field object is shared by every form class.
             field = copy.deepcopy(form.base_fields["api_key"])
-            field.help_text = (
+            field.help_text = _(
                 "A key is stored; it is never shown. Type a new key to replace it, or leave "
                 "this empty to keep it."
             )
@@ -86,11 +88,11 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         queryset: QuerySet[Provider] = super().get_queryset(request)
         return queryset.annotate(n_models=Count("models"))
 
-    @admin.display(boolean=True, description="API key set")
+    @admin.display(boolean=True, description=_("API key set"))
     def key_set(self, obj: Provider) -> bool:
         return obj.has_api_key
 
-    @admin.display(description="models", ordering="n_models")
+    @admin.display(description=_("models"), ordering="n_models")
     def model_count(self, obj: Provider) -> int:
         return int(getattr(obj, "n_models", 0))
 
@@ -116,7 +118,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             *super().get_urls(),
         ]
 
-    @admin.action(description="Test connection and list the provider's models")
+    @admin.action(description=_("Test connection and list the provider's models"))
     def test_connection(
         self, request: HttpRequest, queryset: QuerySet[Provider]
     ) -> TemplateResponse:
@@ -136,7 +138,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
         context = {
             **self.admin_site.each_context(request),
-            "title": "Test connection",
+            "title": gettext("Test connection"),
             "opts": self.model._meta,
             "results": results,
         }
@@ -148,12 +150,16 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         provider = get_object_or_404(Provider, pk=request.POST.get("provider"))
         wanted = [m.strip() for m in request.POST.getlist("model_id") if m.strip()]
         added = add_models(provider, wanted)
-        self.message_user(
-            request,
-            f"Added {len(added)} model(s) from {provider.name}: {', '.join(added) or 'none'}. "
-            "Set their context windows below.",
-            messages.SUCCESS,
-        )
+        text = ngettext(
+            "Added %(count)s model from %(provider)s: %(names)s. Set its context window below.",
+            "Added %(count)s models from %(provider)s: %(names)s. Set their context windows below.",
+            len(added),
+        ) % {"count": len(added), "provider": provider.name, "names": ", ".join(added)}
+        if not added:
+            text = gettext("No new model from %(provider)s: all were already added.") % {
+                "provider": provider.name
+            }
+        self.message_user(request, text, messages.SUCCESS)
         url = reverse("admin:catalog_chatmodel_changelist")
         return HttpResponseRedirect(f"{url}?{urlencode({'provider__id__exact': provider.pk})}")
 
@@ -188,8 +194,8 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     filter_horizontal = ("groups", "users")
     fieldsets = (
         (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
-        ("Limits", {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
-        ("Who may use it", {"fields": ("groups", "users", "is_default", "position")}),
+        (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
+        (_("Who may use it"), {"fields": ("groups", "users", "is_default", "position")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatModel]:
@@ -199,18 +205,22 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         return annotated
 
-    @admin.display(description="who")
+    @admin.display(description=_("who"))
     def audience(self, obj: ChatModel) -> str:
         n_users, n_groups = getattr(obj, "n_users", 0), getattr(obj, "n_groups", 0)
         if not n_users and not n_groups:
-            return "everyone"
-        return f"{n_groups} group(s), {n_users} user(s)"
+            return gettext("everyone")
+        return gettext("%(groups)s, %(users)s") % {
+            "groups": ngettext("%(n)s group", "%(n)s groups", n_groups) % {"n": n_groups},
+            "users": ngettext("%(n)s user", "%(n)s users", n_users) % {"n": n_users},
+        }
 
 
 @admin.register(Quota)
 class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "__str__", "requests_per_hour", "tokens_per_day", "tokens_per_month", "concurrent_answers",
+        "applies_to", "requests_per_hour", "tokens_per_day", "tokens_per_month",
+        "concurrent_answers",
     )  # fmt: skip
     list_select_related = ("user", "group")
     raw_id_fields = ("user",)
@@ -219,13 +229,15 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             None,
             {
                 "fields": ("user", "group"),
-                "description": "Choose a user, or a group, or neither for the site default. "
-                "Empty limits inherit (user, then the user's groups, then the site default, "
-                "then MAX_REQUEST_PER_HOUR); 0 means no limit.",
+                "description": _(
+                    "Choose a user, or a group, or neither for the site default. "
+                    "Empty limits inherit (user, then the user's groups, then the site default, "
+                    "then MAX_REQUEST_PER_HOUR); 0 means no limit."
+                ),
             },
         ),
         (
-            "Limits",
+            _("Limits"),
             {
                 "fields": (
                     "requests_per_hour",
@@ -237,13 +249,21 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
     )
 
+    @admin.display(description=_("applies to"))
+    def applies_to(self, obj: Quota) -> str:
+        if obj.user_id:
+            return gettext("user %(user)s") % {"user": obj.user}
+        if obj.group_id:
+            return gettext("group %(group)s") % {"group": obj.group}
+        return gettext("the whole site (default)")
+
 
 class UsageMonthFilter(admin.SimpleListFilter):
-    title = "when"
+    title = _("when")
     parameter_name = "when"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("today", "Today"), ("month", "This month")]
+        return [("today", gettext("Today")), ("month", gettext("This month"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         from catalog import usage
@@ -305,7 +325,7 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         changelist = self.get_changelist_instance(request)
         return usage_csv(changelist.get_queryset(request))
 
-    @admin.action(description="Export the selected records as CSV")
+    @admin.action(description=_("Export the selected records as CSV"))
     def export_selected(
         self, request: HttpRequest, queryset: QuerySet[UsageRecord]
     ) -> HttpResponse:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CatalogConfig(AppConfig):
     name = "catalog"
-    verbose_name = "Models, usage and quotas"
+    verbose_name = _("Models, usage and quotas")
 
     def ready(self) -> None:
         from django.contrib.auth.models import Group

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
 from chatweb.baseurl import normalize_base_url
@@ -48,35 +49,46 @@ def validate_headers(value: Any) -> None:
 class Provider(models.Model):
     """An OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio, ..."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
     base_url = models.CharField(
+        _("base URL"),
         max_length=500,
         validators=[validate_base_url],
-        help_text="For example https://api.openai.com/v1 or http://localhost:11434/v1 "
-        "(a bare host gets /v1).",
+        help_text=_(
+            "For example https://api.openai.com/v1 or http://localhost:11434/v1 "
+            "(a bare host gets /v1)."
+        ),
     )
     # Fernet token (catalog.crypto); the plain key is never stored nor shown.
-    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_encrypted = models.TextField(_("API key (encrypted)"), blank=True, editable=False)
     extra_headers = models.JSONField(
+        _("extra headers"),
         default=dict,
         blank=True,
         validators=[validate_headers],
-        help_text='Sent with every request, e.g. {"OpenAI-Organization": "org-..."}.',
+        help_text=_('Sent with every request, e.g. {"OpenAI-Organization": "org-..."}.'),
     )
     timeout_seconds = models.FloatField(
-        default=100.0, help_text="How long the model may stay silent before the answer fails."
+        _("timeout (seconds)"),
+        default=100.0,
+        help_text=_("How long the model may stay silent before the answer fails."),
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     title_model = models.CharField(
+        _("title model"),
         max_length=200,
         blank=True,
-        help_text="A cheaper model id on this provider for conversation titles "
-        "(empty: the conversation's own model).",
+        help_text=_(
+            "A cheaper model id on this provider for conversation titles "
+            "(empty: the conversation's own model)."
+        ),
     )
-    created_at = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(_("created"), default=clock.now)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
 
     def __str__(self) -> str:
         return self.name
@@ -109,46 +121,68 @@ class ChatModelQuerySet(models.QuerySet["ChatModel"]):
 class ChatModel(models.Model):
     """A model users may pick. `name` is what conversations and frames refer to."""
 
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
-    model_id = models.CharField(max_length=200, help_text="The id the provider knows it by.")
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="models", verbose_name=_("provider")
+    )
+    model_id = models.CharField(
+        _("model ID"), max_length=200, help_text=_("The id the provider knows it by.")
+    )
     name = models.CharField(
+        _("name"),
         max_length=200,
         unique=True,
-        help_text="Unique across providers; what users pick and conversations store "
-        "(usually the model id).",
+        help_text=_(
+            "Unique across providers; what users pick and conversations store "
+            "(usually the model id)."
+        ),
     )
-    display_name = models.CharField(max_length=200, blank=True)
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
     context_window = models.PositiveIntegerField(
-        default=8192, help_text="Tokens the model reads: the prompt plus the answer."
+        _("context window"),
+        default=8192,
+        help_text=_("Tokens the model reads: the prompt plus the answer."),
     )
     max_output_tokens = models.PositiveIntegerField(
+        _("output budget"),
         default=1024,
-        help_text="Tokens kept free for the answer (sent as max_tokens; 0: not sent, "
-        "nothing reserved).",
+        help_text=_(
+            "Tokens kept free for the answer (sent as max_tokens; 0: not sent, nothing reserved)."
+        ),
     )
     default_temperature = models.FloatField(
-        null=True, blank=True, help_text="Empty: the provider's default."
+        _("default temperature"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: the provider's default."),
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     groups = models.ManyToManyField(
-        Group, blank=True, related_name="chat_models", help_text="Empty, with no users: everyone."
+        Group,
+        blank=True,
+        related_name="chat_models",
+        verbose_name=_("groups"),
+        help_text=_("Empty, with no users: everyone."),
     )
     users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="chat_models",
-        help_text="Empty, with no groups: everyone.",
+        verbose_name=_("users"),
+        help_text=_("Empty, with no groups: everyone."),
     )
     is_default = models.BooleanField(
-        "site default", default=False, help_text="New conversations start with it."
+        _("site default"), default=False, help_text=_("New conversations start with it.")
     )
-    position = models.PositiveIntegerField(default=0, help_text="Order in the model picker.")
+    position = models.PositiveIntegerField(
+        _("position"), default=0, help_text=_("Order in the model picker.")
+    )
 
     objects = ChatModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "name"]
-        verbose_name = "model"
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "model_id"], name="one_model_id_per_provider"
@@ -205,17 +239,24 @@ class Quota(models.Model):
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-        related_name="quota",
+        related_name="quota", verbose_name=_("user"),
     )  # fmt: skip
     group = models.OneToOneField(
-        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quota",
+        verbose_name=_("group"),
     )
-    requests_per_hour = models.PositiveIntegerField(null=True, blank=True)
-    tokens_per_day = models.PositiveIntegerField(null=True, blank=True)
-    tokens_per_month = models.PositiveIntegerField(null=True, blank=True)
-    concurrent_answers = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_hour = models.PositiveIntegerField(_("requests per hour"), null=True, blank=True)
+    tokens_per_day = models.PositiveIntegerField(_("tokens per day"), null=True, blank=True)
+    tokens_per_month = models.PositiveIntegerField(_("tokens per month"), null=True, blank=True)
+    concurrent_answers = models.PositiveIntegerField(_("answers at a time"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(user__isnull=False, group__isnull=False),
@@ -251,32 +292,45 @@ class UsageRecord(models.Model):
     so deleting a conversation (or a user) keeps the accounting."""
 
     class Kind(models.TextChoices):
-        ANSWER = "answer"
-        CONTINUATION = "continuation"
-        TITLE = "title"
+        ANSWER = "answer", _("Answer")
+        CONTINUATION = "continuation", _("Continuation")
+        TITLE = "title", _("Title")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="usage",
+        verbose_name=_("user"),
     )
-    username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
-    conversation_id = models.BigIntegerField(null=True, blank=True)
-    message_id = models.BigIntegerField(null=True, blank=True)
-    provider = models.CharField(max_length=100)
-    model = models.CharField(max_length=200, help_text="The model's name in the catalog.")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    outcome = models.CharField(max_length=16, help_text="done, stopped, error or interrupted")
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
+    username = models.CharField(
+        _("username"), max_length=150, help_text=_("Kept when the user is deleted.")
+    )
+    conversation_id = models.BigIntegerField(_("conversation ID"), null=True, blank=True)
+    message_id = models.BigIntegerField(_("message ID"), null=True, blank=True)
+    provider = models.CharField(_("provider"), max_length=100)
+    model = models.CharField(
+        _("model"), max_length=200, help_text=_("The model's name in the catalog.")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, help_text=_("done, stopped, error or interrupted")
+    )
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
+    total_tokens = models.PositiveIntegerField(_("total tokens"), default=0)
     estimated = models.BooleanField(
-        default=False, help_text="The upstream reported no usage; Chatweb counted the tokens."
+        _("estimated"),
+        default=False,
+        help_text=_("The upstream reported no usage; Chatweb counted the tokens."),
     )
-    created_at = models.DateTimeField(default=clock.now, db_index=True)
+    created_at = models.DateTimeField(_("time"), default=clock.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "created_at"])]
-        verbose_name = "usage record"
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
 
     def __str__(self) -> str:
         return f"{self.username} {self.model} {self.kind} {self.total_tokens}"

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.protection import ThrottledAdminAuthenticationForm
 from conversations.models import Conversation, Message, Prompt, SharedLink
@@ -16,7 +17,7 @@ class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
     show_change_link = True
 
-    @admin.display(description="content")
+    @admin.display(description=_("content"))
     def short_content(self, obj: Message) -> str:
         return obj.content[:120]
 
@@ -35,7 +36,7 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [MessageInline]
 
     def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
-        queryset, _ = super().get_search_results(request, queryset, search_term)
+        queryset, _may_duplicate = super().get_search_results(request, queryset, search_term)
         return queryset.distinct(), False
 
 

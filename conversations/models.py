@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from conversations import fields
 
@@ -26,21 +27,31 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
 class Conversation(models.Model):
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        verbose_name=_("user"),
     )
-    title = fields.CharField(max_length=TITLE_MAX, default="New chat")
-    model = fields.CharField(max_length=200, blank=True)
-    system_prompt = fields.TextField(blank=True)
+    title = fields.CharField(_("title"), max_length=TITLE_MAX, default="New chat")
+    model = fields.CharField(_("model"), max_length=200, blank=True)
+    system_prompt = fields.TextField(_("system prompt"), blank=True)
     context_enabled = models.BooleanField(
-        default=True, help_text="Send the conversation's history with each message."
+        _("use context"),
+        default=True,
+        help_text=_("Send the conversation's history with each message."),
     )
     # The tip of the active branch: the path from here to the root is what the page
     # shows and what the model is sent. Regenerations and edits move it.
     current_leaf = models.ForeignKey(
-        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("last message shown"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -52,6 +63,8 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [models.Index(fields=["user", "-updated_at"])]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
 
     def __str__(self) -> str:
         return self.title
@@ -117,17 +130,17 @@ def _path(message_id: int, by_id: dict[int, Message]) -> list[Message]:
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        SYSTEM = "system"
-        USER = "user"
-        ASSISTANT = "assistant"
+        SYSTEM = "system", _("System")
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        STREAMING = "streaming"
-        DONE = "done"
-        STOPPED = "stopped"
-        ERROR = "error"
-        INTERRUPTED = "interrupted"
+        PENDING = "pending", _("Pending")
+        STREAMING = "streaming", _("Streaming")
+        DONE = "done", _("Done")
+        STOPPED = "stopped", _("Stopped")
+        ERROR = "error", _("Error")
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     LIVE = (Status.PENDING, Status.STREAMING)
 
@@ -139,42 +152,52 @@ class Message(models.Model):
     next_version_id: int | None = None
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        verbose_name=_("previous message"),
     )
-    role = fields.CharField(max_length=16, choices=Role.choices)
-    content = fields.TextField(blank=True)
+    role = fields.CharField(_("role"), max_length=16, choices=Role.choices)
+    content = fields.TextField(_("content"), blank=True)
     # Sanitized HTML of a finished message, rendered once so page loads never re-render.
-    html = fields.TextField(blank=True)
+    html = fields.TextField(_("rendered HTML"), blank=True)
     status = fields.CharField(
-        max_length=16, choices=Status.choices, default=Status.DONE, db_index=True
+        _("status"), max_length=16, choices=Status.choices, default=Status.DONE, db_index=True
     )
-    finish_reason = fields.CharField(max_length=32, blank=True)
-    error_code = fields.CharField(max_length=40, blank=True)
-    error = fields.TextField(blank=True)
+    finish_reason = fields.CharField(_("finish reason"), max_length=32, blank=True)
+    error_code = fields.CharField(_("error code"), max_length=40, blank=True)
+    error = fields.TextField(_("error"), blank=True)
     # When the upstream refused for rate limiting (HTTP 429): how many seconds it asked
     # the client to wait (its Retry-After), for the client to show or count down.
-    retry_after = models.PositiveIntegerField(null=True, blank=True)
-    model = fields.CharField(max_length=200, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    retry_after = models.PositiveIntegerField(_("retry after (seconds)"), null=True, blank=True)
+    model = fields.CharField(_("model"), max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(_("total tokens"), null=True, blank=True)
     # An answer's oldest history message the model was sent: older ones on its branch had
     # left the model's context window (the page marks where). Null: all of them were sent.
-    context_from_id = models.BigIntegerField(null=True, blank=True)
+    context_from_id = models.BigIntegerField(_("context starts at message"), null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
-    worker = fields.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    worker = fields.CharField(_("server process"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
     # Touched by every checkpoint: a streaming answer whose updated_at goes stale has
     # lost its process.
-    updated_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"
@@ -234,15 +257,20 @@ class SharedLink(models.Model):
     """
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="shared_links"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="shared_links",
+        verbose_name=_("conversation"),
     )
-    token = models.CharField(max_length=64, unique=True, default=new_share_token)
-    title = fields.CharField(max_length=TITLE_MAX)
-    message_ids = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now)
+    token = models.CharField(_("link token"), max_length=64, unique=True, default=new_share_token)
+    title = fields.CharField(_("title"), max_length=TITLE_MAX)
+    message_ids = models.JSONField(_("messages shared"), default=list)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("shared link")
+        verbose_name_plural = _("shared links")
 
     def __str__(self) -> str:
         return f"share of {self.conversation_id}: {self.title}"
@@ -264,22 +292,27 @@ class Prompt(models.Model):
     """A saved prompt (chatgpt-web's prompt store): a short title and the text inserted."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="prompts",
+        verbose_name=_("user"),
     )
-    title = fields.CharField(max_length=PROMPT_TITLE_MAX)
-    text = fields.TextField(max_length=PROMPT_TEXT_MAX)
+    title = fields.CharField(_("title"), max_length=PROMPT_TITLE_MAX)
+    text = fields.TextField(_("text"), max_length=PROMPT_TEXT_MAX)
     is_public = models.BooleanField(
         default=False,
-        verbose_name="published",
-        help_text="Offer this prompt to every user (administrators only).",
+        verbose_name=_("published"),
+        help_text=_("Offer this prompt to every user (administrators only)."),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     objects = PromptQuerySet.as_manager()
 
     class Meta:
         ordering = ["title", "id"]
+        verbose_name = _("prompt")
+        verbose_name_plural = _("prompts")
         constraints = [
             models.UniqueConstraint(fields=["user", "title"], name="prompt_title_unique_per_user")
         ]

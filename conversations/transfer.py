@@ -193,15 +193,39 @@ def _text(value: object, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ImportRefused(f"{what} is not text.")
+        raise ImportRefused(_("%(what)s is not text.") % {"what": what})
     if len(value) > MAX_TEXT_CHARS:
-        raise ImportRefused(f"{what} is longer than {MAX_TEXT_CHARS:,} characters.")
+        raise ImportRefused(
+            _("%(what)s is longer than %(limit)s characters.")
+            % {"what": what, "limit": f"{MAX_TEXT_CHARS:,}"}
+        )
     return fields.clean_text(value)
 
 
 def _title(value: object, what: str) -> str:
     title = " ".join(_text(value, what).split())[:TITLE_MAX]
-    return title or "Imported chat"
+    return title or _("Imported chat")
+
+
+# What a refusal names, in the reader's language: an entry of the file, or one of its
+# fields (the JSON key, which is the same in every language).
+def _chat_message(chat: int, message: int) -> str:
+    return _("Message %(message)s of chat %(chat)s") % {"message": message, "chat": chat}
+
+
+def _conversation(conversation: int) -> str:
+    return _("Conversation %(n)s") % {"n": conversation}
+
+
+def _conversation_message(conversation: int, message: int) -> str:
+    return _("Message %(message)s of conversation %(conversation)s") % {
+        "message": message,
+        "conversation": conversation,
+    }
+
+
+def _field(owner: str, key: str) -> str:
+    return _("%(owner)s's %(field)s") % {"owner": owner, "field": key}
 
 
 # The shapes of `new Date().toLocaleString()` in the locales people use most; the
@@ -276,30 +300,36 @@ def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
 def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     state = document.get("data", document)
     if not isinstance(state, dict):
-        raise ImportRefused('This is not a chatgpt-web history file: no "data" object.')
+        raise ImportRefused(_('This is not a chatgpt-web history file: no "data" object.'))
     history, chats = state.get("history"), state.get("chat")
     if not isinstance(history, list) or not isinstance(chats, list):
         raise ImportRefused(
-            'This is not a chatgpt-web history file: "history" and "chat" must be lists.'
+            _('This is not a chatgpt-web history file: "history" and "chat" must be lists.')
         )
     titles: dict[object, str] = {}
     for i, entry in enumerate(history):
         if not isinstance(entry, dict) or "uuid" not in entry:
-            raise ImportRefused(f"History entry {i + 1} has no uuid.")
-        titles[entry["uuid"]] = _title(entry.get("title"), f"The title of history entry {i + 1}")
+            raise ImportRefused(_("History entry %(n)s has no uuid.") % {"n": i + 1})
+        titles[entry["uuid"]] = _title(
+            entry.get("title"), _("The title of history entry %(n)s") % {"n": i + 1}
+        )
     plans: list[PlannedConversation] = []
     for i, chat in enumerate(chats):
         if not isinstance(chat, dict) or not isinstance(chat.get("data"), list):
-            raise ImportRefused(f'Chat {i + 1} has no message list ("data").')
+            raise ImportRefused(_('Chat %(n)s has no message list ("data").') % {"n": i + 1})
         plan = PlannedConversation(
-            title=titles.get(chat.get("uuid"), "Imported chat"), created_at=now, updated_at=now
+            title=titles.get(chat.get("uuid")) or _("Imported chat"), created_at=now, updated_at=now
         )
         previous: PlannedMessage | None = None
         for j, item in enumerate(chat["data"]):
-            where = f"Message {j + 1} of chat {i + 1}"
+            where = _chat_message(i + 1, j + 1)
             if not isinstance(item, dict):
-                raise ImportRefused(f"{where} is not an object.")
-            text = _text(item.get("text"), f"The text of {where.lower()}")
+                raise ImportRefused(_("%(what)s is not an object.") % {"what": where})
+            text = _text(
+                item.get("text"),
+                _("The text of message %(message)s of chat %(chat)s")
+                % {"message": j + 1, "chat": i + 1},
+            )
             at = parse_locale_datetime(item.get("dateTime"), fallback=now)
             if previous is not None and at < previous.created_at:
                 at = previous.created_at  # Keep the order the file gives.
@@ -335,7 +365,7 @@ def _when(value: object, what: str, *, now: dt.datetime) -> dt.datetime:
     if value is None:
         return now
     if not isinstance(value, str):
-        raise ImportRefused(f"{what} is not a date.")
+        raise ImportRefused(_("%(what)s is not a date.") % {"what": what})
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -350,72 +380,86 @@ def _usage(value: object, what: str) -> dict[str, int] | None:
         isinstance(value.get(k), int) and value[k] >= 0
         for k in ("prompt_tokens", "completion_tokens", "total_tokens")
     ):
-        raise ImportRefused(f"{what}: usage must hold three token counts.")
+        raise ImportRefused(_("%(what)s: usage must hold three token counts.") % {"what": what})
     return {k: int(value[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
 def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     if document.get("version") != VERSION:
         raise ImportRefused(
-            f"This export is version {document.get('version')!r}; "
-            f"this server reads version {VERSION}."
+            _("This export is version %(version)s; this server reads version %(supported)s.")
+            % {"version": repr(document.get("version")), "supported": VERSION}
         )
     items = document.get("conversations")
     if not isinstance(items, list):
-        raise ImportRefused('The export has no "conversations" list.')
+        raise ImportRefused(_('The export has no "conversations" list.'))
     plans: list[PlannedConversation] = []
     for i, item in enumerate(items):
-        where = f"Conversation {i + 1}"
+        where = _conversation(i + 1)
         if not isinstance(item, dict) or not isinstance(item.get("messages"), list):
-            raise ImportRefused(f'{where} has no "messages" list.')
+            raise ImportRefused(_('%(what)s has no "messages" list.') % {"what": where})
         plan = PlannedConversation(
-            title=_title(item.get("title"), f"The title of {where.lower()}"),
-            created_at=_when(item.get("created_at"), f"{where}'s created_at", now=now),
-            updated_at=_when(item.get("updated_at"), f"{where}'s updated_at", now=now),
-            model=_text(item.get("model"), f"{where}'s model")[:200],
-            system_prompt=_text(item.get("system_prompt"), f"{where}'s system prompt"),
+            title=_title(item.get("title"), _("The title of conversation %(n)s") % {"n": i + 1}),
+            created_at=_when(item.get("created_at"), _field(where, "created_at"), now=now),
+            updated_at=_when(item.get("updated_at"), _field(where, "updated_at"), now=now),
+            model=_text(item.get("model"), _field(where, "model"))[:200],
+            system_prompt=_text(item.get("system_prompt"), _field(where, "system_prompt")),
             context_enabled=item.get("context_enabled") is not False,
             leaf=item.get("current_leaf"),
         )
         keys: set[object] = set()
         for j, raw in enumerate(item["messages"]):
-            what = f"Message {j + 1} of conversation {i + 1}"
+            what = _conversation_message(i + 1, j + 1)
             if not isinstance(raw, dict):
-                raise ImportRefused(f"{what} is not an object.")
+                raise ImportRefused(_("%(what)s is not an object.") % {"what": what})
             key, parent = raw.get("id"), raw.get("parent")
             if not isinstance(key, int) or isinstance(key, bool) or key in keys:
-                raise ImportRefused(f"{what} has a missing or repeated id.")
+                raise ImportRefused(_("%(what)s has a missing or repeated id.") % {"what": what})
             if parent is not None and parent not in keys:
-                raise ImportRefused(f"{what} answers a message that does not come before it.")
+                raise ImportRefused(
+                    _("%(what)s answers a message that does not come before it.") % {"what": what}
+                )
             role, status = raw.get("role"), raw.get("status", Message.Status.DONE)
             if role not in ROLES:
-                raise ImportRefused(f"{what} has an unknown role {role!r}.")
+                raise ImportRefused(
+                    _("%(what)s has an unknown role %(role)s.") % {"what": what, "role": repr(role)}
+                )
             if status in Message.LIVE:
                 status = Message.Status.INTERRUPTED
             if status not in FINISHED:
-                raise ImportRefused(f"{what} has an unknown status {status!r}.")
-            created = _when(raw.get("created_at"), f"{what}'s created_at", now=now)
+                raise ImportRefused(
+                    _("%(what)s has an unknown status %(status)s.")
+                    % {"what": what, "status": repr(status)}
+                )
+            created = _when(raw.get("created_at"), _field(what, "created_at"), now=now)
+            content_of = _("The text of message %(message)s of conversation %(conversation)s")
             plan.messages.append(
                 PlannedMessage(
                     key=key,
                     parent=parent,
                     role=role,
-                    content=_text(raw.get("content"), f"The text of {what.lower()}"),
+                    content=_text(
+                        raw.get("content"), content_of % {"message": j + 1, "conversation": i + 1}
+                    ),
                     status=status,
                     created_at=created,
-                    model=_text(raw.get("model"), f"{what}'s model")[:200],
-                    finish_reason=_text(raw.get("finish_reason"), f"{what}'s finish_reason")[:32],
-                    error_code=_text(raw.get("error_code"), f"{what}'s error_code")[:40],
-                    error=_text(raw.get("error"), f"{what}'s error"),
+                    model=_text(raw.get("model"), _field(what, "model"))[:200],
+                    finish_reason=_text(raw.get("finish_reason"), _field(what, "finish_reason"))[
+                        :32
+                    ],
+                    error_code=_text(raw.get("error_code"), _field(what, "error_code"))[:40],
+                    error=_text(raw.get("error"), _field(what, "error")),
                     usage=_usage(raw.get("usage"), what),
-                    finished_at=_when(raw.get("finished_at"), f"{what}'s finished_at", now=now)
+                    finished_at=_when(raw.get("finished_at"), _field(what, "finished_at"), now=now)
                     if raw.get("finished_at")
                     else None,
                 )
             )
             keys.add(key)
         if plan.leaf is not None and plan.leaf not in keys:
-            raise ImportRefused(f"{where}'s current_leaf is not one of its messages.")
+            raise ImportRefused(
+                _("%(what)s's current_leaf is not one of its messages.") % {"what": where}
+            )
         plans.append(plan)
     return _check_size(plans)
 

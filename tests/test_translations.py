@@ -13,6 +13,9 @@ Three checks, each of which a new untranslated string trips:
    fails here.
 3. Every msgid in the .po files has a Chinese msgstr (not fuzzy), and the committed .mo
    says the same (a .po edited without recompiling fails).
+4. The admin names our apps, models, fields, choices and its own columns, filters,
+   actions and sections in Chinese: a name written bare (not gettext_lazy) reads the
+   same in zh-Hans as in English, and fails here.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ import gettext
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.db import models
+from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -266,7 +274,7 @@ def test_every_msgid_has_a_chinese_translation(domain: str) -> None:
 
 
 # Entries whose Chinese has no Chinese character (formats).
-SAME_IN_CHINESE = {"%(date)s, %(time)s"}
+SAME_IN_CHINESE = {"%(date)s, %(time)s", "%(groups)s, %(users)s"}
 
 
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
@@ -281,3 +289,99 @@ def test_the_committed_mo_matches_the_po(domain: str) -> None:
             else compiled.ngettext(msgid, msgid, 1),
         }
         assert found & set(strs), f"{domain}.mo is stale for {msgid!r}: run `make messages`"
+
+
+# --- 4. The admin speaks Chinese for our own apps --------------------------------------------
+
+OUR_APPS = ("conversations", "catalog", "accounts")
+# Names that are the same in Chinese: Django's automatic primary key label, and each
+# language named in its own words (the language setting's choices).
+SAME_NAME_IN_CHINESE = {"ID", "English", "简体中文"}
+
+
+def _model_names() -> list[tuple[str, object]]:
+    """(where, name) for each app, model, field, help text and choice label of our apps."""
+    names: list[tuple[str, object]] = []
+    for label in OUR_APPS:
+        config = apps.get_app_config(label)
+        names.append((f"{label} app", config.verbose_name))
+        for model in config.get_models():
+            opts = model._meta
+            names.append((opts.label, opts.verbose_name))
+            names.append((f"{opts.label} (plural)", opts.verbose_name_plural))
+            for field in opts.get_fields():
+                if not isinstance(field, models.Field):
+                    continue  # Reverse relations are named by the other side.
+                where = f"{opts.label}.{field.name}"
+                names.append((where, field.verbose_name))
+                if field.help_text:
+                    names.append((f"{where} help_text", field.help_text))
+                for value, choice in field.flatchoices if field.choices else []:
+                    if value != "":  # A blank choice's label is Django's own "---------".
+                        names.append((f"{where} choice {value!r}", choice))
+    return names
+
+
+def _admin_names() -> list[tuple[str, object]]:
+    """(where, name) for what our ModelAdmins add: sections, columns, filters, actions, form
+    fields declared in the admin, inlines' columns."""
+    names: list[tuple[str, object]] = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in OUR_APPS:
+            continue
+        where = type(model_admin).__name__
+        for title, options in model_admin.fieldsets or ():
+            if title:
+                names.append((f"{where} section", title))
+            if options.get("description"):
+                names.append((f"{where} section description", options["description"]))
+        owners = [model_admin, *(inline(model, admin.site) for inline in model_admin.inlines)]
+        for owner in owners:
+            columns = [*getattr(owner, "list_display", ()), *(owner.fields or ())]
+            fields = {field.name for field in owner.model._meta.get_fields()}
+            for column in columns:
+                if isinstance(column, str) and column in fields:
+                    continue  # Named by the model (a field's name wins, as in the admin).
+                attribute = getattr(owner, column, None) if isinstance(column, str) else column
+                if callable(attribute):
+                    names.append((f"{where}.{column}", attribute.short_description))
+        for action in model_admin.actions or ():
+            function: Any = getattr(model_admin, action) if isinstance(action, str) else action
+            names.append((f"{where} action {action}", function.short_description))
+        for list_filter in model_admin.list_filter:
+            if isinstance(list_filter, type) and issubclass(list_filter, admin.SimpleListFilter):
+                names.append((f"{where} filter", list_filter.title))
+        for name, field in getattr(model_admin.form, "declared_fields", {}).items():
+            names.append((f"{where} form {name}", field.label))
+            if field.help_text:
+                names.append((f"{where} form {name} help_text", field.help_text))
+    return names
+
+
+def _same_in_both(names: list[tuple[str, object]]) -> list[str]:
+    same = []
+    for where, name in names:
+        with translation.override("en"):
+            english = str(name)
+        with translation.override("zh-hans"):
+            chinese = str(name)
+        if english == chinese and english not in SAME_NAME_IN_CHINESE:
+            same.append(f"{where}: {english!r}")
+    return same
+
+
+def test_our_apps_models_and_fields_have_chinese_names() -> None:
+    names = _model_names()
+    assert len(names) > 100
+    assert _same_in_both(names) == [], "mark with gettext_lazy, `make messages`, translate"
+
+
+def test_our_admin_sections_columns_filters_and_actions_have_chinese_names() -> None:
+    names = _admin_names()
+    assert len(names) > 10
+    assert _same_in_both(names) == [], "mark with gettext_lazy, `make messages`, translate"
+
+
+def test_the_name_check_catches_a_bare_name() -> None:
+    assert _same_in_both([("a", "published"), ("b", "ID")]) == ["a: 'published'"]
+    assert _same_in_both([("c", translation.gettext_lazy("published"))]) == []

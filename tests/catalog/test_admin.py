@@ -150,7 +150,7 @@ def test_an_admin_enables_a_model_for_a_group(admin_client, ollama, team):
     model = ChatModel.objects.get(name="llama")
     assert list(model.groups.all()) == [team]
     changelist = page(admin_client.get(reverse("admin:catalog_chatmodel_changelist")))
-    assert "1 group(s), 0 user(s)" in changelist
+    assert "1 group, 0 users" in changelist
 
 
 def test_choosing_a_new_site_default_replaces_the_old(admin_client, catalog_models):

@@ -126,6 +126,23 @@ def test_the_message_page_loads(admin_client, history):
     assert "Two tides" in _page(response)
 
 
+def test_the_admin_names_our_apps_models_and_columns_in_chinese(admin_client, history):
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
+    index = _page(admin_client.get("/admin/", **zh))
+    messages = _page(admin_client.get("/admin/conversations/message/", **zh))
+    message = Message.objects.get(role="assistant")
+    form = _page(admin_client.get(f"/admin/conversations/message/{message.pk}/change/", **zh))
+
+    for name in ("对话", "模型、用量与配额", "用量记录", "服务商", "提示词", "分享链接"):
+        assert f">{name}</" in index
+    for english in ("Conversations", "Usage records", "Shared links"):
+        assert english not in index
+    assert "提示 token 数" in messages  # A column.
+    assert "助手" in messages  # A role, in the list and its filter.
+    assert "已完成" in messages  # A status.
+    assert "上一条消息" in form  # A field's label.
+
+
 def test_the_admin_is_closed_to_ordinary_users(alice_client, history):
     response = alice_client.get("/admin/conversations/conversation/")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conversations import transfer
 from conversations.models import Conversation, Message
@@ -198,6 +198,21 @@ def test_a_bad_message_late_in_the_file_writes_nothing(alice):
     document["data"]["chat"][2]["data"][3]["text"] = {"not": "text"}
 
     assert "not text" in _refused(alice, json.dumps(document).encode())
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "The text of message 4 of chat 3 is not text."),
+        ("zh-hans", "第 3 个聊天的第 4 条消息的文本不是字符串。"),
+    ],
+)
+def test_a_refusal_names_the_bad_entry_in_the_readers_language(alice, language, expected):
+    document = json.loads(FIXTURE.read_bytes())
+    document["data"]["chat"][2]["data"][3]["text"] = {"not": "text"}
+
+    with translation.override(language):
+        assert _refused(alice, json.dumps(document).encode()) == expected
 
 
 @pytest.mark.parametrize(

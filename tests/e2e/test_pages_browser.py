@@ -49,6 +49,7 @@ DONE = ".msg-assistant[data-status=done]"
 class Site:
     conversation: str
     share: str
+    provider: str
     fresh: Daphne
 
 
@@ -80,15 +81,17 @@ def fresh_app(tmp_path_factory: pytest.TempPathFactory, static_root: Path) -> It
 @pytest.fixture(scope="module")
 def site(browser: Any, app: Daphne, fresh_app: Daphne) -> Site:
     """The admin's data: a conversation with the showcase answer, a saved prompt, a share
-    link, and a (disabled) provider for the admin's list of providers."""
-    manage(
+    link, and a (disabled) provider for the admin's list of providers and its form."""
+    provider = manage(
         app.env,
         "shell",
+        "-v",
+        "0",  # Only the printed id: no note of the shell's automatic imports.
         "-c",
         "from catalog.models import Provider; "
-        "Provider.objects.create(name='Local vLLM', base_url='http://127.0.0.1:9/v1', "
-        "enabled=False)",
-    )
+        "print(Provider.objects.create(name='Local vLLM', base_url='http://127.0.0.1:9/v1', "
+        "enabled=False).pk)",
+    ).strip()
     page = open_page(browser, app, username=ADMIN, password=ADMIN_PASSWORD)
     page.goto("/")
     page.fill("#composer-text", "Show me what Chatweb can do")
@@ -104,7 +107,12 @@ def site(browser: Any, app: Daphne, fresh_app: Daphne) -> Site:
     page.goto(conversation)
     token = share_token(page)
     page.context.close()
-    return Site(conversation=conversation, share=f"/s/{token}/", fresh=fresh_app)
+    return Site(
+        conversation=conversation,
+        share=f"/s/{token}/",
+        provider=f"/admin/catalog/provider/{provider}/change/",
+        fresh=fresh_app,
+    )
 
 
 def rich_answer(page: Any) -> None:
@@ -175,10 +183,17 @@ def visits(site: Site) -> list[Visit]:
             "Streaming self-test",
             ready=self_test_done,
         ),
-        Visit("admin-index", "/admin/", admin_title, "Welcome,"),
+        # Our apps, models, filters and sections are named in the page's language too.
+        Visit("admin-index", "/admin/", "#content-main caption", "Models, usage and quotas"),
         Visit("admin-providers", "/admin/catalog/provider/", admin_title, "Welcome,"),
-        Visit("admin-conversations", "/admin/conversations/conversation/", admin_title, "Welcome,"),
-        Visit("admin-usage", "/admin/catalog/usagerecord/", admin_title, "Welcome,"),
+        Visit("admin-provider-change", site.provider, ".fieldset-heading", "Advanced"),
+        Visit(
+            "admin-conversations",
+            "/admin/conversations/conversation/",
+            "#changelist-filter",
+            "use context",
+        ),
+        Visit("admin-usage", "/admin/catalog/usagerecord/", "#changelist-filter", "when"),
         Visit("admin-user-change", "/admin/auth/user/2/change/", admin_title, "Welcome,"),
     ]
 
