@@ -20,6 +20,7 @@ httpcore: the HTTP/1.1 parsing, the pool, keep-alive, timeouts and their excepti
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import ssl
 from collections.abc import Iterable
@@ -101,7 +102,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             loop = asyncio.get_running_loop()
             waiter = loop.create_future()
             protocol.waiter = waiter
-            if timeout is not None:
+            if timeout is None:
+                self._deadline = math.inf  # this read waits as long as it takes
+            else:
                 self._deadline = loop.time() + timeout
                 if self._timer is None:
                     self._timer = loop.call_at(self._deadline, self._on_timer)
@@ -124,8 +127,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def _on_timer(self) -> None:
         self._timer = None
         waiter = self._protocol.waiter
-        if waiter is None or waiter.done():
-            return  # no read waiting: the next one sets a timer again
+        if waiter is None or waiter.done() or self._deadline == math.inf:
+            return  # no read waiting, or one without a timeout: the next one sets a timer
         loop = asyncio.get_running_loop()
         if loop.time() >= self._deadline:
             waiter.set_exception(httpcore.ReadTimeout("timed out reading from the model server"))

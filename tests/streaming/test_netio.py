@@ -245,3 +245,20 @@ async def test_a_server_that_keeps_talking_is_not_timed_out_and_one_that_stops_i
         await stream.read(100, timeout=0.25)
     assert 0.2 <= loop.time() - started < 2
     await stream.aclose()
+
+
+async def test_a_read_without_a_timeout_outlives_an_earlier_reads_timer(serve):
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"a")
+        await writer.drain()
+        await asyncio.sleep(0.5)  # longer than the first read's timeout
+        writer.write(b"b")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    assert await stream.read(100, timeout=0.2) == b"a"  # its timer is still set
+    assert await stream.read(100, timeout=None) == b"b"
+    await stream.aclose()
