@@ -10,8 +10,10 @@ so each process keeps one copy, reloaded when they change:
   catalog.apps), and again when the transaction commits, so a copy read meanwhile from
   the uncommitted rows is not kept;
 - in every other process within CATALOG_RECHECK_SECONDS: each of those changes also
-  writes a new version in the cache (Redis in production), and a process compares its
-  copy's version with the cache's at most that often.
+  writes a new version in the "catalog" cache (Redis in production, shared by every
+  instance; a file in DATA_DIR with the embedded defaults, shared by every process on the
+  machine, such as a manage.py command run beside `make run`), and a process compares its
+  copy's version with that one at most that often.
 
 A user's groups are not in the copy (membership changes without a catalog signal); they
 are read per request, and only when some grant or quota names a group.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
 
 from catalog.models import ChatModel, Quota
@@ -107,11 +109,12 @@ def get() -> Snapshot:
     now = time.monotonic()
     if held.snapshot is not None and now - held.checked_at < settings.CATALOG_RECHECK_SECONDS:
         return held.snapshot
-    version = cache.get(VERSION_KEY)
+    versions = caches["catalog"]
+    version = versions.get(VERSION_KEY)
     if version is None:
         # First use, or the cache lost it: every process reloads once.
-        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(VERSION_KEY)
+        versions.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = versions.get(VERSION_KEY)
     if held.snapshot is not None and version == held.version:
         held.checked_at = now
         return held.snapshot
@@ -135,7 +138,7 @@ def changed() -> None:
 
 def _bump() -> None:
     forget()
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    caches["catalog"].set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def on_change(sender: object, **kwargs: Any) -> None:

@@ -187,6 +187,8 @@ if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+    # The catalog's version (catalog/snapshot.py), seen by every instance.
+    CACHES["catalog"] = CACHES["default"]
 else:
     # channels' InMemoryChannelLayer without its per-message scans (streaming/layers.py).
     CHANNEL_LAYERS = {
@@ -195,7 +197,16 @@ else:
             "CONFIG": {"capacity": 1000},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # The catalog's version (catalog/snapshot.py) in a file beside the database, so
+        # that a change made by another process (a manage.py command beside `make run`)
+        # is seen too: the in-memory cache is this process's alone.
+        "catalog": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache" / "catalog"),
+        },
+    }
 # Sessions are read from the cache (Redis in production), written through to the
 # database: a socket's handshake costs no session query.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -93,7 +93,7 @@ def test_another_instance_sees_a_change_within_the_recheck_interval(
     assert "llama" in names(alice)
     ChatModel.objects.filter(name="llama").update(enabled=False)  # no signal: not this process
     settings.CATALOG_RECHECK_SECONDS = 3600
-    cache.set(snapshot.VERSION_KEY, "from-another-instance", timeout=None)
+    caches["catalog"].set(snapshot.VERSION_KEY, "from-another-instance", timeout=None)
     assert "llama" in names(alice)  # checked less than CATALOG_RECHECK_SECONDS ago
     settings.CATALOG_RECHECK_SECONDS = 0
     assert "llama" not in names(alice)

@@ -165,6 +165,14 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
     )
     manage(app.env, "shell", "-c", setup)
     try:
+        # Made by another process: the server sees it within CATALOG_RECHECK_SECONDS (the
+        # catalog's version is in a file shared by the processes of the embedded setup).
+        for _ in range(20):
+            page.goto("/")
+            if page.locator('#model-select option[value="tiny"]').count():
+                break
+            page.wait_for_timeout(250)
+        expect(page.locator('#model-select option[value="tiny"]')).to_have_count(1)
         start_chat(page, "[[fake tokens=3]] " + "word " * 300)
         expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
         expect(page.locator(".context-cut")).to_have_count(0)
