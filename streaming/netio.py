@@ -42,7 +42,6 @@ class _Protocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.eof = False
         self.error: BaseException | None = None
-        self.paused = False
         self.waiter: asyncio.Future[None] | None = None
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -53,9 +52,13 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) > READ_BUFFER_LIMIT and self.transport is not None:
-            self.transport.pause_reading()
-            self.paused = True
+        transport = self.transport
+        if (
+            len(self.buffer) > READ_BUFFER_LIMIT
+            and transport is not None
+            and transport.is_reading()
+        ):
+            transport.pause_reading()
         self._wake()
 
     def eof_received(self) -> bool:
@@ -116,8 +119,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if buffer:
             data = bytes(buffer[:max_bytes])
             del buffer[:max_bytes]
-            if protocol.paused and len(buffer) <= READ_BUFFER_LIMIT // 2:
-                protocol.paused = False
+            if len(buffer) <= READ_BUFFER_LIMIT // 2 and not self._transport.is_reading():
                 self._transport.resume_reading()
             return data
         if protocol.error is not None:
