@@ -405,11 +405,13 @@ class Bench:
             return None
         # BENCH_PROFILE_RAW=1: collapsed stacks (one line per stack, for grep and sums) of the
         # thread holding the GIL only, so that the figures are CPU, not waiting for the GIL.
+        # BENCH_PROFILE_RATE: samples a second (100; a short scenario wants more).
         raw = bool(os.environ.get("BENCH_PROFILE_RAW"))
+        rate = os.environ.get("BENCH_PROFILE_RATE", "100")
         out = RESULTS / "profiles" / f"{config.key}-{scenario.key}.{'txt' if raw else 'svg'}"
         out.parent.mkdir(parents=True, exist_ok=True)
         return spawn(
-            pinned(1, [py_spy, "record", "--pid", str(pid), "--output", str(out), "--rate", "100",
+            pinned(1, [py_spy, "record", "--pid", str(pid), "--output", str(out), "--rate", rate,
                        "--nonblocking", *(["--format", "raw", "--gil"] if raw else [])]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
