@@ -36,7 +36,7 @@ from catalog.models import UsageRecord
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
-from streaming import events, layers
+from streaming import events, layers, netio
 from streaming.providers import (
     ChatMessage,
     OpenAICompatible,
@@ -64,6 +64,9 @@ DATABASE_ERROR = (
     "The database could not be reached for a while, so this answer was ended early. "
     "The text so far is kept; you can regenerate the answer."
 )
+# How long before its next delta is due an answer reads what its upstream sent meanwhile
+# (netio.ReadHold; a quarter of the window when that is shorter).
+READ_LEAD_SECONDS = 0.005
 
 
 # --- Context --------------------------------------------------------------------------
@@ -403,6 +406,7 @@ class Generation:
         # Loop time before which no delta is sent: the coalescing window runs from the
         # previous delta, so the first one goes out at once.
         self._next_flush = 0.0
+        self._read_hold = netio.ReadHold()
         self._saving: asyncio.Task[None] | None = None
         self._outage = Outage()
         self._aborted = False  # the database stayed unreachable: the answer ends now
@@ -648,6 +652,8 @@ class Generation:
         loop = asyncio.get_running_loop()
         pending = self.pending
         dirty = self._dirty
+        # Reads gather what arrives until just before the next delta is due (_flush).
+        netio.READ_HOLD.set(self._read_hold)
         for round_ in range(settings.MAX_CONTINUATIONS + 1):
             finish_reason = None
             kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
@@ -728,7 +734,9 @@ class Generation:
             return
         self.seq += 1
         self.sent.append(text)
-        self._next_flush = asyncio.get_running_loop().time() + coalesce_window()
+        window = coalesce_window()
+        self._next_flush = asyncio.get_running_loop().time() + window
+        self._read_hold.until = self._next_flush - min(READ_LEAD_SECONDS, window / 4)
         await self._publish(events.delta_frame(self.message_id, self.seq, text))
         # No checkpoint on the way out: the end, saved next, holds the whole text.
         if (

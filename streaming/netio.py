@@ -12,6 +12,12 @@ buffer. Reading pauses only past READ_BUFFER_LIMIT unread bytes (a reader far be
 memory per connection stays bounded. TLS is asyncio's (`loop.start_tls`, the ssl module's
 C implementation on the same transport). Everything above the socket is still httpx and
 httpcore: the HTTP/1.1 parsing, the pool, keep-alive, timeouts and their exceptions.
+
+A reader may hold its reads (READ_HOLD, a ReadHold in its task's context): what arrives
+before `ReadHold.until` stays buffered and the reader is woken once, at that time, with all
+of it. A streamed answer sends a delta frame once per coalescing window, so reading each
+token as it comes only to wait for the window costs a wake-up and a pass through the read
+path per token (streaming.generation sets the hold to just before its next frame is due).
 """
 
 # The `timeout` parameters are httpcore's interface (AsyncNetworkStream/Backend).
@@ -20,6 +26,7 @@ httpcore: the HTTP/1.1 parsing, the pool, keep-alive, timeouts and their excepti
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import socket
 import ssl
@@ -34,11 +41,29 @@ from httpcore._backends.base import SOCKET_OPTION
 READ_BUFFER_LIMIT = 256 * 1024
 
 
+class ReadHold:
+    """Until when (event loop time) the reads of the task holding it gather data."""
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+
+READ_HOLD: contextvars.ContextVar[ReadHold | None] = contextvars.ContextVar(
+    "chatweb_read_hold", default=None
+)
+
+
 class _Protocol(asyncio.Protocol):
-    """Buffers what the socket receives; wakes the one reader waiting for it."""
+    """Buffers what the socket receives; wakes the one reader waiting for it (at once, or
+    at its hold's time: one wake-up for everything that arrived meanwhile)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
+        # The waiting reader's hold, and the timer that wakes it at the hold's time.
+        self.hold: ReadHold | None = None
+        self.hold_timer: asyncio.TimerHandle | None = None
         self.buffer = bytearray()
         self.eof = False
         self.error: BaseException | None = None
@@ -59,6 +84,13 @@ class _Protocol(asyncio.Protocol):
             and transport.is_reading()
         ):
             transport.pause_reading()
+        hold = self.hold
+        if hold is not None and self.waiter is not None:
+            loop = asyncio.get_running_loop()
+            if hold.until > loop.time():
+                if self.hold_timer is None:
+                    self.hold_timer = loop.call_at(hold.until, self._wake)
+                return
         self._wake()
 
     def eof_received(self) -> bool:
@@ -83,6 +115,9 @@ class _Protocol(asyncio.Protocol):
             self.drain_waiter.set_result(None)
 
     def _wake(self) -> None:
+        if self.hold_timer is not None:
+            self.hold_timer.cancel()
+            self.hold_timer = None
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -105,6 +140,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             loop = asyncio.get_running_loop()
             waiter = loop.create_future()
             protocol.waiter = waiter
+            protocol.hold = READ_HOLD.get()
             if timeout is None:
                 self._deadline = math.inf  # this read waits as long as it takes
             else:
@@ -115,6 +151,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 await waiter
             finally:
                 protocol.waiter = None
+                protocol.hold = None
+                if protocol.hold_timer is not None:  # a timeout or a cancel came first
+                    protocol.hold_timer.cancel()
+                    protocol.hold_timer = None
         buffer = protocol.buffer
         if buffer:
             data = bytes(buffer[:max_bytes])
@@ -131,6 +171,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         waiter = self._protocol.waiter
         if waiter is None or waiter.done() or self._deadline == math.inf:
             return  # no read waiting, or one without a timeout: the next one sets a timer
+        if self._protocol.buffer:
+            self._protocol._wake()  # data came in time; it was only held
+            return
         loop = asyncio.get_running_loop()
         if loop.time() >= self._deadline:
             waiter.set_exception(httpcore.ReadTimeout("timed out reading from the model server"))

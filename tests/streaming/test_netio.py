@@ -265,3 +265,53 @@ async def test_a_read_without_a_timeout_outlives_an_earlier_reads_timer(serve):
     assert await stream.read(100, timeout=0.2) == b"a"  # its timer is still set
     assert await stream.read(100, timeout=None) == b"b"
     await stream.aclose()
+
+
+async def test_a_held_read_gathers_what_arrives_until_its_hold_ends(serve):
+    """With a ReadHold in the reader's context, pieces that arrive before its time come back
+    in one read at that time; without one, each piece is read as it comes."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for piece in (b"a", b"b", b"c"):
+            await asyncio.sleep(0.05)
+            writer.write(piece)
+            await writer.drain()
+        await reader.read()
+        writer.close()
+
+    async def reads(hold_for: float | None) -> list[bytes]:
+        port = await serve(handler)
+        stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        if hold_for is not None:
+            hold = netio.ReadHold()
+            hold.until = asyncio.get_running_loop().time() + hold_for
+            netio.READ_HOLD.set(hold)
+        got: list[bytes] = []
+        while sum(map(len, got)) < 3:
+            got.append(await stream.read(100, timeout=5))
+        await stream.aclose()
+        return got
+
+    assert await asyncio.create_task(reads(None)) == [b"a", b"b", b"c"]
+    # The tasks keep the hold in their own context, as a generation's reading task does.
+    assert await asyncio.create_task(reads(0.4)) == [b"abc"]
+
+
+async def test_a_held_read_is_not_timed_out_by_data_it_holds_and_sees_the_end_at_once(serve):
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"x")
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    loop = asyncio.get_running_loop()
+    hold = netio.ReadHold()
+    netio.READ_HOLD.set(hold)
+    hold.until = loop.time() + 5  # past the read's timeout: the held data is still data
+    assert await stream.read(100, timeout=0.2) == b"x"
+    started = loop.time()
+    assert await stream.read(100, timeout=5) == b""  # the close is not held
+    assert loop.time() - started < 2
+    await stream.aclose()
