@@ -35,6 +35,20 @@ def buffered_bytes(transport: Any) -> int:
     return max(0, len(pending) - offset) + int(getattr(transport, "_tempDataLen", 0))
 
 
+def _writes_directly(transport: Any) -> bool:
+    """Whether bytes can go to this transport's socket now, ahead of nothing: a connected
+    plain-TCP Twisted transport with an empty buffer (TLS has its own layer)."""
+    return (
+        hasattr(transport, "writeSomeData")
+        and not getattr(transport, "TLS", True)
+        and transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "_writeDisconnected", True)
+        and not transport._tempDataBuffer
+        and len(transport.dataBuffer) == transport.offset
+    )
+
+
 class _LazyPformat:
     """pprint.pformat(obj), computed only if the log line holding it is written."""
 
@@ -80,6 +94,33 @@ class BoundedWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
             super().sendMessage(payload, isBinary, **kwargs)
         finally:
             self.maxMessagePayloadSize = limit
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """Hand a frame to the kernel at once when nothing is waiting before it.
+
+        Twisted's TCP transport never writes in write(): it buffers the bytes and registers
+        the socket for writability (an epoll_ctl), then writes on the next loop turn and
+        unregisters it (another). That was two system calls and a loop turn per delta
+        frame. When the transport holds nothing, the frame is sent here; only what the
+        kernel does not take is left to the transport, which then goes its usual way
+        (and WS_MAX_BUFFERED_BYTES still bounds it, serverSend below).
+        """
+        transport = self.transport
+        if (
+            not sync
+            and not chopsize
+            and not self.send_queue
+            and not self.logOctets
+            and _writes_directly(transport)
+        ):
+            sent = transport.writeSomeData(data)
+            if isinstance(sent, int) and sent > 0:
+                if self.state == self.STATE_OPEN:
+                    self.trafficStats.outgoingOctetsWireLevel += sent
+                if sent == len(data):
+                    return
+                data = data[sent:]
+        super().sendData(data, sync, chopsize)
 
     def serverSend(self, content: str | bytes, binary: bool = False) -> None:
         if self.overflowed:

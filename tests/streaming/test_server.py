@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from streaming.server import WEBSOCKET_CONNECT_TIMEOUT_S, BoundedCommandLineInterface
+import contextlib
+import socket
+from contextlib import closing
+from typing import Any
+
+from streaming.server import (
+    WEBSOCKET_CONNECT_TIMEOUT_S,
+    BoundedCommandLineInterface,
+    buffered_bytes,
+)
 
 
 def test_handshakes_get_longer_than_daphnes_5_seconds_to_be_accepted():
@@ -39,3 +48,59 @@ def test_a_new_connection_does_not_pretty_print_autobahns_settings(monkeypatch):
     assert formatted == []
     assert protocol.state == protocol.STATE_CONNECTING  # autobahn's set-up did run
     assert vars(autobahn_protocol)["pformat"] is counting_pformat  # the module is as it was
+
+
+def _connected_protocol() -> tuple[Any, Any, socket.socket]:
+    """The launcher's protocol on a real TCP-like socket (a socketpair) through Twisted's
+    own TCP transport; the reactor is Twisted's MemoryReactor, which records writers."""
+    from autobahn.twisted.websocket import WebSocketServerFactory
+    from twisted.internet import address, tcp
+    from twisted.internet.testing import MemoryReactor
+
+    from streaming.server import BoundedWebSocketProtocol
+
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.settimeout(2)  # a frame left in the transport fails the test instead of hanging it
+    reactor = MemoryReactor()
+    protocol = BoundedWebSocketProtocol()
+    protocol.factory = WebSocketServerFactory()
+
+    class Connection(tcp.Connection):
+        def getPeer(self) -> address.IPv4Address:  # a socketpair has no IP addresses
+            return address.IPv4Address("TCP", "127.0.0.1", 1)
+
+        getHost = getPeer
+
+    transport = Connection(ours, protocol, reactor)  # type: ignore[arg-type]
+    transport.connected = 1
+    protocol.makeConnection(transport)
+    return protocol, reactor, peer
+
+
+def test_a_frame_goes_to_the_socket_at_once_when_nothing_waits_before_it():
+    protocol, reactor, peer = _connected_protocol()
+    with closing(peer), closing(protocol.transport.socket):
+        protocol.sendData(b"first frame")
+        assert peer.recv(100) == b"first frame"
+        # Sent, not buffered: the socket was never registered for writability.
+        assert protocol.transport not in reactor.getWriters()
+
+
+def test_what_the_kernel_does_not_take_waits_in_the_transport_in_order():
+    protocol, reactor, peer = _connected_protocol()
+    with closing(peer), closing(protocol.transport.socket):
+        big = bytes(range(256)) * 40_000  # ~10 MB: more than the socket buffers hold
+        protocol.sendData(big)
+        assert protocol.transport in reactor.getWriters()  # the rest waits its turn
+        protocol.sendData(b"after")  # behind the waiting bytes, never ahead of them
+        assert buffered_bytes(protocol.transport) > 0
+        received = bytearray()
+        peer.setblocking(False)
+        for _ in range(100_000):
+            if len(received) >= len(big) + 5:
+                break
+            with contextlib.suppress(BlockingIOError):
+                received += peer.recv(1 << 20)
+            protocol.transport.doWrite()  # what the reactor does when the socket is writable
+        assert bytes(received) == big + b"after"
