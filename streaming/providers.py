@@ -64,6 +64,69 @@ class Delta(NamedTuple):
     usage: Usage | None = None
 
 
+class _ReplyParser:
+    """A streamed chat reply's server-sent events, line by line (LineSplitter makes the
+    lines): the Delta a line carries, if any. `done` once `data: [DONE]` is read."""
+
+    __slots__ = ("done", "event", "provider")
+
+    def __init__(self, provider: OpenAICompatible) -> None:
+        self.provider = provider
+        self.event = b""
+        self.done = False
+
+    def line(self, line: bytes) -> Delta | None:
+        if not line:
+            self.event = b""  # A blank line ends a server-sent event.
+            return None
+        if line.startswith(b"event:"):
+            self.event = line[len(b"event:") :].strip()
+            return None
+        if not line.startswith(b"data:"):
+            return None  # Comments (": keep-alive") and fields we do not use.
+        data = line[len(b"data:") :].strip()
+        if data == b"[DONE]":
+            self.done = True
+            return None
+        provider = self.provider
+        payload = provider._decode(data.decode("utf-8", errors="replace"))
+        if self.event == b"error" or payload.get("error"):
+            raise UpstreamStreamError(
+                provider._clean(
+                    "The model server reported an error: "
+                    + _error_text(payload, default="(no message)")
+                )
+            )
+        return _delta_from_chunk(payload)
+
+
+class LineSplitter:
+    """Text lines from a byte stream: ended by \n, \r\n or \r, as SSE defines them.
+
+    feed() returns the lines a chunk completes (without their breaks); an unfinished
+    line waits in `rest` for the next chunk (a \r, too: a \n may follow it).
+    """
+
+    __slots__ = ("rest",)
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data = self.rest + chunk if self.rest else chunk
+        if not data:
+            return []
+        lines = data.splitlines()  # bytes split on \n, \r and \r\n only
+        end = data[-1]
+        if end == 13:  # \r: the line is complete, but its break may be half of \r\n
+            self.rest = lines.pop() + b"\r"
+        elif end == 10:
+            self.rest = b""
+        else:
+            self.rest = lines.pop()
+        return lines
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     """Where the model server is. `base_url` already ends in /v1 (settings validate it)."""
@@ -215,7 +278,7 @@ class OpenAICompatible:
             "stream_options": {"include_usage": True},
         }
         saw_finish = False
-        done = False
+        parser = _ReplyParser(self)
         try:
             async with self._http().stream(
                 "POST",
@@ -226,47 +289,38 @@ class OpenAICompatible:
             ) as response:
                 if not response.is_success:
                     raise await self._http_error(response)
-                event = ""
-                async for line in response.aiter_lines():
+                # The body's chunks as they come, parsed here: httpx's aiter_lines()
+                # stacks three generators (bytes, text, lines) on aiter_raw(), each stepped
+                # once per token. Content-Encoding, if any, still goes through httpx.
+                encoded = response.headers.get("content-encoding", "identity") != "identity"
+                chunks = response.aiter_bytes() if encoded else response.aiter_raw()
+                lines = LineSplitter()
+                ended = False
+                while not ended:
+                    chunk = await anext(chunks, None)
+                    if chunk is None:
+                        # The body ended: its last line counts even without a line break.
+                        ended, chunk = True, b"\n" if lines.rest else b""
                     # After [DONE] the rest of the body (normally just its end) is read
                     # and ignored, so the connection goes back to the pool for the next
                     # reply instead of being closed (openai-python drains it the same way).
-                    if done:
+                    if parser.done:
                         continue
-                    if not line:
-                        event = ""  # A blank line ends a server-sent event.
-                        continue
-                    if line.startswith("event:"):
-                        event = line[len("event:") :].strip()
-                        continue
-                    if not line.startswith("data:"):
-                        continue  # Comments (": keep-alive") and fields we do not use.
-                    data = line[len("data:") :].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    payload = self._decode(data)
-                    if event == "error" or payload.get("error"):
-                        raise UpstreamStreamError(
-                            self._clean(
-                                "The model server reported an error: "
-                                + _error_text(payload, default="(no message)")
-                            )
-                        )
-                    delta = _delta_from_chunk(payload)
-                    if delta is None:
-                        continue
-                    if delta.finish_reason:
-                        saw_finish = True
-                    yield delta
+                    for line in lines.feed(chunk):
+                        delta = parser.line(line)
+                        if delta is not None:
+                            saw_finish = saw_finish or bool(delta.finish_reason)
+                            yield delta
+                        elif parser.done:
+                            break
         except httpx.HTTPError as exc:
             # The reply is complete once [DONE] or a finish_reason has arrived; a
             # connection that fails after that loses nothing worth reporting.
-            if done or (saw_finish and isinstance(exc, httpx.TransportError)):
+            if parser.done or (saw_finish and isinstance(exc, httpx.TransportError)):
                 logger.debug("Ignoring %s after the reply completed", type(exc).__name__)
                 return
             raise self._translate(exc) from exc
-        if not done and not saw_finish:
+        if not parser.done and not saw_finish:
             raise UpstreamDisconnected(
                 "The model server ended the reply before it was complete. The text so far is kept."
             )

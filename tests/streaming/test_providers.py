@@ -383,3 +383,74 @@ async def wait_until(condition, *, within: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+# --- The reply's bytes, parsed by the client itself (providers.LineSplitter) ------------
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+async def test_lines_are_the_same_however_the_bytes_are_cut(newline):
+    lines = [b'data: {"a": "\xe4\xbd\xa0\xe5\xa5\xbd"}', b"", b": keep-alive", b"", b"data: x", b""]
+    body = newline.join(lines) + newline
+    for cut in range(len(body) + 1):
+        splitter = providers.LineSplitter()
+        got = splitter.feed(body[:cut]) + splitter.feed(body[cut:])
+        if newline == b"\r":  # the last \r waits for a \n that may follow it; none does
+            assert splitter.rest == b"\r"
+            got += splitter.feed(b"\n")
+        assert got == lines, cut
+        assert splitter.rest == b""
+
+
+async def raw_reply(body: bytes, *, headers: bytes = b"") -> tuple[asyncio.Server, str]:
+    """A server that answers any request with this body in one write (chunked HTTP/1.1)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line[15:])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + headers
+            + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        )  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+
+
+def sse(*events: bytes) -> bytes:
+    return b"".join(b"data: %s\n\n" % e for e in events)
+
+
+async def test_text_before_an_error_in_the_same_read_is_delivered_first():
+    body = sse(b'{"choices":[{"delta":{"content":"kept"}}]}', b'{"error":{"message":"boom"}}')
+    server, url = await raw_reply(body)
+    deltas: list[Delta] = []
+    async with server:
+        with pytest.raises(UpstreamStreamError, match="boom"):
+            await collect(provider(url), ask("hi"), deltas)
+    assert [d.text for d in deltas] == ["kept"]
+
+
+async def test_a_body_whose_last_line_has_no_break_still_ends_the_reply():
+    body = sse(b'{"choices":[{"delta":{"content":"all"}}]}') + b"data: [DONE]"
+    server, url = await raw_reply(body)
+    async with server:
+        assert await collect(provider(url), ask("hi"), []) == "all"
+
+
+async def test_a_compressed_reply_is_decompressed():
+    import gzip
+
+    body = gzip.compress(
+        sse(b'{"choices":[{"delta":{"content":"zipped"},"finish_reason":"stop"}]}', b"[DONE]")
+    )
+    server, url = await raw_reply(body, headers=b"Content-Encoding: gzip\r\n")
+    async with server:
+        assert await collect(provider(url), ask("hi"), []) == "zipped"
