@@ -445,3 +445,51 @@ def test_a_shutdown_while_the_title_is_made_records_the_answers_usage_and_keeps_
     assert [(r.kind, r.outcome) for r in UsageRecord.objects.all()] == [("answer", "done")]
     answer.refresh_from_db()
     assert (answer.status, answer.content) == (Message.Status.DONE, "hello")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_checkpoints_of_answers_streaming_together_share_database_trips(
+    live, alice, upstream: FakeUpstream, settings, monkeypatch
+):
+    """Three answers stream at once: their checkpoints go to the database together, each
+    one still saving its own text and marking its own answer streaming."""
+    from asgiref.sync import sync_to_async
+
+    settings.CHECKPOINT_SECONDS = 0.2
+    trips: list[list[tuple[int, str | None]]] = []
+    write_all = generation._checkpoint_all
+
+    def recording(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
+        trips.append(list(rows))
+        return write_all(rows)
+
+    monkeypatch.setattr(generation, "_checkpoint_all", recording)
+
+    def three_answers() -> list[Message]:
+        conversations = [
+            Conversation.objects.create(user=alice, title="t", model="fake-model") for _ in range(3)
+        ]
+        return [pending_answer(c, "[[fake tokens=30 delay=0.04]]") for c in conversations]
+
+    answers = await sync_to_async(three_answers)()
+    tasks = [await generation.start(a.pk, a.conversation_id) for a in answers]
+
+    def streaming_now() -> set[int]:
+        live = Message.objects.filter(pk__in=[a.pk for a in answers], status="streaming")
+        return set(live.values_list("pk", flat=True))
+
+    seen_streaming: set[int] = set()
+    while not all(t.done() for t in tasks):
+        await asyncio.sleep(0.05)
+        seen_streaming |= await sync_to_async(streaming_now)()
+    await asyncio.gather(*tasks)
+
+    ids = {a.pk for a in answers}
+    assert seen_streaming == ids  # each answer's checkpoint was written
+    assert any(len(rows) > 1 for rows in trips), trips  # some went together
+    checkpointed = sum(len(rows) for rows in trips)
+    assert len(trips) < checkpointed
+    for answer in answers:
+        await sync_to_async(answer.refresh_from_db)()
+        assert (answer.status, answer.content) == (Message.Status.DONE, expected_text(30))
