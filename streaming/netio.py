@@ -14,10 +14,11 @@ C implementation on the same transport). Everything above the socket is still ht
 httpcore: the HTTP/1.1 parsing, the pool, keep-alive, timeouts and their exceptions.
 
 A reader may hold its reads (READ_HOLD, a ReadHold in its task's context): what arrives
-before `ReadHold.until` stays buffered and the reader is woken once, at that time, with all
-of it. A streamed answer sends a delta frame once per coalescing window, so reading each
-token as it comes only to wait for the window costs a wake-up and a pass through the read
-path per token (streaming.generation sets the hold to just before its next frame is due).
+before `ReadHold.until` stays buffered (after the first bytes, in the kernel: the socket
+is not read meanwhile) and the reader is woken once, at that time, with all of it. A
+streamed answer sends a delta frame once per coalescing window, so reading each token as
+it comes only to wait for the window costs a wake-up and a pass through the read path per
+token (streaming.generation sets the hold to just before its next frame is due).
 """
 
 # The `timeout` parameters are httpcore's interface (AsyncNetworkStream/Backend).
@@ -64,6 +65,7 @@ class _Protocol(asyncio.Protocol):
         # The waiting reader's hold, and the timer that wakes it at the hold's time.
         self.hold: ReadHold | None = None
         self.hold_timer: asyncio.TimerHandle | None = None
+        self.hold_paused = False  # reading paused for the hold (not for a full buffer)
         self.buffer = bytearray()
         self.eof = False
         self.error: BaseException | None = None
@@ -89,9 +91,29 @@ class _Protocol(asyncio.Protocol):
             loop = asyncio.get_running_loop()
             if hold.until > loop.time():
                 if self.hold_timer is None:
-                    self.hold_timer = loop.call_at(hold.until, self._wake)
+                    self.hold_timer = loop.call_at(hold.until, self._end_hold)
+                    # What else comes meanwhile waits in the kernel: one recv for it all.
+                    if transport is not None and transport.is_reading():
+                        transport.pause_reading()
+                        self.hold_paused = True
                 return
         self._wake()
+
+    def _end_hold(self) -> None:
+        self.hold_timer = None
+        if not self.hold_paused:
+            self._wake()
+            return
+        self.resume_after_hold()
+        # On the loop's next turn, after the socket's waiting bytes are read.
+        asyncio.get_running_loop().call_soon(self._wake)
+
+    def resume_after_hold(self) -> None:
+        transport = self.transport
+        if self.hold_paused and transport is not None and not transport.is_closing():
+            self.hold_paused = False
+            if len(self.buffer) <= READ_BUFFER_LIMIT and not transport.is_reading():
+                transport.resume_reading()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -155,6 +177,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 if protocol.hold_timer is not None:  # a timeout or a cancel came first
                     protocol.hold_timer.cancel()
                     protocol.hold_timer = None
+                    protocol.resume_after_hold()
         buffer = protocol.buffer
         if buffer:
             data = bytes(buffer[:max_bytes])

@@ -315,3 +315,28 @@ async def test_a_held_read_is_not_timed_out_by_data_it_holds_and_sees_the_end_at
     assert await stream.read(100, timeout=5) == b""  # the close is not held
     assert loop.time() - started < 2
     await stream.aclose()
+
+
+async def test_a_held_read_leaves_what_follows_in_the_kernel_until_the_hold_ends(serve):
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for piece in (b"a", b"b", b"c"):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await reader.read()
+        writer.close()
+
+    port = await serve(handler)
+    stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    assert isinstance(stream, netio.AsyncioStream)
+    hold = netio.ReadHold()
+    hold.until = asyncio.get_running_loop().time() + 0.4
+    netio.READ_HOLD.set(hold)
+    read = asyncio.create_task(stream.read(100, timeout=5))
+    await asyncio.sleep(0.25)  # all three pieces were sent
+    assert not read.done()
+    assert not stream._transport.is_reading()  # paused after the first piece
+    assert bytes(stream._protocol.buffer) == b"a"  # the rest waits in the kernel
+    assert await read == b"abc"  # taken in the same wake-up, at the hold's end
+    assert stream._transport.is_reading()
+    await stream.aclose()
