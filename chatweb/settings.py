@@ -177,10 +177,11 @@ if REDIS_URL:
     # socket's frames never wait in (or overflow) a per-process queue as with
     # RedisChannelLayer, whose one `capacity` bounds a whole process's backlog. There is
     # no capacity to exceed and nothing to expire; a message for a channel or group
-    # nobody listens to is dropped at once (a closed socket's frames).
+    # nobody listens to is dropped at once (a closed socket's frames). Ours publishes in
+    # pipelines (streaming/layers.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "streaming.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": _layer_prefix(REDIS_URL)},
         }
     }

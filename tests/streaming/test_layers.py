@@ -9,7 +9,9 @@ is copied once, not once per member.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -238,3 +240,48 @@ async def test_sending_does_not_visit_other_channels() -> None:
     await receive(layer, "test-channel-1")
     # Nothing walked the idle channels: their expired messages are still there.
     assert len(layer.channels) == 1000
+
+
+# --- The Redis pub/sub layer with pipelined publishes (PostgreSQL + Redis suite) ----------
+
+needs_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="Redis's layer: make test-pg sets REDIS_URL"
+)
+
+
+@needs_redis
+@pytest.mark.asyncio
+async def test_publishes_queued_together_go_in_one_pipeline_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from redis.asyncio.client import Pipeline
+
+    from streaming.layers import PipelinedPubSubChannelLayer
+
+    pipelines: list[int] = []
+    execute = Pipeline.execute
+
+    async def counting(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        pipelines.append(len(self.command_stack))
+        return await execute(self, raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", counting)
+    prefix = f"test-pipelined-{uuid.uuid4().hex}."
+    layer = PipelinedPubSubChannelLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+    try:
+        listeners = [await layer.new_channel() for _ in range(2)]
+        for channel in listeners:
+            await layer.group_add("frames", channel)
+        await layer.group_send("frames", {"type": "chat.frame", "n": -1})  # alone: at once
+        assert pipelines == [1]
+        # Fifty publishes at once (as fifty answers' flushers in one loop turn).
+        await asyncio.gather(
+            *(layer.group_send("frames", {"type": "chat.frame", "n": n}) for n in range(50))
+        )
+        assert sum(pipelines) == 51
+        assert len(pipelines) <= 3, pipelines  # not one round trip each
+        for channel in listeners:
+            got = [(await receive(layer, channel))["n"] for _ in range(51)]
+            assert got == list(range(-1, 50))  # every one, in order
+    finally:
+        await layer.flush()
