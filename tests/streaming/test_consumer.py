@@ -783,3 +783,34 @@ async def test_frames_reach_the_socket_without_a_database_thread_hop(
     await socket.send_to(text_data="not json")
     await frames_until(socket, lambda f: f["type"] == "error")
     assert hops == ["close_old_connections"]
+
+
+async def test_frames_reach_the_socket_without_a_task_per_frame(connect, alice, conversation):
+    """The consumer reads its channel-layer events in one loop of its own: channels made
+    a Task (and an asyncio.wait) per event, i.e. per delta frame of every socket."""
+    from channels.layers import get_channel_layer
+
+    from streaming import events
+
+    socket = await connect(alice, conversation.pk)
+    layer = get_channel_layer()
+    loop = asyncio.get_running_loop()
+    created: list[object] = []
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        for seq in range(1, 51):
+            frame = events.delta_frame(999, seq, f"t{seq} ")
+            await layer.group_send(
+                events.conversation_group(conversation.pk), events.forward(frame)
+            )
+        got = [await socket.receive_json_from(timeout=5) for _ in range(50)]
+    finally:
+        loop.set_task_factory(factory)
+    assert [f["seq"] for f in got] == list(range(1, 51))
+    assert len(created) < 5, created  # not one per frame
