@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP goes to Django; WebSockets pass the origin check, then auth."""
+"""ASGI entry point: HTTP goes to Django; WebSockets pass the origin check, then sign-in.
+
+Sign-in is accounts.sockets.SessionAuthMiddleware, not channels' AuthMiddlewareStack:
+the same Django rules, with the session and the user read in one trip to the database
+thread.
+"""
 
 import os
 
@@ -8,17 +13,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatweb.settings")
 # Set up Django (apps, models) before anything below imports models.
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.sockets import SessionAuthMiddleware  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            SessionAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )
