@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 # How long a `sync` waits for the answer's process to reply before another may be sent
 # on its behalf (the client asks again after 4 s: static/js/socket.js).
 SNAPSHOT_WAIT_SECONDS = 3.0
-# Group events whose handlers never touch the database (see ConversationConsumer.dispatch).
-DATABASE_FREE_EVENTS = frozenset({"chat.frame", "socket.close"})
 
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -86,7 +84,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         channels waits on the socket and the channel layer together (asyncio.wait) and
         makes a new Task for the next channel-layer receive after every message: for a
         socket, every delta frame cost a Task and about four task steps. Every event the
-        channel layer brings this consumer only sends (DATABASE_FREE_EVENTS), so one
+        channel layer brings this consumer only sends (chat.frame, socket.close), so one
         task reads and handles them as they come; the socket's own messages go through
         channels' loop as before. A frame no longer waits either for the handler of a
         socket message (a post's database trip) to return.
@@ -121,22 +119,26 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 )  # fmt: skip
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """channels' dispatch, without a database-thread hop for events that need none.
+        """channels' dispatch, without its database-thread hop before every message.
 
         channels (4.2+) runs close_old_connections in the database thread before every
         message it dispatches: for a socket that is every delta frame, so each frame of
         each answer queued behind the process's database work (posts, checkpoints) and,
         with health checks on, made the next query on that thread a `SELECT 1` first
-        (py-spy: 8 % of the process at 50 concurrent). Group events only send (chat.frame,
-        socket.close); websocket events still get it, since their handlers use the ORM.
+        (py-spy: 8 % of the process at 50 concurrent); and a chat's connect, its frames
+        and its disconnect each waited for a trip that read nothing. That hop is for
+        handlers that use the async ORM; this consumer's database work all goes through
+        database_sync_to_async, which closes old connections itself, before and after.
         """
-        if message["type"] in DATABASE_FREE_EVENTS:
-            handler = getattr(self, get_handler_name(message), None)
-            if handler is None:
-                raise ValueError(f"No handler for message type {message['type']}")
-            await handler(message)
-            return
-        await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """channels' websocket_disconnect without the same hop (see dispatch)."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def _refuse(self, code: int) -> None:
         self.closing = True
