@@ -8,8 +8,11 @@ after the action has returned, i.e. after the commit.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
@@ -50,16 +53,39 @@ class ActionError(Exception):
         self.message = message
 
 
+# Frames held for an async caller to send: (group, event), in order.
+HeldFrames = list[tuple[str, events.ForwardEvent]]
+# Where publish() puts the frames of this thread's held_frames() block, if one is open.
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def held_frames() -> Iterator[HeldFrames]:
+    """Frames published (after commit) inside this block are kept, not sent: the caller
+    sends them from its event loop (streaming.generation.post_and_start). Sent from here,
+    each is an async_to_sync call: a round trip from the database thread to the loop."""
+    outer = getattr(_held, "frames", None)
+    frames: HeldFrames = []
+    _held.frames = frames
+    try:
+        yield frames
+    finally:
+        _held.frames = outer
+
+
 def publish(conversation_id: int, frame: events.ServerFrame) -> None:
     """Send a frame to every socket on the conversation once the transaction commits."""
 
     def send() -> None:
+        message = (events.conversation_group(conversation_id), events.forward(frame))
+        held: HeldFrames | None = getattr(_held, "frames", None)
+        if held is not None:
+            held.append(message)
+            return
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(layer.group_send)(
-            events.conversation_group(conversation_id), events.forward(frame)
-        )
+        async_to_sync(layer.group_send)(*message)
 
     transaction.on_commit(send)
 
@@ -193,12 +219,17 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
     with transaction.atomic():
         # Lock the conversation so two tabs cannot both start an answer, and its owner's
         # row in the same statement so the concurrency check holds (as _lock_user does).
-        locked = (
-            Conversation.objects.select_related("user__chat_settings")
-            .defer("user__chat_settings__avatar")
-            .select_for_update(of=("self", "user"))
-            .filter(pk=conversation.pk)
-            .first()
+        # Unordered and unsliced (one row by its key): first() would make the database
+        # sort by Meta.ordering and Django compile that ordering, every post.
+        locked = next(
+            iter(
+                Conversation.objects.select_related("user__chat_settings")
+                .defer("user__chat_settings__avatar")
+                .select_for_update(of=("self", "user"))
+                .filter(pk=conversation.pk)
+                .order_by()
+            ),
+            None,
         )
         if locked is None:
             # Deleted from another tab while this one stayed open.

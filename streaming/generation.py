@@ -33,7 +33,7 @@ from catalog import config as catalog
 from catalog import tokens
 from catalog import usage as usage_ledger
 from catalog.models import UsageRecord
-from conversations import markdown
+from conversations import actions, markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
 from streaming import events, layers, netio
@@ -198,6 +198,16 @@ def _post_and_load(
         # Committed already: the generation reads its job itself (and retries).
         log.exception("Answer %s: job not built with the post", answer.pk)
         return answer, None
+
+
+def _post_holding_frames(
+    action: Callable[..., Message], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Message, Job | None, actions.HeldFrames]:
+    """_post_and_load, with the frames the action publishes returned rather than sent
+    from this thread (actions.held_frames): post_and_start sends them from its loop."""
+    with actions.held_frames() as frames:
+        answer, job = _post_and_load(action, args, kwargs)
+    return answer, job, frames
 
 
 @dataclass
@@ -1082,9 +1092,18 @@ async def post_and_start(
     returns the pending answer; the answer starts only after that commit, with the job
     read in the same trip to the database thread (_post_and_load).
     """
-    posted: tuple[Message, Job | None] = await database_sync_to_async(_post_and_load)(
-        action, args, kwargs
-    )
-    answer, job = posted
+    posted: tuple[Message, Job | None, actions.HeldFrames] = await database_sync_to_async(
+        _post_holding_frames
+    )(action, args, kwargs)
+    answer, job, frames = posted
+    # The frames the action published (the message, the answer, a title), from this
+    # loop, before the answer can send its first delta.
+    layer = get_channel_layer()
+    for group, event in frames if layer is not None else ():
+        try:
+            await layer.group_send(group, event)
+        except Exception as exc:
+            # The answer is saved and starts anyway; sockets resync (sync) from the database.
+            log.warning("Answer %s: a frame of its post not published: %r", answer.pk, exc)
     await start(answer.pk, answer.conversation_id, job=job)
     return answer

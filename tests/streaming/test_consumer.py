@@ -813,3 +813,30 @@ async def test_frames_reach_the_socket_without_a_task_per_frame(connect, alice, 
         loop.set_task_factory(factory)
     assert [f["seq"] for f in got] == list(range(1, 51))
     assert len(created) < 5, created  # not one per frame
+
+
+async def test_a_sends_frames_go_out_from_the_loop_in_order_before_the_answer(
+    connect, alice, conversation, monkeypatch, upstream: FakeUpstream
+):
+    """The title, the message and the pending answer are published after the post's
+    commit by the loop that awaited it, not by async_to_sync calls from the database
+    thread (a round trip to the loop each)."""
+    from conversations import actions
+
+    sent_from_thread: list[object] = []
+    original = actions.async_to_sync
+
+    def counted(function: Any) -> Any:
+        sent_from_thread.append(function)
+        return original(function)
+
+    monkeypatch.setattr(actions, "async_to_sync", counted)
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "text": "[[fake tokens=5]]"})
+    frames = await frames_until(socket, is_done)
+
+    assert [f["type"] for f in frames[:3]] == ["title", "message", "message"]
+    assert [frames[1]["message"]["role"], frames[2]["message"]["role"]] == ["user", "assistant"]
+    assert frames[2]["message"]["status"] == "pending"
+    assert joined(frames) == expected_text(5)
+    assert sent_from_thread == []
