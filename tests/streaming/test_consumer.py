@@ -821,14 +821,15 @@ async def test_a_sends_frames_go_out_from_the_loop_in_order_before_the_answer(
     """The title, the message and the pending answer are published after the post's
     commit by the loop that awaited it, not by async_to_sync calls from the database
     thread (a round trip to the loop each)."""
+    from asgiref.sync import async_to_sync
+
     from conversations import actions
 
     sent_from_thread: list[object] = []
-    original = actions.async_to_sync
 
     def counted(function: Any) -> Any:
         sent_from_thread.append(function)
-        return original(function)
+        return async_to_sync(function)
 
     monkeypatch.setattr(actions, "async_to_sync", counted)
     socket = await connect(alice, conversation.pk)
