@@ -98,7 +98,7 @@ def test_redis_url_selects_the_pubsub_layer_and_the_redis_cache(tmp_path):
         REDIS_URL="redis://127.0.0.1:6379/3",
     )
     assert result.stdout.split() == [
-        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "streaming.layers.PipelinedPubSubChannelLayer",  # channels-redis pub/sub, pipelined
         # PUBLISH ignores the database number: the prefix keeps databases apart.
         "chatweb.db3.",
         "django.core.cache.backends.redis.RedisCache",
