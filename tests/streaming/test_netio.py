@@ -74,7 +74,11 @@ async def test_the_shared_client_reads_through_asyncio_sockets():
     transport = get_client()._transport
     assert isinstance(transport, netio.AsyncioTransport)
     # httpx keeps its pool in _pool; if that changes, the backend silently stops applying.
-    assert isinstance(transport._pool._network_backend, netio.AsyncioBackend)
+    pools = transport._pool
+    assert isinstance(pools, netio.SharedPools)
+    assert len(pools.pools) == netio.POOL_SHARDS  # no connection limit by default
+    for pool in pools.pools:
+        assert isinstance(pool._network_backend, netio.AsyncioBackend)
 
 
 def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -340,3 +344,62 @@ async def test_a_held_read_leaves_what_follows_in_the_kernel_until_the_hold_ends
     assert await read == b"abc"  # taken in the same wake-up, at the hold's end
     assert stream._transport.is_reading()
     await stream.aclose()
+
+
+async def test_answers_at_once_are_spread_over_the_pools_and_each_gives_its_place_back(serve):
+    """Concurrent replies go to the least busy pools; one alone reuses the first pool's
+    connection; every reply, finished or failed, gives its place back."""
+    connections: list[int] = []
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            await release.wait()
+            writer.write(sse_reply(2))
+            await writer.drain()
+        writer.close()
+
+    port = await serve(handler)
+    transport = netio.AsyncioTransport(limits=httpx.Limits(max_connections=None))
+    pools = transport._pool
+    assert isinstance(pools, netio.SharedPools)
+    async with httpx.AsyncClient(transport=transport) as client:
+        provider = OpenAICompatible(ProviderConfig(f"http://127.0.0.1:{port}/v1", "", 5.0), client)
+
+        async def reply() -> str:
+            return "".join([d.text async for d in provider.stream_chat(model="m", messages=HI)])
+
+        replies = [asyncio.create_task(reply()) for _ in range(3)]
+        for _ in range(100):
+            if sum(pools.busy) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert pools.busy[:3] == [1, 1, 1]  # one each in the three least busy pools
+        release.set()
+        assert await asyncio.gather(*replies) == ["word0 word1 "] * 3
+        assert pools.busy == [0] * netio.POOL_SHARDS
+        assert len(connections) == 3
+        for _ in range(2):  # one at a time: the first pool's idle connection, again
+            assert await reply() == "word0 word1 "
+        assert len(connections) == 3
+        assert pools.busy == [0] * netio.POOL_SHARDS
+
+    # A request that fails gives its place back too.
+    transport = netio.AsyncioTransport(limits=httpx.Limits(max_connections=None))
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://127.0.0.1:1/")
+        assert isinstance(transport._pool, netio.SharedPools)
+        assert transport._pool.busy == [0] * netio.POOL_SHARDS
+
+
+async def test_a_connection_limit_keeps_one_pool():
+    transport = netio.AsyncioTransport(limits=httpx.Limits(max_connections=3))
+    assert isinstance(transport._pool, netio.SharedPools)
+    assert len(transport._pool.pools) == 1
+    await transport.aclose()
