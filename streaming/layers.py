@@ -212,9 +212,9 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc
     takes to subscribe and unsubscribe: every delta frame of every answer of the process
     waited in that one line (py-spy at 200 concurrent, PostgreSQL + Redis: the channel
     layer was a quarter of the process). Here the publishes that queue while one batch
-    is on its way go out together as the next (one pipeline, in order, no transaction):
-    alone, a publish still goes at once. group_send returns once its message is
-    published, and raises what Redis raised, as before.
+    is on its way go out together as the next (one pipeline, in order, no transaction);
+    alone, a publish goes at once as a plain PUBLISH (a pipeline of one costs more).
+    group_send returns once its message is published, and raises what Redis raised.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -236,27 +236,37 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc
 
 
 class _PublishBatch:
-    """One Redis shard's publishes not yet sent, and the task sending them."""
+    """One Redis shard's publishes: one at a time goes straight out (a plain PUBLISH);
+    those that arrive while it is on its way wait, and go together as the next batch."""
 
     def __init__(self, shard: Any) -> None:
         self.shard = shard
+        self.sending = False
         self.queued: list[tuple[str, bytes, asyncio.Future[None]]] = []
-        self.sender: asyncio.Task[None] | None = None
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self.queued.append((channel, payload, done))
-        if self.sender is None:
-            self.sender = loop.create_task(self._send())
-        await done
+        if self.sending:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.queued.append((channel, payload, done))
+            await done
+            return
+        self.sending = True
+        try:
+            async with self.shard._lock:  # as channels-redis's own publish
+                self.shard._ensure_redis()
+                await self.shard._redis.publish(channel, payload)
+        finally:
+            if self.queued:
+                asyncio.get_running_loop().create_task(self._send_queued())
+            else:
+                self.sending = False
 
-    async def _send(self) -> None:
+    async def _send_queued(self) -> None:
         try:
             while self.queued:
                 batch, self.queued = self.queued, []
                 try:
-                    async with self.shard._lock:  # as channels-redis's own publish
+                    async with self.shard._lock:
                         self.shard._ensure_redis()
                         pipe = self.shard._redis.pipeline(transaction=False)
                         for channel, payload, _ in batch:
@@ -271,7 +281,7 @@ class _PublishBatch:
                         if not done.done():
                             done.set_result(None)
         finally:
-            self.sender = None
+            self.sending = False
 
 
 async def release_channel(layer: Any, channel: str) -> None:
