@@ -271,8 +271,20 @@ def _checkpoint(message_id: int, text: str | None) -> None:
 
 
 def _checkpoint_all(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
-    """_checkpoint() for several answers in one trip to the database thread; each is its
-    own statement and commit, so one that fails (its outcome in the list) fails alone."""
+    """_checkpoint() for several answers in one trip to the database thread and one
+    commit (on PostgreSQL each commit waits for its WAL flush, and the database thread
+    is the process's one). A database that cannot be reached fails them all (raised);
+    one statement refused for another reason makes each go on its own, so that one
+    fails alone (its outcome in the list)."""
+    try:
+        with transaction.atomic():
+            for message_id, text in rows:
+                _checkpoint(message_id, text)
+        return [None] * len(rows)
+    except RETRYABLE:
+        raise
+    except Exception:
+        pass
     outcomes: list[Exception | None] = []
     for message_id, text in rows:
         try:
@@ -931,8 +943,8 @@ class Checkpoints:
     streaming made 100 database-thread trips a second, each with asgiref's hand-over
     and, on PostgreSQL, channels' health check (py-spy at 200 concurrent: 5 % of the
     process). Those due within checkpoint_gather_seconds() of each other now go in one
-    trip; each answer's UPDATE is still its own statement, and its outcome its own
-    (Generation._checkpointed: retries, outage, giving up).
+    trip and one commit; each answer's UPDATE is still its own statement, and its
+    outcome its own (Generation._checkpointed: retries, outage, giving up).
     """
 
     def __init__(self) -> None:

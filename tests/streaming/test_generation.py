@@ -493,3 +493,34 @@ async def test_checkpoints_of_answers_streaming_together_share_database_trips(
     for answer in answers:
         await sync_to_async(answer.refresh_from_db)()
         assert (answer.status, answer.content) == (Message.Status.DONE, expected_text(30))
+
+
+class _Unsaveable:
+    """A text the database layer cannot take (its conversion to str fails)."""
+
+    def __str__(self) -> str:
+        raise ValueError("not storable")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checkpoints_written_together_fail_alone(alice):
+    """One commit for the batch; a statement refused for its own reason fails only its
+    answer, and the others are saved."""
+    conversations = [
+        Conversation.objects.create(user=alice, title="t", model="fake-model") for _ in range(3)
+    ]
+    answers = [pending_answer(c, "hi") for c in conversations]
+    rows: list[tuple[int, str | None]] = [
+        (answers[0].pk, "first"),
+        (answers[1].pk, _Unsaveable()),  # type: ignore[list-item]
+        (answers[2].pk, None),  # a heartbeat
+    ]
+    outcomes = generation._checkpoint_all(rows)
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    saved = {m.pk: m for m in Message.objects.filter(pk__in=[a.pk for a in answers])}
+    assert saved[answers[0].pk].content == "first"
+    assert saved[answers[0].pk].status == saved[answers[2].pk].status == "streaming"
+    assert saved[answers[1].pk].status == "pending"
+    assert generation._checkpoint_all(rows[::2]) == [None, None]  # together, one commit
