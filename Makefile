@@ -102,7 +102,7 @@ test-deploy: install-dev
 e2e: install-dev
 	$(BIN)/pytest -m e2e
 
-# The benchmark (bench/README.md): both configurations, every scenario, about 8 minutes;
+# The benchmark (bench/README.md): both configurations, every scenario, about 7 minutes;
 # writes bench/results/latest.md. PROFILE=1 adds a py-spy flame graph per scenario.
 # BENCH_PG / BENCH_REDIS: the PostgreSQL database (dropped and recreated) and Redis db
 # (flushed) it may use. The smoke run (1 and 50 concurrent, embedded defaults) fails if a
