@@ -792,7 +792,7 @@ class Generation:
         return "".join(self.sent)
 
     def _checkpointed(self, error: Exception | None) -> None:
-        """How this answer's checkpoint went (checkpoints.py writes it with others')."""
+        """How this answer's checkpoint went (Checkpoints writes it with others')."""
         if error is None:
             self._outage.ok()
         elif isinstance(error, RETRYABLE):
@@ -960,8 +960,11 @@ class Checkpoints:
             with_text or (queued is not None and queued[1]),
         )
         loop = asyncio.get_running_loop()
-        # (A task of an event loop that is gone, as between tests, is replaced.)
-        if self._task is None or self._task.get_loop() is not loop:
+        if self._task is not None and self._task.get_loop() is not loop:
+            # A task of an event loop that is gone (as between tests) never finishes its
+            # write: what it held is forgotten with it.
+            self._task, self.writing, self._written = None, set(), None
+        if self._task is None:
             self._task = loop.create_task(
                 self._run(), name="checkpoints", context=contextvars.Context()
             )
@@ -969,6 +972,9 @@ class Checkpoints:
     async def discard(self, generation: Generation) -> None:
         """The answer is ending: drop its queued checkpoint, wait for one being written."""
         self.queued.pop(generation.message_id, None)
+        task = self._task
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            return
         while generation.message_id in self.writing and self._written is not None:
             await self._written.wait()
 
