@@ -47,6 +47,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     groups_joined: tuple[str, ...] = ()
     closing = False
     language = settings.LANGUAGE_CODE
+    # Frames the channel layer brings between joining the groups and the accept (connect
+    # is still reading the title): sent after the title, in order. None once accepted.
+    held: list[events.ServerFrame] | None = None
+    # A socket.close that came before the accept: connect refuses with its code instead.
+    close_before_accept: int | None = None
 
     async def connect(self) -> None:
         # Refusals accept first, then close with the code: a refused handshake reaches the
@@ -63,6 +68,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             groups.append(events.session_group(session_key))
+        self.held = []
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = tuple(groups)
@@ -73,10 +79,22 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined = ()
             return
+        if self.close_before_accept is not None:
+            # Signed out (or the like) while this socket was being opened.
+            await self._refuse(self.close_before_accept)
+            return
         title, self.language = opened
         self._init_limits()
         await self.accept()
         await self.send_json(events.title_frame(self.conversation_id, title))
+        # The events loop runs beside this handler (see __call__): what it brought before
+        # the accept could not be sent then. Nothing awaits between the last pop and
+        # `held = None`, so a frame arriving during the sends joins the end of the queue.
+        while self.held and not self.closing:
+            await self.send_json(self.held.pop(0))
+        self.held = None
+        if self.close_before_accept is not None:  # came while the title was being sent
+            await self.close(code=self.close_before_accept)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """channels' AsyncConsumer.__call__, with the channel layer read by a loop of its own.
@@ -313,6 +331,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def chat_frame(self, event: events.ForwardEvent) -> None:
         if self.closing:
             return
+        if self.held is not None:  # not accepted yet: connect sends it after the title
+            self.held.append(event["frame"])
+            return
         if event["frame"]["type"] == "snapshot":
             self.snapshot_due_until = 0.0
         await self.send_json(event["frame"])
@@ -320,6 +341,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def socket_close(self, event: events.CloseEvent) -> None:
         """Signed out, deactivated, or the password changed: close at once."""
         self.closing = True
+        if self.held is not None:
+            # Not accepted yet: a close now would refuse the handshake (the browser sees
+            # 1006 and reconnects); connect accepts, then closes with this code.
+            self.close_before_accept = event["code"]
+            return
         await self.close(code=event["code"])
 
     # --- Database steps (worker thread) ---------------------------------------------------

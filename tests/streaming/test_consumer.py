@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message
-from streaming import generation
+from streaming import events, generation
 from tests.conftest import frames_until, is_done
 from tests.upstream import FakeUpstream, clean_token_text, expected_text
 
@@ -576,6 +578,45 @@ async def test_an_unauthenticated_socket_is_closed_with_4401(connect, conversati
 async def test_another_users_conversation_is_closed_with_4404(connect, bob, conversation):
     socket = await connect(bob, conversation.pk)
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+
+
+def publish_while_opening(
+    monkeypatch: pytest.MonkeyPatch, group: str, event: events.ForwardEvent | events.CloseEvent
+) -> None:
+    """Make the consumer's title read publish `event` to `group` and let it arrive first:
+    the channel layer's events are handled beside connect (ConversationConsumer.__call__)."""
+    from streaming.consumers import ConversationConsumer
+
+    original = ConversationConsumer._open
+
+    def _open(self: ConversationConsumer) -> Any:
+        async_to_sync(get_channel_layer().group_send)(group, event)
+        time.sleep(0.3)  # the events loop takes it meanwhile
+        return original(self)
+
+    monkeypatch.setattr(ConversationConsumer, "_open", _open)
+
+
+async def test_a_frame_published_while_the_socket_opens_comes_after_the_title(
+    connect, alice, conversation, monkeypatch
+):
+    # A frame can reach the socket before the accept; sent then, the handshake breaks.
+    renamed = events.title_frame(conversation.pk, "Renamed meanwhile")
+    publish_while_opening(
+        monkeypatch, events.conversation_group(conversation.pk), events.forward(renamed)
+    )
+    socket = await connect(alice, conversation.pk)  # accepted; it reads the title frame
+    assert await socket.receive_json_from(timeout=5) == renamed
+
+
+async def test_a_sign_out_while_the_socket_opens_closes_it_with_4401(
+    connect, alice, conversation, monkeypatch
+):
+    publish_while_opening(
+        monkeypatch, events.user_group(alice.pk), events.close_event(events.CLOSE_SIGNED_OUT)
+    )
+    socket = await connect(alice, conversation.pk)  # accepted, then closed with the code
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
 
 async def test_a_foreign_origin_is_refused(connect, alice, conversation):
