@@ -102,8 +102,9 @@ test-deploy: install-dev
 e2e: install-dev
 	$(BIN)/pytest -m e2e
 
-# The benchmark (bench/README.md): both configurations, every scenario, about 7 minutes;
-# writes bench/results/latest.md. PROFILE=1 adds a py-spy flame graph per scenario.
+# The benchmark (bench/README.md): both configurations, every scenario and the page
+# timings, about 10 minutes; writes bench/results/latest.md. PROFILE=1 adds a py-spy flame
+# graph per scenario.
 # BENCH_PG / BENCH_REDIS: the PostgreSQL database (dropped and recreated) and Redis db
 # (flushed) it may use. The smoke run (1 and 50 concurrent, embedded defaults) fails if a
 # chat fails or is corrupted; CI runs it.

@@ -82,6 +82,35 @@ SMOKE = [
 
 
 @dataclass(frozen=True)
+class Page:
+    """A page timed by sequential GETs as a signed-in user of bench.setup_data --pages."""
+
+    key: str
+    title: str
+    user: str  # few (20 conversations), many (2,000) or long (one of 500 messages)
+    path: str  # {newest}: the user's newest conversation; {oldest_shown}: the sidebar's 50th
+    holds: tuple[str, ...]  # what the page must show: one that does not is not timed
+    lacks: tuple[str, ...] = ()  # and must not
+
+
+PAGES = [
+    Page("long", "Conversation page, 500 messages", "long", "/c/{newest}/",
+         ("Question 1:", "Question 499:")),
+    Page("home-20", "Home page, 20 conversations", "few", "/", ("Chat 20 about", "Chat 1 about")),
+    Page("home-2000", "Home page, 2,000 conversations", "many", "/",
+         ("Chat 2000 about", "Chat 1951 about"), ("Chat 1950 about",)),
+    Page("chat-20", "Conversation page, 20 conversations", "few", "/c/{newest}/",
+         ("Question 1:", "Chat 1 about")),
+    Page("chat-2000", "Conversation page, 2,000 conversations", "many", "/c/{newest}/",
+         ("Question 1:", "Chat 1951 about"), ("Chat 1950 about",)),
+    Page("more-2000", "The sidebar's next 50 (Load more), 2,000 conversations", "many",
+         "/c/list/?before={oldest_shown}", ("Chat 1950 about", "Chat 1901 about"),
+         ("Chat 1951 about", "Chat 1900 about")),
+]  # fmt: skip
+PAGE_REQUESTS = 40  # timed, one after another, after 3 untimed
+
+
+@dataclass(frozen=True)
 class Config:
     key: str
     title: str
@@ -247,20 +276,9 @@ class Bench:
         setup = json.loads(
             self.manage(env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count))
         )
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log_path = RESULTS / "logs" / f"daphne-{config.key}-{scenario.key}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as log_file:
-            # The command of `make run`: daphne through the app's launcher.
-            daphne = spawn(
-                pinned(0, [sys.executable, "-m", "streaming.server", "-b", "127.0.0.1",
-                           "-p", str(port), "chatweb.asgi:application"]),
-                cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        daphne, base_url = self.start_daphne(env, config, scenario.key)
         profiler: subprocess.Popen[bytes] | None = None
         try:
-            wait_port(port, daphne, "daphne")
             notes = [_check_sign_in(base_url, setup["login"])]
             chats = [
                 load.Chat(c["session"], c["conversation"], _reply(scenario, i))
@@ -298,6 +316,46 @@ class Bench:
             stop(daphne)
         expected = {i: chat.reply.text() for i, chat in enumerate(chats)}
         figures = _figures(result, expected, scenario, nontoken)
+        figures["wall_s"] = time.monotonic() - started
+        return figures
+
+    def start_daphne(
+        self, env: dict[str, str], config: Config, name: str
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        """daphne as `make run` starts it, pinned to core 0, listening; and its URL."""
+        port = free_port()
+        log_path = RESULTS / "logs" / f"daphne-{config.key}-{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log_file:
+            # The command of `make run`: daphne through the app's launcher.
+            daphne = spawn(
+                pinned(0, [sys.executable, "-m", "streaming.server", "-b", "127.0.0.1",
+                           "-p", str(port), "chatweb.asgi:application"]),
+                cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_port(port, daphne, "daphne")
+        return daphne, f"http://127.0.0.1:{port}"
+
+    def pages(self, config: Config) -> dict[str, Any]:
+        """Each of PAGES: PAGE_REQUESTS GETs one after another, timed at this end (over
+        loopback), with daphne's CPU over them; after 3 untimed GETs that check the page."""
+        started = time.monotonic()
+        env = self.app_env(config)
+        if config.redis_url:
+            _flush_redis(config.redis_url)
+        setup = json.loads(self.manage(env, "-m", "bench.setup_data", "--pages"))
+        figures: dict[str, Any] = {"pages": {}, "notes": []}
+        daphne, base_url = self.start_daphne(env, config, "pages")
+        try:
+            figures["notes"].append(_check_sign_in(base_url, setup["login"]))
+            for page in PAGES:
+                user = setup["users"][page.user]
+                figures["pages"][page.key] = _time_page(
+                    base_url, user["session"], page.path.format(**user), page, daphne.pid
+                )
+            figures["peak_rss_mb"] = peak_rss_mb(daphne.pid)
+        finally:
+            stop(daphne)
         figures["wall_s"] = time.monotonic() - started
         return figures
 
@@ -447,6 +505,33 @@ def _check_sign_in(base_url: str, login: dict[str, str]) -> str:
         if home.status_code != 200:
             raise RuntimeError(f"the signed-in home page answered {home.status_code}")
     return "signed in through the login page: ok"
+
+
+def _time_page(base_url: str, session: str, path: str, page: Page, pid: int) -> dict[str, Any]:
+    with httpx.Client(base_url=base_url, timeout=30, cookies={"sessionid": session}) as client:
+        for _ in range(3):
+            response = client.get(path)
+            missing = [text for text in page.holds if text not in response.text]
+            extra = [text for text in page.lacks if text in response.text]
+            if response.status_code != 200 or missing or extra:
+                return {"error": f"{path} answered {response.status_code}, "
+                        f"without {missing}, with {extra}"}  # fmt: skip
+        size = len(response.content)
+        times: list[float] = []
+        cpu = cpu_seconds(pid)
+        for _ in range(PAGE_REQUESTS):
+            begun = time.perf_counter()
+            response = client.get(path)
+            times.append(time.perf_counter() - begun)
+            if response.status_code != 200:
+                return {"error": f"{path} answered {response.status_code}"}
+        cpu = cpu_seconds(pid) - cpu
+    return {
+        "p50": _ms(percentile(times, 50)),
+        "p95": _ms(percentile(times, 95)),
+        "cpu": _ms(cpu / PAGE_REQUESTS),
+        "kb": size / 1024,
+    }
 
 
 def _metrics(base_url: str) -> dict[str, int] | None:
@@ -750,6 +835,70 @@ def render(
     return "\n".join(out)
 
 
+def _page_target(key: str, pages: dict[str, Any]) -> tuple[str, bool] | None:
+    """Issue 6: a 500-message conversation page under 100 ms of server time; a user with
+    2,000 conversations gets pages as fast as one with 20 (within a quarter, plus 2 ms for
+    this machine's jitter)."""
+    value = pages[key]
+    if "error" in value:
+        return None
+    if key == "long":
+        return "p95 < 100 ms", value["p95"] < 100
+    if key.endswith("-2000") and key.replace("-2000", "-20") in pages:
+        few = pages[key.replace("-2000", "-20")]
+        if "error" in few:
+            return None
+        limit = 1.25 * few["p50"] + 2
+        return "p50 ≤ 1.25 x the 20-conversation page's + 2 ms", value["p50"] <= limit
+    return None
+
+
+def render_pages(configs: list[Config], figures: dict[tuple[str, str], Any]) -> str:
+    """The page timings: one row per page, a column per configuration."""
+    shown = [c for c in configs if (c.key, "pages") in figures]
+    out = [
+        "| page: response time p50 / p95, daphne CPU per request, size | "
+        + " | ".join(c.title for c in shown) + " | target |",
+        "|---" * (len(shown) + 2) + "|",
+    ]  # fmt: skip
+    for page in PAGES:
+        cells: list[str] = []
+        targets: list[str] = []
+        for config in shown:
+            pages = figures[(config.key, "pages")]["pages"]
+            value = pages.get(page.key)
+            if value is None:
+                cells.append("not run")
+                continue
+            if "error" in value:
+                cells.append(f"failed: {value['error']}")
+                continue
+            cell = (
+                f"{_fmt(value['p50'])} / {_fmt(value['p95'])} ms, "
+                f"{_fmt(value['cpu'], ' ms')}, {_fmt(value['kb'], ' KB', 0)}"
+            )
+            verdict = _page_target(page.key, pages)
+            if verdict is not None:
+                cell += " ✓" if verdict[1] else " ✗ not met"
+                if verdict[0] not in targets:
+                    targets.append(verdict[0])
+            cells.append(cell)
+        out.append(f"| {page.title} | " + " | ".join(cells) + f" | {'; '.join(targets)} |")
+    notes = [
+        f"{config.title}: {note}"
+        for config in shown
+        for note in figures[(config.key, "pages")]["notes"]
+        if not note.endswith(": ok")
+    ]
+    out.append("")
+    out.append(
+        f"{PAGE_REQUESTS} requests per page, one after another, by one client on core 1 "
+        "(so the time includes loopback and the client's parsing of the response)."
+        + "".join(f" {n}." for n in notes)
+    )
+    return "\n".join(out)
+
+
 def summary(
     scenarios: list[Scenario], configs: list[Config], figures: dict[tuple[str, str], Any]
 ) -> str:
@@ -823,6 +972,14 @@ anything but the benchmark's own processes during the load (from /proc/stat); fi
 taken while it is high are slower than the app really is."""
 
 
+PAGES_METHOD = """\
+A fresh daphne started the same way serves pages to users made by `bench.setup_data
+--pages`: one with 20 conversations, one with 2,000 (two messages each), and one whose
+conversation holds 500 messages (every answer the same rendered markdown with a list, a
+table and a code block). Each page is first fetched 3 times untimed and checked (it must
+show its first and last expected rows, and with 2,000 conversations only the first 50)."""
+
+
 @contextlib.contextmanager
 def upstream_process(log: Callable[[str], None]) -> Iterator[tuple[str, int]]:
     port = free_port()
@@ -858,6 +1015,8 @@ def write_report(output: Path, meta: dict[str, Any], figures: dict[tuple[str, st
             render(scenarios, configs, figures),
         ]
     )
+    if any((c.key, "pages") in figures for c in configs):
+        report += "\n## Pages\n\n" + PAGES_METHOD + "\n\n" + render_pages(configs, figures) + "\n"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report + "\n")
     raw = {**meta, "figures": {f"{c}/{k}": v for (c, k), v in figures.items()}}
@@ -876,7 +1035,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="1 and 50 concurrent, short replies")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graph per scenario")
-    parser.add_argument("--only", default="", help="comma-separated scenario keys to run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario keys to run (pages: the page timings)"
+    )
     parser.add_argument(
         "--configs", default="", help="embedded,pg (default: both; smoke: embedded)"
     )
@@ -907,9 +1068,11 @@ def main(argv: list[str] | None = None) -> None:
     if wanted:
         configs = [c for c in configs if c.key in wanted]
     scenarios = SMOKE if args.smoke else FULL
+    with_pages = not args.smoke
     if args.only:
         keys = args.only.split(",")
         scenarios = [s for s in scenarios if s.key in keys or s.key == "fixed"]
+        with_pages = "pages" in keys
     output = (
         Path(args.output) if args.output else RESULTS / ("smoke.md" if args.smoke else "latest.md")
     )
@@ -946,6 +1109,11 @@ def main(argv: list[str] | None = None) -> None:
                         f"{_fmt(f['ttft_p50'])} ms (added {_fmt(f['added_p50'], sign=True)}); "
                         f"{f['wall_s']:.0f} s"
                     )
+                if with_pages:
+                    log("-- Pages ...")
+                    f = bench.pages(config)
+                    figures[(config.key, "pages")] = f
+                    log(f"   {f['wall_s']:.0f} s")
     except KeyboardInterrupt:
         log("interrupted: stopping every process started")
         stop_all()
@@ -965,7 +1133,7 @@ def main(argv: list[str] | None = None) -> None:
     log("")
     log(report)
     log(f"written to {output}")
-    bad = sum(f["failed"] + f["corrupted"] for f in figures.values())
+    bad = sum(f["failed"] + f["corrupted"] for (_, key), f in figures.items() if key != "pages")
     if args.smoke and bad:
         log(f"smoke: {bad} chat(s) failed or corrupted")
         raise SystemExit(1)

@@ -3,11 +3,17 @@
 Run with the app's settings (the runner gives it the same environment as daphne):
 
     python -m bench.setup_data --tag c50 --count 51
+    python -m bench.setup_data --pages
 
 Fast on purpose: users get an unusable password (no hashing), sessions are written straight
 through Django's session store as a login would write them, and everything is bulk-inserted.
 One user with a real password is kept for the check through the real sign-in page. Prints
 JSON: {"login": {...}, "chats": [{"session": key, "conversation": id}, ...]}.
+
+--pages makes what the page timings read (bench/run.py, "Pages") and prints
+{"login": {...}, "users": {name: {"session", "newest", "oldest_shown"}}, "long": id}: a user
+with 20 conversations, one with 2,000 (two messages each), and one whose only conversation
+holds 500 messages, every answer with the same rendered markdown (a list, a table, code).
 """
 
 from __future__ import annotations
@@ -17,50 +23,87 @@ import json
 import os
 from datetime import timedelta
 from importlib import import_module
+from typing import Any
 
 LOGIN_USER = "bench-login"
 LOGIN_PASSWORD = "bench-login-password-1"
+# Conversations of the two sidebar users, and messages of the long conversation.
+SIDEBAR_USERS = {"few": 20, "many": 2000}
+LONG_MESSAGES = 500
+ANSWER = """Here is how to do it, step by step:
+
+1. **Read** the file with `open()` and keep the lines you need.
+2. *Group* them by key; a `dict` of lists is enough.
+3. Write the result back, one line per group.
+
+| step | cost |
+|---|---|
+| read | O(n) |
+| group | O(n) |
+
+```python
+def group(lines):
+    groups = {}
+    for line in lines:
+        key, _, value = line.partition("=")
+        groups.setdefault(key, []).append(value)
+    return groups
+```
+
+That is all: no library needed, and it works on files of any size that fit in memory.
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.setup_data")
-    parser.add_argument("--tag", required=True, help="makes this scenario's user names unique")
-    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--tag", help="makes this scenario's user names unique")
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--pages", action="store_true", help="the page timings' data")
     args = parser.parse_args()
+    if not args.pages and (args.tag is None or args.count is None):
+        parser.error("--tag and --count, or --pages")
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatweb.settings")
     import django
 
     django.setup()
 
-    from django.conf import settings
-    from django.contrib.auth import (
-        BACKEND_SESSION_KEY,
-        HASH_SESSION_KEY,
-        SESSION_KEY,
-        get_user_model,
-    )
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.models import Session
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.utils import timezone
-
-    from conversations.models import Conversation
 
     user_model = get_user_model()
     if not user_model.objects.filter(username=LOGIN_USER).exists():
         user_model.objects.create_user(LOGIN_USER, password=LOGIN_PASSWORD)
+    output: dict[str, Any] = {"login": {"username": LOGIN_USER, "password": LOGIN_PASSWORD}}
+    if args.pages:
+        output.update(_pages())
+    else:
+        output["chats"] = _chats(args.tag, args.count)
+    # As `make run` does before daphne starts.
+    call_command("recover_streams", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    print(json.dumps(output))
 
+
+def _users(names: list[str]) -> list[Any]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    user_model = get_user_model()
     unusable = make_password(None)
     users = user_model.objects.bulk_create(
-        [user_model(username=f"bench-{args.tag}-{i}", password=unusable) for i in range(args.count)]
+        [user_model(username=name, password=unusable) for name in names]
     )
     if not all(user.pk for user in users):  # Backends that do not return ids (none here).
-        users = list(user_model.objects.filter(username__startswith=f"bench-{args.tag}-"))
-    model = settings.OPENAI_API_MODELS[0]
-    conversations = Conversation.objects.bulk_create(
-        [Conversation(user=user, title="Bench chat", model=model) for user in users]
-    )
+        users = list(user_model.objects.filter(username__in=names).order_by("pk"))
+    return users
+
+
+def _sessions(users: list[Any]) -> list[str]:
+    """A signed-in session for each user, written as a login writes it."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
 
     engine = import_module(settings.SESSION_ENGINE)
     backend = "django.contrib.auth.backends.ModelBackend"
@@ -85,20 +128,94 @@ def main() -> None:
             key = store.session_key
         sessions.append(key)
     Session.objects.bulk_create(rows)
+    return sessions
 
-    # As `make run` does before daphne starts.
-    call_command("recover_streams", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    print(
-        json.dumps(
-            {
-                "login": {"username": LOGIN_USER, "password": LOGIN_PASSWORD},
-                "chats": [
-                    {"session": key, "conversation": conversation.pk}
-                    for key, conversation in zip(sessions, conversations, strict=True)
-                ],
-            }
-        )
+
+def _chats(tag: str, count: int) -> list[dict[str, Any]]:
+    """`count` users, each with a session and one empty conversation."""
+    from django.conf import settings
+
+    from conversations.models import Conversation
+
+    users = _users([f"bench-{tag}-{i}" for i in range(count)])
+    model = settings.OPENAI_API_MODELS[0]
+    conversations = Conversation.objects.bulk_create(
+        [Conversation(user=user, title="Bench chat", model=model) for user in users]
     )
+    return [
+        {"session": key, "conversation": conversation.pk}
+        for key, conversation in zip(_sessions(users), conversations, strict=True)
+    ]
+
+
+def _pages() -> dict[str, Any]:
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from conversations import markdown
+    from conversations.models import Conversation, Message
+
+    model = settings.OPENAI_API_MODELS[0]
+    html = markdown.render(ANSWER)
+    now = timezone.now()
+    done = Message.Status.DONE
+
+    def message(conversation: Conversation, number: int, parent: Message | None) -> Message:
+        user = number % 2 == 1
+        return Message(
+            conversation=conversation, parent=parent,
+            role=Message.Role.USER if user else Message.Role.ASSISTANT,
+            content=f"Question {number}: how do I group the lines of a file?" if user else ANSWER,
+            html="" if user else html, status=done, model="" if user else model,
+            finished_at=now,
+        )  # fmt: skip
+
+    names = [*SIDEBAR_USERS, "long"]
+    users = dict(zip(names, _users([f"bench-pages-{name}" for name in names]), strict=True))
+    sessions = dict(zip(names, _sessions(list(users.values())), strict=True))
+    out: dict[str, Any] = {"users": {}}
+    with transaction.atomic():
+        for name, count in SIDEBAR_USERS.items():
+            # Oldest first; each a minute newer than the one before (the sidebar's order).
+            conversations = Conversation.objects.bulk_create(
+                [
+                    Conversation(
+                        user=users[name],
+                        title=f"Chat {i + 1} about grouping lines",
+                        model=model,
+                        updated_at=now - timedelta(minutes=count - i),
+                    )
+                    for i in range(count)
+                ]
+            )
+            questions = Message.objects.bulk_create(
+                [message(c, 1, None) for c in conversations], batch_size=500
+            )
+            answers = Message.objects.bulk_create(
+                [message(c, 2, q) for c, q in zip(conversations, questions, strict=True)],
+                batch_size=500,
+            )
+            for conversation, answer in zip(conversations, answers, strict=True):
+                conversation.current_leaf = answer
+            Conversation.objects.bulk_update(conversations, ["current_leaf"], batch_size=500)
+            out["users"][name] = {
+                "session": sessions[name],
+                "newest": conversations[-1].pk,
+                # The last row of the sidebar's first page: "Load more" continues after it.
+                "oldest_shown": conversations[-50].pk if count > 50 else None,
+            }
+        long = Conversation.objects.create(
+            user=users["long"], title="A long conversation", model=model
+        )
+        parent: Message | None = None
+        for number in range(1, LONG_MESSAGES + 1):
+            parent = message(long, number, parent)
+            parent.save()
+        long.current_leaf = parent
+        long.save(update_fields=["current_leaf"])
+    out["users"]["long"] = {"session": sessions["long"], "newest": long.pk, "oldest_shown": None}
+    return out
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bench.load import direct_chat
+from bench.run import CONFIGS, _page_target, render_pages
 from bench.upstream import BenchUpstream
 from bench.wire import (
     ChatResult,
@@ -176,3 +177,35 @@ async def test_its_chunks_are_shaped_like_the_reference_upstreams(bench_upstream
     )
     assert _shape(ours) == _shape(theirs)
     assert len(ours) == 1 + 3 + 1 + 1 + 1  # role, tokens, finish, usage, [DONE]
+
+
+def _page(p50: float, p95: float) -> dict[str, float]:
+    return {"p50": p50, "p95": p95, "cpu": p50, "kb": 10.0}
+
+
+def test_the_page_targets_are_judged_from_the_figures() -> None:
+    pages = {
+        "long": _page(60, 120),
+        "home-20": _page(20, 25),
+        "home-2000": _page(26, 30),
+        "chat-20": _page(20, 25),
+        "chat-2000": _page(28, 30),
+        "more-2000": {"error": "/c/list/ answered 500"},
+    }
+    assert _page_target("long", pages) == ("p95 < 100 ms", False)
+    assert _page_target("home-2000", pages) == (
+        "p50 ≤ 1.25 x the 20-conversation page's + 2 ms",
+        True,  # 26 ≤ 1.25 x 20 + 2
+    )
+    assert _page_target("chat-2000", pages) == (
+        "p50 ≤ 1.25 x the 20-conversation page's + 2 ms",
+        False,  # 28 > 1.25 x 20 + 2
+    )
+    assert _page_target("home-20", pages) is None
+    assert _page_target("more-2000", pages) is None
+
+    table = render_pages(CONFIGS[:1], {("embedded", "pages"): {"pages": pages, "notes": []}})
+    assert (
+        "| Conversation page, 500 messages | 60.0 / 120.0 ms, 60.0 ms, 10 KB ✗ not met |" in table
+    )
+    assert "failed: /c/list/ answered 500" in table
