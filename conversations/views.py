@@ -96,7 +96,49 @@ def _sidebar_page(
     return page[:SIDEBAR_PAGE], len(page) > SIDEBAR_PAGE
 
 
-def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
+# A long conversation's page shows the newest messages of its active path; older ones come
+# a page at a time ("Show earlier messages": GET /c/<id>/thread/?before=<message id>). A
+# page then costs the same at 50 messages as at 5,000 (issue 6: 500 under 100 ms).
+THREAD_PAGE = 50
+
+
+class NotOnPath(Exception):
+    pass
+
+
+def _thread_window(
+    path: list[Message], *, before: int | None = None, focus: int | None = None
+) -> dict[str, Any]:
+    """The part of the active path a page shows: the THREAD_PAGE messages before the one
+    with id `before` (the newest ones without it), reaching back to `focus` (a search
+    result) if it is older; with `earlier_id`, the first message shown when older ones
+    exist, and `context_from`, where older messages left the model's view, as of the
+    latest answer that said so (None when that is the path's first message: nothing was
+    left out)."""
+    ids = [m.pk for m in path]
+    end = len(path)
+    if before is not None:
+        if before not in ids:
+            raise NotOnPath
+        end = ids.index(before)
+    start = max(0, end - THREAD_PAGE)
+    if focus in ids[:start]:
+        start = ids.index(focus)
+    context_from = next(
+        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
+    )
+    if path and context_from == path[0].pk:
+        context_from = None
+    return {
+        "messages": path[start:end],
+        "earlier_id": ids[start] if start > 0 else None,
+        "context_from": context_from,
+    }
+
+
+def _chat_context(
+    request: HttpRequest, conversation: Conversation | None, *, focus: int | None = None
+) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
     sidebar, more = _sidebar_page(request)
     live = next((m for m in path if m.is_live), None)
@@ -110,21 +152,16 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         else preferences.default_model
     )
     current_model = catalog.default_for(request.user, preferred, choices=models)
-    # Where older messages left the model's view, as of the latest answer that said so.
-    context_from = next(
-        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
-    )
     return {
+        **_thread_window(path, focus=focus),
         "conversations": sidebar,
         "more_conversations": more,
         "conversation": conversation,
-        "messages": path,
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
         "blank_answer": Message(role=Message.Role.ASSISTANT),
         "models": models,
         "current_model": current_model,
-        "context_from": context_from,
         "provider_configured": catalog.is_configured(models),
         "provider_hint": provider_hint(request),
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,
@@ -152,9 +189,12 @@ def home(request: HttpRequest) -> HttpResponse:
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
     focus = request.GET.get("message", "")
-    if focus.isdigit():  # A search result: show the branch that holds the message.
-        search.focus_message(conversation=conversation, message_id=int(focus))
-    return render(request, "conversations/chat.html", _chat_context(request, conversation))
+    if not focus.isdigit():
+        return render(request, "conversations/chat.html", _chat_context(request, conversation))
+    # A search result: show the branch that holds the message, reaching back to it.
+    search.focus_message(conversation=conversation, message_id=int(focus))
+    context = _chat_context(request, conversation, focus=int(focus))
+    return render(request, "conversations/chat.html", context)
 
 
 @login_required
@@ -185,17 +225,20 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
 @login_required
 @require_GET
 def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
-    """The active path as a partial: what a page shows again after a `path` frame."""
+    """The active path as a partial: what a page shows again after a `path` frame (its
+    newest messages), or with ?before=<message id> the older ones before that message."""
     conversation = get_conversation_for_user(request, pk)
-    path = conversation.active_thread()
-    context_from = next(
-        (m.context_from_id for m in reversed(path) if m.context_from_id is not None), None
-    )
-    return render(
-        request,
-        "conversations/_thread.html",
-        {"messages": path, "context_from": context_from},
-    )
+    raw = request.GET.get("before")
+    if raw is not None and not raw.isdigit():
+        return HttpResponse("?before= must be a message id.", status=400)
+    try:
+        window = _thread_window(
+            conversation.active_thread(), before=int(raw) if raw is not None else None
+        )
+    except NotOnPath:
+        # The active path changed since the page was drawn: it shows the new one.
+        return HttpResponse("That message is no longer on this conversation's path.", status=409)
+    return render(request, "conversations/_thread.html", window)
 
 
 @login_required

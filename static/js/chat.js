@@ -581,6 +581,11 @@ async function copyMessage(article, button) {
 }
 
 list.addEventListener("click", (event) => {
+  const earlier = event.target.closest("[data-earlier]");
+  if (earlier) {
+    showEarlier(earlier);
+    return;
+  }
   const button = event.target.closest("[data-action], [data-edit-cancel]");
   const article = button?.closest(".msg");
   if (!article) return;
@@ -708,6 +713,42 @@ async function reloadThread() {
   }
   updateRegenerate();
   followIfStuck();
+}
+
+/**
+ * "Show earlier messages": the server renders the part of the path before the first one
+ * shown (and the button again if still older ones exist); it goes above, the reader's
+ * place kept.
+ */
+async function showEarlier(button) {
+  button.disabled = true;
+  let html;
+  try {
+    const response = await fetch(`/c/${conversationId}/thread/?before=${button.dataset.earlier}`, {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    });
+    if (response.status === 409) {
+      // The path changed (a branch switch in another tab, say): show it as it is now.
+      reloadThread();
+      return;
+    }
+    if (!response.ok) throw new Error(String(response.status));
+    html = await response.text();
+  } catch {
+    button.disabled = false;
+    showToast(gettext("Could not load the earlier messages. Try again."), "error");
+    return;
+  }
+  const holder = button.closest(".thread-earlier");
+  if (!holder?.isConnected) return; // the thread was shown again meanwhile
+  const parsed = document.createElement("template");
+  parsed.innerHTML = html;
+  const fromBottom = thread.scrollHeight - thread.scrollTop;
+  holder.replaceWith(parsed.content);
+  enhanceRendered(list);
+  thread.scrollTop = thread.scrollHeight - fromBottom;
+  list.querySelector(".thread-earlier button")?.focus({ preventScroll: true });
 }
 
 function enhanceRendered(root) {

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conversations import actions
 from conversations.models import Conversation, Message
-from conversations.views import SIDEBAR_PAGE
+from conversations.views import SIDEBAR_PAGE, THREAD_PAGE
 from streaming import generation
 from tests.upstream import expected_text
 
@@ -757,6 +757,112 @@ def test_the_thread_partial_is_the_active_path_with_its_switcher(
     assert "<html" not in page
     assert '<span class="branch-label" data-branch-label>2/2</span>' in page
     assert f'data-target-id="{old.pk}" aria-label="Previous version"' in page
+
+
+def _chain(conversation: Conversation, count: int, add_message: Any) -> list[Message]:
+    """`count` messages, question and answer in turn, each the child of the one before."""
+    chain: list[Message] = []
+    for n in range(count):
+        role = "user" if n % 2 == 0 else "assistant"
+        parent = chain[-1] if chain else None
+        chain.append(add_message(conversation, role, f"message number {n}.", parent=parent))
+    return chain
+
+
+def _shown(page: str) -> list[int]:
+    return [
+        int(pk)
+        for pk in re.findall(r'<article class="msg[^"]*"[^>]* data-message-id="(\d+)"', page)
+    ]
+
+
+def _earlier(page: str) -> int | None:
+    found = re.search(r'data-earlier="(\d+)"', page)
+    return int(found[1]) if found else None
+
+
+def test_a_long_conversation_shows_its_newest_messages_and_the_rest_on_request(
+    alice_client, conversation, add_message
+):
+    chain = _chain(conversation, 2 * THREAD_PAGE + 20, add_message)
+    ids = [m.pk for m in chain]
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+    assert _shown(page) == ids[-THREAD_PAGE:]
+    assert "Show earlier messages" in page
+    seen = _shown(page)
+    while (before := _earlier(page)) is not None:
+        assert before == seen[0]
+        response = alice_client.get(f"/c/{conversation.pk}/thread/?before={before}")
+        assert response.status_code == 200
+        page = _html(response)
+        assert "<html" not in page
+        seen = _shown(page) + seen
+    assert seen == ids  # every message once, in order: 50 + 50 + 20
+    assert len(_shown(page)) == 20
+
+
+def test_the_thread_partial_after_a_path_frame_is_the_newest_page(
+    alice_client, conversation, add_message
+):
+    chain = _chain(conversation, THREAD_PAGE + 1, add_message)
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/thread/"))
+
+    assert _shown(page) == [m.pk for m in chain[1:]]
+    assert _earlier(page) == chain[1].pk
+
+
+def test_a_short_conversation_has_no_earlier_button(alice_client, conversation, add_message):
+    chain = _chain(conversation, THREAD_PAGE, add_message)
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+
+    assert _shown(page) == [m.pk for m in chain]
+    assert "data-earlier" not in page
+
+
+def test_earlier_messages_of_a_message_not_on_the_path_are_refused(
+    alice_client, conversation, add_message
+):
+    chain = _chain(conversation, 4, add_message)
+    aside = add_message(conversation, "user", "another branch", parent=chain[0], leaf=False)
+    url = f"/c/{conversation.pk}/thread/?before="
+
+    assert alice_client.get(url + str(aside.pk)).status_code == 409
+    assert alice_client.get(url + "abc").status_code == 400
+    assert alice_client.get(url + str(chain[2].pk)).status_code == 200
+
+
+def test_a_search_result_opens_the_page_reaching_back_to_its_message(
+    alice_client, conversation, add_message
+):
+    chain = _chain(conversation, 3 * THREAD_PAGE, add_message)
+    found = chain[10]
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/?message={found.pk}"))
+
+    assert _shown(page) == [m.pk for m in chain[10:]]
+    assert _earlier(page) == found.pk
+
+
+def test_the_context_cut_shows_above_its_message_in_whichever_page_holds_it(
+    alice_client, conversation, add_message
+):
+    chain = _chain(conversation, THREAD_PAGE + 10, add_message)
+    Message.objects.filter(pk=chain[-1].pk).update(context_from_id=chain[4].pk)
+    cut = '<div class="context-cut"'
+
+    page = _html(alice_client.get(f"/c/{conversation.pk}/"))
+    newest = re.sub(r"<template.*?</template>", "", page, flags=re.S)  # the script's copies
+    older = _html(alice_client.get(f"/c/{conversation.pk}/thread/?before={chain[10].pk}"))
+
+    assert cut not in newest
+    assert older.index(cut) < older.index(f'data-message-id="{chain[4].pk}"')
+    assert older.count(cut) == 1
+    # From the path's first message on, nothing was left out: no cut.
+    Message.objects.filter(pk=chain[-1].pk).update(context_from_id=chain[0].pk)
+    assert cut not in _html(alice_client.get(f"/c/{conversation.pk}/thread/?before={chain[10].pk}"))
 
 
 def test_the_thread_partial_refuses_another_users_conversation(bob_client, conversation):

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.test_chat_browser import start_chat, wait_for_live_text
+from tests.servers import manage
 from tests.upstream import FakeUpstream, expected_text
 
 pytestmark = pytest.mark.e2e
@@ -240,3 +241,47 @@ def test_scroll_to_bottom_button_and_local_timestamps_on_hover(page: Any) -> Non
     )
     assert title == expected
     assert title
+
+
+def test_a_long_conversation_shows_earlier_messages_on_request_in_place(
+    page: Any, app: Any, shots: Path
+) -> None:
+    start_chat(page, "[[fake tokens=2]] the very first question")
+    expect(page.locator(DONE)).to_have_count(1)
+    conversation_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    # 118 more messages after the first answer: 120 on the path, 50 to a page.
+    manage(app.env, "shell", "-c", (
+        "from conversations.models import Conversation, Message\n"
+        f"c = Conversation.objects.get(pk={conversation_id})\n"
+        "m = c.current_leaf\n"
+        "for n in range(118):\n"
+        "    m = Message.objects.create(conversation=c, parent=m, content=f'filler {n}',\n"
+        "        role='user' if n % 2 == 0 else 'assistant', status='done')\n"
+        "c.current_leaf = m\n"
+        "c.save()\n"
+    ))  # fmt: skip
+    page.reload()
+    messages = page.locator("#messages .msg")
+    expect(messages).to_have_count(50)
+    expect(messages.last).to_contain_text("filler 117")
+    earlier = page.get_by_role("button", name="Show earlier messages")
+    page.evaluate("() => { document.getElementById('thread').scrollTop = 0; }")
+    expect(earlier).to_be_visible()
+    shoot(page, shots, "thread-earlier-button")
+
+    oldest_shown = messages.first
+    expect(oldest_shown).to_contain_text("filler 68")
+    top_before = oldest_shown.bounding_box()["y"]
+    earlier.click()
+    expect(messages).to_have_count(100)
+    # What the reader was looking at stays where it was; the older messages are above.
+    moved = page.locator("#messages .msg", has_text="filler 68").bounding_box()["y"] - top_before
+    assert abs(moved) < 2, moved
+    expect(earlier).to_have_count(1)
+    earlier.click()
+    expect(messages).to_have_count(120)
+    expect(earlier).to_have_count(0)
+    expect(messages.first).to_contain_text("the very first question")
+    ids = [int(i) for i in messages.evaluate_all("els => els.map(e => e.dataset.messageId)")]
+    assert ids == sorted(ids)  # oldest first
+    assert len(set(ids)) == 120  # each once
