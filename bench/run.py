@@ -88,14 +88,18 @@ class Page:
     key: str
     title: str
     user: str  # few (20 conversations), many (2,000) or long (one of 500 messages)
-    path: str  # {newest}: the user's newest conversation; {oldest_shown}: the sidebar's 50th
+    path: str  # {newest}: the user's newest conversation; {oldest_shown}: the sidebar's 50th;
+    # {first_shown}: the long conversation's first message on its page
     holds: tuple[str, ...]  # what the page must show: one that does not is not timed
     lacks: tuple[str, ...] = ()  # and must not
 
 
 PAGES = [
     Page("long", "Conversation page, 500 messages", "long", "/c/{newest}/",
-         ("Question 1:", "Question 499:")),
+         ("Question 451:", "Question 499:", "Show earlier messages"), ("Question 449:",)),
+    Page("long-earlier", "Its 50 before those (Show earlier messages), 500 messages", "long",
+         "/c/{newest}/thread/?before={first_shown}", ("Question 401:", "Question 449:"),
+         ("Question 399:", "Question 451:")),
     Page("home-20", "Home page, 20 conversations", "few", "/", ("Chat 20 about", "Chat 1 about")),
     Page("home-2000", "Home page, 2,000 conversations", "many", "/",
          ("Chat 2000 about", "Chat 1951 about"), ("Chat 1950 about",)),
@@ -842,7 +846,7 @@ def _page_target(key: str, pages: dict[str, Any]) -> tuple[str, bool] | None:
     value = pages[key]
     if "error" in value:
         return None
-    if key == "long":
+    if key.startswith("long"):
         return "p95 < 100 ms", value["p95"] < 100
     if key.endswith("-2000") and key.replace("-2000", "-20") in pages:
         few = pages[key.replace("-2000", "-20")]
@@ -976,8 +980,9 @@ PAGES_METHOD = """\
 A fresh daphne started the same way serves pages to users made by `bench.setup_data
 --pages`: one with 20 conversations, one with 2,000 (two messages each), and one whose
 conversation holds 500 messages (every answer the same rendered markdown with a list, a
-table and a code block). Each page is first fetched 3 times untimed and checked (it must
-show its first and last expected rows, and with 2,000 conversations only the first 50)."""
+table and a code block; its page shows the newest 50, "Show earlier messages" fetches 50
+more at a time). Each page is first fetched 3 times untimed and checked (it must show its
+first and last expected rows and no others: with 2,000 conversations only the first 50)."""
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ One user with a real password is kept for the check through the real sign-in pag
 JSON: {"login": {...}, "chats": [{"session": key, "conversation": id}, ...]}.
 
 --pages makes what the page timings read (bench/run.py, "Pages") and prints
-{"login": {...}, "users": {name: {"session", "newest", "oldest_shown"}}, "long": id}: a user
+{"login": {...}, "users": {name: {"session", "newest", "oldest_shown"}}}: a user
 with 20 conversations, one with 2,000 (two messages each), and one whose only conversation
 holds 500 messages, every answer with the same rendered markdown (a list, a table, code).
 """
@@ -155,6 +155,7 @@ def _pages() -> dict[str, Any]:
 
     from conversations import markdown
     from conversations.models import Conversation, Message
+    from conversations.views import THREAD_PAGE
 
     model = settings.OPENAI_API_MODELS[0]
     html = markdown.render(ANSWER)
@@ -208,13 +209,19 @@ def _pages() -> dict[str, Any]:
         long = Conversation.objects.create(
             user=users["long"], title="A long conversation", model=model
         )
-        parent: Message | None = None
+        path: list[Message] = []
         for number in range(1, LONG_MESSAGES + 1):
-            parent = message(long, number, parent)
-            parent.save()
-        long.current_leaf = parent
+            path.append(message(long, number, path[-1] if path else None))
+            path[-1].save()
+        long.current_leaf = path[-1]
         long.save(update_fields=["current_leaf"])
-    out["users"]["long"] = {"session": sessions["long"], "newest": long.pk, "oldest_shown": None}
+    out["users"]["long"] = {
+        "session": sessions["long"],
+        "newest": long.pk,
+        "oldest_shown": None,
+        # The first message the page shows: "Show earlier messages" continues before it.
+        "first_shown": path[-THREAD_PAGE].pk,
+    }
     return out
 
 
