@@ -185,9 +185,8 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "prefix": _layer_prefix(REDIS_URL)},
         }
     }
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    # Django's RedisCache with one connection pool per process, not per socket (cache.py).
+    CACHES = {"default": {"BACKEND": "chatweb.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL}}
     # The catalog's version (catalog/snapshot.py), seen by every instance.
     CACHES["catalog"] = CACHES["default"]
 else:
