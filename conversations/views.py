@@ -76,10 +76,11 @@ def get_conversation_for_user(request: HttpRequest, pk: int) -> Conversation:
     return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
 
 
-# The sidebar lists this many conversations; "Load more" fetches the next ones as a
-# server-rendered partial (conversation_list), so a page costs the same for a user with
-# 20 conversations or 2,000.
-SIDEBAR_PAGE = 50
+# The sidebar lists this many conversations (as many as ChatGPT's first page); "Load
+# more" fetches the next ones as a server-rendered partial (conversation_list), by itself
+# when the end of the list scrolls into view (sidebar.js). A page then costs about the
+# same for a user with 20 conversations as for one with 2,000 (issue 6).
+SIDEBAR_PAGE = 28
 
 
 def _sidebar_page(

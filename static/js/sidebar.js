@@ -1,6 +1,6 @@
 // The conversation list: the phone drawer, inline rename, confirm before delete, "Load
-// more" (the server renders the next page of the list), and title updates pushed by the
-// server.
+// more" (the server renders the next page of the list; it loads by itself when it scrolls
+// into view), and title updates pushed by the server.
 
 const app = document.getElementById("app");
 const sidebar = document.getElementById("sidebar");
@@ -47,16 +47,36 @@ function cancelRename(item) {
 // The next page is list items rendered by the server (Django escapes every title); they
 // replace the "Load more" item, which the page brings again if more follow.
 async function loadMore(button) {
+  if (button.disabled) return;
   button.disabled = true;
   try {
     const response = await fetch(button.dataset.loadMore, { headers: { Accept: "text/html" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     button.closest(".conv-more").outerHTML = await response.text();
     groupConversations();
+    watchForMore();
   } catch {
     button.disabled = false;
   }
 }
+
+// The next page comes by itself when "Load more" scrolls into view (the list's end, in the
+// sidebar or the phone's drawer), as in ChatGPT; the button stays for keyboards and for a
+// load that failed (the observer fires again only when it leaves view and comes back).
+const nearEnd = window.IntersectionObserver
+  ? new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) loadMore(entry.target);
+    }, { rootMargin: "0px 0px 200px 0px" })
+  : null;
+
+function watchForMore() {
+  const button = sidebar?.querySelector("[data-load-more]");
+  if (!nearEnd || !button) return;
+  nearEnd.disconnect();
+  nearEnd.observe(button);
+}
+
+watchForMore();
 
 sidebar?.addEventListener("click", (event) => {
   const rename = event.target.closest("[data-rename]");

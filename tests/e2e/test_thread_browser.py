@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.browsing import USERNAME
 from tests.e2e.test_chat_browser import start_chat, wait_for_live_text
 from tests.servers import manage
 from tests.upstream import FakeUpstream, expected_text
@@ -285,3 +286,29 @@ def test_a_long_conversation_shows_earlier_messages_on_request_in_place(
     ids = [int(i) for i in messages.evaluate_all("els => els.map(e => e.dataset.messageId)")]
     assert ids == sorted(ids)  # oldest first
     assert len(set(ids)) == 120  # each once
+
+
+def test_the_sidebar_loads_its_next_page_when_its_end_scrolls_into_view(
+    page: Any, app: Any, shots: Path
+) -> None:
+    manage(app.env, "shell", "-c", (
+        "from conversations.models import Conversation\n"
+        "from django.contrib.auth import get_user_model\n"
+        f"user = get_user_model().objects.get(username={USERNAME!r})\n"
+        "Conversation.objects.filter(user=user).delete()\n"
+        "for n in range(1, 61):\n"
+        "    Conversation.objects.create(user=user, title=f'Bulk chat {n}')\n"
+    ))  # fmt: skip
+    page.goto("/")
+    rows = page.locator(".conv")
+    expect(rows).to_have_count(28)  # the sidebar's page: the newest first
+    expect(rows.first).to_contain_text("Bulk chat 60")
+    shoot(page, shots, "sidebar-first-page")
+    nav = page.locator(".conv-nav")
+    nav.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(rows).to_have_count(56)
+    nav.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(rows).to_have_count(60)
+    expect(page.locator("[data-load-more]")).to_have_count(0)
+    titles = rows.locator(".conv-title").all_inner_texts()
+    assert titles == [f"Bulk chat {n}" for n in range(60, 0, -1)]  # each once, in order
