@@ -88,11 +88,14 @@ class Page:
     key: str
     title: str
     user: str  # few (20 conversations), many (2,000) or long (one of 500 messages)
-    path: str  # {newest}: the user's newest conversation; {oldest_shown}: the sidebar's 50th;
+    path: str  # {newest}: the user's newest conversation; {oldest_shown}: its last sidebar row;
     # {first_shown}: the long conversation's first message on its page
     holds: tuple[str, ...]  # what the page must show: one that does not is not timed
     lacks: tuple[str, ...] = ()  # and must not
 
+
+SIDEBAR_PAGE = 28  # conversations.views.SIDEBAR_PAGE (tests/test_bench.py checks)
+_LAST = 2000 - SIDEBAR_PAGE + 1  # the 2,000-conversation user's last sidebar row
 
 PAGES = [
     Page("long", "Conversation page, 500 messages", "long", "/c/{newest}/",
@@ -102,14 +105,15 @@ PAGES = [
          ("Question 399:", "Question 451:")),
     Page("home-20", "Home page, 20 conversations", "few", "/", ("Chat 20 about", "Chat 1 about")),
     Page("home-2000", "Home page, 2,000 conversations", "many", "/",
-         ("Chat 2000 about", "Chat 1951 about"), ("Chat 1950 about",)),
+         ("Chat 2000 about", f"Chat {_LAST} about"), (f"Chat {_LAST - 1} about",)),
     Page("chat-20", "Conversation page, 20 conversations", "few", "/c/{newest}/",
          ("Question 1:", "Chat 1 about")),
     Page("chat-2000", "Conversation page, 2,000 conversations", "many", "/c/{newest}/",
-         ("Question 1:", "Chat 1951 about"), ("Chat 1950 about",)),
-    Page("more-2000", "The sidebar's next 50 (Load more), 2,000 conversations", "many",
-         "/c/list/?before={oldest_shown}", ("Chat 1950 about", "Chat 1901 about"),
-         ("Chat 1951 about", "Chat 1900 about")),
+         ("Question 1:", f"Chat {_LAST} about"), (f"Chat {_LAST - 1} about",)),
+    Page("more-2000", f"The sidebar's next {SIDEBAR_PAGE} (Load more), 2,000 conversations",
+         "many", "/c/list/?before={oldest_shown}",
+         (f"Chat {_LAST - 1} about", f"Chat {_LAST - SIDEBAR_PAGE} about"),
+         (f"Chat {_LAST} about", f"Chat {_LAST - SIDEBAR_PAGE - 1} about")),
 ]  # fmt: skip
 PAGE_REQUESTS = 40  # timed, one after another, after 3 untimed
 
@@ -982,7 +986,7 @@ A fresh daphne started the same way serves pages to users made by `bench.setup_d
 conversation holds 500 messages (every answer the same rendered markdown with a list, a
 table and a code block; its page shows the newest 50, "Show earlier messages" fetches 50
 more at a time). Each page is first fetched 3 times untimed and checked (it must show its
-first and last expected rows and no others: with 2,000 conversations only the first 50)."""
+first and last expected rows and no others: with 2,000 conversations only the first 28)."""
 
 
 @contextlib.contextmanager

@@ -155,7 +155,7 @@ def _pages() -> dict[str, Any]:
 
     from conversations import markdown
     from conversations.models import Conversation, Message
-    from conversations.views import THREAD_PAGE
+    from conversations.views import SIDEBAR_PAGE, THREAD_PAGE
 
     model = settings.OPENAI_API_MODELS[0]
     html = markdown.render(ANSWER)
@@ -204,7 +204,7 @@ def _pages() -> dict[str, Any]:
                 "session": sessions[name],
                 "newest": conversations[-1].pk,
                 # The last row of the sidebar's first page: "Load more" continues after it.
-                "oldest_shown": conversations[-50].pk if count > 50 else None,
+                "oldest_shown": conversations[-SIDEBAR_PAGE].pk if count > SIDEBAR_PAGE else None,
             }
         long = Conversation.objects.create(
             user=users["long"], title="A long conversation", model=model

@@ -211,3 +211,12 @@ def test_the_page_targets_are_judged_from_the_figures() -> None:
         "| Conversation page, 500 messages | 60.0 / 120.0 ms, 60.0 ms, 10 KB ✗ not met |" in table
     )
     assert "failed: /c/list/ answered 500" in table
+
+
+def test_the_page_checks_follow_the_sidebars_page_size() -> None:
+    from bench.run import PAGES, SIDEBAR_PAGE
+    from conversations.views import SIDEBAR_PAGE as APP_PAGE
+
+    assert SIDEBAR_PAGE == APP_PAGE
+    home = next(p for p in PAGES if p.key == "home-2000")
+    assert home.holds[-1] == f"Chat {2000 - APP_PAGE + 1} about"
