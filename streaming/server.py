@@ -14,6 +14,7 @@ incoming messages (which autobahn also applies to outgoing ones).
 
 from __future__ import annotations
 
+import gc
 import logging
 from pprint import pformat
 from typing import Any
@@ -154,6 +155,10 @@ class BoundedServer(Server):  # type: ignore[misc]
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
+        # Everything loaded so far (Django, the app, daphne) lives as long as the process:
+        # out of the collector's sight, a full collection does not walk it again each
+        # time (it did, inside requests: see docs/architecture.md, "Pages").
+        gc.freeze()
         host = getattr(port, "getHost", lambda: None)()
         if host is not None and hasattr(host, "port"):
             print(ready_message(str(host.host), int(host.port)), flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
 from contextlib import closing
 from typing import Any
@@ -104,3 +105,18 @@ def test_what_the_kernel_does_not_take_waits_in_the_transport_in_order():
                 received += peer.recv(1 << 20)
             protocol.transport.doWrite()  # what the reactor does when the socket is writable
         assert bytes(received) == big + b"after"
+
+
+def test_once_listening_the_server_hides_what_it_loaded_from_the_collector() -> None:
+    # A full collection walked Django and the app again each time, inside a request: the
+    # 500-message conversation's next page had a p95 of 101-142 ms against a p50 of 40.
+    from streaming.server import BoundedServer
+
+    server = BoundedServer.__new__(BoundedServer)  # not run: only its listen callback
+    server.listening_addresses = []
+    gc.unfreeze()
+    try:
+        server.listen_success(object())
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
