@@ -190,7 +190,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
     focus = request.GET.get("message", "")
-    if not focus.isdigit():
+    if not (focus.isascii() and focus.isdigit()):  # "²" is a digit that int() refuses
         return render(request, "conversations/chat.html", _chat_context(request, conversation))
     # A search result: show the branch that holds the message, reaching back to it.
     search.focus_message(conversation=conversation, message_id=int(focus))
@@ -230,7 +230,7 @@ def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
     newest messages), or with ?before=<message id> the older ones before that message."""
     conversation = get_conversation_for_user(request, pk)
     raw = request.GET.get("before")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not (raw.isascii() and raw.isdigit()):
         return HttpResponse("?before= must be a message id.", status=400)
     try:
         window = _thread_window(

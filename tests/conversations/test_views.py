@@ -831,6 +831,7 @@ def test_earlier_messages_of_a_message_not_on_the_path_are_refused(
 
     assert alice_client.get(url + str(aside.pk)).status_code == 409
     assert alice_client.get(url + "abc").status_code == 400
+    assert alice_client.get(url + "²").status_code == 400  # a digit to isdigit(), not int()
     assert alice_client.get(url + str(chain[2].pk)).status_code == 200
 
 
@@ -844,6 +845,8 @@ def test_a_search_result_opens_the_page_reaching_back_to_its_message(
 
     assert _shown(page) == [m.pk for m in chain[10:]]
     assert _earlier(page) == found.pk
+    # Not an id: the page as it is.
+    assert alice_client.get(f"/c/{conversation.pk}/?message=²").status_code == 200
 
 
 def test_the_context_cut_shows_above_its_message_in_whichever_page_holds_it(
