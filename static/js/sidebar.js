@@ -63,10 +63,13 @@ async function loadMore(button) {
 // The next page comes by itself when "Load more" scrolls into view (the list's end, in the
 // sidebar or the phone's drawer), as in ChatGPT; the button stays for keyboards and for a
 // load that failed (the observer fires again only when it leaves view and comes back).
-const nearEnd = window.IntersectionObserver
+// The list scrolls inside .conv-nav: that is the root, so the margin starts the load
+// 200 px before the button shows (with the viewport as root, the nav's clipping hid it).
+const conversationNav = sidebar?.querySelector(".conv-nav") ?? null;
+const nearEnd = window.IntersectionObserver && conversationNav
   ? new IntersectionObserver((entries) => {
       for (const entry of entries) if (entry.isIntersecting) loadMore(entry.target);
-    }, { rootMargin: "0px 0px 200px 0px" })
+    }, { root: conversationNav, rootMargin: "0px 0px 200px 0px" })
   : null;
 
 function watchForMore() {
