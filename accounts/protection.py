@@ -20,8 +20,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from conversations import actions
-from streaming import events
+from realtime import events
+from realtime.publish import close_sockets
 
 THROTTLED = "throttled"
 
@@ -145,7 +145,7 @@ def on_logged_out(sender: object, request: HttpRequest, **kwargs: Any) -> None:
     """user_logged_out: close this session's sockets (other sessions stay signed in)."""
     session_key = request.session.session_key if hasattr(request, "session") else None
     if session_key:
-        actions.close_sockets(events.session_group(session_key), events.CLOSE_SIGNED_OUT)
+        close_sockets(events.session_group(session_key), events.CLOSE_SIGNED_OUT)
 
 
 def on_user_saved(sender: object, instance: Any, created: bool, **kwargs: Any) -> None:
@@ -153,13 +153,13 @@ def on_user_saved(sender: object, instance: Any, created: bool, **kwargs: Any) -
     if created:
         return
     if not instance.is_active:
-        actions.close_sockets(events.user_group(instance.pk), events.CLOSE_SIGNED_OUT)
+        close_sockets(events.user_group(instance.pk), events.CLOSE_SIGNED_OUT)
     elif getattr(instance, "_password", None) is not None:
         # set_password() was called: sessions signed in with the old password no longer
         # authenticate. The sockets reconnect; those of the sessions that still hold
         # (the one that changed it) are accepted again, the others get 4401.
-        actions.close_sockets(events.user_group(instance.pk), events.CLOSE_SESSION_CHANGED)
+        close_sockets(events.user_group(instance.pk), events.CLOSE_SESSION_CHANGED)
 
 
 def on_user_deleted(sender: object, instance: Any, **kwargs: Any) -> None:
-    actions.close_sockets(events.user_group(instance.pk), events.CLOSE_SIGNED_OUT)
+    close_sockets(events.user_group(instance.pk), events.CLOSE_SIGNED_OUT)

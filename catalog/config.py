@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from catalog import crypto, snapshot
 from catalog.models import ChatModel, Provider
-from streaming.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
+from modelclient.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

@@ -18,7 +18,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
-from chatweb.baseurl import normalize_base_url
+from modelclient.baseurl import normalize_base_url
 
 HEADER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 # Headers the client sets itself; an extra header may not replace them.

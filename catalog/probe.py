@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from streaming.providers import ProviderConfig
+from modelclient.providers import ProviderConfig
 
 PROBE_TIMEOUT_S = 15.0
 BODY_LIMIT = 2_000_000

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from chatweb.baseurl import normalize_base_url
+from modelclient.baseurl import normalize_base_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -8,15 +8,10 @@ after the action has returned, i.e. after the commit.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -30,7 +25,8 @@ from catalog import quotas
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
-from streaming import events
+from realtime import events
+from realtime.publish import publish, stop_answers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -51,54 +47,6 @@ class ActionError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-# Frames held for an async caller to send: (group, event), in order.
-HeldFrames = list[tuple[str, events.ForwardEvent]]
-# Where publish() puts the frames of this thread's held_frames() block, if one is open.
-_held = threading.local()
-
-
-@contextlib.contextmanager
-def held_frames() -> Iterator[HeldFrames]:
-    """Frames published (after commit) inside this block are kept, not sent: the caller
-    sends them from its event loop (streaming.generation.post_and_start). Sent from here,
-    each is an async_to_sync call: a round trip from the database thread to the loop."""
-    outer = getattr(_held, "frames", None)
-    frames: HeldFrames = []
-    _held.frames = frames
-    try:
-        yield frames
-    finally:
-        _held.frames = outer
-
-
-def publish(conversation_id: int, frame: events.ServerFrame) -> None:
-    """Send a frame to every socket on the conversation once the transaction commits."""
-
-    def send() -> None:
-        message = (events.conversation_group(conversation_id), events.forward(frame))
-        held: HeldFrames | None = getattr(_held, "frames", None)
-        if held is not None:
-            held.append(message)
-            return
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        async_to_sync(layer.group_send)(*message)
-
-    transaction.on_commit(send)
-
-
-def close_sockets(group: str, code: int) -> None:
-    """Close every socket in a user's or a session's group, on every instance, after commit."""
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(group, events.close_event(code))
-
-    transaction.on_commit(send)
 
 
 def _clean_text(text: object) -> str:
@@ -410,14 +358,7 @@ def delete_conversation(*, conversation: Conversation) -> None:
     with transaction.atomic():
         conversation.delete()
 
-        def stop_answers() -> None:
-            layer = get_channel_layer()
-            if layer is not None:
-                async_to_sync(layer.group_send)(
-                    events.control_group(conversation_id), events.stop_event(None)
-                )
-
-        transaction.on_commit(stop_answers)
+        stop_answers([conversation_id])
 
 
 def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
@@ -426,15 +367,7 @@ def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
         ids = list(Conversation.objects.for_user(user).values_list("pk", flat=True))
         Conversation.objects.filter(pk__in=ids).delete()
 
-        def stop_answers() -> None:
-            layer = get_channel_layer()
-            if layer is not None:
-                for conversation_id in ids:
-                    async_to_sync(layer.group_send)(
-                        events.control_group(conversation_id), events.stop_event(None)
-                    )
-
-        transaction.on_commit(stop_answers)
+        stop_answers(ids)
     return len(ids)
 
 

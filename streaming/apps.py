@@ -6,7 +6,7 @@ class StreamingConfig(AppConfig):
     name = "streaming"
 
     def ready(self) -> None:
-        from streaming import providers
+        from modelclient import providers
 
         providers.max_connections = settings.UPSTREAM_MAX_CONNECTIONS or None
         if settings.METRICS_ENABLED:

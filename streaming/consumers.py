@@ -33,7 +33,8 @@ from django.utils.translation import gettext as _
 from chatweb.i18n import language_for_scope
 from conversations import actions, errors
 from conversations.models import Conversation, Message
-from streaming import events, generation
+from realtime import events
+from streaming import generation
 
 log = logging.getLogger(__name__)
 

@@ -33,17 +33,20 @@ from catalog import config as catalog
 from catalog import tokens
 from catalog import usage as usage_ledger
 from catalog.models import UsageRecord
-from conversations import actions, markdown
+from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Conversation, Message
-from streaming import events, layers, netio
-from streaming.providers import (
+from modelclient import netio
+from modelclient.providers import (
     ChatMessage,
     OpenAICompatible,
     ProviderError,
     UpstreamHTTPError,
     Usage,
 )
+from realtime import events
+from realtime.publish import HeldFrames, held_frames
+from streaming import layers
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +205,10 @@ def _post_and_load(
 
 def _post_holding_frames(
     action: Callable[..., Message], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Message, Job | None, actions.HeldFrames]:
+) -> tuple[Message, Job | None, HeldFrames]:
     """_post_and_load, with the frames the action publishes returned rather than sent
-    from this thread (actions.held_frames): post_and_start sends them from its loop."""
-    with actions.held_frames() as frames:
+    from this thread (held_frames): post_and_start sends them from its loop."""
+    with held_frames() as frames:
         answer, job = _post_and_load(action, args, kwargs)
     return answer, job, frames
 
@@ -1110,7 +1113,7 @@ async def post_and_start(
     returns the pending answer; the answer starts only after that commit, with the job
     read in the same trip to the database thread (_post_and_load).
     """
-    posted: tuple[Message, Job | None, actions.HeldFrames] = await database_sync_to_async(
+    posted: tuple[Message, Job | None, HeldFrames] = await database_sync_to_async(
         _post_holding_frames
     )(action, args, kwargs)
     answer, job, frames = posted

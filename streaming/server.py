@@ -24,7 +24,7 @@ from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
-from streaming import events
+from realtime import events
 
 log = logging.getLogger(__name__)
 

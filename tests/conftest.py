@@ -20,7 +20,8 @@ from django.test import Client
 
 from catalog import snapshot
 from conversations.models import Conversation
-from streaming import generation, providers
+from modelclient import providers
+from streaming import generation
 from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
 
 

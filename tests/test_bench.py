@@ -26,7 +26,7 @@ from bench.wire import (
     percentile,
     summarise,
 )
-from streaming.providers import Delta, OpenAICompatible, ProviderConfig, aclose_clients
+from modelclient.providers import Delta, OpenAICompatible, ProviderConfig, aclose_clients
 from tests.upstream import FakeUpstream
 
 

@@ -467,7 +467,7 @@ def test_post_user_message_publishes_both_messages_only_after_commit(
     from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
 
-    from streaming import events
+    from realtime import events
 
     layer = get_channel_layer()
 

@@ -11,7 +11,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message
-from streaming import events, generation
+from realtime import events
+from streaming import generation
 from tests.conftest import frames_until, is_done
 from tests.upstream import FakeUpstream, clean_token_text, expected_text
 
@@ -830,7 +831,7 @@ async def test_frames_reach_the_socket_without_a_task_per_frame(connect, alice, 
     a Task (and an asyncio.wait) per event, i.e. per delta frame of every socket."""
     from channels.layers import get_channel_layer
 
-    from streaming import events
+    from realtime import events
 
     socket = await connect(alice, conversation.pk)
     layer = get_channel_layer()

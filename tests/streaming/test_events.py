@@ -9,7 +9,7 @@ from typing import get_args, get_type_hints
 
 import pytest
 
-from streaming import events
+from realtime import events
 
 PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 MESSAGE = {"id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi"}

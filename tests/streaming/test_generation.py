@@ -10,7 +10,8 @@ from channels.layers import get_channel_layer
 
 from conversations import actions
 from conversations.models import Conversation, Message
-from streaming import events, generation
+from realtime import events
+from streaming import generation
 from streaming.generation import build_context
 from tests.upstream import FakeUpstream, expected_text
 

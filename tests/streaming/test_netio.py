@@ -1,4 +1,4 @@
-"""httpx over asyncio's own sockets (streaming/netio.py): real servers on 127.0.0.1.
+"""httpx over asyncio's own sockets (modelclient/netio.py): real servers on 127.0.0.1.
 
 The provider tests (test_providers.py) run every reply, error and timeout through this
 backend already, since the shared client uses it; these cover what they cannot reach:
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from streaming import netio
-from streaming.providers import ChatMessage, OpenAICompatible, ProviderConfig, get_client
+from modelclient import netio
+from modelclient.providers import ChatMessage, OpenAICompatible, ProviderConfig, get_client
 
 pytestmark = pytest.mark.asyncio
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from streaming import providers
-from streaming.providers import (
+from modelclient import providers
+from modelclient.providers import (
     ChatMessage,
     Delta,
     NotConfigured,

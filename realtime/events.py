@@ -183,3 +183,6 @@ def path_frame(conversation_id: int, leaf_id: int | None) -> PathFrame:
 
 def error_frame(code: str, message: str, request: str | None = None) -> ErrorFrame:
     return {"type": "error", "code": code, "message": message, "request": request}
+
+
+ChannelEvent = ForwardEvent | CloseEvent | ControlEvent

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from streaming.netio import AsyncioTransport
+from modelclient.netio import AsyncioTransport
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ def get_client() -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
-            # asyncio's own sockets and TLS under httpx (streaming/netio.py says why).
+            # asyncio's own sockets and TLS under httpx (modelclient/netio.py says why).
             # A proxy from the environment (HTTPS_PROXY, ...) still gets httpx's own.
             transport=AsyncioTransport(limits=limits),
             headers={"User-Agent": "chatweb"},
