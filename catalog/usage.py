@@ -8,13 +8,15 @@ instance sees the same numbers.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from catalog import clock
+from catalog import clock, tokens
 from catalog.models import UsageRecord
+from modelclient.providers import ChatMessage, Usage
 
 __all__ = ["UsageRecord"]
 
@@ -85,6 +87,44 @@ def entry(
         conversation_id=conversation_id,
         message_id=message_id,
     )
+
+
+@dataclass
+class UpstreamRequest:
+    """One request sent upstream for an answer (or its title), and what it cost."""
+
+    user_id: int
+    username: str
+    provider: str
+    model: str
+    kind: str
+    messages: list[ChatMessage]
+    conversation_id: int | None = None
+    message_id: int | None = None
+    parts: list[str] = field(default_factory=list)  # the text received, as it came
+    usage: Usage | None = None
+
+    def entry(self, *, outcome: str) -> UsageRecord:
+        """Its row of the ledger, not yet written: the upstream's own counts, or ours when
+        it reported none (stopped, failed, or a server that does not report usage)."""
+        if self.usage is not None:
+            prompt, completion = self.usage["prompt_tokens"], self.usage["completion_tokens"]
+        else:
+            prompt = tokens.count_messages(self.messages)
+            completion = tokens.count("".join(self.parts))
+        return entry(
+            user_id=self.user_id,
+            username=self.username,
+            provider=self.provider,
+            model=self.model,
+            kind=self.kind,
+            outcome=outcome,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            estimated=self.usage is None,
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+        )
 
 
 def tokens_since(user_id: int, start: dt.datetime) -> int:

@@ -10,6 +10,5 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("streaming.urls")),
     path("", include("accounts.urls")),
-    path("", include("catalog.urls")),
     path("", include("conversations.urls")),
 ]

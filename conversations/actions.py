@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
-STALE_ERROR = (
-    "The server stopped while this answer was being written. The text so far is kept; "
-    "you can regenerate the answer."
-)
 
 
 class ActionError(Exception):
@@ -83,6 +79,10 @@ def check_quota(user: AbstractBaseUser | AnonymousUser) -> None:
     transaction that creates the answer, after locking the user's row (_lock_user), so
     two tabs cannot both take the last place.
     """
+    if not user.is_active:
+        # Deactivated without the signal that closes the sockets (a QuerySet.update(), a
+        # script): a socket still open must not start answers for the account.
+        raise ActionError("account_inactive", _("This account is deactivated."))
     limits = quotas.limits_for(user)
     live = 0
     if limits.concurrent_answers:  # counted only when limited
@@ -109,15 +109,7 @@ def title_from_text(text: str) -> str:
 
 
 def _new_answer(conversation: Conversation, parent: Message, model: str) -> Message:
-    answer = Message.objects.create(
-        conversation=conversation,
-        parent=parent,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.PENDING,
-        model=model,
-        # The process that creates an answer is the one that starts it.
-        worker=settings.INSTANCE_ID,
-    )
+    answer = Message.objects.claim(conversation=conversation, parent=parent, model=model)
     if conversation.known_messages is not None:
         conversation.known_messages.append(answer)
     conversation.current_leaf = answer
@@ -159,7 +151,8 @@ def start_conversation(
 def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
     """Save the user's message (before any model call) and create the pending answer.
 
-    Only `conversation.pk` is used: the row is read again, locked. The answer's
+    Only `conversation.pk` and `conversation.user_id` are used: the row is read again,
+    locked, and only if it is that user's. The answer's
     conversation then holds its owner (with their settings) and every message
     (known_messages), so the generation can start without reading them again.
     """
@@ -174,7 +167,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
                 Conversation.objects.select_related("user__chat_settings")
                 .defer("user__chat_settings__avatar")
                 .select_for_update(of=("self", "user"))
-                .filter(pk=conversation.pk)
+                .filter(pk=conversation.pk, user_id=conversation.user_id)
                 .order_by()
             ),
             None,
@@ -384,20 +377,12 @@ def update_settings(
     conversation.save(update_fields=["model", "context_enabled", "system_prompt"])
 
 
-def end_abandoned(message: Message, *, reason: str = STALE_ERROR) -> bool:
+def end_abandoned(message: Message) -> bool:
     """Mark an answer whose process is gone as interrupted, keeping its checkpointed text.
 
     Returns False if the answer was no longer live (someone else ended it first).
     """
-    now = timezone.now()
-    updated = Message.objects.filter(pk=message.pk, status__in=Message.LIVE).update(
-        status=Message.Status.INTERRUPTED,
-        error_code="interrupted",
-        error=reason,
-        html=markdown.render(message.content),
-        finished_at=now,
-        updated_at=now,
-    )
+    updated = Message.objects.end_interrupted(message, html=markdown.render(message.content))
     if updated:
         message.refresh_from_db()
         publish(message.conversation_id, events.done_frame(message.as_event()))

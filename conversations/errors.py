@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -62,6 +63,12 @@ WITH_DETAIL = frozenset(
         "upstream_timeout",
     }
 )
+
+
+def stored_text(code: str) -> str:
+    """What the database keeps for a code with no upstream detail: its English sentence."""
+    with translation.override("en"):
+        return str(SENTENCES[code])
 
 
 def fallback(status: str) -> str:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations import fields
+from catalog import usage as usage_ledger
+from conversations import errors, fields
+from conversations.fields import clean_text
+from realtime.events import MessageData, UsageData
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from catalog.models import UsageRecord
 
 TITLE_MAX = 120
 
@@ -23,6 +31,10 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         if not user.is_authenticated:
             return self.none()
         return self.filter(user_id=user.pk)
+
+    def retitle(self, conversation_id: int, *, expected: str, title: str) -> bool:
+        """Replace the title unless it is no longer `expected` (renamed meanwhile)."""
+        return bool(self.filter(pk=conversation_id, title=expected).update(title=title))
 
 
 class Conversation(models.Model):
@@ -128,6 +140,129 @@ def _path(message_id: int, by_id: dict[int, Message]) -> list[Message]:
     return path
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How an answer ended: a status, and for a failure a stable code (conversations.errors
+    turns it into words when shown) with the upstream's detail as written then."""
+
+    status: str
+    finish_reason: str | None = None
+    error_code: str = ""
+    error: str = ""
+    retry_after: int | None = None
+
+    @classmethod
+    def done(cls, finish_reason: str | None) -> Outcome:
+        return cls(Message.Status.DONE, finish_reason)
+
+    @classmethod
+    def stopped(cls) -> Outcome:
+        # No finish_reason: "stop" would claim the model ended by itself.
+        return cls(Message.Status.STOPPED)
+
+    @classmethod
+    def failed(cls, code: str, detail: str = "", *, retry_after: int | None = None) -> Outcome:
+        """An error: `detail` is the upstream's own words, else the code's English sentence."""
+        error = detail or errors.stored_text(code)
+        return cls(Message.Status.ERROR, None, code, error, retry_after)
+
+    @classmethod
+    def interrupted(cls) -> Outcome:
+        """The one interrupted outcome: the server went away while the answer was written."""
+        return cls(
+            Message.Status.INTERRUPTED, None, "interrupted", errors.stored_text("interrupted")
+        )
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    """A message's life, written only here: claim (the pending answer), checkpoint,
+    finish, end_interrupted. Nothing else updates a message's status or text."""
+
+    def claim(self, *, conversation: Conversation, parent: Message, model: str) -> Message:
+        """The pending answer, claimed by this process (settings.INSTANCE_ID): the process
+        that creates an answer is the one that runs it, so no separate claim write."""
+        return self.create(
+            conversation=conversation,
+            parent=parent,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+            model=model,
+            worker=settings.INSTANCE_ID,
+        )
+
+    def checkpoint(self, message_id: int, text: str | None) -> int:
+        """Save the text so far (or, with None, only a heartbeat) of a live answer; the
+        first checkpoint marks it streaming. Returns 0 if it is no longer live."""
+        fields: dict[str, Any] = {"status": Message.Status.STREAMING, "updated_at": timezone.now()}
+        if text is not None:
+            fields["content"] = text
+        return self.filter(pk=message_id, status__in=Message.LIVE).update(**fields)
+
+    def finish(
+        self,
+        message_id: int,
+        outcome: Outcome,
+        *,
+        text: str,
+        html: str,
+        usage: Mapping[str, object] | None = None,
+        context_from_id: int | None = None,
+        ledger: Sequence[UsageRecord] = (),
+        loaded: Message | None = None,
+    ) -> MessageData | None:
+        """Save how the answer ended, with the usage-ledger rows of its upstream requests in
+        the same transaction (so a retried end records them once; the ledger keeps them even
+        when the answer is gone). None if the answer is gone.
+
+        `html` is rendered by the caller, outside the database thread. The returned
+        protocol Message is built from `loaded` (the answer as read before) and what was
+        written, without reading the row back; read back when there is no `loaded`.
+        """
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "status": outcome.status,
+            "content": text,
+            "html": html,
+            "finish_reason": outcome.finish_reason or "",
+            "error_code": outcome.error_code,
+            "error": outcome.error,
+            "retry_after": outcome.retry_after,
+            "context_from_id": context_from_id,
+            "finished_at": now,
+            "updated_at": now,
+        }
+        if usage is not None:
+            fields.update(usage)
+        with transaction.atomic():
+            usage_ledger.record_all(list(ledger))
+            if not self.filter(pk=message_id).update(**fields):
+                return None
+        if loaded is None:
+            message = self.filter(pk=message_id).first()
+            return message.as_event() if message is not None else None
+        # The row as written: text cleaned as the fields clean it.
+        ended = copy.copy(loaded)
+        for name, value in fields.items():
+            setattr(ended, name, clean_text(value) if isinstance(value, str) else value)
+        return ended.as_event()
+
+    def end_interrupted(self, message: Message, *, html: str) -> bool:
+        """Mark a live answer whose process is gone (or going) as interrupted, keeping the
+        text it has (`message.content`); False if it was no longer live."""
+        outcome = Outcome.interrupted()
+        now = timezone.now()
+        return bool(
+            self.filter(pk=message.pk, status__in=Message.LIVE).update(
+                status=outcome.status,
+                error_code=outcome.error_code,
+                error=outcome.error,
+                html=html,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         SYSTEM = "system", _("System")
@@ -193,6 +328,8 @@ class Message(models.Model):
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
@@ -213,7 +350,7 @@ class Message(models.Model):
         self.previous_version_id = sibling_ids[index - 1] if index > 0 else None
         self.next_version_id = sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None
 
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> UsageData | None:
         if self.total_tokens is None:
             return None
         return {
@@ -222,7 +359,7 @@ class Message(models.Model):
             "total_tokens": self.total_tokens,
         }
 
-    def as_event(self, *, seq: int | None = None) -> dict[str, Any]:
+    def as_event(self, *, seq: int | None = None) -> MessageData:
         """The protocol's Message object (docs/protocol.md)."""
         return {
             "id": self.pk,

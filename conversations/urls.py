@@ -1,10 +1,17 @@
 from django.urls import path
 
-from conversations import frames, library_views, prompt_views, transfer_views, views
+from conversations import (
+    frames,
+    library_views,
+    prompt_views,
+    transfer_views,
+    usage_views,
+    views,
+)
 
 urlpatterns = [
+    path("usage/", usage_views.usage_page, name="usage"),
     path("", views.home, name="home"),
-    path("c/new/", views.conversation_create, name="conversation_create"),
     path("c/delete-all/", views.conversation_delete_all, name="conversation_delete_all"),
     path("c/list/", views.conversation_list, name="conversation_list"),
     path("c/<int:pk>/", views.conversation_detail, name="conversation"),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,7 +21,6 @@ from catalog import config as catalog
 from conversations import actions, search
 from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
-from streaming import generation
 
 PROVIDER_HINT = _(
     "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
@@ -60,7 +58,7 @@ SUGGESTIONS = [
 ]
 
 
-def _provider_configured(user: Any) -> bool:
+def provider_configured(user: Any) -> bool:
     """The catalog's answer: a model this user may use can be reached (the environment's
     provider, or one added in the admin)."""
     return catalog.is_configured(catalog.models_for(user))
@@ -137,7 +135,7 @@ def _thread_window(
     }
 
 
-def _chat_context(
+def chat_context(
     request: HttpRequest, conversation: Conversation | None, *, focus: int | None = None
 ) -> dict[str, Any]:
     path: list[Message] = conversation.active_thread() if conversation else []
@@ -183,7 +181,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("setup")
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next=/")
-    return render(request, "conversations/chat.html", _chat_context(request, None))
+    return render(request, "conversations/chat.html", chat_context(request, None))
 
 
 @login_required
@@ -191,36 +189,11 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
     focus = request.GET.get("message", "")
     if not (focus.isascii() and focus.isdigit()):  # "²" is a digit that int() refuses
-        return render(request, "conversations/chat.html", _chat_context(request, conversation))
+        return render(request, "conversations/chat.html", chat_context(request, conversation))
     # A search result: show the branch that holds the message, reaching back to it.
     search.focus_message(conversation=conversation, message_id=int(focus))
-    context = _chat_context(request, conversation, focus=int(focus))
+    context = chat_context(request, conversation, focus=int(focus))
     return render(request, "conversations/chat.html", context)
-
-
-@login_required
-@require_POST
-async def conversation_create(request: HttpRequest) -> HttpResponseBase:
-    """Start a conversation with its first message; the answer starts at once."""
-    user = await request.auser()
-    text = request.POST.get("text", "")
-    if not await sync_to_async(_provider_configured)(user):
-        # Refused before anything is written: a chat whose answer can only fail helps nobody.
-        context = await sync_to_async(_chat_context)(request, None)
-        context.update(error=context["provider_hint"], draft=text)
-        return await sync_to_async(render)(request, "conversations/chat.html", context, status=503)
-    try:
-        answer = await generation.post_and_start(
-            actions.start_conversation,
-            user=user,
-            text=text,
-            model=request.POST.get("model") or None,
-        )
-    except actions.ActionError as exc:
-        context = await sync_to_async(_chat_context)(request, None)
-        context.update(error=exc.message, draft=text)
-        return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
-    return redirect("conversation", pk=answer.conversation_id)
 
 
 @login_required

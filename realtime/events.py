@@ -7,7 +7,7 @@ group event into the frame of the same name, so the two stay in step by construc
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -43,12 +43,39 @@ CLOSE_SLOW_READER = 4008  # the client read too slowly: the outgoing buffer over
 CLOSE_TOO_MANY_FRAMES = 4429  # the client kept sending over the frame rate limit
 
 
+# --- The Message object inside frames (docs/protocol.md, "Message") ------------------
+
+
+class UsageData(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class MessageData(TypedDict):
+    id: int
+    parent_id: int | None
+    role: str
+    status: str
+    content: str
+    html: str
+    model: str
+    finish_reason: str | None
+    error_code: str
+    error: str
+    usage: UsageData | None
+    retry_after: int | None
+    context_from_id: int | None
+    seq: int | None
+    created_at: str
+
+
 # --- Frames: server -> client ---------------------------------------------------------
 
 
 class MessageFrame(TypedDict):
     type: Literal["message"]
-    message: dict[str, Any]
+    message: MessageData
 
 
 class DeltaFrame(TypedDict):
@@ -60,12 +87,12 @@ class DeltaFrame(TypedDict):
 
 class SnapshotFrame(TypedDict):
     type: Literal["snapshot"]
-    message: dict[str, Any] | None
+    message: MessageData | None
 
 
 class DoneFrame(TypedDict):
     type: Literal["done"]
-    message: dict[str, Any]
+    message: MessageData
 
 
 class TitleFrame(TypedDict):
@@ -157,7 +184,7 @@ def forward(frame: ServerFrame) -> ForwardEvent:
     return {"type": "chat.frame", "frame": frame}
 
 
-def message_frame(message: dict[str, Any]) -> MessageFrame:
+def message_frame(message: MessageData) -> MessageFrame:
     return {"type": "message", "message": message}
 
 
@@ -165,11 +192,11 @@ def delta_frame(message_id: int, seq: int, text: str) -> DeltaFrame:
     return {"type": "delta", "message_id": message_id, "seq": seq, "text": text}
 
 
-def snapshot_frame(message: dict[str, Any] | None) -> SnapshotFrame:
+def snapshot_frame(message: MessageData | None) -> SnapshotFrame:
     return {"type": "snapshot", "message": message}
 
 
-def done_frame(message: dict[str, Any]) -> DoneFrame:
+def done_frame(message: MessageData) -> DoneFrame:
     return {"type": "done", "message": message}
 
 

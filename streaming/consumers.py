@@ -1,11 +1,11 @@
-"""The conversation socket: a thin translator between frames and actions.
+"""The conversation socket: a thin translator between frames and the answer engine.
 
-It authorises in connect, joins the conversation's group, turns frames into action
-calls and forwards group events. It never awaits an answer: generations run as
-process-owned tasks (streaming.generation), so Stop and disconnect are never stuck
-behind one.
+It authorises in connect, joins the conversation's group, turns frames into calls of
+streaming.answers and forwards group events. It never awaits an answer: answers run as
+process-owned tasks, so Stop and disconnect are never stuck behind one. How it reads the
+channel layer is streaming.socketbase's; its limits are streaming.ratelimit's.
 
-Everything it says is in the socket user's language (chatweb.i18n.language_for_scope:
+Everything it says is in the socket user's language (accounts.language.language_for_scope:
 their setting, else the page's cookie or Accept-Language), chosen at connect: error
 frames are written under it and failed answers' texts rendered for it at send time.
 """
@@ -13,46 +13,44 @@ frames are written under it and failed answers' texts rendered for it at send ti
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import json
 import logging
-import time
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chatweb.i18n import language_for_scope
-from conversations import actions, errors
-from conversations.models import Conversation, Message
+from accounts.language import language_for_scope
+from conversations import errors
+from conversations.actions import ActionError
+from conversations.models import Conversation
 from realtime import events
-from streaming import generation
+from streaming import answers
+from streaming.ratelimit import SnapshotPacer, TokenBucket
+from streaming.socketbase import EventLoopSocket
 
 log = logging.getLogger(__name__)
 
 # How long a `sync` waits for the answer's process to reply before another may be sent
 # on its behalf (the client asks again after 4 s: static/js/socket.js).
-SNAPSHOT_WAIT_SECONDS = 3.0
+SNAPSHOT_WAIT_SECONDS = answers.SNAPSHOT_WAIT_SECONDS
 
 
-class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ConversationConsumer(EventLoopSocket):
     conversation_id: int
     groups_joined: tuple[str, ...] = ()
     closing = False
     language = settings.LANGUAGE_CODE
-    # Frames the channel layer brings between joining the groups and the accept (connect
-    # is still reading the title): sent after the title, in order. None once accepted.
-    held: list[events.ServerFrame] | None = None
+    frames: TokenBucket
+    snapshots: SnapshotPacer
     # A socket.close that came before the accept: connect refuses with its code instead.
     close_before_accept: int | None = None
+
+    @property
+    def user(self) -> Any:
+        return self.scope["user"]
 
     async def connect(self) -> None:
         # Refusals accept first, then close with the code: a refused handshake reaches the
@@ -69,7 +67,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             groups.append(events.session_group(session_key))
-        self.held = []
+        self.hold()  # frames that arrive before the accept are sent after the title
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = tuple(groups)
@@ -88,76 +86,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._init_limits()
         await self.accept()
         await self.send_json(events.title_frame(self.conversation_id, title))
-        # The events loop runs beside this handler (see __call__): what it brought before
-        # the accept could not be sent then. Nothing awaits between the last pop and
-        # `held = None`, so a frame arriving during the sends joins the end of the queue.
-        while self.held and not self.closing:
-            await self.send_json(self.held.pop(0))
-        self.held = None
+        await self.release(still_open=lambda: not self.closing)
         if self.close_before_accept is not None:  # came while the title was being sent
             await self.close(code=self.close_before_accept)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """channels' AsyncConsumer.__call__, with the channel layer read by a loop of its own.
-
-        channels waits on the socket and the channel layer together (asyncio.wait) and
-        makes a new Task for the next channel-layer receive after every message: for a
-        socket, every delta frame cost a Task and about four task steps. Every event the
-        channel layer brings this consumer only sends (chat.frame, socket.close), so one
-        task reads and handles them as they come; the socket's own messages go through
-        channels' loop as before. A frame no longer waits either for the handler of a
-        socket message (a post's database trip) to return.
-        """
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
-        events_in: asyncio.Task[None] | None = None
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-            events_in = asyncio.create_task(self._channel_events())
-        try:
-            await await_many_dispatch([receive], self.dispatch)
-        except StopConsumer:
-            pass
-        finally:
-            if events_in is not None:
-                events_in.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await events_in
-
-    async def _channel_events(self) -> None:
-        while True:
-            message = await self.channel_receive()
-            try:
-                await self.dispatch(message)
-            except Exception:
-                log.exception(
-                    "Socket of conversation %s: event %s not handled",
-                    getattr(self, "conversation_id", None), message.get("type"),
-                )  # fmt: skip
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """channels' dispatch, without its database-thread hop before every message.
-
-        channels (4.2+) runs close_old_connections in the database thread before every
-        message it dispatches: for a socket that is every delta frame, so each frame of
-        each answer queued behind the process's database work (posts, checkpoints) and,
-        with health checks on, made the next query on that thread a `SELECT 1` first
-        (py-spy: 8 % of the process at 50 concurrent); and a chat's connect, its frames
-        and its disconnect each waited for a trip that read nothing. That hop is for
-        handlers that use the async ORM; this consumer's database work all goes through
-        database_sync_to_async, which closes old connections itself, before and after.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        """channels' websocket_disconnect without the same hop (see dispatch)."""
-        await self.disconnect(message["code"])
-        raise StopConsumer()
 
     async def _refuse(self, code: int) -> None:
         self.closing = True
@@ -177,34 +108,14 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def _init_limits(self) -> None:
         rate = settings.WS_MAX_FRAMES_PER_SECOND
-        self.frame_rate = float(rate)
-        self.frame_burst = float(2 * rate)
-        self.frame_tokens = self.frame_burst
-        self.frame_refill_at = time.monotonic()
-        self.frames_refused = 0
-        self.sync_interval = settings.WS_SYNC_MIN_INTERVAL_MS / 1000
-        self.last_sync_at = -1e9
-        self.snapshot_due_until = 0.0
-
-    def _take_frame_token(self) -> bool:
-        """A token bucket: WS_MAX_FRAMES_PER_SECOND, bursts of twice that."""
-        if self.frame_rate <= 0:
-            return True
-        now = time.monotonic()
-        self.frame_tokens = min(
-            self.frame_burst, self.frame_tokens + (now - self.frame_refill_at) * self.frame_rate
+        self.frames = TokenBucket(float(rate), float(2 * rate))
+        self.snapshots = SnapshotPacer(
+            settings.WS_SYNC_MIN_INTERVAL_MS / 1000, SNAPSHOT_WAIT_SECONDS
         )
-        self.frame_refill_at = now
-        if self.frame_tokens >= 1:
-            self.frame_tokens -= 1
-            self.frames_refused = 0
-            return True
-        self.frames_refused += 1
-        return False
 
     async def _refuse_frame(self) -> None:
         """One error frame per run of refused frames; a second's worth more closes the socket."""
-        if self.frames_refused == 1:
+        if self.frames.refused == 1:
             await self.send_json(
                 events.error_frame(
                     "too_many_frames",
@@ -212,7 +123,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     % {"count": settings.WS_MAX_FRAMES_PER_SECOND},
                 )
             )
-        elif self.frames_refused > self.frame_rate:
+        elif self.frames.refused > self.frames.rate:
             log.warning("Closing a socket that kept sending over the frame rate limit.")
             self.closing = True
             await self.close(code=events.CLOSE_TOO_MANY_FRAMES)
@@ -227,7 +138,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.closing:
             # Signed out, deactivated or over a limit: the close is on its way.
             return
-        if not self._take_frame_token():
+        if not self.frames.take():
             await self._refuse_frame()
             return
         try:
@@ -250,46 +161,48 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         assert isinstance(content, dict)
         try:
             await getattr(self, f"on_{kind}")(content)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             await self.send_json(events.error_frame(exc.code, exc.message, kind))
 
     async def on_send(self, content: dict[str, Any]) -> None:
-        await generation.post_and_start(self._post, content.get("text"), content.get("model"))
+        await answers.post_message(
+            user=self.user, conversation_id=self.conversation_id,
+            text=content.get("text"), model=content.get("model"),
+        )  # fmt: skip
 
     async def on_regenerate(self, content: dict[str, Any]) -> None:
-        await generation.post_and_start(
-            self._regenerate, content.get("message_id"), content.get("model")
-        )
+        await answers.regenerate(
+            user=self.user, conversation_id=self.conversation_id,
+            message_id=content.get("message_id"), model=content.get("model"),
+        )  # fmt: skip
 
     async def on_edit(self, content: dict[str, Any]) -> None:
-        await generation.post_and_start(
-            self._edit, content.get("message_id"), content.get("text"), content.get("model")
-        )
+        await answers.edit(
+            user=self.user, conversation_id=self.conversation_id,
+            message_id=content.get("message_id"), text=content.get("text"),
+            model=content.get("model"),
+        )  # fmt: skip
 
     async def on_switch(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(self._switch)(content.get("message_id"))
+        await answers.switch(
+            user=self.user, conversation_id=self.conversation_id,
+            message_id=content.get("message_id"),
+        )  # fmt: skip
 
     async def on_delete(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(self._delete)(content.get("message_id"))
+        await answers.delete(
+            user=self.user, conversation_id=self.conversation_id,
+            message_id=content.get("message_id"),
+        )  # fmt: skip
 
     async def on_stop(self, content: dict[str, Any]) -> None:
-        live = await database_sync_to_async(self._live_answer)()
-        if live is None:
-            raise actions.ActionError("not_streaming", _("Nothing is being written right now."))
-        await self.channel_layer.group_send(
-            events.control_group(self.conversation_id), events.stop_event(live.pk)
-        )
+        await answers.stop(user=self.user, conversation_id=self.conversation_id)
 
     async def on_sync(self, content: dict[str, Any]) -> None:
-        """Coalesced: one snapshot outstanding at a time, at most one per WS_SYNC_MIN_INTERVAL_MS.
-
-        A snapshot is the whole text so far, so a client that asks faster than it reads
-        would make the server buffer one per request.
-        """
-        now = time.monotonic()
-        if now < self.snapshot_due_until or self._deferred_sync is not None:
+        """Coalesced (SnapshotPacer): one snapshot outstanding, one per WS_SYNC_MIN_INTERVAL_MS."""
+        if self.snapshots.outstanding() or self._deferred_sync is not None:
             return  # The snapshot on its way answers this request too.
-        wait = self.last_sync_at + self.sync_interval - now
+        wait = self.snapshots.delay()
         if wait > 0:
             self._deferred_sync = asyncio.create_task(self._sync_later(wait))
             return
@@ -303,21 +216,18 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         with translation.override(self.language):
             try:
                 await self._request_snapshot()
-            except actions.ActionError as exc:
+            except ActionError as exc:
                 await self.send_json(events.error_frame(exc.code, exc.message, "sync"))
 
     async def _request_snapshot(self) -> None:
-        self.last_sync_at = time.monotonic()
-        last = await database_sync_to_async(self._last_answer)()
-        if last is not None and last.is_live:
-            # Only the process running the answer knows the text not yet checkpointed.
-            self.snapshot_due_until = self.last_sync_at + SNAPSHOT_WAIT_SECONDS
-            await self.channel_layer.group_send(
-                events.control_group(self.conversation_id),
-                events.snapshot_request(last.pk, self.channel_name),
-            )
-            return
-        await self.send_json(events.snapshot_frame(last.as_event() if last else None))
+        self.snapshots.requested()
+        frame = await answers.request_snapshot(
+            user=self.user, conversation_id=self.conversation_id, reply_channel=self.channel_name
+        )
+        if frame is None:
+            self.snapshots.awaiting()
+        else:
+            await self.send_json(frame)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         """Every frame out: a failed answer's text rendered in this socket's language."""
@@ -332,12 +242,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def chat_frame(self, event: events.ForwardEvent) -> None:
         if self.closing:
             return
-        if self.held is not None:  # not accepted yet: connect sends it after the title
-            self.held.append(event["frame"])
-            return
-        if event["frame"]["type"] == "snapshot":
-            self.snapshot_due_until = 0.0
-        await self.send_json(event["frame"])
+        if event["frame"]["type"] == "snapshot" and self.held is None:
+            self.snapshots.arrived()
+        await self.send_or_hold(event["frame"])
 
     async def socket_close(self, event: events.CloseEvent) -> None:
         """Signed out, deactivated, or the password changed: close at once."""
@@ -364,51 +271,3 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return None
         title, setting = row
         return title, language_for_scope(self.scope, setting or "")
-
-    def _conversation(self) -> Conversation:
-        try:
-            return Conversation.objects.get(pk=self.conversation_id)
-        except Conversation.DoesNotExist:
-            # Deleted from another tab while this one stayed open.
-            raise actions.ActionError("not_found", _("This conversation was deleted.")) from None
-
-    def _post(self, text: object, model: object) -> Message:
-        # The action reads the row itself (locked) and refuses a deleted conversation:
-        # reading it here first would be one more query per message.
-        conversation = Conversation(pk=self.conversation_id)
-        return actions.post_user_message(conversation=conversation, text=text, model=model)
-
-    def _regenerate(self, message_id: object, model: object) -> Message:
-        return actions.regenerate(
-            conversation=self._conversation(), message_id=message_id, model=model
-        )
-
-    def _edit(self, message_id: object, text: object, model: object) -> Message:
-        return actions.edit_message(
-            conversation=self._conversation(), message_id=message_id, text=text, model=model
-        )
-
-    def _switch(self, message_id: object) -> None:
-        actions.switch_branch(conversation=self._conversation(), message_id=message_id)
-
-    def _delete(self, message_id: object) -> None:
-        actions.delete_message(conversation=self._conversation(), message_id=message_id)
-
-    def _live_answer(self) -> Message | None:
-        live = self._unless_abandoned(self._conversation().live_answer())
-        return live if live is not None and live.is_live else None
-
-    def _last_answer(self) -> Message | None:
-        """The last answer on the active path."""
-        path = self._conversation().active_path()
-        last = next((m for m in reversed(path) if m.role == Message.Role.ASSISTANT), None)
-        return self._unless_abandoned(last)
-
-    @staticmethod
-    def _unless_abandoned(message: Message | None) -> Message | None:
-        """End the answer first if its process is gone; return it as it now stands."""
-        running_here = message is not None and generation.registry.is_running(message.pk)
-        if message is not None and actions.is_abandoned(message, running_here=running_here):
-            actions.end_abandoned(message)
-            message.refresh_from_db()
-        return message

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from streaming import diagnostics, metrics
+from streaming import diagnostics, metrics, views
 
 urlpatterns = [
+    path("c/new/", views.conversation_create, name="conversation_create"),
     path("healthz/", diagnostics.healthz, name="healthz"),
     path("admin-tools/diagnostics/", diagnostics.diagnostics, name="diagnostics"),
     path(

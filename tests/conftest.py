@@ -21,7 +21,7 @@ from django.test import Client
 from catalog import snapshot
 from conversations.models import Conversation
 from modelclient import providers
-from streaming import generation
+from streaming.registry import registry
 from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
 
 
@@ -105,7 +105,7 @@ def _fresh_channel_layer() -> Iterator[None]:
 async def live() -> AsyncIterator[None]:
     """Whatever answers a test starts are ended, and what they opened closed, afterwards."""
     yield
-    await generation.registry.shutdown()
+    await registry.shutdown()
     await providers.aclose_clients()
     # The worker thread's database connection, or PostgreSQL cannot drop the test database.
     await sync_to_async(connections.close_all)()

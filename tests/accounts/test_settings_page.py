@@ -16,7 +16,7 @@ from PIL import Image
 from accounts.models import UserSettings, initials
 from conversations import actions
 from conversations.models import Conversation
-from streaming import generation
+from streaming.registry import registry
 
 pytestmark = pytest.mark.django_db
 
@@ -293,7 +293,7 @@ async def test_temperature_and_top_p_are_sent_upstream(alice, upstream, live):
     await client.aforce_login(alice)
 
     await client.post("/c/new/", {"text": "[[fake tokens=1]]"})
-    for _, task in list(generation.registry.running.values()):
+    for _, task in list(registry.running.values()):
         await task
 
     body = upstream.chat_requests[0].json
@@ -310,7 +310,7 @@ async def test_without_sampling_settings_nothing_extra_is_sent(alice, upstream, 
     await client.aforce_login(alice)
 
     await client.post("/c/new/", {"text": "[[fake tokens=1]]"})
-    for _, task in list(generation.registry.running.values()):
+    for _, task in list(registry.running.values()):
         await task
 
     body = upstream.chat_requests[0].json

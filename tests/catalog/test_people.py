@@ -11,7 +11,7 @@ from django.test import AsyncClient
 
 from accounts.models import UserSettings
 from conversations.models import Conversation
-from streaming import generation
+from streaming.registry import registry
 from tests.conftest import frames_until, is_done
 from tests.upstream import FakeUpstream
 
@@ -82,7 +82,7 @@ async def test_starting_a_chat_with_only_an_admin_provider_is_not_refused(
     await client.aforce_login(alice)
 
     response = await client.post("/c/new/", {"text": "[[fake tokens=1]] hi", "model": "llama"})
-    for _, task in list(generation.registry.running.values()):
+    for _, task in list(registry.running.values()):
         await task
 
     assert response.status_code == 302

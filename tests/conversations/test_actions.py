@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from conversations import actions
+from conversations import actions, errors
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
 
@@ -389,7 +389,7 @@ def test_recover_interrupted_ends_this_instances_live_answers(streams):
     mine = _reloaded(streams["mine"])
     assert mine.status == Message.Status.INTERRUPTED
     assert mine.error_code == "interrupted"
-    assert mine.error == actions.STALE_ERROR
+    assert mine.error == errors.stored_text("interrupted")
     assert mine.content == "Some **bold** text so far"
     assert mine.html == "<p>Some <strong>bold</strong> text so far</p>"
     assert mine.finished_at is not None

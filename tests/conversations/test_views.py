@@ -14,7 +14,7 @@ from django.utils import timezone
 from conversations import actions
 from conversations.models import Conversation, Message
 from conversations.views import SIDEBAR_PAGE, THREAD_PAGE
-from streaming import generation
+from streaming.registry import registry
 from tests.upstream import expected_text
 
 pytestmark = pytest.mark.django_db
@@ -622,7 +622,7 @@ def test_settings_with_an_unknown_model_is_a_400_with_its_code(alice_client, con
 
 
 async def _finish_running_answers() -> None:
-    for _, task in list(generation.registry.running.values()):
+    for _, task in list(registry.running.values()):
         await task
 
 
@@ -694,7 +694,7 @@ async def test_starting_a_conversation_with_empty_text_writes_nothing(alice, liv
     assert response.status_code == 400
     assert await Conversation.objects.acount() == 0
     assert await Message.objects.acount() == 0
-    assert not generation.registry.running
+    assert not registry.running
 
 
 @pytest.mark.asyncio

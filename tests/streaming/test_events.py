@@ -12,7 +12,13 @@ import pytest
 from realtime import events
 
 PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
-MESSAGE = {"id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi"}
+MESSAGE: events.MessageData = {
+    "id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi",
+    "html": "<p>hi</p>", "model": "m", "finish_reason": "stop", "error_code": "", "error": "",
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    "retry_after": None, "context_from_id": None, "seq": None,
+    "created_at": "2026-12-07T00:00:00+00:00",
+}  # fmt: skip
 
 FRAMES = [
     events.message_frame(MESSAGE),
@@ -30,6 +36,14 @@ FRAMES = [
 @pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f["type"])
 def test_each_frame_round_trips_through_json(frame):
     assert json.loads(json.dumps(frame)) == frame
+
+
+@pytest.mark.django_db
+def test_a_stored_message_has_exactly_the_declared_message_keys(conversation):
+    from conversations.models import Message
+
+    message = Message.objects.create(conversation=conversation, role="user", content="hi")
+    assert set(message.as_event()) == set(get_type_hints(events.MessageData))
 
 
 @pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f["type"])

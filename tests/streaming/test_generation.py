@@ -9,10 +9,13 @@ import pytest
 from channels.layers import get_channel_layer
 
 from conversations import actions
+from conversations.context import build_context
 from conversations.models import Conversation, Message
 from realtime import events
-from streaming import generation
-from streaming.generation import build_context
+from streaming import answers, generation, jobs, titles
+from streaming import checkpoints as checkpoints_module
+from streaming.coalescing import coalesce_window
+from streaming.registry import registry
 from tests.upstream import FakeUpstream, expected_text
 
 
@@ -171,7 +174,7 @@ async def test_shutting_down_marks_running_answers_interrupted_keeping_the_text(
     answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=400 delay=0.01]]")
     await generation.start(answer.pk, conversation.pk)
     await asyncio.sleep(0.5)
-    await generation.registry.shutdown()
+    await registry.shutdown()
     await answer.arefresh_from_db()
     assert answer.status == Message.Status.INTERRUPTED
     assert answer.error_code == "interrupted"
@@ -317,9 +320,9 @@ def test_the_coalescing_window_widens_when_many_answers_stream(
     settings.DELTA_COALESCE_MS = 40
     settings.DELTA_FRAMES_PER_SECOND = budget
     settings.DELTA_COALESCE_MAX_MS = 400
-    monkeypatch.setattr(generation.registry, "running", dict.fromkeys(range(streaming)))
+    monkeypatch.setattr(registry, "running", dict.fromkeys(range(streaming)))
 
-    assert generation.coalesce_window() == pytest.approx(window_ms / 1000)
+    assert coalesce_window() == pytest.approx(window_ms / 1000)
 
 
 @pytest.mark.django_db
@@ -332,10 +335,11 @@ def test_the_post_and_its_job_read_the_conversation_and_its_messages_once(conver
     add_exchange(conversation, "q1", "a1")
     snapshot.get()  # in memory on a running server
     with CaptureQueriesContext(connection) as queries:
-        answer, job = generation._post_and_load(
-            actions.post_user_message,
-            (),
-            {"conversation": Conversation(pk=conversation.pk), "text": "q2"},
+        answer, job, _ = jobs.post_and_load(
+            lambda: actions.post_user_message(
+                conversation=Conversation(pk=conversation.pk, user_id=conversation.user_id),
+                text="q2",
+            )
         )
     assert job is not None
     assert job.answer == answer
@@ -349,14 +353,14 @@ def test_the_post_and_its_job_read_the_conversation_and_its_messages_once(conver
 
 @pytest.mark.django_db
 def test_the_first_answer_of_a_conversation_is_its_first_exchange(conversation, upstream):
-    _, job = generation._post_and_load(
-        actions.post_user_message, (), {"conversation": conversation, "text": "hi"}
+    _, job, _ = jobs.post_and_load(
+        lambda: actions.post_user_message(conversation=conversation, text="hi")
     )
     assert job is not None
     assert job.first_exchange
     assert [m["content"] for m in job.messages[1:]] == ["hi"]
     # Read again from the database, the job is the same.
-    assert generation._load(job.answer.pk) == job
+    assert jobs.load(job.answer.pk) == job
 
 
 @pytest.mark.django_db
@@ -364,7 +368,9 @@ def test_posting_to_a_deleted_conversation_is_refused(conversation):
     conversation_id = conversation.pk
     conversation.delete()
     with pytest.raises(actions.ActionError) as info:
-        actions.post_user_message(conversation=Conversation(pk=conversation_id), text="hi")
+        actions.post_user_message(
+            conversation=Conversation(pk=conversation_id, user_id=conversation.user_id), text="hi"
+        )
     assert info.value.code == "not_found"
 
 
@@ -390,21 +396,23 @@ async def test_a_silent_upstream_gets_heartbeats_so_the_answer_is_not_taken_for_
         # The row's time moved on at least twice during the silence, by heartbeats alone.
         assert len(beats) >= 3
     finally:
-        generation.registry.running[answer.pk][0].stop()
+        running = registry.get(answer.pk)
+        assert running is not None
+        running.stop()
         await task
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_an_answer_started_by_post_and_start_is_not_read_again(
-    live, conversation, upstream: FakeUpstream, monkeypatch
+    live, conversation, alice, upstream: FakeUpstream, monkeypatch
 ):
     def second_read(message_id: int) -> None:
         raise AssertionError("post_and_start read the job already")
 
-    monkeypatch.setattr(generation, "_load", second_read)
-    answer = await generation.post_and_start(
-        actions.post_user_message, conversation=conversation, text="[[fake tokens=3]]"
+    monkeypatch.setattr(jobs, "load", second_read)
+    answer = await answers.post_message(
+        user=alice, conversation_id=conversation.pk, text="[[fake tokens=3]]"
     )
     for _ in range(100):
         await answer.arefresh_from_db()
@@ -416,13 +424,11 @@ async def test_an_answer_started_by_post_and_start_is_not_read_again(
 
 
 @pytest.mark.django_db
-def test_a_shutdown_while_the_title_is_made_records_the_answers_usage_and_keeps_it_done(
-    conversation, upstream
-):
+def test_a_shutdown_while_the_title_is_made_keeps_the_answer_done(conversation, upstream):
     from catalog.models import UsageRecord
 
-    answer, job = generation._post_and_load(
-        actions.post_user_message, (), {"conversation": conversation, "text": "hi"}
+    answer, job, _ = jobs.post_and_load(
+        lambda: actions.post_user_message(conversation=conversation, text="hi")
     )
     assert job is not None
     Message.objects.filter(pk=answer.pk).update(status=Message.Status.DONE, content="hello")
@@ -434,18 +440,39 @@ def test_a_shutdown_while_the_title_is_made_records_the_answers_usage_and_keeps_
         provider=None,
         job=job,
     )
-    # The end is saved and its usage row waits for the title's (see Generation.run).
+    # The end is saved, with its usage rows (Generation.run); the title request follows.
     running.answer = answer
     running._end_saved = True
-    running._unrecorded = [
-        generation.UpstreamRequest(job, UsageRecord.Kind.ANSWER, job.messages).entry(
-            outcome=Message.Status.DONE
-        )
-    ]
     assert running.save_interrupted() is None
-    assert [(r.kind, r.outcome) for r in UsageRecord.objects.all()] == [("answer", "done")]
+    assert not UsageRecord.objects.exists()
     answer.refresh_from_db()
     assert (answer.status, answer.content) == (Message.Status.DONE, "hello")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_answers_usage_is_in_the_ledger_before_its_title_is_asked_for(
+    live, conversation, alice, upstream: FakeUpstream, settings, monkeypatch
+):
+    """Quotas read the ledger: the answer's rows are written with its end, never held back
+    until the title request (up to 20 s) returns."""
+    from catalog.models import UsageRecord
+
+    settings.AUTO_TITLE = True
+    seen: list[list[tuple[str, str]]] = []
+
+    async def make_title(job, provider, text):
+        rows = UsageRecord.objects.values_list("kind", "outcome")
+        seen.append([row async for row in rows])
+        return None
+
+    monkeypatch.setattr(titles, "make_title", make_title)
+    answer = await answers.post_message(
+        user=alice, conversation_id=conversation.pk, text="[[fake tokens=3]]"
+    )
+    task = registry.running[answer.pk][1]
+    await asyncio.wait_for(task, 10)
+    assert seen == [[("answer", "done")]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -459,13 +486,13 @@ async def test_checkpoints_of_answers_streaming_together_share_database_trips(
 
     settings.CHECKPOINT_SECONDS = 0.2
     trips: list[list[tuple[int, str | None]]] = []
-    write_all = generation._checkpoint_all
+    write_all = checkpoints_module.write_all
 
     def recording(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
         trips.append(list(rows))
         return write_all(rows)
 
-    monkeypatch.setattr(generation, "_checkpoint_all", recording)
+    monkeypatch.setattr(checkpoints_module, "write_all", recording)
 
     def three_answers() -> list[Message]:
         conversations = [
@@ -516,7 +543,7 @@ def test_checkpoints_written_together_fail_alone(alice):
         (answers[1].pk, _Unsaveable()),  # type: ignore[list-item]
         (answers[2].pk, None),  # a heartbeat
     ]
-    outcomes = generation._checkpoint_all(rows)
+    outcomes = checkpoints_module.write_all(rows)
     assert outcomes[0] is None
     assert outcomes[2] is None
     assert isinstance(outcomes[1], ValueError)
@@ -524,4 +551,4 @@ def test_checkpoints_written_together_fail_alone(alice):
     assert saved[answers[0].pk].content == "first"
     assert saved[answers[0].pk].status == saved[answers[2].pk].status == "streaming"
     assert saved[answers[1].pk].status == "pending"
-    assert generation._checkpoint_all(rows[::2]) == [None, None]  # together, one commit
+    assert checkpoints_module.write_all(rows[::2]) == [None, None]  # together, one commit

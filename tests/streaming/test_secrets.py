@@ -16,7 +16,7 @@ import pytest
 from django.test import AsyncClient
 
 from conversations.models import Message
-from streaming import generation
+from streaming.registry import registry
 from tests.conftest import frames_until, is_done
 from tests.upstream import FakeUpstream
 
@@ -66,7 +66,7 @@ async def test_no_piece_of_the_key_reaches_a_page_a_frame_a_log_or_the_database(
     created = await client.post("/c/new/", {"text": f"[[fake echo_key={where}]]"})
     seen.append(created.content.decode())
     # Let that second answer end too, then look at it in its page and in the admin.
-    for _, task in list(generation.registry.running.values()):
+    for _, task in list(registry.running.values()):
         await task
     assert created.status_code == 302
     seen.append((await client.get(created["Location"])).content.decode())

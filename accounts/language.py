@@ -9,26 +9,21 @@ sends at send time (`translation.override`).
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import trans_real
 
+from accounts.models import settings_for
+
 
 def user_language(user: Any) -> str:
     """The language the user chose in their settings, or "" (none chosen / no setting)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
-    if not apps.is_installed("accounts"):
-        return ""
-    # The accounts app stores it (UserSettings.language); looked up by name so that this
-    # module does not depend on that app.
-    settings_for = import_module("accounts.models").settings_for
     code = getattr(settings_for(user), "language", "") or ""
     return _supported(code)
 

@@ -1,4 +1,5 @@
-"""The usage page: what the signed-in user spent this month, by model, and their limits."""
+"""The usage page (its ledger and quotas are the catalog's; the answers being written are
+the conversations'): what the signed-in user spent this month, by model, and their limits."""
 
 from __future__ import annotations
 

@@ -1,0 +1,321 @@
+"""The one entry point for answers, for every transport.
+
+The page's WebSocket, the page's forms and (next) the API post, watch and stop answers
+here, so an answer is the same stored answer, with the same quotas, usage rows, faults
+and resume, wherever it was started or watched. Each function checks that the
+conversation is the user's (ActionError "not_found" otherwise), runs the action
+(conversations.actions: validate, write in one transaction) in the database thread,
+and starts the answer only after the commit (streaming.generation.start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from conversations import actions
+from conversations.actions import ActionError
+from conversations.models import Conversation, Message
+from realtime import events
+from realtime.events import MessageData
+from realtime.publish import HeldFrames
+from streaming import generation, jobs, layers
+from streaming.registry import registry
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+log = logging.getLogger(__name__)
+
+# How long a snapshot request waits for the answer's process before asking again.
+SNAPSHOT_WAIT_SECONDS = 3.0
+
+
+# --- Posting and starting ----------------------------------------------------------------
+
+
+async def start_conversation(*, user: User, text: object, model: object = None) -> Message:
+    """A new conversation from its first message; returns the pending answer, started."""
+    return await _post_and_start(
+        lambda: actions.start_conversation(user=user, text=text, model=model)
+    )
+
+
+async def post_message(
+    *, user: User, conversation_id: int, text: object, model: object = None
+) -> Message:
+    """The user's message (saved before any model call) and its answer, started."""
+    # The action reads the row itself, locked, and refuses one that is not the user's.
+    conversation = Conversation(pk=conversation_id, user_id=_user_id(user))
+    return await _post_and_start(
+        lambda: actions.post_user_message(conversation=conversation, text=text, model=model)
+    )
+
+
+async def regenerate(
+    *, user: User, conversation_id: int, message_id: object = None, model: object = None
+) -> Message:
+    """A new answer to the same question, as a sibling branch; started."""
+    return await _post_and_start(
+        lambda: actions.regenerate(
+            conversation=_owned(user, conversation_id), message_id=message_id, model=model
+        )
+    )
+
+
+async def edit(
+    *, user: User, conversation_id: int, message_id: object, text: object, model: object = None
+) -> Message:
+    """A user message resent with new text (a sibling branch), answered at once."""
+    return await _post_and_start(
+        lambda: actions.edit_message(
+            conversation=_owned(user, conversation_id),
+            message_id=message_id,
+            text=text,
+            model=model,
+        )
+    )
+
+
+async def switch(*, user: User, conversation_id: int, message_id: object) -> Message:
+    """Show the branch through `message_id`."""
+    chosen: Message = await database_sync_to_async(_switch)(user, conversation_id, message_id)
+    return chosen
+
+
+async def delete(*, user: User, conversation_id: int, message_id: object) -> None:
+    """Delete a message and everything that follows it on its branches."""
+    await database_sync_to_async(_delete)(user, conversation_id, message_id)
+
+
+async def _post_and_start(post: Callable[[], Message]) -> Message:
+    """The post and the answer's job in one trip to the database thread; then the frames
+    the post published (the message, the answer, a first title), from this loop, before
+    the answer can send its first delta; then the answer."""
+    posted: tuple[Message, jobs.Job | None, HeldFrames] = await database_sync_to_async(
+        jobs.post_and_load
+    )(post)
+    answer, job, frames = posted
+    layer = get_channel_layer()
+    for group, event in frames if layer is not None else ():
+        try:
+            await layer.group_send(group, event)
+        except Exception as exc:
+            # The answer is saved and starts anyway; sockets resync (sync) from the database.
+            log.warning("Answer %s: a frame of its post not published: %r", answer.pk, exc)
+    await generation.start(answer.pk, answer.conversation_id, job=job)
+    return answer
+
+
+# --- Stopping and watching ---------------------------------------------------------------
+
+
+async def stop(*, user: User, conversation_id: int) -> int:
+    """Stop the answer being written in the conversation, on whichever instance runs it
+    (the upstream request is closed: no more tokens paid for). Returns its id."""
+    live: Message | None = await database_sync_to_async(_live_answer)(user, conversation_id)
+    if live is None:
+        raise ActionError("not_streaming", _("Nothing is being written right now."))
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+    await layer.group_send(events.control_group(conversation_id), events.stop_event(live.pk))
+    return live.pk
+
+
+async def request_snapshot(
+    *, user: User, conversation_id: int, reply_channel: str
+) -> events.SnapshotFrame | None:
+    """The last answer on the active path, as a snapshot frame.
+
+    While it streams, only the process running it knows the text not yet checkpointed:
+    the request goes to it (any instance) and the snapshot arrives on `reply_channel`
+    (None is returned). Otherwise the frame is returned, from the database.
+    """
+    last = await database_sync_to_async(_last_answer)(user, conversation_id)
+    if last is not None and last.is_live:
+        layer = get_channel_layer()
+        assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+        await layer.group_send(
+            events.control_group(conversation_id), events.snapshot_request(last.pk, reply_channel)
+        )
+        return None
+    return events.snapshot_frame(last.as_event() if last else None)
+
+
+async def watch(*, user: User, message_id: int) -> AsyncIterator[events.ServerFrame]:
+    """The frames of one answer, for a client that joins or rejoins it on any instance.
+
+    A snapshot first (the text so far, with its `seq`), then every later delta exactly
+    once, in order, ending with `done`; an answer already ended gives its `done` alone.
+    A delta lost by the channel layer (a gap in `seq`) brings a fresh snapshot. Leaving
+    the iteration (a client gone) never stops the answer: stop() does.
+    """
+    message = await database_sync_to_async(_owned_message)(user, message_id)
+    if not message.is_live:
+        yield events.done_frame(message.as_event())
+        return
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+    channel = await layer.new_channel()
+    await layer.group_add(events.conversation_group(message.conversation_id), channel)
+    try:
+        frames = _Watch(layer, channel, message)
+        async for frame in frames:
+            yield frame
+    finally:
+        await layer.group_discard(events.conversation_group(message.conversation_id), channel)
+        await layers.release_channel(layer, channel)
+
+
+class _Watch:
+    """watch()'s loop: the conversation's frames on `channel`, kept to one answer."""
+
+    def __init__(self, layer: BaseChannelLayer, channel: str, message: Message) -> None:
+        self.layer, self.channel, self.message = layer, channel, message
+        self.last = 0  # the seq of the last delta given out
+
+    async def __aiter__(self) -> AsyncIterator[events.ServerFrame]:
+        snapshot = await self._snapshot()
+        while snapshot is not None:
+            if snapshot["status"] not in Message.LIVE:
+                yield events.done_frame(snapshot)
+                return
+            yield events.snapshot_frame(snapshot)
+            self.last = snapshot["seq"] or 0
+            snapshot = None
+            async for frame in self._frames():
+                if frame["type"] == "done":
+                    yield frame
+                    return
+                assert frame["type"] == "delta"
+                if frame["seq"] <= self.last:
+                    continue  # already in the snapshot
+                if frame["seq"] > self.last + 1:  # a delta was lost: resync
+                    snapshot = await self._snapshot()
+                    break
+                self.last = frame["seq"]
+                yield frame
+
+    async def _frames(self) -> AsyncIterator[events.DeltaFrame | events.DoneFrame]:
+        """This answer's deltas and its done, as they arrive; its done from the database
+        when it ended unseen (its process died, or a frame was lost)."""
+        quiet = settings.STREAM_STALE_SECONDS
+        while True:
+            try:
+                async with asyncio.timeout(quiet):
+                    event = await self.layer.receive(self.channel)
+            except TimeoutError:
+                ended = await database_sync_to_async(_ended)(self.message)
+                if ended is not None:
+                    yield events.done_frame(ended)
+                    return
+                continue
+            frame = event.get("frame") if event.get("type") == "chat.frame" else None
+            if frame is None:
+                continue
+            if frame["type"] == "delta":
+                if frame["message_id"] == self.message.pk:
+                    yield frame
+            elif frame["type"] == "done" and frame["message"]["id"] == self.message.pk:
+                yield frame
+
+    async def _snapshot(self) -> MessageData | None:
+        """The answer as it stands: from its generation when it runs here, else asked of
+        the process running it (any instance), else the database (an ended answer)."""
+        running = registry.get(self.message.pk)
+        if isinstance(running, generation.Generation):
+            return running.snapshot() or self.message.as_event()
+        while True:
+            await self.layer.group_send(
+                events.control_group(self.message.conversation_id),
+                events.snapshot_request(self.message.pk, self.channel),
+            )
+            try:
+                async with asyncio.timeout(SNAPSHOT_WAIT_SECONDS):
+                    while True:
+                        event = await self.layer.receive(self.channel)
+                        frame = event.get("frame")
+                        # Deltas before the snapshot are in it; a done ends the wait too.
+                        if frame is not None and frame["type"] in ("snapshot", "done"):
+                            found: MessageData | None = frame["message"]
+                            if found is not None and found["id"] == self.message.pk:
+                                return found
+            except TimeoutError:
+                ended: MessageData | None = await database_sync_to_async(_ended)(self.message)
+                if ended is not None:
+                    return ended
+
+
+# --- Database steps (the database thread) ------------------------------------------------
+
+
+def _user_id(user: User) -> int:
+    return int(user.pk) if user.is_authenticated and user.pk is not None else 0
+
+
+def _owned(user: User, conversation_id: int) -> Conversation:
+    try:
+        return Conversation.objects.for_user(user).get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        # Deleted (perhaps from another tab), or never the user's: the same answer.
+        raise ActionError("not_found", _("This conversation was deleted.")) from None
+
+
+def _owned_message(user: User, message_id: int) -> Message:
+    message = (
+        Message.objects.filter(pk=message_id, conversation__user_id=_user_id(user))
+        .select_related("conversation")
+        .first()
+    )
+    if message is None:
+        raise ActionError(
+            "message_not_found", _("That message is not in this conversation (any more).")
+        )
+    return _unless_abandoned(message) or message
+
+
+def _switch(user: User, conversation_id: int, message_id: object) -> Message:
+    return actions.switch_branch(conversation=_owned(user, conversation_id), message_id=message_id)
+
+
+def _delete(user: User, conversation_id: int, message_id: object) -> None:
+    actions.delete_message(conversation=_owned(user, conversation_id), message_id=message_id)
+
+
+def _live_answer(user: User, conversation_id: int) -> Message | None:
+    live = _unless_abandoned(_owned(user, conversation_id).live_answer())
+    return live if live is not None and live.is_live else None
+
+
+def _last_answer(user: User, conversation_id: int) -> Message | None:
+    """The last answer on the active path."""
+    path = _owned(user, conversation_id).active_path()
+    last = next((m for m in reversed(path) if m.role == Message.Role.ASSISTANT), None)
+    return _unless_abandoned(last)
+
+
+def _ended(message: Message) -> MessageData | None:
+    """The answer as stored, if it has ended (ending it first if its process is gone)."""
+    current = Message.objects.filter(pk=message.pk).first()
+    current = _unless_abandoned(current)
+    if current is None or current.is_live:
+        return None
+    return current.as_event()
+
+
+def _unless_abandoned(message: Message | None) -> Message | None:
+    """End the answer first if its process is gone; return it as it now stands."""
+    running_here = message is not None and registry.is_running(message.pk)
+    if message is not None and actions.is_abandoned(message, running_here=running_here):
+        actions.end_abandoned(message)
+        message.refresh_from_db()
+    return message

@@ -1,0 +1,127 @@
+"""What an answer needs before it can run (its Job), read in one trip to the database
+thread, and the parameters of its upstream requests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import settings_for
+from catalog import config as catalog
+from catalog.models import UsageRecord
+from catalog.usage import UpstreamRequest
+from conversations.context import fit_context
+from conversations.models import Message
+from modelclient.providers import ChatMessage
+from realtime.publish import HeldFrames, held_frames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    answer: Message
+    messages: list[ChatMessage]
+    first_exchange: bool
+    title: str
+    user_id: int
+    username: str
+    # How to reach the answer's model; None with `error` set if it cannot be reached.
+    model: catalog.ResolvedModel | None
+    error: catalog.ModelUnavailable | None = None
+    # The oldest history message sent, when older ones did not fit (saved at the end).
+    context_from_id: int | None = None
+    # The conversation owner's sampling settings (temperature, top_p), sent upstream.
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def request(self, kind: str, messages: list[ChatMessage]) -> UpstreamRequest:
+        """A request of this answer for the usage ledger (kind: answer, continuation, title)."""
+        assert self.model is not None
+        return UpstreamRequest(
+            user_id=self.user_id,
+            username=self.username,
+            provider=self.model.provider,
+            model=(
+                self.model.title_model_name if kind == UsageRecord.Kind.TITLE else self.model.name
+            ),
+            kind=kind,
+            messages=messages,
+            conversation_id=self.answer.conversation_id,
+            message_id=self.answer.pk,
+        )
+
+    def options(self) -> dict[str, Any]:
+        """The request parameters: those the admin set on the model (output budget, default
+        temperature), then the owner's own sampling settings (temperature, top_p), which
+        override the model's default temperature but never its output budget."""
+        assert self.model is not None
+        options: dict[str, Any] = {}
+        if self.model.max_output_tokens:
+            options["max_tokens"] = self.model.max_output_tokens
+        if self.model.temperature is not None:
+            options["temperature"] = self.model.temperature
+        options.update(
+            {key: value for key, value in self.sampling.items() if key in ("temperature", "top_p")}
+        )
+        return options
+
+
+def load(message_id: int) -> Job | None:
+    """What the generation needs, read (never written): the answer was created live, with
+    this process as its worker, by the action that posted it; the registry makes sure one
+    process runs it once. None if it is no longer live (ended, or deleted)."""
+    answer = (
+        Message.objects.select_related("conversation__user__chat_settings")
+        .defer("conversation__user__chat_settings__avatar")
+        .filter(pk=message_id, status__in=Message.LIVE)
+        .first()
+    )
+    if answer is None:
+        return None
+    return job_for(answer)
+
+
+def job_for(answer: Message) -> Job:
+    """The job of a live answer from the objects at hand: its conversation with the
+    owner, and the conversation's messages (one query, none if the action that created
+    the answer left them in known_messages)."""
+    conversation = answer.conversation
+    model: catalog.ResolvedModel | None = None
+    error: catalog.ModelUnavailable | None = None
+    try:
+        model = catalog.resolve(answer.model)
+    except catalog.ModelUnavailable as exc:
+        error = exc
+    budget = model.input_budget if model else catalog.input_budget(answer.model)
+    everything = conversation.all_messages()
+    conversation.known_messages = everything  # the path below reads nothing more
+    context = fit_context(conversation, answer, budget=budget)
+    first_exchange = not any(
+        m.role == Message.Role.ASSISTANT and m.created_at < answer.created_at for m in everything
+    )
+    conversation.known_messages = None  # the running answer keeps only its context
+    user = conversation.user
+    return Job(
+        answer, context.messages, first_exchange, conversation.title, user.pk,
+        user.get_username(), model, error, context.first_id, settings_for(user).sampling(),
+    )  # fmt: skip
+
+
+def post_and_load(post: Callable[[], Message]) -> tuple[Message, Job | None, HeldFrames]:
+    """The post (an action: its own transaction), then the answer's job from what it read:
+    one trip to the database thread instead of two, and no second reading of the same rows.
+
+    The frames the action publishes are returned rather than sent from this thread
+    (held_frames): the caller sends them from its loop.
+    """
+    with held_frames() as frames:
+        answer = post()
+        try:
+            job: Job | None = job_for(answer)
+        except Exception:
+            # Committed already: the generation reads its job itself (and retries).
+            log.exception("Answer %s: job not built with the post", answer.pk)
+            job = None
+    return answer, job, frames

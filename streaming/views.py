@@ -1,0 +1,35 @@
+"""Pages that start answers: they post through the answer engine (streaming.answers)."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from conversations import views
+from conversations.actions import ActionError
+from streaming import answers
+
+
+@login_required
+@require_POST
+async def conversation_create(request: HttpRequest) -> HttpResponseBase:
+    """Start a conversation with its first message; the answer starts at once."""
+    user = await request.auser()
+    text = request.POST.get("text", "")
+    if not await sync_to_async(views.provider_configured)(user):
+        # Refused before anything is written: a chat whose answer can only fail helps nobody.
+        context = await sync_to_async(views.chat_context)(request, None)
+        context.update(error=context["provider_hint"], draft=text)
+        return await sync_to_async(render)(request, "conversations/chat.html", context, status=503)
+    try:
+        answer = await answers.start_conversation(
+            user=user, text=text, model=request.POST.get("model") or None
+        )
+    except ActionError as exc:
+        context = await sync_to_async(views.chat_context)(request, None)
+        context.update(error=exc.message, draft=text)
+        return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
+    return redirect("conversation", pk=answer.conversation_id)
