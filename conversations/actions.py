@@ -26,6 +26,7 @@ from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
 from realtime import events
+from realtime.codes import ProtocolError
 from realtime.publish import publish, stop_answers
 
 if TYPE_CHECKING:
@@ -36,13 +37,9 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 100_000
 
 
-class ActionError(Exception):
-    """A request we refuse, with a stable code (docs/protocol.md) and readable text."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# A request we refuse: a code declared in realtime/codes.py (docs/protocol.md), readable
+# text, and the code's HTTP status.
+ActionError = ProtocolError
 
 
 def _clean_text(text: object) -> str:

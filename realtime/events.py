@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Literal, TypedDict
 
+from realtime import codes
+
 
 def conversation_group(conversation_id: int) -> str:
     """The group every socket watching a conversation joins."""
@@ -209,6 +211,8 @@ def path_frame(conversation_id: int, leaf_id: int | None) -> PathFrame:
 
 
 def error_frame(code: str, message: str, request: str | None = None) -> ErrorFrame:
+    if code not in codes.CODES:
+        raise ValueError(f"{code!r} is not declared in realtime/codes.py")
     return {"type": "error", "code": code, "message": message, "request": request}
 
 

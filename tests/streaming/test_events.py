@@ -9,9 +9,11 @@ from typing import get_args, get_type_hints
 
 import pytest
 
-from realtime import events
+from conversations.actions import ActionError
+from realtime import codes, events
 
-PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
 MESSAGE: events.MessageData = {
     "id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi",
     "html": "<p>hi</p>", "model": "m", "finish_reason": "stop", "error_code": "", "error": "",
@@ -87,17 +89,51 @@ def test_the_protocol_page_lists_every_client_frame():
     assert documented("Client to server") == set(events.CLIENT_FRAME_TYPES)
 
 
-def test_the_protocol_page_lists_every_error_code_the_code_can_send():
-    codes = documented("Error codes")
+def test_the_protocol_pages_code_tables_are_the_declared_codes():
+    """docs/protocol.md's tables are generated from realtime/codes.py: `python -m
+    realtime.codes` rewrites them; this fails when someone forgot."""
+    assert codes.with_tables(PROTOCOL) == PROTOCOL
+    for where in ("frame", "page", "answer"):
+        assert f"<!-- codes:{where} -->" in PROTOCOL
+
+
+def test_a_code_that_is_not_declared_cannot_be_sent():
+    with pytest.raises(ValueError, match="not declared"):
+        ActionError("made_up", "text")
+    with pytest.raises(ValueError, match="not declared"):
+        events.error_frame("made_up", "text")
+    assert ActionError("busy", "Wait.").status == 409
+
+
+def test_every_code_the_code_can_store_or_send_is_declared():
+    from catalog import quotas
+    from conversations import errors
+    from modelclient import providers
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    stored = {providers.ProviderError.code} | {c.code for c in subclasses(providers.ProviderError)}
+    stored |= set(errors.SENTENCES)
+    refused = {
+        code
+        for code in ("rate_limited", "quota_tokens_day", "quota_tokens_month", "too_many_answers")
+        if quotas.describe(code, 1, None)
+    }
+    # Literal codes in the source too (a code in a variable is caught at run time instead).
     source = "".join(
         p.read_text()
-        for p in Path(events.__file__).resolve().parents[1].glob("*/*.py")
-        if "tests" not in p.parts
+        for root in ("accounts", "catalog", "conversations", "streaming", "realtime")
+        for p in (ROOT / root).rglob("*.py")
     )
-    used = set(re.findall(r'(?:ActionError|error_frame)\(\s*"(\w+)"', source)) | {"bad_frame"}
-    used -= {"empty_title", "not_signed_in"}  # page (HTTP) errors, never socket frames
-    used -= documented("Page error codes")  # HTTP JSON errors, documented there
-    assert used <= codes, used - codes
+    literal = set(
+        re.findall(
+            r'(?:ActionError|error_frame|ModelUnavailable|QuotaExceeded)\(\s*"(\w+)"', source
+        )
+    )
+    assert (stored | refused | literal) - set(codes.CODES) == set()
 
 
 def test_the_protocol_page_lists_every_close_code():

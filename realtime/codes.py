@@ -1,0 +1,257 @@
+"""Every error code Chatweb sends or stores, declared once, with the HTTP status an API
+answers it with (docs/protocol.md's code tables are generated from this list).
+
+Three places a code travels:
+- "frame": an `error` frame on the socket (and the same refusal as an HTTP error);
+- "page": a page's JSON refusal (`{"ok": false, "code", "error"}`), never on the socket;
+- "answer": a failed or interrupted answer's stored `error_code`.
+
+    python -m realtime.codes          # rewrite the tables in docs/protocol.md
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Where = Literal["frame", "page", "answer"]
+
+
+@dataclass(frozen=True)
+class Code:
+    name: str
+    status: int  # the HTTP status of this refusal or failure
+    where: Where
+    meaning: str  # for the protocol page (developers read it; users read `message`)
+
+
+CODES: dict[str, Code] = {}
+
+
+def declare(name: str, status: int, where: Where, meaning: str) -> str:
+    assert name not in CODES, f"{name} is declared twice"
+    CODES[name] = Code(name, status, where, meaning)
+    return name
+
+
+class ProtocolError(Exception):
+    """A request refused with a declared code, readable text (in the reader's language)
+    and the code's HTTP status. Nothing was written."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in CODES:
+            raise ValueError(f"{code!r} is not declared in realtime/codes.py")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = CODES[code].status
+
+
+# --- Socket frames (and their HTTP equivalents) -------------------------------------------
+declare(
+    "bad_frame",
+    400,
+    "frame",
+    "Not a JSON object (including JSON nested too deep to decode), or no/unknown `type`.",
+)
+declare(
+    "empty_text",
+    400,
+    "frame",
+    "`send` or `edit` with no text (or only whitespace and NUL characters).",
+)
+declare(
+    "too_long",
+    413,
+    "frame",
+    "`send` or `edit` text over `MAX_MESSAGE_CHARS` (or a system prompt over it).",
+)
+declare(
+    "unknown_model",
+    400,
+    "frame",
+    "`model` is not a model this user may use (catalog.config decides: admin models granted to the user or their groups or to everyone, and the environment's). The message lists the allowed ones.",
+)
+declare("no_model", 403, "frame", "No model is available to this user at all.")
+declare(
+    "busy",
+    409,
+    "frame",
+    "An answer is already streaming in this conversation (`send`, `edit`, `regenerate`, `switch` and `delete` wait for it to end).",
+)
+declare("not_streaming", 409, "frame", "`stop` with nothing streaming.")
+declare(
+    "nothing_to_regenerate",
+    400,
+    "frame",
+    "`regenerate` in a conversation with no user message, or of a message that answers nothing.",
+)
+declare(
+    "bad_message",
+    400,
+    "frame",
+    "`edit`, `switch`, `delete` or `regenerate` whose `message_id` is not an integer.",
+)
+declare(
+    "message_not_found",
+    404,
+    "frame",
+    "`message_id` is not a message of this conversation (perhaps deleted from another tab).",
+)
+declare(
+    "not_editable",
+    400,
+    "frame",
+    "`edit` of an answer: only the user's messages can be edited (answers are regenerated).",
+)
+declare(
+    "rate_limited",
+    429,
+    "frame",
+    "The user's requests-per-hour quota is used up (`MAX_REQUEST_PER_HOUR` is its site default). The message says when it resets.",
+)
+declare(
+    "quota_tokens_day",
+    429,
+    "frame",
+    "The user's tokens-per-day quota is used up; resets at local midnight (`TIME_ZONE`), said in the message.",
+)
+declare(
+    "quota_tokens_month",
+    429,
+    "frame",
+    "The user's tokens-per-month quota is used up; resets on the 1st, said in the message.",
+)
+declare(
+    "too_many_answers",
+    429,
+    "frame",
+    "The user already has as many answers streaming (in any conversation) as their concurrent-answers quota allows (`MAX_CONCURRENT_ANSWERS` is its site default; a quota set in the admin overrides it).",
+)
+declare(
+    "not_found",
+    404,
+    "frame",
+    "The conversation was deleted (from another tab) since the socket connected, or is not the user's.",
+)
+declare(
+    "too_many_frames",
+    429,
+    "frame",
+    "Over `WS_MAX_FRAMES_PER_SECOND` frames a second (bursts of twice that): the frame was ignored. Sent once per run of ignored frames; a second's worth more closes the socket with `4429`.",
+)
+declare(
+    "account_inactive",
+    403,
+    "frame",
+    "The account was deactivated while this socket was open (even without the signal that closes its sockets): nothing is started.",
+)
+
+# --- Pages (HTTP JSON) --------------------------------------------------------------------
+declare("not_signed_in", 401, "page", "Starting a conversation without being signed in.")
+declare(
+    "empty_title",
+    400,
+    "page",
+    "A conversation renamed to nothing (or to invisible characters only).",
+)
+declare(
+    "nothing_to_share",
+    400,
+    "page",
+    '`POST /c/<id>/share/` on a conversation with no finished message. Success: `{"ok": true, "url", "token"}`.',
+)
+declare(
+    "import_refused",
+    400,
+    "page",
+    "`/import/` or `/prompts/import/`: the file is too large, not UTF-8 JSON, truncated, too deeply nested or not a known shape; nothing was written.",
+)
+declare("prompt_title", 400, "page", "A prompt with no title, or a title over 100 characters.")
+declare("prompt_text", 400, "page", "A prompt with no text, or text over 20,000 characters.")
+declare("prompt_exists", 409, "page", "The user already has a prompt with that title.")
+
+# --- A failed or interrupted answer's error_code -------------------------------------------
+declare("not_configured", 503, "answer", "No model server is configured (no key, no provider).")
+declare("upstream_error", 502, "answer", "The request to the model server failed.")
+declare("upstream_http_error", 502, "answer", "The model server answered with an HTTP error.")
+declare(
+    "upstream_rate_limited",
+    429,
+    "answer",
+    "The model server answered HTTP 429; `retry_after` holds its `Retry-After`.",
+)
+declare(
+    "upstream_timeout", 504, "answer", "The model server was silent for longer than `TIMEOUT_MS`."
+)
+declare(
+    "upstream_disconnected",
+    502,
+    "answer",
+    "The connection to the model server broke mid-reply; the text so far is kept.",
+)
+declare(
+    "upstream_stream_error", 502, "answer", "The model server sent a reply that could not be read."
+)
+declare("upstream_unreachable", 502, "answer", "The model server could not be reached.")
+declare(
+    "database_unavailable",
+    503,
+    "answer",
+    "The database stayed unreachable for `DATABASE_RETRY_SECONDS` while the answer streamed: the model is no longer read, the text so far is kept.",
+)
+declare(
+    "interrupted",
+    503,
+    "answer",
+    "The server went away while the answer was written (shut down, killed, or its process stopped checkpointing); the text so far is kept.",
+)
+declare("internal", 500, "answer", "Something went wrong on the server.")
+declare(
+    "model_unavailable",
+    409,
+    "answer",
+    "The conversation's model was disabled or removed since it was chosen.",
+)
+declare(
+    "provider_key_unreadable",
+    500,
+    "answer",
+    "The provider's stored key cannot be decrypted (`SECRET_KEY` or `PROVIDER_KEY_SECRET` changed).",
+)
+declare(
+    "imported_error",
+    200,
+    "answer",
+    "An answer that had failed in the conversation it was imported from (its text as it was).",
+)
+
+
+# --- The protocol page ---------------------------------------------------------------------
+
+PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+
+
+def table(where: Where) -> str:
+    rows = [
+        f"| `{c.name}` | {c.status} | {c.meaning} |" for c in CODES.values() if c.where == where
+    ]
+    return "\n".join(["| code | HTTP | meaning |", "| --- | --- | --- |", *rows])
+
+
+def with_tables(text: str) -> str:
+    """docs/protocol.md with each `<!-- codes:WHERE -->` … `<!-- /codes -->` block regenerated."""
+
+    def block(match: re.Match[str]) -> str:
+        where: Where = match[1]  # type: ignore[assignment]
+        return f"<!-- codes:{where} -->\n{table(where)}\n<!-- /codes -->"
+
+    return re.sub(r"<!-- codes:(\w+) -->\n.*?<!-- /codes -->", block, text, flags=re.DOTALL)
+
+
+if __name__ == "__main__":  # pragma: no cover - a developer's command
+    PROTOCOL.write_text(with_tables(PROTOCOL.read_text()))
+    sys.stdout.write(f"{PROTOCOL} rewritten\n")
