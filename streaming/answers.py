@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
@@ -151,7 +151,7 @@ async def request_snapshot(
     return events.snapshot_frame(last.as_event() if last else None)
 
 
-async def watch(*, user: User, message_id: int) -> AsyncIterator[events.ServerFrame]:
+async def watch(*, user: User, message_id: int) -> AsyncGenerator[events.ServerFrame, None]:
     """The frames of one answer, for a client that joins or rejoins it on any instance.
 
     A snapshot first (the text so far, with its `seq`), then every later delta exactly
