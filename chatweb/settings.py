@@ -335,9 +335,10 @@ CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=2.0)
 # at once; another instance's answer counts as abandoned only once it goes stale.
 INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
 STREAM_STALE_SECONDS = env.int("STREAM_STALE_SECONDS", default=max(60, TIMEOUT_MS // 1000 * 2))
-# While the database is unreachable, an answer keeps streaming and retries its saves with
-# backoff for this long; then it stops reading the model and ends `error`, its text kept
-# (the end itself is retried for the same time again).
+# How long an answer that was not started with its post (a restart's or another
+# instance's) retries reading its job while the database is unreachable. A running answer
+# never gives up: through an outage of any length its text goes to DATA_DIR/spill and is
+# saved when the database returns (streaming/spill.py).
 DATABASE_RETRY_SECONDS = env.float("DATABASE_RETRY_SECONDS", default=30.0)
 if DATABASE_RETRY_SECONDS <= 0:
     raise ImproperlyConfigured("DATABASE_RETRY_SECONDS must be a positive number of seconds.")

@@ -174,6 +174,33 @@ class Outcome:
         )
 
 
+def end_fields(
+    outcome: Outcome,
+    *,
+    text: str,
+    html: str,
+    usage: Mapping[str, object] | None = None,
+    context_from_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns an answer's end writes."""
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "status": outcome.status,
+        "content": text,
+        "html": html,
+        "finish_reason": outcome.finish_reason or "",
+        "error_code": outcome.error_code,
+        "error": outcome.error,
+        "retry_after": outcome.retry_after,
+        "context_from_id": context_from_id,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if usage is not None:
+        fields.update(usage)
+    return fields
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     """A message's life, written only here: claim (the pending answer), checkpoint,
     finish, end_interrupted. Nothing else updates a message's status or text."""
@@ -218,21 +245,9 @@ class MessageQuerySet(models.QuerySet["Message"]):
         protocol Message is built from `loaded` (the answer as read before) and what was
         written, without reading the row back; read back when there is no `loaded`.
         """
-        now = timezone.now()
-        fields: dict[str, Any] = {
-            "status": outcome.status,
-            "content": text,
-            "html": html,
-            "finish_reason": outcome.finish_reason or "",
-            "error_code": outcome.error_code,
-            "error": outcome.error,
-            "retry_after": outcome.retry_after,
-            "context_from_id": context_from_id,
-            "finished_at": now,
-            "updated_at": now,
-        }
-        if usage is not None:
-            fields.update(usage)
+        fields = end_fields(
+            outcome, text=text, html=html, usage=usage, context_from_id=context_from_id
+        )
         with transaction.atomic():
             usage_ledger.record_all(list(ledger))
             if not self.filter(pk=message_id).update(**fields):
@@ -240,11 +255,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
         if loaded is None:
             message = self.filter(pk=message_id).first()
             return message.as_event() if message is not None else None
-        # The row as written: text cleaned as the fields clean it.
-        ended = copy.copy(loaded)
-        for name, value in fields.items():
-            setattr(ended, name, clean_text(value) if isinstance(value, str) else value)
-        return ended.as_event()
+        return loaded.with_fields(fields).as_event()
 
     def end_interrupted(self, message: Message, *, html: str) -> bool:
         """Mark a live answer whose process is gone (or going) as interrupted, keeping the
@@ -342,6 +353,14 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE
+
+    def with_fields(self, fields: Mapping[str, object]) -> Message:
+        """A copy with these columns set as the database would store them (text cleaned
+        as the fields clean it), without reading the row back."""
+        changed = copy.copy(self)
+        for name, value in fields.items():
+            setattr(changed, name, clean_text(value) if isinstance(value, str) else value)
+        return changed
 
     def set_branch(self, sibling_ids: list[int]) -> None:
         index = sibling_ids.index(self.pk)

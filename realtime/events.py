@@ -95,6 +95,9 @@ class SnapshotFrame(TypedDict):
 class DoneFrame(TypedDict):
     type: Literal["done"]
     message: MessageData
+    # False while the database is away: the end is kept (in memory and on disk) and saved
+    # when it returns, then a second `done` (saved) follows.
+    saved: bool
 
 
 class TitleFrame(TypedDict):
@@ -198,8 +201,8 @@ def snapshot_frame(message: MessageData | None) -> SnapshotFrame:
     return {"type": "snapshot", "message": message}
 
 
-def done_frame(message: MessageData) -> DoneFrame:
-    return {"type": "done", "message": message}
+def done_frame(message: MessageData, *, saved: bool = True) -> DoneFrame:
+    return {"type": "done", "message": message, "saved": saved}
 
 
 def title_frame(conversation_id: int, title: str) -> TitleFrame:

@@ -19,7 +19,7 @@ RETRYABLE = (OperationalError, InterfaceError)
 
 
 class Outage:
-    """Tracks one answer's database failures and says when to give up."""
+    """When one answer's database failures began (None: no outage)."""
 
     def __init__(self) -> None:
         self.since: float | None = None
@@ -30,11 +30,6 @@ class Outage:
 
     def ok(self) -> None:
         self.since = None
-
-    @property
-    def too_long(self) -> bool:
-        limit = settings.DATABASE_RETRY_SECONDS
-        return self.since is not None and time.monotonic() - self.since >= limit
 
 
 class Checkpointed(Protocol):

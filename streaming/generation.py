@@ -25,7 +25,6 @@ from django.conf import settings
 from catalog import config as catalog
 from catalog.models import UsageRecord
 from catalog.usage import UpstreamRequest
-from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import Message, Outcome
 from modelclient import netio
@@ -35,6 +34,7 @@ from realtime.events import MessageData
 from streaming import jobs, layers, titles
 from streaming.checkpoints import RETRYABLE, Outage, checkpoints
 from streaming.coalescing import DeltaStream
+from streaming.ending import Ending
 from streaming.jobs import Job
 from streaming.registry import registry
 
@@ -72,8 +72,7 @@ class Generation:
         self.stop_requested = False
         self._pump: asyncio.Task[str | None] | None = None
         self._outage = Outage()
-        self._aborted = False  # the database stayed unreachable: the answer ends now
-        self._end_saved = False
+        self.ending = Ending(message_id, publish=self._publish)
         self._layer_failures = 0
 
     @property
@@ -86,7 +85,10 @@ class Generation:
             self._pump.cancel()
 
     def snapshot(self) -> MessageData | None:
-        """The answer as sent so far: every delta up to `seq`, none after."""
+        """The answer as sent so far: every delta up to `seq`, none after (or its end,
+        while that waits for the database)."""
+        if self.ending.unsaved is not None:
+            return self.ending.unsaved
         if self.answer is None:
             return None
         event = self.answer.as_event(seq=self.deltas.seq)
@@ -115,8 +117,6 @@ class Generation:
             # one being written is waited for, so it cannot follow the end.
             await checkpoints.discard(self)
             message = await self._save_end(outcome)
-            if message is not None:
-                await self._publish(events.done_frame(message))
             await self._stop_listening(listener)
             if message is not None and self.provider and titles.wanted(job, outcome.status):
                 title = await titles.make_title(job, self.provider, self.text)
@@ -169,8 +169,6 @@ class Generation:
         except asyncio.CancelledError:
             if current is not None and current.cancelling():
                 raise
-            if self._aborted:
-                return Outcome.failed("database_unavailable")
             if not self.stop_requested:
                 raise
             return Outcome.stopped()
@@ -247,20 +245,20 @@ class Generation:
         return self.deltas.sent_text()
 
     def checkpointed(self, error: Exception | None) -> None:
-        """How this answer's checkpoint went (streaming.checkpoints writes it with others')."""
+        """How this answer's checkpoint went (streaming.checkpoints writes it with others').
+
+        While the database is unreachable the answer streams on: its text goes to its
+        spill file instead, however long the outage lasts."""
         if error is None:
             self._outage.ok()
         elif isinstance(error, RETRYABLE):
             if self._outage.since is None:  # once per outage, not once per checkpoint
-                log.warning("Answer %s: checkpoint failed, will retry: %r", self.message_id, error)
+                log.warning(
+                    "Answer %s: checkpoint failed, the text goes to disk meanwhile: %r",
+                    self.message_id, error,
+                )  # fmt: skip
             self._outage.failed()
-            if self._outage.too_long and not self._aborted:
-                # Reading on would only pile up text that cannot be saved: end the
-                # answer now as an error, keeping its text (saved when possible).
-                log.error("Answer %s: database unreachable, ending the answer", self.message_id)
-                self._aborted = True
-                if self._pump is not None:
-                    self._pump.cancel()
+            self.ending.keep_text(self.deltas.sent_text())
         else:
             log.error("Answer %s: checkpoint failed", self.message_id, exc_info=error)
 
@@ -334,59 +332,18 @@ class Generation:
         return [request.entry(outcome=status) for request in requests]
 
     async def _save_end(self, outcome: Outcome) -> MessageData | None:
-        """Save the end with its usage rows, retrying while the database is unreachable.
-
-        Retries last DATABASE_RETRY_SECONDS; after that the text this process holds is
-        lost, and the row keeps its last checkpoint until it is recovered as
-        interrupted (the next `sync` or `send` on it, or recover_streams).
-        """
-        # The stored text is cleaned by the field; the rendering must see the same text.
-        text = clean_text(self.text)
-        # Markdown rendering is CPU work: a pool thread, neither the event loop nor the
-        # one thread every database call of the process queues on.
-        html = await asyncio.to_thread(markdown.render, text)
-        ledger = self._ledger(outcome.status)
-        delay = 0.1
-        deadline = time.monotonic() + settings.DATABASE_RETRY_SECONDS
-        while True:
-            try:
-                message: MessageData | None = await database_sync_to_async(
-                    Message.objects.finish
-                )(
-                    self.message_id, outcome, text=text, html=html, usage=self.usage,
-                    context_from_id=self.context_from_id, ledger=ledger, loaded=self.answer,
-                )  # fmt: skip
-                self._outage.ok()
-                self._end_saved = True
-                return message
-            except RETRYABLE as exc:
-                self._outage.failed()
-                if time.monotonic() + delay > deadline:
-                    log.error(
-                        "Answer %s: the database stayed unreachable; %d characters not saved: %r",
-                        self.message_id,
-                        len(text),
-                        exc,
-                    )
-                    return None
-                if delay == 0.1:
-                    log.warning(
-                        "Answer %s: saving the end failed, retrying: %r", self.message_id, exc
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return await self.ending.save(
+            outcome, text=clean_text(self.text), usage=self.usage,
+            context_from_id=self.context_from_id, ledger=self._ledger(outcome.status),
+            answer=self.answer,
+        )  # fmt: skip
 
     def save_interrupted(self) -> MessageData | None:
-        """End the answer as interrupted with the text this process holds (sync); None
-        once its end is saved (a title being made) or when it is gone."""
-        if self._end_saved:
-            return None
-        outcome = Outcome.interrupted()
-        text = clean_text(self.text)
-        return Message.objects.finish(
-            self.message_id, outcome, text=text, html=markdown.render(text),
-            usage=self.usage, context_from_id=self.context_from_id,
-            ledger=self._ledger(outcome.status), loaded=self.answer,
+        """End the answer as interrupted with the text this process holds (sync), or with
+        its real end if one waits for the database (streaming.ending)."""
+        return self.ending.save_interrupted(
+            text=clean_text(self.text), usage=self.usage, context_from_id=self.context_from_id,
+            ledger=self._ledger, answer=self.answer,
         )  # fmt: skip
 
     async def _end_interrupted(self) -> None:
