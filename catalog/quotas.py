@@ -39,6 +39,20 @@ class Limits:
     concurrent_answers: int = 0
 
 
+@dataclass(frozen=True)
+class TokenBudget:
+    """What an answer may spend (prompt and reply, every round) before the tightest token
+    quota is reached: its `code`, `limit` and reset say which quota that is."""
+
+    tokens: int
+    code: str
+    limit: int
+    resets_at: dt.datetime | None
+
+    def describe(self) -> str:
+        return describe(self.code, self.limit, self.resets_at)
+
+
 class QuotaExceeded(Exception):
     """A limit is reached. `code` is stable (docs/protocol.md); `resets_at` may be None
     (concurrent answers free up when one ends)."""
@@ -87,6 +101,15 @@ def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
     }
 
 
+def budget_of(user: AbstractBaseUser | AnonymousUser, tokens: int) -> TokenBudget:
+    """A stored token_cap as a budget (an answer read back from the database): the quota
+    behind it is the day's when the user has one, else the month's."""
+    limits = limits_for(user)
+    if limits.tokens_per_day or not limits.tokens_per_month:
+        return TokenBudget(tokens, "quota_tokens_day", limits.tokens_per_day, usage.next_day())
+    return TokenBudget(tokens, "quota_tokens_month", limits.tokens_per_month, usage.next_month())
+
+
 def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
     if user.pk is None:
         return Limits(
@@ -130,26 +153,45 @@ def requests_this_hour(user_id: object) -> int:
 
 
 def check(
-    user: AbstractBaseUser | AnonymousUser, *, live_answers: int, limits: Limits | None = None
-) -> None:
-    """Refuse (QuotaExceeded) or count one more request for this user.
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    live_answers: int,
+    reserved_tokens: int = 0,
+    limits: Limits | None = None,
+) -> TokenBudget | None:
+    """Refuse (QuotaExceeded) or count one more request for this user, and return the
+    new answer's token budget (None: no token quota applies).
 
-    `live_answers` is how many of the user's answers are being written now; `limits`, the
-    user's limits_for() when the caller already has them. The request is counted only
-    when every limit passes, so a refused attempt costs nothing.
+    `live_answers` is how many of the user's answers are being written now, and
+    `reserved_tokens` the budgets they were given (their tokens are not in the ledger
+    until they end, so they count as spent); `limits`, the user's limits_for() when the
+    caller already has them. The request is counted only when every limit passes, so a
+    refused attempt costs nothing.
     """
     limits = limits or limits_for(user)
     if limits.concurrent_answers and live_answers >= limits.concurrent_answers:
         raise QuotaExceeded("too_many_answers", limits.concurrent_answers, None)
     user_id = int(user.pk) if user.pk is not None else 0
-    if limits.tokens_per_month and usage.tokens_since(user_id, usage.month_start()) >= (
-        limits.tokens_per_month
-    ):
-        raise QuotaExceeded("quota_tokens_month", limits.tokens_per_month, usage.next_month())
-    if limits.tokens_per_day and usage.tokens_since(user_id, usage.day_start()) >= (
-        limits.tokens_per_day
-    ):
-        raise QuotaExceeded("quota_tokens_day", limits.tokens_per_day, usage.next_day())
+    budgets: list[TokenBudget] = []
+    if limits.tokens_per_month:
+        left = limits.tokens_per_month - usage.tokens_since(user_id, usage.month_start())
+        budgets.append(
+            TokenBudget(
+                left - reserved_tokens, "quota_tokens_month", limits.tokens_per_month,
+                usage.next_month(),
+            )
+        )  # fmt: skip
+    if limits.tokens_per_day:
+        left = limits.tokens_per_day - usage.tokens_since(user_id, usage.day_start())
+        budgets.append(
+            TokenBudget(
+                left - reserved_tokens, "quota_tokens_day", limits.tokens_per_day,
+                usage.next_day(),
+            )
+        )  # fmt: skip
+    budget = min(budgets, key=lambda b: b.tokens) if budgets else None
+    if budget is not None and budget.tokens <= 0:
+        raise QuotaExceeded(budget.code, budget.limit, budget.resets_at)
     if limits.requests_per_hour:
         now = clock.now()
         key = _hour_key(user.pk, now)
@@ -160,3 +202,4 @@ def check(
             raise QuotaExceeded(
                 "rate_limited", limits.requests_per_hour, hour + dt.timedelta(hours=1)
             )
+    return budget

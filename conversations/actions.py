@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -67,12 +67,14 @@ def _clean_model(user: AbstractBaseUser | AnonymousUser, model: object, current:
         raise ActionError(exc.code, exc.message) from exc
 
 
-def check_quota(user: AbstractBaseUser | AnonymousUser) -> None:
+def check_quota(user: AbstractBaseUser | AnonymousUser) -> quotas.TokenBudget | None:
     """The user's quotas (catalog.quotas): refuse before anything is written or sent.
 
     Requests per hour, tokens per day and month, and concurrent answers (the site default
     MAX_CONCURRENT_ANSWERS), counted in the database on every instance and skipping
-    answers gone stale. Counts one request when it passes. Call it last, in the
+    answers gone stale. Counts one request when it passes. Returns the new answer's token
+    budget (the tightest token quota left, less what the user's answers being written
+    hold): it is stored on the answer (token_cap), which never spends more. Call it last, in the
     transaction that creates the answer, after locking the user's row (_lock_user), so
     two tabs cannot both take the last place.
     """
@@ -81,16 +83,18 @@ def check_quota(user: AbstractBaseUser | AnonymousUser) -> None:
         # script): a socket still open must not start answers for the account.
         raise ActionError("account_inactive", _("This account is deactivated."))
     limits = quotas.limits_for(user)
-    live = 0
-    if limits.concurrent_answers:  # counted only when limited
+    live, reserved = 0, 0
+    # Counted only when limited: the answers being written and the token budgets they hold.
+    if limits.concurrent_answers or limits.tokens_per_day or limits.tokens_per_month:
         fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-        live = Message.objects.filter(
+        counted = Message.objects.filter(
             conversation__user_id=int(user.pk or 0),
             status__in=Message.LIVE,
             updated_at__gte=fresh_since,
-        ).count()
+        ).aggregate(live=Count("pk"), reserved=Sum("token_cap"))
+        live, reserved = counted["live"], counted["reserved"] or 0
     try:
-        quotas.check(user, live_answers=live, limits=limits)
+        return quotas.check(user, live_answers=live, reserved_tokens=reserved, limits=limits)
     except quotas.QuotaExceeded as exc:
         raise ActionError(exc.code, exc.message) from exc
 
@@ -105,8 +109,15 @@ def title_from_text(text: str) -> str:
     return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line or "New chat"
 
 
-def _new_answer(conversation: Conversation, parent: Message, model: str) -> Message:
-    answer = Message.objects.claim(conversation=conversation, parent=parent, model=model)
+def _new_answer(
+    conversation: Conversation,
+    parent: Message,
+    model: str,
+    budget: quotas.TokenBudget | None,
+) -> Message:
+    answer = Message.objects.claim(
+        conversation=conversation, parent=parent, model=model, budget=budget
+    )
     if conversation.known_messages is not None:
         conversation.known_messages.append(answer)
     conversation.current_leaf = answer
@@ -134,7 +145,7 @@ def start_conversation(
     chosen = _clean_model(user, model, preferences.default_model)
     with transaction.atomic():
         _lock_user(user.pk)
-        check_quota(user)
+        budget = check_quota(user)
         conversation = Conversation.objects.create(
             user_id=user.pk,
             title=title_from_text(text),
@@ -142,7 +153,7 @@ def start_conversation(
             system_prompt=preferences.system_prompt,
         )
         conversation.known_messages = []
-        return _post(conversation, text, chosen)
+        return _post(conversation, text, chosen, budget)
 
 
 def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
@@ -177,15 +188,17 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         locked.known_messages = list(locked.messages.all())
         if any(m.role == Message.Role.ASSISTANT and m.is_live for m in locked.known_messages):
             raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
-        check_quota(locked.user)
+        budget = check_quota(locked.user)
         if locked.current_leaf_id is None:
             # Saved with the rest by _new_answer; cleaned as the field cleans it.
             locked.title = clean_text(title_from_text(text))
             publish(locked.pk, events.title_frame(locked.pk, locked.title))
-        return _post(locked, text, chosen)
+        return _post(locked, text, chosen, budget)
 
 
-def _post(conversation: Conversation, text: str, model: str) -> Message:
+def _post(
+    conversation: Conversation, text: str, model: str, budget: quotas.TokenBudget | None
+) -> Message:
     user_message = Message.objects.create(
         conversation=conversation,
         parent_id=conversation.current_leaf_id,
@@ -198,7 +211,7 @@ def _post(conversation: Conversation, text: str, model: str) -> Message:
         conversation.known_messages.append(user_message)
     publish(conversation.pk, events.message_frame(user_message.as_event()))
     conversation.model = model
-    return _new_answer(conversation, user_message, model)
+    return _new_answer(conversation, user_message, model, budget)
 
 
 def _locked_for_change(conversation: Conversation) -> Conversation:
@@ -221,9 +234,9 @@ def _message_in(conversation: Conversation, message_id: object) -> Message:
         ) from None
 
 
-def _check_answer_allowed(conversation: Conversation) -> None:
+def _check_answer_allowed(conversation: Conversation) -> quotas.TokenBudget | None:
     _lock_user(conversation.user_id)
-    check_quota(conversation.user)
+    return check_quota(conversation.user)
 
 
 def _branch_changed(conversation: Conversation) -> None:
@@ -254,8 +267,8 @@ def regenerate(
             else:
                 raise ActionError("nothing_to_regenerate", _("That message answers nothing."))
         locked.model = _clean_model(locked.user, model, locked.model)
-        _check_answer_allowed(locked)
-        answer = _new_answer(locked, question, locked.model)
+        budget = _check_answer_allowed(locked)
+        answer = _new_answer(locked, question, locked.model, budget)
         _branch_changed(locked)
         return answer
 
@@ -273,7 +286,7 @@ def edit_message(
         original = _message_in(locked, message_id)
         if original.role != Message.Role.USER:
             raise ActionError("not_editable", _("Only your own messages can be edited."))
-        _check_answer_allowed(locked)
+        budget = _check_answer_allowed(locked)
         chosen = _clean_model(locked.user, model, locked.model)
         edited = Message.objects.create(
             conversation=locked,
@@ -285,7 +298,7 @@ def edit_message(
         )
         publish(locked.pk, events.message_frame(edited.as_event()))
         locked.model = chosen
-        answer = _new_answer(locked, edited, chosen)
+        answer = _new_answer(locked, edited, chosen, budget)
         _branch_changed(locked)
         return answer
 

@@ -44,6 +44,14 @@ SENTENCES: dict[str, Promise] = {
     ),
     "upstream_stream_error": gettext_lazy("The model server sent a reply Chatweb could not read."),
     "upstream_unreachable": gettext_lazy("Could not reach the model server."),
+    "quota_tokens_day": gettext_lazy(
+        "This answer used up your daily token quota, so it was ended there. The text so far "
+        "is kept."
+    ),
+    "quota_tokens_month": gettext_lazy(
+        "This answer used up your monthly token quota, so it was ended there. The text so "
+        "far is kept."
+    ),
     "no_model": gettext_lazy("No model is available to you. Ask the administrator for access."),
     "unknown_model": gettext_lazy("This model is not available to you. Choose another model."),
     "model_unavailable": gettext_lazy("This model is no longer available. Choose another model."),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     from catalog.models import UsageRecord
+    from catalog.quotas import TokenBudget
 
 TITLE_MAX = 120
 
@@ -205,17 +206,29 @@ class MessageQuerySet(models.QuerySet["Message"]):
     """A message's life, written only here: claim (the pending answer), checkpoint,
     finish, end_interrupted. Nothing else updates a message's status or text."""
 
-    def claim(self, *, conversation: Conversation, parent: Message, model: str) -> Message:
+    def claim(
+        self,
+        *,
+        conversation: Conversation,
+        parent: Message,
+        model: str,
+        budget: TokenBudget | None = None,
+    ) -> Message:
         """The pending answer, claimed by this process (settings.INSTANCE_ID): the process
-        that creates an answer is the one that runs it, so no separate claim write."""
-        return self.create(
+        that creates an answer is the one that runs it, so no separate claim write.
+        `budget`: the tokens it may spend (catalog.quotas), kept on the row (token_cap)
+        and on the instance (token_budget, which says which quota it is)."""
+        answer = self.create(
             conversation=conversation,
             parent=parent,
             role=Message.Role.ASSISTANT,
             status=Message.Status.PENDING,
             model=model,
             worker=settings.INSTANCE_ID,
+            token_cap=budget.tokens if budget is not None else None,
         )
+        answer.token_budget = budget
+        return answer
 
     def checkpoint(self, message_id: int, text: str | None) -> int:
         """Save the text so far (or, with None, only a heartbeat) of a live answer; the
@@ -296,6 +309,8 @@ class Message(models.Model):
     branch_count = 1
     previous_version_id: int | None = None
     next_version_id: int | None = None
+    # The quota behind token_cap, when the action that created the answer knows it.
+    token_budget: TokenBudget | None = None
 
     conversation = models.ForeignKey(
         Conversation,
@@ -331,6 +346,10 @@ class Message(models.Model):
     # An answer's oldest history message the model was sent: older ones on its branch had
     # left the model's context window (the page marks where). Null: all of them were sent.
     context_from_id = models.BigIntegerField(_("context starts at message"), null=True, blank=True)
+    # The tokens (prompt and reply, every round) a live answer may spend before a token
+    # quota is reached; null: no token quota applied. Live answers' caps count as spent
+    # for the next answer's budget (conversations.actions.check_quota).
+    token_cap = models.PositiveIntegerField(_("token budget"), null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
     worker = fields.CharField(_("server process"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)

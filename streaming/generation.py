@@ -21,6 +21,7 @@ import time
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from django.utils import translation
 
 from catalog import config as catalog
 from catalog.models import UsageRecord
@@ -35,7 +36,7 @@ from streaming import jobs, layers, titles
 from streaming.checkpoints import RETRYABLE, Outage, checkpoints
 from streaming.coalescing import DeltaStream
 from streaming.ending import Ending
-from streaming.jobs import Job
+from streaming.jobs import BudgetSpent, Job, TokenMeter
 from streaming.registry import registry
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,9 @@ class Generation:
             return Outcome.stopped()
         except catalog.ModelUnavailable as exc:
             return Outcome.failed(exc.code, exc.message)
+        except BudgetSpent as exc:
+            with translation.override("en"):  # stored in English, shown in the reader's
+                return Outcome.failed(exc.budget.code, exc.budget.describe())
         except ProviderError as exc:
             retry_after = exc.retry_after if isinstance(exc, UpstreamHTTPError) else None
             return Outcome.failed(exc.code, exc.message, retry_after=retry_after)
@@ -187,6 +191,7 @@ class Generation:
             raise job.error or catalog.ModelUnavailable("model_unavailable", "")
         model, options = job.model.model_id, job.options()
         messages = job.messages
+        meter = TokenMeter(job.budget)
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()
         deltas = self.deltas
@@ -199,14 +204,17 @@ class Generation:
             request = job.request(kind, messages)
             self.requests.append(request)
             parts = request.parts
+            round_options = meter.start_round(messages, options)
             async with contextlib.aclosing(
-                self.provider.stream_chat(model=model, messages=messages, options=options)
+                self.provider.stream_chat(model=model, messages=messages, options=round_options)
             ) as stream:
                 async for delta in stream:
                     if delta.text:
                         pending.append(delta.text)
                         parts.append(delta.text)
                         dirty.set()
+                        if meter.budget is not None:
+                            meter.piece(delta.text)
                         if loop.time() >= deltas.next_flush:
                             # A delta is due. A fast upstream's body is already
                             # buffered, so reading it never waits: let the flusher run.

@@ -10,7 +10,9 @@ from typing import Any
 
 from accounts.models import settings_for
 from catalog import config as catalog
+from catalog import quotas, tokens
 from catalog.models import UsageRecord
+from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
 from conversations.context import fit_context
 from conversations.models import Message
@@ -35,6 +37,8 @@ class Job:
     context_from_id: int | None = None
     # The conversation owner's sampling settings (temperature, top_p), sent upstream.
     sampling: dict[str, Any] = field(default_factory=dict)
+    # The tokens the answer may spend before a token quota is reached (None: no limit).
+    budget: TokenBudget | None = None
 
     def request(self, kind: str, messages: list[ChatMessage]) -> UpstreamRequest:
         """A request of this answer for the usage ledger (kind: answer, continuation, title)."""
@@ -66,6 +70,45 @@ class Job:
             {key: value for key, value in self.sampling.items() if key in ("temperature", "top_p")}
         )
         return options
+
+
+class BudgetSpent(Exception):
+    """The answer spent its token budget: it ends with the quota's code, its text kept."""
+
+    def __init__(self, budget: TokenBudget) -> None:
+        super().__init__(budget.code)
+        self.budget = budget
+
+
+class TokenMeter:
+    """An answer's spending against its token budget (a token quota), round by round.
+
+    The budget bounds prompt and reply together: each round's prompt is counted with the
+    tokenizer, the model is asked for no more than what is left (max_tokens), and the
+    reply is counted piece by piece as it arrives (about 6 µs a piece), so a server that
+    ignores max_tokens is cut off as soon as the budget is spent. The overshoot is at most
+    the last piece's tokens beyond the budget, plus what the upstream's own count of the
+    prompt exceeds ours by (the ledger keeps the upstream's counts when it reports them).
+    """
+
+    def __init__(self, budget: TokenBudget | None) -> None:
+        self.budget = budget
+        self.left = budget.tokens if budget is not None else 0
+
+    def start_round(self, messages: list[ChatMessage], options: dict[str, Any]) -> dict[str, Any]:
+        """The options of a round: max_tokens lowered to what is left (BudgetSpent if none)."""
+        if self.budget is None:
+            return options
+        self.left -= tokens.count_messages(messages)
+        if self.left <= 0:
+            raise BudgetSpent(self.budget)
+        return {**options, "max_tokens": min(options.get("max_tokens", self.left), self.left)}
+
+    def piece(self, text: str) -> None:
+        assert self.budget is not None
+        self.left -= tokens.count(text)
+        if self.left <= 0:
+            raise BudgetSpent(self.budget)
 
 
 def load(message_id: int) -> Job | None:
@@ -103,9 +146,13 @@ def job_for(answer: Message) -> Job:
     )
     conversation.known_messages = None  # the running answer keeps only its context
     user = conversation.user
+    tokens_left = answer.token_budget
+    if tokens_left is None and answer.token_cap is not None:
+        tokens_left = quotas.budget_of(user, answer.token_cap)
     return Job(
         answer, context.messages, first_exchange, conversation.title, user.pk,
         user.get_username(), model, error, context.first_id, settings_for(user).sampling(),
+        tokens_left,
     )  # fmt: skip
 
 

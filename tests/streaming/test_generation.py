@@ -442,7 +442,7 @@ def test_a_shutdown_while_the_title_is_made_keeps_the_answer_done(conversation, 
     )
     # The end is saved, with its usage rows (Generation.run); the title request follows.
     running.answer = answer
-    running._end_saved = True
+    running.ending.saved = True
     assert running.save_interrupted() is None
     assert not UsageRecord.objects.exists()
     answer.refresh_from_db()
