@@ -335,6 +335,11 @@ CHECKPOINT_SECONDS = env.float("CHECKPOINT_SECONDS", default=2.0)
 # at once; another instance's answer counts as abandoned only once it goes stale.
 INSTANCE_ID = env.str("INSTANCE_ID", default=socket.gethostname())
 STREAM_STALE_SECONDS = env.int("STREAM_STALE_SECONDS", default=max(60, TIMEOUT_MS // 1000 * 2))
+# Each server process beats this often in the shared cache; an instance silent for three
+# beats is dead, and its answers are ended (interrupted) by the others (streaming/heartbeat.py).
+INSTANCE_HEARTBEAT_SECONDS = env.float("INSTANCE_HEARTBEAT_SECONDS", default=2.0)
+if INSTANCE_HEARTBEAT_SECONDS <= 0:
+    raise ImproperlyConfigured("INSTANCE_HEARTBEAT_SECONDS must be a positive number of seconds.")
 # How long an answer that was not started with its post (a restart's or another
 # instance's) retries reading its job while the database is unreachable. A running answer
 # never gives up: through an outage of any length its text goes to DATA_DIR/spill and is

@@ -25,7 +25,7 @@ from catalog import quotas
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
-from realtime import events
+from realtime import events, instances
 from realtime.codes import ProtocolError
 from realtime.publish import publish, stop_answers
 
@@ -403,8 +403,9 @@ def is_abandoned(message: Message, *, running_here: bool) -> bool:
     """A live answer whose process is gone.
 
     Streaming under this instance's name but not running here: this process restarted.
-    Otherwise: its process stopped checkpointing (it heartbeats while the model is
-    silent) for STREAM_STALE_SECONDS.
+    Otherwise: its instance's heartbeat lapsed and it has not checkpointed since, or its
+    process stopped checkpointing (it heartbeats while the model is silent) for
+    STREAM_STALE_SECONDS.
     """
     if not message.is_live:
         return False
@@ -414,8 +415,10 @@ def is_abandoned(message: Message, *, running_here: bool) -> bool:
         and not running_here
     ):
         return True
-    limit = dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-    return timezone.now() - message.updated_at > limit
+    quiet = timezone.now() - message.updated_at
+    if quiet > dt.timedelta(seconds=instances.ttl()) and not instances.is_alive(message.worker):
+        return True  # its instance stopped beating (realtime.instances)
+    return quiet > dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
 
 
 def recover_interrupted(*, instance_id: str) -> int:

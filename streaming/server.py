@@ -14,6 +14,7 @@ incoming messages (which autobahn also applies to outgoing ones).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from pprint import pformat
@@ -159,6 +160,14 @@ class BoundedServer(Server):  # type: ignore[misc]
         # out of the collector's sight, a full collection does not walk it again each
         # time (it did, inside requests: see docs/architecture.md, "Pages").
         gc.freeze()
+        # This process's heartbeat, and the sweep of dead instances' answers: started from
+        # inside the reactor's loop (a TCP listen succeeds before daphne makes that loop
+        # the current one, so asyncio.get_event_loop() here would be another).
+        from twisted.internet import reactor
+
+        from streaming import heartbeat
+
+        reactor.callLater(0, lambda: heartbeat.start(asyncio.get_running_loop()))  # type: ignore[arg-type]
         host = getattr(port, "getHost", lambda: None)()
         if host is not None and hasattr(host, "port"):
             print(ready_message(str(host.host), int(host.port)), flush=True)

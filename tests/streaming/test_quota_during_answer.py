@@ -62,7 +62,8 @@ async def test_two_answers_started_together_stay_within_the_days_token_quota(
     assert [r.code for r in refused] == ["quota_tokens_day"]
     ended = [await finished(a.pk) for a in started]
     assert [(m.status, m.error_code) for m in ended] == [("error", "quota_tokens_day")]
-    assert ended[0].content and expected_text(500).startswith(ended[0].content)
+    assert ended[0].content
+    assert expected_text(500).startswith(ended[0].content)
     spent = await sync_to_async(usage.tokens_since)(alice.pk, usage.day_start())
     assert 200 - OVERSHOOT <= spent <= 200 + OVERSHOOT
 
@@ -78,7 +79,8 @@ async def test_an_answer_asks_for_no_more_than_its_budget_and_stops_at_it(
     ended = await finished(answer.pk)
     assert (ended.status, ended.error_code) == ("error", "quota_tokens_day")
     assert "150 tokens per day" in ended.error
-    assert ended.content and expected_text(400).startswith(ended.content)
+    assert ended.content
+    assert expected_text(400).startswith(ended.content)
     request = upstream.chat_requests[-1]
     assert 0 < request.body["max_tokens"] < 150  # the budget less the prompt
     assert request.finished.wait(5)
@@ -111,4 +113,5 @@ async def test_without_a_token_quota_an_answer_has_no_budget(
         user=alice, conversation_id=conversation.pk, text="[[fake tokens=5]]"
     )
     assert answer.token_cap is None
-    assert "max_tokens" not in (await finished(answer.pk) and upstream.chat_requests[-1].body)
+    await finished(answer.pk)
+    assert "max_tokens" not in upstream.chat_requests[-1].body
