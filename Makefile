@@ -6,10 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The suites that need more than this machine's Python: a browser, or nginx + PostgreSQL + Redis.
 UNIT := -m "not e2e and not deploy"
+# The quick loop: without the tests that start real processes (marked slow in tests/).
+QUICK := -m "not e2e and not deploy and not slow"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev lock run demo migrate test test-pg test-deploy e2e lint format upstream clean messages \
+.PHONY: install install-dev lock run demo migrate test test-quick test-pg test-deploy e2e lint format upstream clean messages \
 	bench bench-smoke
 
 # Only the dependencies are installed, from the locks (requirements/app.lock, dev.lock: every
@@ -109,6 +111,12 @@ messages: install
 
 test: install-dev
 	$(BIN)/pytest $(UNIT)
+
+# While editing: `make test` without the `slow` tests (daphne, manage.py and Python
+# subprocesses). `make test` and CI run them; pass more with ARGS, e.g. ARGS=tests/streaming.
+ARGS ?=
+test-quick: install-dev
+	$(BIN)/pytest $(QUICK) $(ARGS)
 
 # The same suite on real PostgreSQL and Redis (channel layer + cache).
 test-pg: install-dev

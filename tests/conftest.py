@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connections
 from django.test import Client
 
@@ -25,16 +25,30 @@ from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings: Any) -> None:
+def _test_settings(settings: Any) -> Iterator[None]:
     # A model-made title is one more upstream request; the tests that want it opt in.
     settings.AUTO_TITLE = False
     settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
     settings.MAX_REQUEST_PER_HOUR = 0
     settings.MAX_CONCURRENT_ANSWERS = 0
-    # Throttle counters (sign-in, sign-up) live in the cache: each test starts at zero.
-    cache.clear()
+    # Every persona is a new user (and many tests sign in): with the production hasher
+    # (PBKDF2, slow on purpose) 132 tests of tests/catalog and tests/streaming took 110 s,
+    # 42 s without (issue 16). Server processes (tests/servers.py) keep the real one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle and quota counters, sessions and the catalog's version live in the caches,
+    # under ids a rolled-back test hands to the next: each test starts with every cache
+    # empty, and leaves them so.
+    clear_caches()
     # The catalog's in-memory copy: a test's rows vanish with its transaction, unsignalled.
     snapshot.forget()
+    yield
+    clear_caches()
+
+
+def clear_caches() -> None:
+    """Every configured cache alias emptied (the default and the catalog's version)."""
+    for alias in django_settings.CACHES:
+        caches[alias].clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

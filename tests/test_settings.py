@@ -11,6 +11,9 @@ import pytest
 
 from tests.servers import ROOT, app_env
 
+# Real processes: each check imports the settings in a Python of its own.
+pytestmark = pytest.mark.slow
+
 SETTINGS = (ROOT / "chatweb" / "settings.py").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.upstream import FakeUpstream, demo_text, expected_text, parse_directive, title_text
 
@@ -101,6 +102,7 @@ def test_stop_does_not_wait_for_a_hanging_handler():
     assert errors  # The connection was closed without an answer.
 
 
+@pytest.mark.slow
 def test_the_command_line_server_answers_models():
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.upstream", "--port", "0", "--quiet"],

@@ -32,9 +32,13 @@ from tests.upstream import FakeUpstream, expected_text
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 REDIS_SERVER = shutil.which("redis-server")
 
-pytestmark = pytest.mark.skipif(
-    PG_BIN is None or REDIS_SERVER is None, reason="needs PostgreSQL's binaries and redis-server"
-)
+pytestmark = [
+    pytest.mark.slow,  # its own PostgreSQL and Redis servers, and daphne
+    pytest.mark.skipif(
+        PG_BIN is None or REDIS_SERVER is None,
+        reason="needs PostgreSQL's binaries and redis-server",
+    ),
+]
 
 OUTAGE_S = 5.0
 

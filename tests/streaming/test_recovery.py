@@ -7,8 +7,13 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
 from tests.upstream import FakeUpstream, expected_text
+
+# Real processes: each test starts daphne (tests/servers.py).
+pytestmark = pytest.mark.slow
 
 
 def answer_row(db: Path) -> tuple[str, str, str]:

@@ -20,10 +20,14 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
 from tests.upstream import FakeUpstream, expected_text
+
+# Real processes: each test starts daphne (tests/servers.py).
+pytestmark = pytest.mark.slow
 
 BUFFER_LIMIT = 1024 * 1024
 
