@@ -4,13 +4,16 @@ and authenticated WebSocket communicators through the real ASGI application."""
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
@@ -187,6 +190,63 @@ async def frames_until(
 
 def is_done(frame: dict[str, Any]) -> bool:
     return bool(frame["type"] == "done")
+
+
+@dataclass
+class CapturedFrames:
+    """What was sent through the channel layer's group_send: (group, event), in order."""
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def frames(self, type: str | None = None, *, group: str | None = None) -> list[dict[str, Any]]:
+        """The socket frames ("chat.frame" events' frame) sent, of this frame type and to
+        this group if given."""
+        return [
+            event["frame"]
+            for to, event in self.sent
+            if event.get("type") == "chat.frame"
+            and (group is None or to == group)
+            and (type is None or event["frame"].get("type") == type)
+        ]
+
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        """Every event sent (frames, closes, stops, snapshot requests), of this event type."""
+        return [event for _, event in self.sent if type is None or event.get("type") == type]
+
+
+CaptureFrames = Callable[..., contextlib.AbstractContextManager[CapturedFrames]]
+
+
+@pytest.fixture
+def capture_frames(django_capture_on_commit_callbacks: Any) -> CaptureFrames:
+    """`with capture_frames() as captured:` records every group_send made through the
+    channel layer during the block (from any module, sync or async), and still sends it.
+
+    It wraps the layer object's own group_send (the in-memory layer's or Redis's alike),
+    so it does not depend on which of our modules publishes. Frames published after
+    commit are sent when the block ends in a test that runs inside a transaction (as
+    pytest-django's `django_db` does); in a `transaction=True` test they go at commit.
+    """
+
+    @contextlib.contextmanager
+    def capture(alias: str = DEFAULT_CHANNEL_LAYER) -> Iterator[CapturedFrames]:
+        layer = get_channel_layer(alias)
+        assert layer is not None, f"no channel layer {alias!r}"
+        captured = CapturedFrames()
+        send = layer.group_send
+
+        async def group_send(group: str, message: dict[str, Any]) -> None:
+            captured.sent.append((group, copy.deepcopy(message)))
+            await send(group, message)
+
+        layer.group_send = group_send
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield captured
+        finally:
+            del layer.group_send  # the class's own again
+
+    return capture
 
 
 @pytest.fixture

@@ -1,0 +1,48 @@
+"""The capture_frames fixture (tests/conftest.py) records what is sent, and only that."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from conversations import actions
+from streaming import events
+
+
+@pytest.mark.django_db
+def test_it_records_the_frames_an_action_publishes_at_commit(conversation, capture_frames):
+    with capture_frames() as captured:
+        actions.rename(conversation=conversation, title="Renamed")
+        # Published after commit: nothing is sent while the transaction is open.
+        assert captured.sent == []
+
+    group = events.conversation_group(conversation.pk)
+    assert captured.frames("title") == [
+        {"type": "title", "conversation_id": conversation.pk, "title": "Renamed"}
+    ]
+    assert [to for to, _ in captured.sent] == [group]
+    # What a test asserts about the wrong frame fails.
+    assert captured.frames("path") == []
+    with pytest.raises(AssertionError):
+        assert captured.frames("title", group="some-other-group") == captured.frames("title")
+
+
+def test_it_records_every_event_still_sends_it_and_stops_at_the_blocks_end(capture_frames):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("watchers", channel)
+
+    title = events.title_frame(7, "Seven")
+    with capture_frames() as captured:
+        async_to_sync(layer.group_send)("watchers", events.forward(title))
+        async_to_sync(layer.group_send)("watchers", events.close_event(4001))
+
+    assert [event["type"] for event in captured.events()] == ["chat.frame", "socket.close"]
+    assert captured.frames() == [title]
+    # Sent on, as without the fixture.
+    assert async_to_sync(layer.receive)(channel)["frame"] == title
+    # After the block the layer's own group_send is back: nothing more is recorded.
+    async_to_sync(layer.group_send)("watchers", events.forward(events.title_frame(7, "Late")))
+    assert len(captured.sent) == 2
+    assert "group_send" not in vars(layer)
