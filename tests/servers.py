@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import isolation
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Debian's Chromium (never a downloaded browser); without the background-networking
@@ -40,10 +42,12 @@ def app_env(data_dir: Path, static_root: Path | None = None, **extra: str) -> di
 
     static_root: where collectstatic put the assets (the static_root fixture).
     """
+    # No .env, none of the caller's app variables (tests/isolation.py), and not the
+    # suite's own configuration either: this process runs on SQLite in data_dir.
     env = {
         k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "OPENAI_", "DATABASE_", "REDIS_"))
+        for k, v in isolation.clean(os.environ).items()
+        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
     }
     env.update(
         DATA_DIR=str(data_dir),
