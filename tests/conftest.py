@@ -77,6 +77,18 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def alices_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database holding alice (password alice-password-1), made once per
+    session; a test that starts server processes copies it (tests.servers.copy_database)
+    instead of migrating and creating her itself (two Django starts a test)."""
+    from tests.servers import app_env, migrate_with_user
+
+    root = tmp_path_factory.mktemp("alices-database")
+    migrate_with_user(app_env(root), "alice", "alice-password-1")
+    return root / "db.sqlite3"
+
+
 @pytest.fixture
 def upstream(fake_upstream: FakeUpstream, settings: Any) -> FakeUpstream:  # noqa: F811
     """The real local OpenAI-compatible server, configured as the app's upstream."""

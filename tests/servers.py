@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,6 +72,27 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def migrate_with_user(env: dict[str, str], username: str, password: str) -> None:
+    """migrate, then create this user: in one Django start (each start of manage.py is a
+    second or two here)."""
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.core.management import call_command; "
+        "call_command('migrate', interactive=False, verbosity=0); "
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user({username!r}, password={password!r})",
+    )
+
+
+def copy_database(database: Path, data_dir: Path) -> None:
+    """Put a copy of a prepared SQLite database (the alices_database fixture) where a
+    process on data_dir (app_env) finds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(database, data_dir / "db.sqlite3")
 
 
 def create_user(env: dict[str, str], username: str, password: str) -> None:
