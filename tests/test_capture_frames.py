@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -29,20 +31,28 @@ def test_it_records_the_frames_an_action_publishes_at_commit(conversation, captu
 
 
 def test_it_records_every_event_still_sends_it_and_stops_at_the_blocks_end(capture_frames):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("watchers", channel)
-
     title = events.title_frame(7, "Seven")
-    with capture_frames() as captured:
-        async_to_sync(layer.group_send)("watchers", events.forward(title))
-        async_to_sync(layer.group_send)("watchers", events.close_event(4001))
+
+    async def scenario() -> tuple[Any, dict[str, Any]]:
+        # One event loop for every layer call (channels-redis keeps its subscriptions
+        # per loop).
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add("watchers", channel)
+        with capture_frames() as captured:
+            await layer.group_send("watchers", events.forward(title))
+            await layer.group_send("watchers", events.close_event(4001))
+        received = await layer.receive(channel)
+        # After the block the layer's own group_send is back: nothing more is recorded.
+        await layer.group_send("watchers", events.forward(events.title_frame(7, "Late")))
+        assert "group_send" not in vars(layer)
+        if hasattr(layer, "close_pools"):  # channels-redis: its pools belong to this loop
+            await layer.close_pools()
+        return captured, received
+
+    captured, received = async_to_sync(scenario)()
 
     assert [event["type"] for event in captured.events()] == ["chat.frame", "socket.close"]
     assert captured.frames() == [title]
-    # Sent on, as without the fixture.
-    assert async_to_sync(layer.receive)(channel)["frame"] == title
-    # After the block the layer's own group_send is back: nothing more is recorded.
-    async_to_sync(layer.group_send)("watchers", events.forward(events.title_frame(7, "Late")))
+    assert received["frame"] == title  # sent on, as without the fixture
     assert len(captured.sent) == 2
-    assert "group_send" not in vars(layer)
