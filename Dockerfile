@@ -12,13 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them. Only the dependencies are
-# installed (scripts/requirements.py lists pyproject.toml's): the app runs from /app
-# (settings find templates/ and static/ beside the code there). No dev extras: the image
-# runs what was tested, nothing more.
-COPY pyproject.toml ./
-COPY scripts/requirements.py scripts/
-RUN python scripts/requirements.py | pip install -r /dev/stdin
+# Dependencies first, so a code change does not reinstall them: exactly the app's lock
+# (requirements/app.lock: every package pinned, with its hashes; pip refuses a file whose
+# hash differs and resolves nothing). Only the dependencies are installed: the app runs
+# from /app (settings find templates/ and static/ beside the code there). No dev tools:
+# the image runs what was tested, nothing more.
+COPY requirements/app.lock requirements/
+RUN pip install --require-hashes --no-deps -r requirements/app.lock
 
 COPY . .
 

@@ -6,16 +6,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The suites that need more than this machine's Python: a browser, or nginx + PostgreSQL + Redis.
 UNIT := -m "not e2e and not deploy"
+# The quick loop: without the tests that start real processes (marked slow in tests/).
+QUICK := -m "not e2e and not deploy and not slow"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run demo migrate test test-pg test-deploy e2e lint format upstream clean messages \
+.PHONY: install install-dev lock run demo migrate test test-quick test-pg test-deploy e2e lint format upstream clean messages \
 	bench bench-smoke
 
-# Only the dependencies are installed (scripts/requirements.py reads pyproject.toml): the app
-# runs from this checkout. -qq keeps pip to its errors; --no-compile leaves bytecode to the
-# first import of what is used (compiling every installed file took 10 of a fresh clone's
-# 25 s of installing).
+# Only the dependencies are installed, from the locks (requirements/app.lock, dev.lock: every
+# package pinned with its hashes, `make lock` writes them from pyproject.toml): the app
+# runs from this checkout. --require-hashes refuses a file whose hash is not in the lock;
+# --no-deps installs exactly the lock (which holds every dependency), nothing resolved here.
+# -qq keeps pip to its errors; --no-compile leaves bytecode to the first import of what is
+# used (compiling every installed file took 10 of a fresh clone's 25 s of installing).
 # When this Python's own pip can install into another environment (pip 22.3+: --python),
 # the venv gets no copy of pip: ensurepip took 5 of a fresh clone's first 30 s. Otherwise
 # (no pip, or an older one) the venv has its own, as usual.
@@ -27,23 +31,39 @@ else
 VENV_ARGS :=
 PIP := PYTHONWARNINGS=ignore $(BIN)/pip --disable-pip-version-check
 endif
-PIP_INSTALL := $(PIP) install -qq --no-compile -r /dev/stdin
+PIP_INSTALL := $(PIP) install -qq --no-compile --require-hashes --no-deps -r
+APP_LOCK := requirements/app.lock
+DEV_LOCK := requirements/dev.lock
 .SILENT: $(BIN)/python $(VENV)/.installed $(VENV)/.installed-dev
 
 $(BIN)/python:
 	echo "Creating $(VENV) and installing Chatweb's dependencies (once; about half a minute)..."
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python scripts/requirements.py | $(PIP_INSTALL)
+$(VENV)/.installed: $(APP_LOCK) | $(BIN)/python
+	$(PIP_INSTALL) $(APP_LOCK)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python scripts/requirements.py dev | $(PIP_INSTALL)
+# dev.lock holds app.lock's pins (it is compiled under them) and the dev tools.
+$(VENV)/.installed-dev: $(DEV_LOCK) | $(BIN)/python
+	$(PIP_INSTALL) $(DEV_LOCK)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# The locks, from pyproject.toml: each package at the newest release its ranges allow, for
+# every platform and Python 3.11+ (--universal), with the hash of every file PyPI has for
+# it. A package kept where it is stays put unless named: `make lock UPGRADE=httpx` moves
+# one, `make lock UPGRADE=--all` all of them (README, "Dependencies"). tests/test_lock.py
+# fails while a lock and pyproject.toml disagree.
+UPGRADE ?=
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" \
+	$(if $(filter --all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
+lock: install-dev
+	$(UV_COMPILE) --output-file $(APP_LOCK)
+	$(UV_COMPILE) --extra dev --constraint $(APP_LOCK) --output-file $(DEV_LOCK)
 
 migrate: install
 	@$(BIN)/python manage.py migrate --noinput -v 0
@@ -91,6 +111,12 @@ messages: install
 
 test: install-dev
 	$(BIN)/pytest $(UNIT)
+
+# While editing: `make test` without the `slow` tests (daphne, manage.py and Python
+# subprocesses). `make test` and CI run them; pass more with ARGS, e.g. ARGS=tests/streaming.
+ARGS ?=
+test-quick: install-dev
+	$(BIN)/pytest $(QUICK) $(ARGS)
 
 # The same suite on real PostgreSQL and Redis (channel layer + cache).
 test-pg: install-dev

@@ -75,7 +75,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if wait:
             form.add_error(
                 None,
-                protection.wait_message(wait, "Too many accounts created from your address."),
+                protection.wait_message(wait, _("Too many accounts created from your address.")),
             )
             return render(request, "registration/signup.html", {"form": form}, status=429)
         if form.is_valid():

@@ -29,21 +29,30 @@ def validate_base_url(value: str) -> None:
     try:
         normalize_base_url(value)
     except ValueError as exc:
-        raise ValidationError(f"The base URL {exc}") from exc
+        raise ValidationError(
+            _("The base URL %(problem)s"), params={"problem": exc}, code="invalid"
+        ) from exc
     if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
-        raise ValidationError("Put credentials in the API key field, not in the URL.")
+        raise ValidationError(_("Put credentials in the API key field, not in the URL."))
 
 
 def validate_headers(value: Any) -> None:
     if not isinstance(value, dict):
-        raise ValidationError('Extra headers must be a JSON object, e.g. {"X-Org": "team"}.')
+        raise ValidationError(_('Extra headers must be a JSON object, e.g. {"X-Org": "team"}.'))
     for name, header_value in value.items():
         if not name or not set(name) <= HEADER_NAME_CHARS:
-            raise ValidationError(f"{name!r} is not a valid header name.")
+            raise ValidationError(
+                _("%(name)s is not a valid header name."), params={"name": repr(name)}
+            )
         if name.lower() in RESERVED_HEADERS:
-            raise ValidationError(f"{name} is set by Chatweb itself; use the API key field.")
+            raise ValidationError(
+                _("%(name)s is set by Chatweb itself; use the API key field."),
+                params={"name": name},
+            )
         if not isinstance(header_value, str) or "\n" in header_value or "\r" in header_value:
-            raise ValidationError(f"The value of {name} must be one line of text.")
+            raise ValidationError(
+                _("The value of %(name)s must be one line of text."), params={"name": name}
+            )
 
 
 class Provider(models.Model):
@@ -278,12 +287,12 @@ class Quota(models.Model):
 
     def clean(self) -> None:
         if self.user_id and self.group_id:
-            raise ValidationError("A quota is for a user or for a group, not both.")
+            raise ValidationError(_("A quota is for a user or for a group, not both."))
         if not self.user_id and not self.group_id:
             others = Quota.objects.filter(user__isnull=True, group__isnull=True)
             if others.exclude(pk=self.pk).exists():
                 raise ValidationError(
-                    "There is already a site default quota (no user, no group): edit it."
+                    _("There is already a site default quota (no user, no group): edit it.")
                 )
 
 

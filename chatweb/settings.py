@@ -20,9 +20,14 @@ from modelclient.baseurl import normalize_base_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# Variables already in the environment win over .env (docker-compose sets some itself).
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The checkout's .env, or the file CHATWEB_ENV_FILE names (empty: none, as in the test
+# suite: tests/isolation.py). Variables already in the environment win over the file
+# (docker-compose sets some itself).
+_env_file = str(env.str("CHATWEB_ENV_FILE", default=str(BASE_DIR / ".env")))
+if _env_file and Path(_env_file).is_file():
+    environ.Env.read_env(_env_file, overwrite=False)
+elif _env_file and Path(_env_file) != BASE_DIR / ".env":
+    raise ImproperlyConfigured(f"CHATWEB_ENV_FILE names no file: {_env_file!r}.")
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 DEBUG = env.bool("DEBUG", default=False)

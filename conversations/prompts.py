@@ -113,8 +113,10 @@ def import_json(*, user: AbstractBaseUser, raw: bytes) -> tuple[int, int]:
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         raise ActionError(
             "import_refused",
-            'Expected a JSON list like [{"key": "…", "value": "…"}] '
-            'or [{"act": "…", "prompt": "…"}].',
+            _(
+                'Expected a JSON list like [{"key": "…", "value": "…"}] '
+                'or [{"act": "…", "prompt": "…"}].'
+            ),
         )
     if len(items) > MAX_PROMPTS:
         raise ActionError(
@@ -124,13 +126,17 @@ def import_json(*, user: AbstractBaseUser, raw: bytes) -> tuple[int, int]:
     shape = next((s for s, (k, _) in SHAPES.items() if k in items[0]), None)
     if shape is None:
         raise ActionError(
-            "import_refused", 'The entries need "key" and "value", or "act" and "prompt".'
+            "import_refused", _('The entries need "key" and "value", or "act" and "prompt".')
         )
     key, value = SHAPES[shape]
     cleaned: list[tuple[str, str]] = []
     for n, item in enumerate(items, start=1):
         if key not in item or value not in item:
-            raise ActionError("import_refused", f'Entry {n} lacks "{key}" or "{value}".')
+            raise ActionError(
+                "import_refused",
+                _('Entry %(n)s lacks "%(key)s" or "%(value)s".')
+                % {"n": n, "key": key, "value": value},
+            )
         try:
             cleaned.append(_clean(item[key], item[value]))
         except ActionError as exc:

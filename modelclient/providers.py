@@ -270,7 +270,7 @@ class OpenAICompatible:
         url = self._url("chat/completions")
         body: dict[str, Any] = {
             # max_tokens, temperature (catalog.config.ResolvedModel), the user's temperature
-            # and top_p (accounts.models.UserSettings), combined by generation._options.
+            # and top_p (accounts.models.UserSettings), combined by streaming.jobs.Job.options.
             **(options or {}),
             "model": model,
             "messages": messages,

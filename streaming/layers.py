@@ -257,6 +257,8 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]
     """
 
     _subscribed: asyncio.Event | None = None
+    # How long the idle reader waits for a subscription before it looks again anyway.
+    idle_look_seconds = 0.1
 
     async def subscribe(self, channel: str) -> None:
         await super().subscribe(channel)
@@ -274,7 +276,7 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]
                 else:
                     self._subscribed = asyncio.Event()
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.1):
+                        async with asyncio.timeout(self.idle_look_seconds):
                             await self._subscribed.wait()
             except (asyncio.CancelledError, GeneratorExit):
                 raise

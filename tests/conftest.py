@@ -4,17 +4,20 @@ and authenticated WebSocket communicators through the real ASGI application."""
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connections
 from django.test import Client
 
@@ -26,16 +29,30 @@ from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings: Any) -> None:
+def _test_settings(settings: Any) -> Iterator[None]:
     # A model-made title is one more upstream request; the tests that want it opt in.
     settings.AUTO_TITLE = False
     settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
     settings.MAX_REQUEST_PER_HOUR = 0
     settings.MAX_CONCURRENT_ANSWERS = 0
-    # Throttle counters (sign-in, sign-up) live in the cache: each test starts at zero.
-    cache.clear()
+    # Every persona is a new user (and many tests sign in): with the production hasher
+    # (PBKDF2, slow on purpose) 132 tests of tests/catalog and tests/streaming took 110 s,
+    # 42 s without (issue 16). Server processes (tests/servers.py) keep the real one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle and quota counters, sessions and the catalog's version live in the caches,
+    # under ids a rolled-back test hands to the next: each test starts with every cache
+    # empty, and leaves them so.
+    clear_caches()
     # The catalog's in-memory copy: a test's rows vanish with its transaction, unsignalled.
     snapshot.forget()
+    yield
+    clear_caches()
+
+
+def clear_caches() -> None:
+    """Every configured cache alias emptied (the default and the catalog's version)."""
+    for alias in django_settings.CACHES:
+        caches[alias].clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,6 +76,18 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("static")
     manage(app_env(root, STATIC_ROOT=str(root)), "collectstatic", "--noinput", "-v", "0")
     return root
+
+
+@pytest.fixture(scope="session")
+def alices_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database holding alice (password alice-password-1), made once per
+    session; a test that starts server processes copies it (tests.servers.copy_database)
+    instead of migrating and creating her itself (two Django starts a test)."""
+    from tests.servers import app_env, migrate_with_user
+
+    root = tmp_path_factory.mktemp("alices-database")
+    migrate_with_user(app_env(root), "alice", "alice-password-1")
+    return root / "db.sqlite3"
 
 
 @pytest.fixture
@@ -174,6 +203,63 @@ async def frames_until(
 
 def is_done(frame: dict[str, Any]) -> bool:
     return bool(frame["type"] == "done")
+
+
+@dataclass
+class CapturedFrames:
+    """What was sent through the channel layer's group_send: (group, event), in order."""
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def frames(self, type: str | None = None, *, group: str | None = None) -> list[dict[str, Any]]:
+        """The socket frames ("chat.frame" events' frame) sent, of this frame type and to
+        this group if given."""
+        return [
+            event["frame"]
+            for to, event in self.sent
+            if event.get("type") == "chat.frame"
+            and (group is None or to == group)
+            and (type is None or event["frame"].get("type") == type)
+        ]
+
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        """Every event sent (frames, closes, stops, snapshot requests), of this event type."""
+        return [event for _, event in self.sent if type is None or event.get("type") == type]
+
+
+CaptureFrames = Callable[..., contextlib.AbstractContextManager[CapturedFrames]]
+
+
+@pytest.fixture
+def capture_frames(django_capture_on_commit_callbacks: Any) -> CaptureFrames:
+    """`with capture_frames() as captured:` records every group_send made through the
+    channel layer during the block (from any module, sync or async), and still sends it.
+
+    It wraps the layer object's own group_send (the in-memory layer's or Redis's alike),
+    so it does not depend on which of our modules publishes. Frames published after
+    commit are sent when the block ends in a test that runs inside a transaction (as
+    pytest-django's `django_db` does); in a `transaction=True` test they go at commit.
+    """
+
+    @contextlib.contextmanager
+    def capture(alias: str = DEFAULT_CHANNEL_LAYER) -> Iterator[CapturedFrames]:
+        layer = get_channel_layer(alias)
+        assert layer is not None, f"no channel layer {alias!r}"
+        captured = CapturedFrames()
+        send = layer.group_send
+
+        async def group_send(group: str, message: dict[str, Any]) -> None:
+            captured.sent.append((group, copy.deepcopy(message)))
+            await send(group, message)
+
+        layer.group_send = group_send
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                yield captured
+        finally:
+            del layer.group_send  # the class's own again
+
+    return capture
 
 
 @pytest.fixture

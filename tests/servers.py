@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests import isolation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,10 +43,12 @@ def app_env(data_dir: Path, static_root: Path | None = None, **extra: str) -> di
 
     static_root: where collectstatic put the assets (the static_root fixture).
     """
+    # No .env, none of the caller's app variables (tests/isolation.py), and not the
+    # suite's own configuration either: this process runs on SQLite in data_dir.
     env = {
         k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "OPENAI_", "DATABASE_", "REDIS_"))
+        for k, v in isolation.clean(os.environ).items()
+        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
     }
     env.update(
         DATA_DIR=str(data_dir),
@@ -67,6 +72,27 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def migrate_with_user(env: dict[str, str], username: str, password: str) -> None:
+    """migrate, then create this user: in one Django start (each start of manage.py is a
+    second or two here)."""
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.core.management import call_command; "
+        "call_command('migrate', interactive=False, verbosity=0); "
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user({username!r}, password={password!r})",
+    )
+
+
+def copy_database(database: Path, data_dir: Path) -> None:
+    """Put a copy of a prepared SQLite database (the alices_database fixture) where a
+    process on data_dir (app_env) finds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(database, data_dir / "db.sqlite3")
 
 
 def create_user(env: dict[str, str], username: str, password: str) -> None:

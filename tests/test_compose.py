@@ -145,6 +145,7 @@ def _compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
+@pytest.mark.slow
 def test_the_compose_client_accepts_the_file(tmp_path: Path) -> None:
     command = _compose_command()
     if command is None:

@@ -126,6 +126,7 @@ def check_deploy(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path: Path):
     result = check_deploy(tmp_path, **PRODUCTION)
 
@@ -133,6 +134,7 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path:
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "warning"),
     [

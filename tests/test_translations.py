@@ -16,6 +16,11 @@ Three checks, each of which a new untranslated string trips:
 4. The admin names our apps, models, fields, choices and its own columns, filters,
    actions and sections in Chinese: a name written bare (not gettext_lazy) reads the
    same in zh-Hans as in English, and fails here.
+5. Python modules: the text of a refusal or a notice (ActionError's message, a
+   ValidationError, a form error, a messages.* or admin message_user notice, a wait
+   message) written as a bare string or f-string, not through gettext, fails here; and
+   every string marked in Python (gettext, _, ngettext, pgettext, the lazy ones) must be
+   in django.po, as for templates.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from django.db import models
 from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("accounts", "catalog", "chatweb", "conversations", "streaming")
 LOCALE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
 TEMPLATE_DIRS = [ROOT / "templates", *ROOT.glob("*/templates")]
 JS_DIR = ROOT / "static" / "js"
@@ -385,3 +391,136 @@ def test_our_admin_sections_columns_filters_and_actions_have_chinese_names() -> 
 def test_the_name_check_catches_a_bare_name() -> None:
     assert _same_in_both([("a", "published"), ("b", "ID")]) == ["a: 'published'"]
     assert _same_in_both([("c", translation.gettext_lazy("published"))]) == []
+
+
+# --- 5. Python: what is shown goes through gettext ---------------------------------------------
+
+
+def python_modules() -> list[Path]:
+    return sorted(
+        path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+
+
+GETTEXT_FUNCTIONS = {
+    # name -> the positions of its msgids (pgettext's first argument is the context)
+    **dict.fromkeys(("_", "gettext", "gettext_lazy", "gettext_noop"), (0,)),
+    **dict.fromkeys(("ngettext", "ngettext_lazy"), (0,)),  # the plural is msgid_plural
+    **dict.fromkeys(("pgettext", "pgettext_lazy"), (1,)),
+}
+# Calls whose argument at this position (or keyword) is text a person reads: the sinks.
+SHOWN_ARGUMENT = {
+    "ActionError": (1, "message"),  # ActionError(code, message): frames, pages, the API
+    "ValidationError": (0, "message"),  # forms, the admin, model validation
+    "add_error": (1, "error"),  # form.add_error(field, error)
+    "message_user": (1, "message"),  # the admin's notices
+    "wait_message": (1, "what"),  # accounts.protection: "…. Try again in 3 minutes."
+    **dict.fromkeys(("debug", "info", "success", "warning", "error"), (1, "message")),
+    "add_message": (2, "message"),  # messages.add_message(request, level, message)
+}
+# messages.* and add_message only on django.contrib.messages (not logging's warning/error).
+MESSAGES_ONLY = {"debug", "info", "success", "warning", "error", "add_message"}
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+
+
+def _is_bare_text(node: ast.expr) -> bool:
+    """A string written out (a literal, an f-string, "…" % x, "…".format(x)), not one
+    that went through gettext first."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and bool(re.search(r"[A-Za-z]{2}", node.value))
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):  # "…" % args, "…" + x
+        return _is_bare_text(node.left) or _is_bare_text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _is_bare_text(node.body) or _is_bare_text(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format" and _is_bare_text(node.func.value)
+    return False
+
+
+def _bare_python_text(source: str) -> list[str]:
+    """Shown text written bare in this module: `line: call(…text…)`."""
+    bare = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _call_name(node)
+        if name not in SHOWN_ARGUMENT:
+            continue
+        func = node.func
+        if name in MESSAGES_ONLY and not (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "messages"
+        ):
+            continue
+        position, keyword = SHOWN_ARGUMENT[name]
+        shown = [node.args[position]] if len(node.args) > position else []
+        shown += [k.value for k in node.keywords if k.arg == keyword]
+        bare += [f"{node.lineno}: {name}({ast.unparse(a)})" for a in shown if _is_bare_text(a)]
+    return bare
+
+
+@pytest.mark.parametrize("path", python_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_python_module_shows_text_outside_gettext(path: Path) -> None:
+    bare = _bare_python_text(path.read_text())
+    assert bare == [], f"wrap in _() (gettext), `make messages`, translate: {bare}"
+
+
+def test_the_python_scan_catches_a_bare_string() -> None:
+    source = """
+raise ActionError("empty", "Type a message first.")
+raise ActionError("empty", _("Type a message first."))
+raise ActionError("n", f"Entry {n} lacks a key.")
+raise ActionError("n", _("Entry %(n)s lacks a key.") % {"n": n})
+raise ActionError(exc.code, exc.message)
+raise ValidationError("A quota is for a user or for a group, not both.")
+raise ValidationError(message=_("Fine."))
+form.add_error(None, "Too many attempts." if late else _("Wait."))
+messages.error(request, "Could not save.")
+messages.add_message(request, messages.INFO, "Saved {}.".format(name))
+log.error("Not shown %s", name)
+self.message_user(request, _("Done."))
+"""
+    assert _bare_python_text(source) == [
+        "2: ActionError('Type a message first.')",
+        "4: ActionError(f'Entry {n} lacks a key.')",
+        "7: ValidationError('A quota is for a user or for a group, not both.')",
+        "9: add_error('Too many attempts.' if late else _('Wait.'))",
+        "10: error('Could not save.')",
+        "11: add_message('Saved {}.'.format(name))",
+    ]
+
+
+def marked_in_python() -> set[str]:
+    marked: set[str] = set()
+    for path in python_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _call_name(node) in GETTEXT_FUNCTIONS:
+                for position in GETTEXT_FUNCTIONS[_call_name(node)]:
+                    if position < len(node.args):
+                        argument = node.args[position]
+                        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                            marked.add(argument.value)
+    return marked
+
+
+def test_every_marked_python_string_is_in_django_po() -> None:
+    marked = marked_in_python()
+    assert len(marked) > 100
+    missing = sorted(marked - set(parse_po(LOCALE / "django.po")))
+    assert missing == [], f"run `make messages`, then translate: {missing}"

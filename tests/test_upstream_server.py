@@ -10,8 +10,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.upstream import FakeUpstream, demo_text, expected_text, parse_directive, title_text
+from tests.upstream import (
+    HANDLER_LIMIT_S,
+    FakeUpstream,
+    demo_text,
+    expected_text,
+    parse_directive,
+    title_text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,15 +100,18 @@ def test_stop_does_not_wait_for_a_hanging_handler():
     upstream.wait_for_requests(1)
     started = time.monotonic()
     upstream.stop()
-    caller.join(timeout=5)
+    caller.join(timeout=HANDLER_LIMIT_S / 2)
 
-    assert time.monotonic() - started < 2
+    # The handler would hang for HANDLER_LIMIT_S (a minute): stop() did not wait for it
+    # (half of it is a bound no loaded machine reaches).
+    assert time.monotonic() - started < HANDLER_LIMIT_S / 2
     assert not caller.is_alive()
     assert upstream.requests[0].finished.wait(2)
     assert not upstream.requests[0].client_disconnected  # The server left, not the client.
     assert errors  # The connection was closed without an answer.
 
 
+@pytest.mark.slow
 def test_the_command_line_server_answers_models():
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.upstream", "--port", "0", "--quiet"],

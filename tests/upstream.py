@@ -47,8 +47,9 @@ behaviour (so the app's "continue" message, which has none, inherits the origina
     nul=1                every token ends with U+0000, and token 1 also carries a lone
                          surrogate (sent as the JSON escape "\\ud800"): what PostgreSQL
                          refuses to store. clean_token_text(i) is what must be stored.
-    burst=1              the whole reply in one socket write (no delay): the client reads it
-                         from a full buffer, as from a fast upstream.
+    burst=1              the whole reply, `data: [DONE]` and the body's end included, in one
+                         socket write (no delay): the client reads it from a full buffer, as
+                         from a fast upstream, and never waits on the socket mid-reply.
     retry_after=VALUE    with status=CODE: a Retry-After header of VALUE (seconds).
     echo_key=WHERE       echo the API key the client sent (its Authorization header), as
                          careless servers do, for leak tests: `401` answers HTTP 401 whose
@@ -294,10 +295,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _write(self, data: bytes) -> None:
-        """Send one HTTP chunk; a client that has gone away raises _ClientGone."""
+    def _write(self, data: bytes, *, framed: bool = False) -> None:
+        """Send one HTTP chunk (`framed`: bytes already framed as chunks); a client that has
+        gone away raises _ClientGone."""
         try:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(data if framed else b"%x\r\n%s\r\n" % (len(data), data))
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
             self.record.client_disconnected = True
             raise _ClientGone from exc
@@ -563,7 +565,10 @@ class _Handler(BaseHTTPRequestHandler):
             }
             event({**chunk_base, "choices": [], "usage": usage})
         if burst is not None:
-            self._write(b"".join(burst))
+            # One write: the reply's chunk, then the zero-length chunk that ends the body.
+            reply = b"".join(burst) + b"data: [DONE]\n\n"
+            self._write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(reply), reply), framed=True)
+            return
         self._write(b"data: [DONE]\n\n")
         self._write(b"")  # The zero-length chunk ends the body.
 

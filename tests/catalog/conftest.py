@@ -84,13 +84,3 @@ def frozen_clock() -> Iterator[clock.FrozenClock]:
 
     with clock.frozen(dt.datetime(2026, 3, 14, 10, 30, tzinfo=dt.UTC)) as frozen:
         yield frozen
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    """Quota counters live in the cache; each test starts from none."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()

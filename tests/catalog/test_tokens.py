@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from catalog import tokens
 
 
@@ -16,6 +18,7 @@ def test_counts_are_o200k_token_counts():
     assert 5 <= tokens.count("上下文窗口是模型") <= 8
 
 
+@pytest.mark.slow
 def test_the_tokenizer_loads_without_any_network_access():
     script = (
         "import socket\n"

@@ -1,31 +1,16 @@
-"""Fixtures for the conversations tests: a clean cache and a small message-tree builder."""
+"""Fixtures for the conversations tests: a small message-tree builder.
+
+(The fast password hasher and the empty caches are suite-wide: tests/conftest.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    # Every persona is a new user; the production hasher would make each test slow.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache() -> Iterator[None]:
-    # The rate limit counts in the cache under the user's id, and ids are reused once a
-    # test's transaction rolls back; a count must never leak into the next test.
-    cache.clear()
-    yield
-    cache.clear()
-
 
 AddMessage = Callable[..., Message]
 

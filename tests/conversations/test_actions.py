@@ -15,6 +15,7 @@ from django.utils import timezone
 from conversations import actions, errors
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
+from realtime import events
 
 pytestmark = pytest.mark.django_db
 
@@ -698,25 +699,23 @@ def test_delete_of_the_first_message_empties_the_conversation(two_exchanges):
     assert not conversation.messages.exists()
 
 
-def test_a_switch_publishes_the_new_path_after_commit(two_exchanges, monkeypatch):
+def test_a_switch_publishes_the_new_path_after_commit(two_exchanges, capture_frames):
     conversation, a1, a2 = two_exchanges
     q1 = question_of(a1)
     finish(actions.edit_message(conversation=conversation, message_id=q1.pk, text="v2"), "b")
-    published: list[tuple[int, dict[str, Any]]] = []
-    monkeypatch.setattr(actions, "publish", lambda pk, frame: published.append((pk, frame)))
 
-    actions.switch_branch(conversation=conversation, message_id=q1.pk)
+    with capture_frames() as captured:
+        actions.switch_branch(conversation=conversation, message_id=q1.pk)
 
-    assert published == [
-        (conversation.pk, {"type": "path", "conversation_id": conversation.pk, "leaf_id": a2.pk})
-    ]
+    path = {"type": "path", "conversation_id": conversation.pk, "leaf_id": a2.pk}
+    assert captured.frames() == [path]  # that frame alone
+    assert captured.frames("path", group=events.conversation_group(conversation.pk)) == [path]
 
 
-def test_a_switch_to_the_shown_branch_publishes_nothing(two_exchanges, monkeypatch):
+def test_a_switch_to_the_shown_branch_publishes_nothing(two_exchanges, capture_frames):
     conversation, a1, _ = two_exchanges
-    published: list[Any] = []
-    monkeypatch.setattr(actions, "publish", lambda pk, frame: published.append(frame))
 
-    actions.switch_branch(conversation=conversation, message_id=a1.pk)
+    with capture_frames() as captured:
+        actions.switch_branch(conversation=conversation, message_id=a1.pk)
 
-    assert published == []
+    assert captured.sent == []

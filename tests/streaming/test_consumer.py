@@ -146,11 +146,18 @@ def apply_protocol(frames: list[dict[str, Any]]) -> tuple[str, list[int]]:
 async def test_reconnecting_mid_answer_gets_a_snapshot_then_the_rest_exactly_once(
     connect, alice, conversation, upstream: FakeUpstream
 ):
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()  # sees what the socket misses (reads no frame)
+    await layer.group_add(events.conversation_group(conversation.pk), watcher)
     socket = await connect(alice, conversation.pk)
     await socket.send_json_to({"type": "send", "text": "[[fake tokens=150 delay=0.01]]"})
     await first_delta(socket)
     await socket.disconnect()
-    await asyncio.sleep(0.3)  # deltas flow while nobody listens
+    # Deltas flow while nobody listens: wait for the second one (not for some time).
+    while True:
+        frame = (await asyncio.wait_for(layer.receive(watcher), timeout=10))["frame"]
+        if frame["type"] == "delta" and frame["seq"] >= 2:
+            break
 
     again = await connect(alice, conversation.pk)
     await again.send_json_to({"type": "sync"})

@@ -171,9 +171,10 @@ async def test_shutting_down_marks_running_answers_interrupted_keeping_the_text(
 ):
     from asgiref.sync import sync_to_async
 
+    layer, watcher = await watch(conversation)
     answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=400 delay=0.01]]")
     await generation.start(answer.pk, conversation.pk)
-    await asyncio.sleep(0.5)
+    await until_a_delta(layer, watcher)  # some text is written (not: some time has passed)
     await registry.shutdown()
     await answer.arefresh_from_db()
     assert answer.status == Message.Status.INTERRUPTED
@@ -198,6 +199,14 @@ async def frames_until_done(layer: Any, watcher: str) -> list[dict[str, Any]]:
             return frames
 
 
+async def until_a_delta(layer: Any, watcher: str) -> dict[str, Any]:
+    """The answer's first delta frame, once it is sent (frames before it skipped)."""
+    while True:
+        event = await asyncio.wait_for(layer.receive(watcher), timeout=10)
+        if event["frame"]["type"] == "delta":
+            return dict(event["frame"])
+
+
 def delta_texts(frames: list[dict[str, Any]]) -> list[str]:
     return [f["text"] for f in frames if f["type"] == "delta"]
 
@@ -209,12 +218,15 @@ async def test_the_first_text_goes_out_at_once_and_coalescing_starts_after_it(
 ):
     from asgiref.sync import sync_to_async
 
-    # A window longer than the whole reply: before, the first delta waited for it and
-    # carried every token; now it carries the first token alone, and the rest goes out
-    # when the reply ends, without waiting for the window to close.
-    settings.DELTA_COALESCE_MS = 2000
+    # A window of ten minutes, far longer than the test may take: before, the first delta
+    # waited for it and carried every token; now it carries the first token alone, and
+    # the rest goes out when the reply ends, without waiting for the window to close
+    # (frames_until_done gives up after 10 s). The reply comes in one write (burst=1), so
+    # its end is read with the rest: nothing here depends on how fast the machine is
+    # (with tokens spaced in time, a reader woken late saw the window close first).
+    settings.DELTA_COALESCE_MS = 600_000
     layer, watcher = await watch(conversation)
-    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=10 delay=0.01]]")
+    answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=10 burst=1]]")
     task = await generation.start(answer.pk, conversation.pk)
     frames = await frames_until_done(layer, watcher)
     await task
@@ -264,9 +276,11 @@ async def test_a_full_channel_never_breaks_stop(
     stuck = await layer.new_channel()
     for _ in range(2):
         await layer.send(stuck, {"type": "filler"})
+    watcher = await layer.new_channel()
+    await layer.group_add(events.conversation_group(conversation.pk), watcher)
     answer = await sync_to_async(pending_answer)(conversation, "[[fake tokens=400 delay=0.01]]")
     task = await generation.start(answer.pk, conversation.pk)
-    await asyncio.sleep(0.3)
+    await until_a_delta(layer, watcher)  # the answer has text to keep
     control = events.control_group(conversation.pk)
     await layer.group_send(control, events.snapshot_request(answer.pk, stuck))
     await asyncio.sleep(0.1)

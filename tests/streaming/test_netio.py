@@ -313,20 +313,23 @@ async def test_a_held_read_is_not_timed_out_by_data_it_holds_and_sees_the_end_at
     loop = asyncio.get_running_loop()
     hold = netio.ReadHold()
     netio.READ_HOLD.set(hold)
-    hold.until = loop.time() + 5  # past the read's timeout: the held data is still data
+    hold.until = loop.time() + 60  # past the read's timeout: the held data is still data
     assert await stream.read(100, timeout=0.2) == b"x"
     started = loop.time()
-    assert await stream.read(100, timeout=5) == b""  # the close is not held
-    assert loop.time() - started < 2
+    assert await stream.read(100, timeout=120) == b""  # the close is not held
+    assert loop.time() - started < 30  # a held close would wait out the minute
     await stream.aclose()
 
 
 async def test_a_held_read_leaves_what_follows_in_the_kernel_until_the_hold_ends(serve):
+    sent = asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for piece in (b"a", b"b", b"c"):
             writer.write(piece)
             await writer.drain()
             await asyncio.sleep(0.05)
+        sent.set()
         await reader.read()
         writer.close()
 
@@ -334,10 +337,11 @@ async def test_a_held_read_leaves_what_follows_in_the_kernel_until_the_hold_ends
     stream = await netio.AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
     assert isinstance(stream, netio.AsyncioStream)
     hold = netio.ReadHold()
-    hold.until = asyncio.get_running_loop().time() + 0.4
+    hold.until = asyncio.get_running_loop().time() + 1.5
     netio.READ_HOLD.set(hold)
     read = asyncio.create_task(stream.read(100, timeout=5))
-    await asyncio.sleep(0.25)  # all three pieces were sent
+    await sent.wait()  # all three pieces were sent (about 0.1 s: well inside the hold)
+    await asyncio.sleep(0.05)  # and had time to arrive
     assert not read.done()
     assert not stream._transport.is_reading()  # paused after the first piece
     assert bytes(stream._protocol.buffer) == b"a"  # the rest waits in the kernel

@@ -27,15 +27,19 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.servers import Daphne, app_env, create_user, csrf_post, free_port, manage, sign_in
+from tests.servers import Daphne, app_env, csrf_post, free_port, migrate_with_user, sign_in
 from tests.upstream import FakeUpstream, expected_text
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 REDIS_SERVER = shutil.which("redis-server")
 
-pytestmark = pytest.mark.skipif(
-    PG_BIN is None or REDIS_SERVER is None, reason="needs PostgreSQL's binaries and redis-server"
-)
+pytestmark = [
+    pytest.mark.slow,  # its own PostgreSQL and Redis servers, and daphne
+    pytest.mark.skipif(
+        PG_BIN is None or REDIS_SERVER is None,
+        reason="needs PostgreSQL's binaries and redis-server",
+    ),
+]
 
 OUTAGE_S = 5.0
 
@@ -115,6 +119,7 @@ class Redis:
 class Services:
     postgres: Postgres
     redis: Redis
+    migrated: bool = False  # the module's database has its tables and alice
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +145,9 @@ def app(services: Services, static_root: Path, tmp_path: Path, fake_upstream: Fa
             OPENAI_API_BASE_URL=fake_upstream.base_url, INSTANCE_ID="outage-test",
             CHECKPOINT_SECONDS="0.2", **extra,
         )  # fmt: skip
-        manage(env, "migrate", "--noinput")
-        with contextlib.suppress(AssertionError):  # the user exists after the first test
-            create_user(env, "alice", "alice-password-1")
+        if not services.migrated:  # once for the module's tests: one Django start
+            migrate_with_user(env, "alice", "alice-password-1")
+            services.migrated = True
         server = Daphne(env, tmp_path / f"daphne-{len(started)}.log")
         started.append(server)
         return server

@@ -7,8 +7,13 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
+import pytest
+
+from tests.servers import Daphne, app_env, copy_database, csrf_post, manage, sign_in
 from tests.upstream import FakeUpstream, expected_text
+
+# Real processes: each test starts daphne (tests/servers.py).
+pytestmark = pytest.mark.slow
 
 
 def answer_row(db: Path) -> tuple[str, str, str]:
@@ -30,7 +35,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ):
     env = app_env(
         tmp_path,
@@ -39,8 +44,7 @@ def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
         INSTANCE_ID="recovery-test",
         CHECKPOINT_SECONDS="0.2",
     )
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     try:
         with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
@@ -78,13 +82,12 @@ def test_a_killed_server_leaves_its_answer_interrupted_after_restart(
 
 
 def test_a_server_stopped_with_sigterm_saves_its_answer_as_interrupted(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ):
     # docker stop / compose recreate send SIGTERM: the process keeps the text so far
     # and ends the answer itself, before any recover_streams runs.
     env = app_env(tmp_path, static_root, OPENAI_API_BASE_URL=fake_upstream.base_url)
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     db = tmp_path / "db.sqlite3"
     try:

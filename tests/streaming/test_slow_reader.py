@@ -20,10 +20,14 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 
-from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
+from tests.servers import Daphne, app_env, copy_database, csrf_post, sign_in
 from tests.upstream import FakeUpstream, expected_text
+
+# Real processes: each test starts daphne (tests/servers.py).
+pytestmark = pytest.mark.slow
 
 BUFFER_LIMIT = 1024 * 1024
 
@@ -67,7 +71,7 @@ def open_lazy_socket(port: int, path: str, cookie: str) -> socket.socket:
 
 
 def test_a_socket_that_never_reads_is_dropped_and_memory_stays_bounded(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ):
     env = app_env(
         tmp_path,
@@ -76,8 +80,7 @@ def test_a_socket_that_never_reads_is_dropped_and_memory_stays_bounded(
         WS_MAX_BUFFERED_BYTES=str(BUFFER_LIMIT),
         CHECKPOINT_SECONDS="5",
     )
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     try:
         with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
@@ -133,12 +136,11 @@ async def _receive_the_ended_answer(url: str, origin: str, cookie: str) -> dict[
 
 
 def test_an_answer_whose_done_frame_is_over_1_mib_reaches_the_client(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ):
     """daphne's 1 MiB limit is on incoming messages; the server's own frames may be larger."""
     env = app_env(tmp_path, static_root, OPENAI_API_BASE_URL=fake_upstream.base_url)
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     try:
         with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
