@@ -27,7 +27,15 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.servers import Daphne, app_env, csrf_post, free_port, migrate_with_user, sign_in
+from tests.servers import (
+    Daphne,
+    app_env,
+    csrf_post,
+    free_port,
+    manage,
+    migrate_with_user,
+    sign_in,
+)
 from tests.upstream import FakeUpstream, expected_text
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
