@@ -5,13 +5,13 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 # The suites that need more than this machine's Python: a browser, or nginx + PostgreSQL + Redis.
-UNIT := -m "not e2e and not deploy"
+UNIT := -m "not e2e and not deploy and not long"
 # The quick loop: without the tests that start real processes (marked slow in tests/).
-QUICK := -m "not e2e and not deploy and not slow"
+QUICK := -m "not e2e and not deploy and not long and not slow"
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatweb
 REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev lock run demo migrate test test-quick test-pg test-deploy e2e lint format upstream clean messages \
+.PHONY: install install-dev lock run demo migrate test test-quick test-pg test-deploy test-long e2e lint format upstream clean messages \
 	bench bench-smoke
 
 # Only the dependencies are installed, from the locks (requirements/app.lock, dev.lock: every
@@ -124,6 +124,11 @@ test-pg: install-dev
 
 test-deploy: install-dev
 	$(BIN)/pytest -m deploy
+
+# The tests that take minutes of wall time by design (a database away for 1 and 5
+# minutes), idle meanwhile: apart from `make test`, so that stays quick. CI runs them.
+test-long: install-dev
+	$(BIN)/pytest -m long
 
 e2e: install-dev
 	$(BIN)/pytest -m e2e

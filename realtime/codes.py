@@ -201,7 +201,7 @@ declare(
     "database_unavailable",
     503,
     "answer",
-    "The database stayed unreachable for `DATABASE_RETRY_SECONDS` while the answer streamed: the model is no longer read, the text so far is kept.",
+    "No longer produced (an outage now keeps the answer going: its text is saved when the database returns); answers stored with it before keep it.",
 )
 declare(
     "interrupted",

@@ -253,6 +253,7 @@ async def watch_through_outage(
     return frames
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("outage_s", [60, 300], ids=["1-minute", "5-minute"])
 def test_a_long_database_outage_loses_no_text(
     app, services: Services, fake_upstream, outage_s: float
