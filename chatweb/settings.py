@@ -311,6 +311,12 @@ PROVIDER_KEY_SECRET = env.str("PROVIDER_KEY_SECRET", default="")
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 if IMPORT_MAX_BYTES <= 0:
     raise ImproperlyConfigured("IMPORT_MAX_BYTES must be a positive number of bytes.")
+# The work one import may do, whatever its size in bytes: at these limits an import
+# finishes in a few seconds (measured in docs/security.md, "Imports").
+IMPORT_MAX_MESSAGES = env.int("IMPORT_MAX_MESSAGES", default=10_000)
+IMPORT_MAX_CHARS = env.int("IMPORT_MAX_CHARS", default=300_000)
+if IMPORT_MAX_MESSAGES <= 0 or IMPORT_MAX_CHARS <= 0:
+    raise ImproperlyConfigured("IMPORT_MAX_MESSAGES and IMPORT_MAX_CHARS must be positive.")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.
