@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from chatweb.i18n import language_for_scope
 from conversations import actions, errors
 from conversations.models import Conversation, Message
-from streaming import events, generation
+from streaming import events, generation, sockets_budget
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         user = self.scope["user"]
         if not user.is_authenticated:
             await self._refuse(events.CLOSE_SIGNED_OUT)
+            return
+        if not sockets_budget.admit(self, user.pk):  # WS_MAX_SOCKETS_PER_USER
+            await self._refuse(events.CLOSE_TOO_MANY_SOCKETS)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         # Groups first, then one read: the title as it is now must be read after joining
@@ -165,6 +168,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        sockets_budget.release(self)
         if self._deferred_sync is not None:
             self._deferred_sync.cancel()
         for group in self.groups_joined:
