@@ -17,6 +17,10 @@ from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
+# What one of the import's transactions may write (transfer.BATCH; docs/security.md,
+# "Imports bounded by work", says why 50).
+ROWS_PER_TRANSACTION = 50
+
 
 def _history(chats: list[int], text: str = "x") -> bytes:
     """A chatgpt-web history file: one chat per count, alternating question and answer."""
@@ -132,9 +136,9 @@ def _message_rows(block: list[tuple[str, int]]) -> int:
 
 
 def test_an_import_at_the_limit_is_written_in_short_transactions(alice, settings):
-    settings.IMPORT_MAX_MESSAGES = 7 * transfer.BATCH
+    settings.IMPORT_MAX_MESSAGES = 7 * ROWS_PER_TRANSACTION
     # Three conversations whose messages straddle the batches.
-    chats = [3 * transfer.BATCH + 7, 3 * transfer.BATCH - 20, transfer.BATCH + 13]
+    chats = [3 * ROWS_PER_TRANSACTION + 7, 3 * ROWS_PER_TRANSACTION - 20, ROWS_PER_TRANSACTION + 13]
     statements = Statements()
 
     with connection.execute_wrapper(statements):
@@ -142,8 +146,8 @@ def test_an_import_at_the_limit_is_written_in_short_transactions(alice, settings
 
     writes = [b for b in statements.blocks if _message_rows(b)]
     # One transaction per batch, none holding more than a batch; nothing written outside one.
-    assert len(writes) == math.ceil(7 * transfer.BATCH / transfer.BATCH)
-    assert max(_message_rows(b) for b in writes) == transfer.BATCH
+    assert len(writes) == math.ceil(7 * ROWS_PER_TRANSACTION / ROWS_PER_TRANSACTION)
+    assert max(_message_rows(b) for b in writes) == ROWS_PER_TRANSACTION
     assert not [s for s in statements.outside if s.startswith(("INSERT", "UPDATE"))]
     # Each transaction is the batch's rows and the parents that point inside it.
     assert all(len(b) <= 3 for b in writes), [len(b) for b in writes]
@@ -171,7 +175,7 @@ def test_nothing_is_shown_before_the_last_batch_is_in(alice, settings):
 
     statements.on_insert = look
     with connection.execute_wrapper(statements):
-        transfer.import_file(user=alice, raw=_history([3 * transfer.BATCH]))
+        transfer.import_file(user=alice, raw=_history([3 * ROWS_PER_TRANSACTION]))
 
     assert len(seen) >= 3
     assert {(shown, messages) for _, shown, messages in seen} == {(0, 0)}
@@ -180,7 +184,7 @@ def test_nothing_is_shown_before_the_last_batch_is_in(alice, settings):
 
 def test_a_branched_export_larger_than_a_batch_round_trips(alice):
     # Parents anywhere before: in the same batch, the one before, or the first.
-    count = 3 * transfer.BATCH + 5
+    count = 3 * ROWS_PER_TRANSACTION + 5
     document = {
         "format": "chatweb-export",
         "version": 1,
@@ -218,12 +222,12 @@ def test_an_import_that_fails_midway_leaves_nothing(alice):
     statements = Statements()
 
     def fail(inserted: int) -> None:
-        if inserted > 2 * transfer.BATCH:
+        if inserted > 2 * ROWS_PER_TRANSACTION:
             raise RuntimeError("the disk is full")
 
     statements.on_insert = fail
     with connection.execute_wrapper(statements), pytest.raises(RuntimeError):
-        transfer.import_file(user=alice, raw=_history([4 * transfer.BATCH]))
+        transfer.import_file(user=alice, raw=_history([4 * ROWS_PER_TRANSACTION]))
 
     assert not Conversation.objects.exists()
     assert not Message.objects.exists()
