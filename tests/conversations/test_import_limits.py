@@ -4,6 +4,7 @@ import at the limits is written in short transactions, hidden until its last row
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conversations import transfer
 from conversations.models import Conversation, Message
@@ -231,3 +233,22 @@ def test_an_import_that_fails_midway_leaves_nothing(alice):
 
     assert not Conversation.objects.exists()
     assert not Message.objects.exists()
+
+
+def test_what_a_killed_import_left_hidden_goes_with_the_next_import(alice, bob):
+    now = timezone.now()
+    left = Conversation.objects.create(
+        user=alice, importing=True, created_at=now - dt.timedelta(hours=2)
+    )
+    Message.objects.create(conversation=left, role="user", content="half")
+    running = Conversation.objects.create(user=alice, importing=True, created_at=now)
+    bobs = Conversation.objects.create(
+        user=bob, importing=True, created_at=now - dt.timedelta(hours=2)
+    )
+
+    transfer.import_file(user=alice, raw=_history([2]))
+
+    assert not Conversation.objects.filter(pk=left.pk).exists()
+    # Another import of hers may still be writing; bob's leftovers are his next import's.
+    assert Conversation.objects.filter(pk__in=[running.pk, bobs.pk]).count() == 2
+    assert Conversation.objects.for_user(alice).count() == 1
