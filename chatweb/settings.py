@@ -316,6 +316,12 @@ PROVIDER_KEY_SECRET = env.str("PROVIDER_KEY_SECRET", default="")
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 if IMPORT_MAX_BYTES <= 0:
     raise ImproperlyConfigured("IMPORT_MAX_BYTES must be a positive number of bytes.")
+# The work one import may do, whatever its size in bytes: at these limits an import
+# finishes in a few seconds (measured in docs/security.md, "Imports").
+IMPORT_MAX_MESSAGES = env.int("IMPORT_MAX_MESSAGES", default=10_000)
+IMPORT_MAX_CHARS = env.int("IMPORT_MAX_CHARS", default=300_000)
+if IMPORT_MAX_MESSAGES <= 0 or IMPORT_MAX_CHARS <= 0:
+    raise ImproperlyConfigured("IMPORT_MAX_MESSAGES and IMPORT_MAX_CHARS must be positive.")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.
@@ -359,15 +365,27 @@ if DATABASE_RETRY_SECONDS <= 0:
 WS_MAX_FRAMES_PER_SECOND = env.int("WS_MAX_FRAMES_PER_SECOND", default=10)
 # `sync` requests are coalesced: one snapshot outstanding, at most one this often.
 WS_SYNC_MIN_INTERVAL_MS = env.int("WS_SYNC_MIN_INTERVAL_MS", default=1000)
-# Bytes the server may hold for one socket whose client does not read; past it the
-# socket is closed with 4008 (streaming/server.py, the daphne launcher).
-WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=8 * 1024 * 1024)
+# Bytes the server may hold for one socket whose client does not read (beyond the one
+# frame being sent); past it the socket is closed with 4008 (streaming/server.py, the
+# daphne launcher). A reading client holds nothing; a snapshot or `done` of the longest
+# answer is one frame.
+WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=1024 * 1024)
+# The same for all of one process's sockets together: past it the sockets holding the
+# most are closed with 4008 first (streaming/sockets_budget.py).
+WS_MAX_BUFFERED_BYTES_TOTAL = env.int("WS_MAX_BUFFERED_BYTES_TOTAL", default=64 * 1024 * 1024)
+# Sockets one user may hold open on one process (each tab holds one, on the conversation
+# it shows); the next is closed with 4409. 0 is unlimited.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=50)
 if WS_MAX_FRAMES_PER_SECOND < 0 or WS_SYNC_MIN_INTERVAL_MS < 0:
     raise ImproperlyConfigured(
         "WS_MAX_FRAMES_PER_SECOND and WS_SYNC_MIN_INTERVAL_MS must be 0 or positive."
     )
-if WS_MAX_BUFFERED_BYTES < 64 * 1024:
-    raise ImproperlyConfigured("WS_MAX_BUFFERED_BYTES must be at least 65536 bytes.")
+if min(WS_MAX_BUFFERED_BYTES, WS_MAX_BUFFERED_BYTES_TOTAL) < 64 * 1024:
+    raise ImproperlyConfigured(
+        "WS_MAX_BUFFERED_BYTES and WS_MAX_BUFFERED_BYTES_TOTAL must be at least 65536 bytes."
+    )
+if WS_MAX_SOCKETS_PER_USER < 0:
+    raise ImproperlyConfigured("WS_MAX_SOCKETS_PER_USER must be 0 (unlimited) or positive.")
 
 # --- Benchmark instrumentation ---------------------------------------------------------
 # Counts database write statements and connections opened, served as JSON at

@@ -31,7 +31,7 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
     def for_user(self, user: AbstractBaseUser | AnonymousUser) -> ConversationQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(user_id=user.pk)
+        return self.filter(user_id=user.pk, importing=False)
 
     def retitle(self, conversation_id: int, *, expected: str, title: str) -> bool:
         """Replace the title unless it is no longer `expected` (renamed meanwhile)."""
@@ -65,6 +65,9 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
+    # True while an import writes it batch by batch (conversations/transfer.py): nobody
+    # sees a conversation until its last message is in.
+    importing = models.BooleanField(_("being imported"), default=False, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 

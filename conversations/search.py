@@ -87,9 +87,9 @@ def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit
     if not text or not user.is_authenticated:
         return []
     conversations = Conversation.objects.for_user(user)
-    messages = Message.objects.filter(conversation__user_id=user.pk).exclude(
-        role=Message.Role.SYSTEM
-    )
+    messages = Message.objects.filter(
+        conversation__user_id=user.pk, conversation__importing=False
+    ).exclude(role=Message.Role.SYSTEM)
     if connection.vendor == "postgresql":
         return _search_postgres(conversations, messages, text)
     return _search_simple(conversations, messages, text)

@@ -6,9 +6,11 @@ same conversations, every branch included) or chatgpt-web's own history file
 (chat-store_<date>.json from its settings page: the localStorage wrapper
 {"data": {"active", "usingContext", "history": [...], "chat": [...]}, "expire": null}).
 
-An import is checked whole before anything is written, then written in one
-transaction: a malformed, truncated, too large or too deeply nested file is refused with
-a clear message and leaves the database as it was. Imported HTML is never trusted: every
+An import is checked whole before anything is written: a malformed, truncated, too
+large or too deeply nested file, or one of more messages or characters than an import
+may write in a few seconds (IMPORT_MAX_MESSAGES, IMPORT_MAX_CHARS), is refused with a
+clear message and leaves the database as it was. It is then written in short
+transactions, hidden until its last row is in. Imported HTML is never trusted: every
 message is rendered again from its text by the server's sanitizing renderer.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,8 +38,13 @@ FORMAT = "chatweb-export"
 VERSION = 1
 MAX_DEPTH = 32
 MAX_CONVERSATIONS = 5_000
-MAX_MESSAGES = 100_000
 MAX_TEXT_CHARS = 1_000_000
+# Rows written per transaction by an import: each holds SQLite's write lock for a few
+# milliseconds (docs/security.md, "Imports").
+BATCH = 50
+# A conversation still hidden this long after its import began was left by a killed
+# process (an import at the limits takes seconds).
+STALE_IMPORT = dt.timedelta(hours=1)
 FINISHED = {s.value for s in Message.Status} - {s.value for s in Message.LIVE}
 ROLES = {r.value for r in Message.Role}
 
@@ -282,6 +289,20 @@ def parse_locale_datetime(value: object, *, fallback: dt.datetime) -> dt.datetim
     return parsed
 
 
+def _check_count(count: int) -> None:
+    """Refuse a file of too many messages before reading them one by one (planning alone
+    costs a tenth of a millisecond a message)."""
+    limit: int = settings.IMPORT_MAX_MESSAGES
+    if count > limit:
+        raise ImportRefused(
+            _(
+                "The file holds %(count)s messages; the import limit is %(limit)s messages "
+                "(IMPORT_MAX_MESSAGES). Import it in parts, or ask the administrator."
+            )
+            % {"count": f"{count:,}", "limit": f"{limit:,}"}
+        )
+
+
 def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
     if not plans:
         raise ImportRefused(_("The file holds no conversation."))
@@ -290,9 +311,18 @@ def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
             _("The file holds more than %(count)s conversations.")
             % {"count": f"{MAX_CONVERSATIONS:,}"}
         )
-    if sum(len(p.messages) for p in plans) > MAX_MESSAGES:
+    _check_count(sum(len(p.messages) for p in plans))
+    chars = sum(
+        len(p.system_prompt) + sum(len(m.content) + len(m.error) for m in p.messages) for p in plans
+    )
+    limit: int = settings.IMPORT_MAX_CHARS
+    if chars > limit:
         raise ImportRefused(
-            _("The file holds more than %(count)s messages.") % {"count": f"{MAX_MESSAGES:,}"}
+            _(
+                "The file holds %(count)s characters of text; the import limit is %(limit)s "
+                "(IMPORT_MAX_CHARS). Import it in parts, or ask the administrator."
+            )
+            % {"count": f"{chars:,}", "limit": f"{limit:,}"}
         )
     return plans
 
@@ -313,6 +343,11 @@ def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[Plan
         titles[entry["uuid"]] = _title(
             entry.get("title"), _("The title of history entry %(n)s") % {"n": i + 1}
         )
+    _check_count(
+        sum(
+            len(c["data"]) for c in chats if isinstance(c, dict) and isinstance(c.get("data"), list)
+        )
+    )
     plans: list[PlannedConversation] = []
     for i, chat in enumerate(chats):
         if not isinstance(chat, dict) or not isinstance(chat.get("data"), list):
@@ -393,6 +428,13 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
     items = document.get("conversations")
     if not isinstance(items, list):
         raise ImportRefused(_('The export has no "conversations" list.'))
+    _check_count(
+        sum(
+            len(c["messages"])
+            for c in items
+            if isinstance(c, dict) and isinstance(c.get("messages"), list)
+        )
+    )
     plans: list[PlannedConversation] = []
     for i, item in enumerate(items):
         where = _conversation(i + 1)
@@ -485,47 +527,125 @@ def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversati
 # --- Import: writing ---------------------------------------------------------------------
 
 
+def _message(conversation: Conversation, p: PlannedMessage) -> Message:
+    usage = p.usage or {}
+    return Message(
+        conversation=conversation,
+        role=p.role,
+        content=p.content,
+        html=markdown.render(p.content) if p.role == Message.Role.ASSISTANT and p.content else "",
+        status=p.status,
+        model=p.model,
+        finish_reason=p.finish_reason,
+        error_code=p.error_code,
+        error=p.error,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        total_tokens=usage.get("total_tokens"),
+        created_at=p.created_at,
+        updated_at=p.finished_at or p.created_at,
+        finished_at=p.finished_at or p.created_at,
+    )
+
+
+def _set_parents(pairs: list[tuple[int, int]]) -> None:
+    """UPDATE the parents of many messages in one statement (message id, parent id).
+
+    QuerySet.bulk_update builds a CASE of one expression per row, which took longer to
+    build than the batch took to insert; a VALUES list joined by UPDATE ... FROM (SQLite
+    3.33+, PostgreSQL; both name the columns column1, column2) is one small statement.
+    """
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET parent_id = v.column2 FROM (VALUES {values}) AS v "
+            f"WHERE {table}.id = v.column1",
+            [n for pair in pairs for n in pair],
+        )
+
+
+def _write_messages(plans: list[PlannedConversation], hidden: list[Conversation]) -> None:
+    """Every planned message, BATCH rows per short transaction, in the file's order.
+
+    A batch is rendered before its transaction opens and written in two statements: the
+    rows, then the parents that point inside the batch (their ids are known only once
+    the rows are in). The file's order puts a parent before its children.
+    """
+    saved: dict[tuple[int, object], int] = {}
+    queue = [
+        (i, conversation, p)
+        for i, (plan, conversation) in enumerate(zip(plans, hidden, strict=True))
+        for p in plan.messages
+    ]
+    for start in range(0, len(queue), BATCH):
+        batch = queue[start : start + BATCH]
+        rows = [_message(conversation, p) for _i, conversation, p in batch]
+        inside: list[int] = []
+        for n, ((i, _c, p), row) in enumerate(zip(batch, rows, strict=True)):
+            if p.parent is not None and (i, p.parent) in saved:
+                row.parent_id = saved[i, p.parent]
+            elif p.parent is not None:
+                inside.append(n)
+        with transaction.atomic():
+            Message.objects.bulk_create(rows)
+            for (i, _c, p), row in zip(batch, rows, strict=True):
+                saved[i, p.key] = row.pk
+            if inside:
+                _set_parents([(rows[n].pk, saved[batch[n][0], batch[n][2].parent]) for n in inside])
+    for i, (plan, conversation) in enumerate(zip(plans, hidden, strict=True)):
+        if plan.leaf is not None:
+            conversation.current_leaf_id = saved[i, plan.leaf]
+
+
 def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
-    """Check the file whole, then write every conversation in it in one transaction."""
+    """Check the file whole, then write it in short transactions and show it at once.
+
+    The conversations are written hidden (importing=True, stamped with the time of the
+    import so a killed import's leftovers can be told apart), their messages a batch per
+    transaction, and one last transaction shows them all with their own dates. If
+    anything fails they are deleted: a refused or failed import leaves nothing to see.
+    """
     now = timezone.now()
     plans = plan_import(parse_document(raw), now=now)
-    created: list[Conversation] = []
-    with transaction.atomic():
-        for plan in plans:
-            conversation = Conversation.objects.create(
-                user_id=user.pk,
-                title=plan.title,
-                model=plan.model,
-                system_prompt=plan.system_prompt,
-                context_enabled=plan.context_enabled,
-                created_at=plan.created_at,
-                updated_at=plan.updated_at,
-            )
-            saved: dict[object, Message] = {}
-            for p in plan.messages:
-                usage = p.usage or {}
-                saved[p.key] = Message.objects.create(
-                    conversation=conversation,
-                    parent=saved[p.parent] if p.parent is not None else None,
-                    role=p.role,
-                    content=p.content,
-                    html=markdown.render(p.content)
-                    if p.role == Message.Role.ASSISTANT and p.content
-                    else "",
-                    status=p.status,
-                    model=p.model,
-                    finish_reason=p.finish_reason,
-                    error_code=p.error_code,
-                    error=p.error,
-                    prompt_tokens=usage.get("prompt_tokens"),
-                    completion_tokens=usage.get("completion_tokens"),
-                    total_tokens=usage.get("total_tokens"),
-                    created_at=p.created_at,
-                    updated_at=p.finished_at or p.created_at,
-                    finished_at=p.finished_at or p.created_at,
+    # What a killed import left hidden goes, so it does not weigh on the database forever.
+    Conversation.objects.filter(
+        user_id=user.pk, importing=True, created_at__lt=now - STALE_IMPORT
+    ).delete()
+    hidden = [
+        Conversation(
+            user_id=user.pk,
+            title=plan.title,
+            model=plan.model,
+            system_prompt=plan.system_prompt,
+            context_enabled=plan.context_enabled,
+            created_at=now,
+            updated_at=plan.updated_at,
+            importing=True,
+        )
+        for plan in plans
+    ]
+    try:
+        for start in range(0, len(hidden), BATCH):
+            with transaction.atomic():
+                Conversation.objects.bulk_create(hidden[start : start + BATCH])
+        _write_messages(plans, hidden)
+        for plan, conversation in zip(plans, hidden, strict=True):
+            conversation.created_at = plan.created_at
+        # Still hidden: their own dates and last messages, a batch per transaction (the
+        # next import of this user could now take them for a killed one's leftovers,
+        # for the few milliseconds until the UPDATE below shows them).
+        for start in range(0, len(hidden), BATCH):
+            with transaction.atomic():
+                Conversation.objects.bulk_update(
+                    hidden[start : start + BATCH], ["created_at", "current_leaf"]
                 )
-            if plan.leaf is not None:
-                conversation.current_leaf = saved[plan.leaf]
-                conversation.save(update_fields=["current_leaf"])
-            created.append(conversation)
-    return created
+        # One short statement shows them all at once.
+        with transaction.atomic():
+            Conversation.objects.filter(pk__in=[c.pk for c in hidden]).update(importing=False)
+        for conversation in hidden:
+            conversation.importing = False
+    except BaseException:
+        Conversation.objects.filter(pk__in=[c.pk for c in hidden if c.pk]).delete()
+        raise
+    return hidden

@@ -43,6 +43,7 @@ CLOSE_NOT_FOUND = 4404  # no such conversation, or someone else's
 CLOSE_SESSION_CHANGED = 4001  # the password changed: reconnect to learn if the session holds
 CLOSE_SLOW_READER = 4008  # the client read too slowly: the outgoing buffer overflowed
 CLOSE_TOO_MANY_FRAMES = 4429  # the client kept sending over the frame rate limit
+CLOSE_TOO_MANY_SOCKETS = 4409  # the user already holds WS_MAX_SOCKETS_PER_USER sockets here
 
 
 # --- The Message object inside frames (docs/protocol.md, "Message") ------------------

@@ -27,7 +27,7 @@ from conversations import errors
 from conversations.actions import ActionError
 from conversations.models import Conversation
 from realtime import events
-from streaming import answers
+from streaming import answers, sockets_budget
 from streaming.ratelimit import SnapshotPacer, TokenBucket
 from streaming.socketbase import EventLoopSocket
 
@@ -58,6 +58,9 @@ class ConversationConsumer(EventLoopSocket):
         user = self.scope["user"]
         if not user.is_authenticated:
             await self._refuse(events.CLOSE_SIGNED_OUT)
+            return
+        if not sockets_budget.admit(self, user.pk):  # WS_MAX_SOCKETS_PER_USER
+            await self._refuse(events.CLOSE_TOO_MANY_SOCKETS)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         # Groups first, then one read: the title as it is now must be read after joining
@@ -97,6 +100,7 @@ class ConversationConsumer(EventLoopSocket):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        sockets_budget.release(self)
         if self._deferred_sync is not None:
             self._deferred_sync.cancel()
         for group in self.groups_joined:

@@ -6,10 +6,13 @@ takes exactly daphne's arguments. Daphne writes every frame the application send
 straight into the connection's transport, and the application never learns whether the
 client reads: a client that stops reading (or reads slowly on purpose) makes the server
 hold everything sent to it. Here each WebSocket connection checks, after every frame,
-how many bytes its transport still holds; past WS_MAX_BUFFERED_BYTES the connection is
-dropped and the application sees it disconnect with CLOSE_SLOW_READER (4008). Since the
-cap bounds what is held, the server's own frames are not held to daphne's 1 MiB limit on
-incoming messages (which autobahn also applies to outgoing ones).
+how many bytes its transport still holds. A socket still holding earlier frames past
+WS_MAX_BUFFERED_BYTES is dropped; so are the sockets holding the most, once all of the
+process's together hold more than WS_MAX_BUFFERED_BYTES_TOTAL (streaming/sockets_budget.py).
+The application sees them disconnect with CLOSE_SLOW_READER (4008), their buffers are
+freed, and the allocator is asked to give the memory back. Since the caps bound what is
+held, the server's own frames are not held to daphne's 1 MiB limit on incoming messages
+(which autobahn also applies to outgoing ones).
 """
 
 from __future__ import annotations
@@ -26,8 +29,14 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
 from realtime import events
+from streaming import sockets_budget
 
 log = logging.getLogger(__name__)
+
+# Released socket buffers worth giving back to the system at once, and how soon after
+# (sockets dropped together are trimmed for together).
+TRIM_AFTER_BYTES = 4 * 1024 * 1024
+TRIM_DELAY_S = 0.5
 
 
 def buffered_bytes(transport: Any) -> int:
@@ -35,6 +44,40 @@ def buffered_bytes(transport: Any) -> int:
     pending = getattr(transport, "dataBuffer", b"")
     offset = getattr(transport, "offset", 0)
     return max(0, len(pending) - offset) + int(getattr(transport, "_tempDataLen", 0))
+
+
+def _release_buffers(transport: Any) -> None:
+    """Drop what a closed transport still holds (it is never sent now)."""
+    if hasattr(transport, "dataBuffer"):
+        transport.dataBuffer = b""
+        transport.offset = 0
+    if hasattr(transport, "_tempDataBuffer"):
+        transport._tempDataBuffer = []
+        transport._tempDataLen = 0
+
+
+class _Trimmer:
+    """Calls sockets_budget.trim() once after a burst of released buffers."""
+
+    released = 0
+    scheduled = False
+
+    def add(self, size: int) -> None:
+        self.released += size
+        if self.released >= TRIM_AFTER_BYTES and not self.scheduled:
+            from twisted.internet import reactor
+
+            self.scheduled = True
+            clock: Any = reactor  # zope's interfaces type its methods without self
+            clock.callLater(TRIM_DELAY_S, self.run)
+
+    def run(self) -> None:
+        released, self.released, self.scheduled = self.released, 0, False
+        if sockets_budget.trim():
+            log.info("Gave freed memory back to the system after %d bytes of buffers.", released)
+
+
+_trimmer = _Trimmer()
 
 
 def _writes_directly(transport: Any) -> bool:
@@ -127,25 +170,52 @@ class BoundedWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
     def serverSend(self, content: str | bytes, binary: bool = False) -> None:
         if self.overflowed:
             return
-        super().serverSend(content, binary)
         from django.conf import settings
 
+        before = buffered_bytes(self.transport)
+        super().serverSend(content, binary)
         held = buffered_bytes(self.transport)
-        if held > settings.WS_MAX_BUFFERED_BYTES:
-            self.overflowed = True
-            log.warning(
-                "Closing a WebSocket (%s) with %d: its client left %d bytes unread "
-                "(WS_MAX_BUFFERED_BYTES is %d).",
-                self.path, events.CLOSE_SLOW_READER, held, settings.WS_MAX_BUFFERED_BYTES,
-            )  # fmt: skip
-            # A close frame would wait behind the unread bytes: drop the connection now,
-            # and free what it held.
-            self.dropConnection(abort=True)
+        # One frame of any size may wait for a client that reads; more than the cap on
+        # top of frames it has not read yet, and it is not reading.
+        if held > settings.WS_MAX_BUFFERED_BYTES and before > 0:
+            self.drop_slow_reader(held, "WS_MAX_BUFFERED_BYTES", settings.WS_MAX_BUFFERED_BYTES)
+            return
+        _unread.note(self, held)
+        budget: int = settings.WS_MAX_BUFFERED_BYTES_TOTAL
+        for victim in _unread.over_budget(budget):
+            victim.drop_slow_reader(  # type: ignore[attr-defined]
+                buffered_bytes(victim.transport),  # type: ignore[attr-defined]
+                "WS_MAX_BUFFERED_BYTES_TOTAL, the process's sockets together",
+                budget,
+            )
+
+    def drop_slow_reader(self, held: int, setting: str, limit: int) -> None:
+        self.overflowed = True
+        _unread.forget(self)
+        log.warning(
+            "Closing a WebSocket (%s) with %d: its client left %d bytes unread (%s is %d).",
+            self.path, events.CLOSE_SLOW_READER, held, setting, limit,
+        )  # fmt: skip
+        # A close frame would wait behind the unread bytes: drop the connection now,
+        # and free what it held.
+        self.dropConnection(abort=True)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self.overflowed:
             code = events.CLOSE_SLOW_READER
         super().onClose(wasClean, code, reason)
+
+    def connectionLost(self, reason: Any) -> None:
+        _unread.forget(self)
+        held = buffered_bytes(self.transport)
+        super().connectionLost(reason)
+        _release_buffers(self.transport)
+        if held:
+            _trimmer.add(held)
+
+
+# Every socket of this process that holds unread bytes (only the reactor's thread uses it).
+_unread = sockets_budget.UnreadBytes(lambda sock: buffered_bytes(sock.transport))  # type: ignore[attr-defined]
 
 
 class BoundedServer(Server):  # type: ignore[misc]

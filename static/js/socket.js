@@ -10,6 +10,7 @@ export const FINAL_CLOSE_CODES = new Map([
   [4404, [gettext("Unavailable"), gettext("This conversation is not available.")]],
   [4008, [gettext("Disconnected"), gettext("The connection was too slow to keep up. Reload the page to continue.")]],
   [4429, [gettext("Disconnected"), gettext("Too many requests from this page. Reload the page to continue.")]],
+  [4409, [gettext("Disconnected"), gettext("Too many pages of this account are open. Close some, then reload this one.")]],
 ]);
 // The password changed: reconnect at once (a session that still holds is accepted again).
 const CLOSE_SESSION_CHANGED = 4001;

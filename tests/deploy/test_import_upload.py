@@ -20,8 +20,10 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "chat-store_2024-11-22.jso
 
 
 def _history_of_about(size: int) -> bytes:
+    """size bytes on the wire, within the import's work limits (IMPORT_MAX_CHARS): JSON
+    escapes each emoji as a surrogate pair, 12 bytes a character."""
     document = json.loads(FIXTURE.read_bytes())
-    filler = "Lorem ipsum dolor sit amet. " * 1000
+    filler = "\N{GRINNING FACE}" * 1000
     chat = document["data"]["chat"][1]["data"]
     while len(json.dumps(document)) < size:
         chat.append({"dateTime": "11/21/2024, 3:04:05 PM", "text": filler, "inversion": True})
