@@ -128,7 +128,7 @@ test-deploy: install-dev
 # The tests that take minutes of wall time by design (a database away for 1 and 5
 # minutes), idle meanwhile: apart from `make test`, so that stays quick. CI runs them.
 test-long: install-dev
-	$(BIN)/pytest -m long
+	$(BIN)/pytest -m long -o faulthandler_timeout=600
 
 e2e: install-dev
 	$(BIN)/pytest -m e2e
