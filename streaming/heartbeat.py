@@ -1,7 +1,9 @@
 """The server process's heartbeat (realtime.instances) and its sweep of answers left by
 an instance whose heartbeat lapsed: they are ended as interrupted, with the text of their
 last checkpoint, everywhere within about INSTANCE_HEARTBEAT_SECONDS x 4 of the death.
-Started by the launcher (streaming.server) once daphne listens."""
+Every DEACTIVATED_CHECK_SECONDS it also closes the sockets of users deactivated without
+the signal that does it at once. Started by the launcher (streaming.server) once daphne
+listens."""
 
 from __future__ import annotations
 
@@ -11,13 +13,20 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from conversations import actions
 from conversations.models import Message
-from realtime import instances
+from realtime import events, instances
+from realtime.publish import close_sockets
+from streaming import sockets_budget
 
 log = logging.getLogger(__name__)
+
+# How often a process looks for users deactivated without a signal among those with a
+# socket open here (docs/security.md): their sockets close within this long.
+DEACTIVATED_CHECK_SECONDS = 30
 
 
 def beat_and_sweep() -> int:
@@ -55,11 +64,34 @@ def start(loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
     return _task
 
 
+def close_deactivated_sockets() -> int:
+    """Close the sockets this process holds for users no longer active, however they were
+    deactivated (a QuerySet.update() or a script sends no signal): one query. How many
+    users' sockets were closed."""
+    open_users = sockets_budget.open_users()
+    if not open_users:
+        return 0
+    gone = list(
+        get_user_model()
+        .objects.filter(pk__in=open_users, is_active=False)
+        .values_list("pk", flat=True)
+    )
+    for user_id in gone:
+        close_sockets(events.user_group(user_id), events.CLOSE_SIGNED_OUT)
+    return len(gone)
+
+
 async def run() -> None:
-    """Beat and sweep every INSTANCE_HEARTBEAT_SECONDS, for the life of the process."""
+    """Beat and sweep every INSTANCE_HEARTBEAT_SECONDS, and look for deactivated users'
+    sockets every DEACTIVATED_CHECK_SECONDS, for the life of the process."""
+    beats = 0
+    every = max(1, round(DEACTIVATED_CHECK_SECONDS / settings.INSTANCE_HEARTBEAT_SECONDS))
     while True:
         try:
             await database_sync_to_async(beat_and_sweep)()
+            if beats % every == 0:
+                await database_sync_to_async(close_deactivated_sockets)()
         except Exception as exc:  # the cache or the database away: try again next beat
             log.warning("Heartbeat failed: %r", exc)
+        beats += 1
         await asyncio.sleep(settings.INSTANCE_HEARTBEAT_SECONDS)

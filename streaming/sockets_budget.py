@@ -69,6 +69,12 @@ def _release(key: str) -> None:
             _open_per_user.pop(user_id, None)
 
 
+def open_users() -> list[Any]:
+    """The users with a socket open in this process."""
+    with _lock:
+        return list(_open_per_user)
+
+
 def open_sockets(user_id: Any) -> int:
     with _lock:
         return _open_per_user.get(user_id, 0)

@@ -70,3 +70,28 @@ def test_a_sync_on_a_dead_instances_answer_ends_it_at_once(conversation, setting
     assert actions.is_abandoned(answer, running_here=False)
     cache.set("chatweb:instance:dead", 1)
     assert not actions.is_abandoned(answer, running_here=False)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_user_deactivated_without_a_signal_has_their_sockets_closed(
+    connect, alice, bob, conversation
+):
+    """QuerySet.update() sends no signal: the periodic check closes the socket (4401);
+    another user's socket stays open."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user_model
+
+    from conversations.models import Conversation
+    from realtime import events
+
+    theirs = await Conversation.objects.acreate(user=bob, model="fake-model")
+    socket = await connect(alice, conversation.pk)
+    other = await connect(bob, theirs.pk)
+    await get_user_model().objects.filter(pk=alice.pk).aupdate(is_active=False)
+    assert await sync_to_async(heartbeat.close_deactivated_sockets)() == 1
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": events.CLOSE_SIGNED_OUT}
+    assert await other.receive_nothing(timeout=0.2)
+    await get_user_model().objects.filter(pk=alice.pk).aupdate(is_active=True)
+    assert await sync_to_async(heartbeat.close_deactivated_sockets)() == 0  # all active
