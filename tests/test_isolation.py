@@ -56,9 +56,10 @@ def settings_in_a_hostile_checkout(tmp_path: Path, module: str) -> dict[str, Any
     """Import `module` from a copy of the settings beside a hostile .env, under a hostile
     environment; its values as JSON, with the proxy variable the process ended with."""
     checkout = tmp_path / "checkout"
-    shutil.copytree(
-        ROOT / "chatweb", checkout / "chatweb", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    for package in ("chatweb", "modelclient"):  # settings imports modelclient.baseurl
+        shutil.copytree(
+            ROOT / package, checkout / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (checkout / "tests").mkdir()
     for name in ("__init__.py", "isolation.py", "settings.py"):
         shutil.copy(ROOT / "tests" / name, checkout / "tests" / name)

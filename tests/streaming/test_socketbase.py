@@ -64,6 +64,8 @@ async def conversation(consumer: type[Any]) -> list[Any]:
     return seen
 
 
+# channels' own consumer closes old database connections around each message.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_our_socket_behaves_as_channels_own():
     assert await conversation(Ours) == await conversation(Theirs)
