@@ -379,20 +379,65 @@ class SharedPools:
         await self.aclose()
 
 
-class AsyncioTransport(httpx.AsyncHTTPTransport):
-    """httpx's own HTTP transport (the same pool, HTTP/1.1, TLS settings and error
-    mapping), with its connection pool built on AsyncioBackend."""
+# httpcore's errors as httpx's (the names of both are public API): the most specific wins.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    for theirs, ours in _ERRORS:
+        if isinstance(exc, theirs):
+            return ours(str(exc))
+    return exc
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body from httpcore, its errors raised as httpx's."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> Any:
+        try:
+            async for part in self._stream:
+                yield part
+        except Exception as exc:
+            mapped = _as_httpx(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class AsyncioTransport(httpx.AsyncBaseTransport):
+    """An httpx transport (httpx's public transport API) over httpcore connection pools
+    (httpcore's public API) built on AsyncioBackend: HTTP/1.1, TLS with the given
+    context, httpcore's errors raised as httpx's, as httpx's own transport does."""
 
     def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(limits=limits, verify=verify)
         ssl_context = (
             verify
             if isinstance(verify, ssl.SSLContext)
             else httpx.create_ssl_context(verify=verify)
         )
-        # httpx builds its pool in __init__ with no way to pass a network backend: the
-        # pool is replaced by identical ones on ours (tests/streaming/test_netio.py
-        # fails if httpx stops keeping it there).
         shards = POOL_SHARDS if limits.max_connections is None else 1
         keepalive = limits.max_keepalive_connections
         if keepalive is not None and shards > 1:
@@ -407,4 +452,33 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
                 network_backend=AsyncioBackend(),
             )
 
-        self._pool = SharedPools([pool() for _ in range(shards)])  # type: ignore[assignment]
+        self.pools = SharedPools([pool() for _ in range(shards)])
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            response = await self.pools.handle_async_request(core)
+        except Exception as exc:
+            mapped = _as_httpx(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.pools.aclose()

@@ -73,8 +73,7 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 async def test_the_shared_client_reads_through_asyncio_sockets():
     transport = get_client()._transport
     assert isinstance(transport, netio.AsyncioTransport)
-    # httpx keeps its pool in _pool; if that changes, the backend silently stops applying.
-    pools = transport._pool
+    pools = transport.pools
     assert isinstance(pools, netio.SharedPools)
     assert len(pools.pools) == netio.POOL_SHARDS  # no connection limit by default
     for pool in pools.pools:
@@ -370,7 +369,7 @@ async def test_answers_at_once_are_spread_over_the_pools_and_each_gives_its_plac
 
     port = await serve(handler)
     transport = netio.AsyncioTransport(limits=httpx.Limits(max_connections=None))
-    pools = transport._pool
+    pools = transport.pools
     assert isinstance(pools, netio.SharedPools)
     async with httpx.AsyncClient(transport=transport) as client:
         provider = OpenAICompatible(ProviderConfig(f"http://127.0.0.1:{port}/v1", "", 5.0), client)
@@ -398,12 +397,12 @@ async def test_answers_at_once_are_spread_over_the_pools_and_each_gives_its_plac
     async with httpx.AsyncClient(transport=transport) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get("http://127.0.0.1:1/")
-        assert isinstance(transport._pool, netio.SharedPools)
-        assert transport._pool.busy == [0] * netio.POOL_SHARDS
+        assert isinstance(transport.pools, netio.SharedPools)
+        assert transport.pools.busy == [0] * netio.POOL_SHARDS
 
 
 async def test_a_connection_limit_keeps_one_pool():
     transport = netio.AsyncioTransport(limits=httpx.Limits(max_connections=3))
-    assert isinstance(transport._pool, netio.SharedPools)
-    assert len(transport._pool.pools) == 1
+    assert isinstance(transport.pools, netio.SharedPools)
+    assert len(transport.pools.pools) == 1
     await transport.aclose()
