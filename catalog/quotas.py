@@ -172,23 +172,17 @@ def check(
     if limits.concurrent_answers and live_answers >= limits.concurrent_answers:
         raise QuotaExceeded("too_many_answers", limits.concurrent_answers, None)
     user_id = int(user.pk) if user.pk is not None else 0
-    budgets: list[TokenBudget] = []
-    if limits.tokens_per_month:
-        left = limits.tokens_per_month - usage.tokens_since(user_id, usage.month_start())
-        budgets.append(
-            TokenBudget(
-                left - reserved_tokens, "quota_tokens_month", limits.tokens_per_month,
-                usage.next_month(),
-            )
-        )  # fmt: skip
-    if limits.tokens_per_day:
-        left = limits.tokens_per_day - usage.tokens_since(user_id, usage.day_start())
-        budgets.append(
-            TokenBudget(
-                left - reserved_tokens, "quota_tokens_day", limits.tokens_per_day,
-                usage.next_day(),
-            )
-        )  # fmt: skip
+    windows = (
+        ("quota_tokens_month", limits.tokens_per_month, usage.month_start, usage.next_month),
+        ("quota_tokens_day", limits.tokens_per_day, usage.day_start, usage.next_day),
+    )
+    budgets = [
+        TokenBudget(
+            limit - usage.tokens_since(user_id, start()) - reserved_tokens, code, limit, resets()
+        )
+        for code, limit, start, resets in windows
+        if limit
+    ]
     budget = min(budgets, key=lambda b: b.tokens) if budgets else None
     if budget is not None and budget.tokens <= 0:
         raise QuotaExceeded(budget.code, budget.limit, budget.resets_at)

@@ -229,15 +229,8 @@ async def watch_through_outage(
 ) -> list[dict[str, Any]]:
     """A socket on the conversation while PostgreSQL goes away for `outage_s`: every
     frame it gets, until the `done` that follows the database's return."""
-    with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
-        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
     frames: list[dict[str, Any]] = []
-    async with connect(
-        f"{server.ws_url}/ws/conversations/{conversation_id}/",
-        origin=server.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": cookie},
-        open_timeout=10,
-    ) as socket:
+    async with alices_socket(server, conversation_id) as socket:
         await asyncio.to_thread(wait_for, lambda: tokens_sent(upstream) > 50, 10, "tokens")
         await asyncio.to_thread(services.postgres.stop)
         stopped_at = time.monotonic()
@@ -328,15 +321,20 @@ def test_a_redis_outage_mid_answer_loses_no_text(app, services: Services, fake_u
     assert snapshot["message"]["status"] == "done"
 
 
-async def sync_over_socket(server: Daphne, conversation_id: int) -> dict[str, Any]:
+def alices_socket(server: Daphne, conversation_id: int) -> Any:
+    """`async with alices_socket(...) as socket`: alice signed in, on the conversation."""
     with closing(sign_in(server.url, "alice", "alice-password-1")) as client:
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
-    async with connect(
+    return connect(
         f"{server.ws_url}/ws/conversations/{conversation_id}/",
         origin=server.url,  # type: ignore[arg-type]
         additional_headers={"Cookie": cookie},
         open_timeout=10,
-    ) as socket:
+    )
+
+
+async def sync_over_socket(server: Daphne, conversation_id: int) -> dict[str, Any]:
+    async with alices_socket(server, conversation_id) as socket:
         await socket.send(json.dumps({"type": "sync"}))
         async with asyncio.timeout(10):
             while True:
