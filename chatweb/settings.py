@@ -247,10 +247,19 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 
 # --- Accounts ---------------------------------------------------------------------------
 ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=False)
-# Sign-in throttling (the app's and the admin's login): after this many failures for one
-# username, or from one address, sign-in is refused for LOGIN_LOCKOUT_SECONDS. 0 is off.
-LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+# Sign-in throttling (the app's and the admin's login; accounts/protection.py), in windows
+# of LOGIN_LOCKOUT_SECONDS: after this many failures for one username from one address,
+# that username is refused from that address; after this many from one address, every
+# username is. Past LOGIN_FAILURES_PER_ACCOUNT failures for one username from anywhere,
+# each try on it waits 1, 2, 4 ... s (at most LOGIN_SLOWDOWN_MAX_SECONDS) after the last
+# failure, except from an address it signed in from: a slowdown, never a lockout, so no
+# one can lock an owner out. 0 turns a limit off.
+LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS = env.int(
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", default=5
+)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=50)
+LOGIN_SLOWDOWN_MAX_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_SECONDS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Accounts one address may create per hour when sign-up is open. 0 is unlimited.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env.int("SIGNUPS_PER_ADDRESS_PER_HOUR", default=5)
@@ -262,8 +271,10 @@ CATALOG_RECHECK_SECONDS = env.float("CATALOG_RECHECK_SECONDS", default=1.0)
 if CATALOG_RECHECK_SECONDS < 0:
     raise ImproperlyConfigured("CATALOG_RECHECK_SECONDS must be 0 (every request) or more.")
 for _name in (
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
     "LOGIN_FAILURES_PER_ACCOUNT",
     "LOGIN_FAILURES_PER_ADDRESS",
+    "LOGIN_SLOWDOWN_MAX_SECONDS",
     "SIGNUPS_PER_ADDRESS_PER_HOUR",
     "MAX_CONCURRENT_ANSWERS",
 ):
