@@ -263,6 +263,11 @@ LOGIN_SLOWDOWN_MAX_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_SECONDS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Accounts one address may create per hour when sign-up is open. 0 is unlimited.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env.int("SIGNUPS_PER_ADDRESS_PER_HOUR", default=5)
+# Uploaded images (avatars) decoded at once per process (chatweb/images.py); others wait
+# their turn, then are refused as busy. Each holds up to ~75 MB while it decodes.
+IMAGE_DECODES_AT_ONCE = env.int("IMAGE_DECODES_AT_ONCE", default=2)
+if IMAGE_DECODES_AT_ONCE < 1:
+    raise ImproperlyConfigured("IMAGE_DECODES_AT_ONCE must be 1 or more.")
 # Answers one user may have streaming at once (all conversations together). 0 is unlimited.
 MAX_CONCURRENT_ANSWERS = env.int("MAX_CONCURRENT_ANSWERS", default=3)
 # Each process keeps the catalog (providers, models, grants, quotas) in memory; a change
