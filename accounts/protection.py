@@ -8,11 +8,11 @@ instances. docs/security.md says what each defends and which test proves it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -107,7 +107,7 @@ _INDEX_MUTEX = "chatweb:login-locks:mutex"
 PAIR, ADDRESS, ACCOUNT = "account-address", "address", "account"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Lock:
     """One lock or slowdown in force, as the admin's list shows it."""
 
@@ -219,14 +219,23 @@ def _index_mutex() -> Iterator[None]:
         cache.delete(_INDEX_MUTEX)
 
 
-def _current(index: dict[str, Lock]) -> dict[str, Lock]:
+def _read_index() -> dict[str, Lock]:
+    """The locks listed and not ended. Stored as plain dicts (not pickled Locks), so a
+    change to Lock never makes reading the list, or a sign-in, fail."""
+    stored = cache.get(_INDEX)
     now = clock()
-    return {lock_id: lock for lock_id, lock in index.items() if lock.until > now}
+    index: dict[str, Lock] = {}
+    for lock_id, fields in (stored if isinstance(stored, dict) else {}).items():
+        with contextlib.suppress(TypeError, ValueError):
+            lock = Lock(**fields)
+            if lock.until > now:
+                index[lock_id] = lock
+    return index
 
 
 def _listed(lock: Lock) -> None:
     with _index_mutex():
-        index = _current(cache.get(_INDEX) or {})
+        index = _read_index()
         index[lock.id] = lock
         _store(index)
 
@@ -235,20 +244,20 @@ def _store(index: dict[str, Lock]) -> None:
     if not index:
         cache.delete(_INDEX)
         return
-    cache.set(
-        _INDEX, index, timeout=max(1, math.ceil(max(lk.until for lk in index.values()) - clock()))
-    )
+    longest = max(lock.until for lock in index.values()) - clock()
+    stored = {lock_id: dataclasses.asdict(lock) for lock_id, lock in index.items()}
+    cache.set(_INDEX, stored, timeout=max(1, math.ceil(longest)))
 
 
 def locks() -> list[Lock]:
     """The locks and slowdowns in force, the newest ending last."""
-    return sorted(_current(cache.get(_INDEX) or {}).values(), key=lambda lock: lock.until)
+    return sorted(_read_index().values(), key=lambda lock: lock.until)
 
 
 def lift(lock_id: str) -> Lock | None:
     """End one lock or slowdown now; returns it, or None if it had already ended."""
     with _index_mutex():
-        index = _current(cache.get(_INDEX) or {})
+        index = _read_index()
         lock = index.pop(lock_id, None)
         _store(index)
     if lock is not None:
