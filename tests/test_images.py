@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from PIL import Image
 
 from accounts import avatars
@@ -38,6 +39,7 @@ import io, json, resource, sys, threading
 import django
 django.setup()
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from accounts import avatars
 
 decode, paths = sys.argv[1] == "decode", sys.argv[2:]
@@ -198,7 +200,8 @@ def test_decodes_beyond_the_limit_wait_then_are_refused_as_busy(settings):
                 small, max_pixels=avatars.MAX_PIXELS, max_side=4096, min_side=32, wait=0.05
             )
         assert caught.value.code == "busy"
-        assert "Try again" in str(caught.value.message)
+        with translation.override("en"):
+            assert "Try again" in str(caught.value.message)
 
         # One slot freed while a decode waits: it goes ahead.
         result: list[Image.Image] = []
