@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import avatars
 from accounts.models import UserSettings
 from catalog import config as catalog
-from conversations import visibility
+from chatweb import visibility
 
 
 class AccountCreationForm(UserCreationForm):  # type: ignore[type-arg]

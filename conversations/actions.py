@@ -22,7 +22,8 @@ from django.utils.translation import gettext as _
 from accounts.models import settings_for
 from catalog import config as catalog
 from catalog import quotas
-from conversations import markdown, visibility
+from chatweb import visibility
+from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
 from realtime import events, instances

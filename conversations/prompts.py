@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import fields, visibility
+from chatweb import visibility
+from conversations import fields
 from conversations.actions import ActionError
 from conversations.models import PROMPT_TEXT_MAX, PROMPT_TITLE_MAX, Prompt
 

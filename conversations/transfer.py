@@ -27,7 +27,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import fields, markdown, visibility
+from chatweb import visibility
+from conversations import fields, markdown
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from catalog import usage as usage_ledger
 from catalog.models import UsageRecord
 from catalog.usage import UpstreamRequest
-from conversations import visibility
+from chatweb import visibility
 from conversations.models import Conversation, Message
 from modelclient.providers import ChatMessage, OpenAICompatible, ProviderError
 from realtime import events

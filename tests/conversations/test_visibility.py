@@ -9,10 +9,10 @@ import json
 import pytest
 
 from accounts.models import UserSettings
+from chatweb.visibility import is_blank
 from conversations import actions, prompts, transfer
 from conversations.actions import ActionError
 from conversations.models import Conversation, Prompt
-from conversations.visibility import is_blank
 from streaming.titles import clean_title
 
 pytestmark = pytest.mark.django_db
