@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import avatars
 from accounts.models import UserSettings
 from catalog import config as catalog
+from chatweb import visibility
 
 
 class AccountCreationForm(UserCreationForm):  # type: ignore[type-arg]
@@ -83,6 +84,12 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             *((choice.name, choice.label) for choice in models),
         ]
         self.avatar_bytes: bytes | None = None
+
+    def clean_display_name(self) -> str:
+        # Empty means the username; a name of characters that show nothing is refused.
+        name = str(self.cleaned_data.get("display_name") or "")
+        visibility.validate_visible(name)
+        return name
 
     def clean_avatar_upload(self) -> Any:
         upload = self.cleaned_data.get("avatar_upload")

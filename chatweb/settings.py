@@ -247,13 +247,27 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 
 # --- Accounts ---------------------------------------------------------------------------
 ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=False)
-# Sign-in throttling (the app's and the admin's login): after this many failures for one
-# username, or from one address, sign-in is refused for LOGIN_LOCKOUT_SECONDS. 0 is off.
-LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+# Sign-in throttling (the app's and the admin's login; accounts/protection.py), in windows
+# of LOGIN_LOCKOUT_SECONDS: after this many failures for one username from one address,
+# that username is refused from that address; after this many from one address, every
+# username is. Past LOGIN_FAILURES_PER_ACCOUNT failures for one username from anywhere,
+# each try on it waits 1, 2, 4 ... s (at most LOGIN_SLOWDOWN_MAX_SECONDS) after the last
+# failure, except from an address it signed in from: a slowdown, never a lockout, so no
+# one can lock an owner out. 0 turns a limit off.
+LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS = env.int(
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", default=5
+)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=50)
+LOGIN_SLOWDOWN_MAX_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_SECONDS", default=30)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Accounts one address may create per hour when sign-up is open. 0 is unlimited.
 SIGNUPS_PER_ADDRESS_PER_HOUR = env.int("SIGNUPS_PER_ADDRESS_PER_HOUR", default=5)
+# Uploaded images (avatars) decoded at once per process (chatweb/images.py); others wait
+# their turn, then are refused as busy. Each holds up to ~75 MB while it decodes.
+IMAGE_DECODES_AT_ONCE = env.int("IMAGE_DECODES_AT_ONCE", default=2)
+if IMAGE_DECODES_AT_ONCE < 1:
+    raise ImproperlyConfigured("IMAGE_DECODES_AT_ONCE must be 1 or more.")
 # Answers one user may have streaming at once (all conversations together). 0 is unlimited.
 MAX_CONCURRENT_ANSWERS = env.int("MAX_CONCURRENT_ANSWERS", default=3)
 # Each process keeps the catalog (providers, models, grants, quotas) in memory; a change
@@ -262,8 +276,10 @@ CATALOG_RECHECK_SECONDS = env.float("CATALOG_RECHECK_SECONDS", default=1.0)
 if CATALOG_RECHECK_SECONDS < 0:
     raise ImproperlyConfigured("CATALOG_RECHECK_SECONDS must be 0 (every request) or more.")
 for _name in (
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
     "LOGIN_FAILURES_PER_ACCOUNT",
     "LOGIN_FAILURES_PER_ADDRESS",
+    "LOGIN_SLOWDOWN_MAX_SECONDS",
     "SIGNUPS_PER_ADDRESS_PER_HOUR",
     "MAX_CONCURRENT_ANSWERS",
 ):

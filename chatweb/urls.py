@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog, set_language
 
+from accounts.lock_views import sign_in_locks
+
 urlpatterns = [
+    # A page of the admin that is not a model: the sign-in locks, and lifting them.
+    path("admin/sign-in-locks/", admin.site.admin_view(sign_in_locks), name="sign_in_locks"),
     path("admin/", admin.site.urls),
     # The switcher on the sign-in page posts here (CSRF-protected; sets the language cookie).
     path("i18n/setlang/", set_language, name="set_language"),

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import settings_for
 from catalog import config as catalog
 from catalog import quotas
+from chatweb import visibility
 from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
@@ -106,7 +107,9 @@ def _lock_user(user_id: int) -> None:
 
 def title_from_text(text: str) -> str:
     line = " ".join(text.split())
-    return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line or "New chat"
+    if visibility.is_blank(line):
+        return "New chat"
+    return (line[: TITLE_MAX - 1] + "…") if len(line) > TITLE_MAX else line
 
 
 def _new_answer(
@@ -342,13 +345,9 @@ def delete_message(*, conversation: Conversation, message_id: object) -> None:
         _branch_changed(locked)
 
 
-# Characters that show nothing but are not whitespace to str.strip(): a title made of
-# them alone is empty.
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-
-
 def rename(*, conversation: Conversation, title: object) -> None:
-    if not isinstance(title, str) or not clean_text(title).translate(INVISIBLE).strip():
+    # A title of characters that show nothing (by Unicode property) is empty.
+    if not isinstance(title, str) or visibility.is_blank(clean_text(title)):
         raise ActionError("empty_title", _("A title cannot be empty."))
     conversation.title = title_from_text(title)
     conversation.save(update_fields=["title"])

@@ -292,4 +292,75 @@ def _converter() -> md.Markdown:
 def render(text: str) -> str:
     """Render model or user markdown to sanitized HTML."""
     html = _converter().reset().convert(text)
-    return apply_image_policy(sanitize(html))
+    return mark_deep_math(apply_image_policy(sanitize(html)))
+
+
+# --- Math too deep to typeset (issue 17, finding 8) -------------------------------------
+#
+# A formula nested deeply enough crashes the browser's tab when KaTeX typesets it (200
+# nested superscripts did), and KaTeX has no depth option. A formula deeper than the
+# policy's math.maxDepth keeps its TeX source as text, with the class "math-source"
+# instead of "arithmatex", so the browser never typesets it. static/js/math-limits.js
+# counts the same way (texDepth) for the live rendering and checks KaTeX's parse tree too.
+
+_MATH_OPENERS = {"left", "begin"}
+_MATH_CLOSERS = {"right", "end"}
+_MATH_DELIMITED = re.compile(r"(?:left|right|middle|[Bb]igg?[lrm]?)")
+_COMMAND_RE = re.compile(r"[A-Za-z]*")
+# nh3's output: an arithmatex element holds only escaped text.
+_MATH_RE = re.compile(r'<(span|div) class="arithmatex">([^<]*)</\1>')
+
+
+def math_depth(tex: str) -> int:
+    """How deeply `tex` nests, read from its source: groups `{...}`, `\\left...\\right`,
+    `\\begin...\\end`, and an optional argument `[...]` right after a command
+    (`\\sqrt[...]`); a delimiter after `\\left` or `\\right` is neither."""
+    depth = deepest = brackets = 0
+    after_command = delimiter = False
+    i = 0
+    while i < len(tex):
+        c = tex[i]
+        i += 1
+        if c.isspace():
+            continue
+        name = ""
+        if c == "\\":
+            name = _COMMAND_RE.match(tex, i).group()  # type: ignore[union-attr]
+            i += len(name) or 1  # a command word, or an escaped character (\{ \\ ...)
+        if delimiter:
+            delimiter = after_command = False
+            continue
+        step = 0
+        if name:
+            step = 1 if name in _MATH_OPENERS else -1 if name in _MATH_CLOSERS else 0
+            delimiter = bool(_MATH_DELIMITED.fullmatch(name))
+        elif c == "{":
+            step = 1
+        elif c == "}":
+            step = -1
+        elif c == "[" and after_command:
+            step, brackets = 1, brackets + 1
+        elif c == "]" and brackets > 0:
+            step, brackets = -1, brackets - 1
+        depth = max(0, depth + step)
+        deepest = max(deepest, depth)
+        after_command = bool(name)
+    return deepest
+
+
+def math_too_deep(tex: str) -> bool:
+    return math_depth(tex) > int(policy()["math"]["maxDepth"])
+
+
+def _mark_math(match: re.Match[str]) -> str:
+    if not math_too_deep(html_lib.unescape(match.group(2))):
+        return match.group(0)
+    tag = match.group(1)
+    return f'<{tag} class="math-source">{match.group(2)}</{tag}>'
+
+
+def mark_deep_math(html: str) -> str:
+    """Sanitized HTML with each formula over the depth limit marked "math-source"."""
+    if "arithmatex" not in html:
+        return html
+    return _MATH_RE.sub(_mark_math, html)

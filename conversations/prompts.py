@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chatweb import visibility
 from conversations import fields
 from conversations.actions import ActionError
 from conversations.models import PROMPT_TEXT_MAX, PROMPT_TITLE_MAX, Prompt
@@ -29,7 +30,7 @@ SHAPES: dict[str, tuple[str, str]] = {"key": ("key", "value"), "act": ("act", "p
 
 
 def _clean(title: object, text: object) -> tuple[str, str]:
-    if not isinstance(title, str) or not " ".join(title.split()):
+    if not isinstance(title, str) or visibility.is_blank(title):
         raise ActionError("prompt_title", _("Give the prompt a title."))
     if not isinstance(text, str) or not text.strip():
         raise ActionError("prompt_text", _("Write the prompt's text."))

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chatweb import visibility
 from conversations import fields, markdown
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
@@ -211,7 +212,7 @@ def _text(value: object, what: str) -> str:
 
 def _title(value: object, what: str) -> str:
     title = " ".join(_text(value, what).split())[:TITLE_MAX]
-    return title or _("Imported chat")
+    return _("Imported chat") if visibility.is_blank(title) else title
 
 
 # What a refusal names, in the reader's language: an entry of the file, or one of its

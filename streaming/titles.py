@@ -12,6 +12,7 @@ from django.db import transaction
 from catalog import usage as usage_ledger
 from catalog.models import UsageRecord
 from catalog.usage import UpstreamRequest
+from chatweb import visibility
 from conversations.models import Conversation, Message
 from modelclient.providers import ChatMessage, OpenAICompatible, ProviderError
 from realtime import events
@@ -27,11 +28,12 @@ TIMEOUT_SECONDS = 20
 
 
 def clean_title(raw: str) -> str:
-    """One line, no quotes or markdown, no "Title:" preamble (models like to add one)."""
+    """One line, no quotes or markdown, no "Title:" preamble (models like to add one);
+    empty if nothing in it shows (the title is then left as it is)."""
     title = " ".join(raw.split()).strip("\"'“”`*# ")
     if title.lower().startswith("title:"):
         title = title[len("title:") :].strip("\"'“”`*# ")
-    return title[:80]
+    return "" if visibility.is_blank(title) else title[:80]
 
 
 def wanted(job: Job, status: str) -> bool:

@@ -121,10 +121,13 @@ def test_nginx_passes_websocket_upgrades_and_forwarded_headers() -> None:
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Connection $connection_upgrade;",
         "proxy_set_header Host $http_host;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
     ):
         assert header in config
+    # Appending ($proxy_add_x_forwarded_for) would keep a client's own header first, and
+    # daphne takes the first entry as the client's address (sign-in throttling counts it).
+    assert "$proxy_add_x_forwarded_for" not in config
     # A location with its own proxy_set_header would silently drop all of the above.
     server_block = config.split("server {", 1)[1]
     for location in re.findall(r"location [^{]*\{(.*?)\n    \}", server_block, re.S):

@@ -83,6 +83,27 @@ def test_the_demo_reply_streams_markdown():
     assert len(chunks) > 20  # Word by word.
 
 
+def test_echo_replies_with_the_message_as_written_word_by_word():
+    said = "Deep $$x^{x^{y}}$$\n\nand  more"
+    body = {
+        "model": "m",
+        "stream": True,
+        "messages": [
+            {"role": "user", "content": f"[[fake echo=1 delay=0.001]] {said}"},
+            {"role": "assistant", "content": said},
+            {"role": "user", "content": "continue"},
+        ],
+    }
+    with FakeUpstream() as upstream, httpx.Client() as client:
+        response = client.post(f"{upstream.base_url}/chat/completions", json=body)
+
+    events = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
+    chunks = [json.loads(event) for event in events[:-1]]
+    pieces = [chunk["choices"][0]["delta"].get("content", "") for chunk in chunks]
+    assert "".join(pieces) == said
+    assert [p for p in pieces if p][:2] == ["Deep ", "$$x^{x^{y}}$$\n\n"]
+
+
 def test_stop_does_not_wait_for_a_hanging_handler():
     upstream = FakeUpstream().start()
     body = {"model": "m", "messages": [{"role": "user", "content": "[[fake hang=headers]]"}]}

@@ -51,6 +51,9 @@ behaviour (so the app's "continue" message, which has none, inherits the origina
                          socket write (no delay): the client reads it from a full buffer, as
                          from a fast upstream, and never waits on the socket mid-reply.
     retry_after=VALUE    with status=CODE: a Retry-After header of VALUE (seconds).
+    echo=1               the reply is the directive's message without the directive, as
+                         written (whitespace kept), streamed a word at a time: a test
+                         makes the "model" write exactly what it needs.
     echo_key=WHERE       echo the API key the client sent (its Authorization header), as
                          careless servers do, for leak tests: `401` answers HTTP 401 whose
                          error message holds it; `event` sends 2 tokens, then an error
@@ -109,6 +112,7 @@ _INT_KEYS = {
     "nul",
     "burst",
     "retry_after",
+    "echo",
 }
 _CUT_KEYS = ("hang_after", "drop_after", "reset_after", "end_after", "error_event_after")
 _CJK = "你好世界天地山水风火日月星云雨雪春夏秋冬东南西北"
@@ -475,6 +479,17 @@ class _Handler(BaseHTTPRequestHandler):
             showcase = self.server.owner.showcase
             tokens = re.findall(r"\S+\s*|\s+", demo_text(last_user, showcase=showcase))
             delay = self.server.owner.demo_delay_s
+        elif d.get("echo"):
+            said = next(
+                (
+                    _content(m)
+                    for m in reversed(messages)
+                    if m.get("role") == "user" and DIRECTIVE_RE.search(_content(m))
+                ),
+                "",
+            )
+            tokens = re.findall(r"\S+\s*|\s+", DIRECTIVE_RE.sub("", said, count=1).strip())
+            delay = d.get("delay", DEFAULT_DELAY_S)
         else:
             tokens = [token_text(i, round_, cjk=cjk) for i in range(_token_count(d))]
             delay = d.get("delay", DEFAULT_DELAY_S)

@@ -3,6 +3,11 @@
 // DOM nodes and sets their styles through the CSSOM, which the Content-Security-Policy
 // allows; its HTML string output (inline style attributes) would be blocked. KaTeX
 // (600 kB) is only fetched once a page has math.
+//
+// A formula over the limits of math-limits.js (nested too deeply: it would crash the tab)
+// is shown as its source, checked twice: on its TeX before KaTeX sees it, then on KaTeX's
+// parse tree (macros expanded) before anything is drawn.
+import { KATEX_OPTIONS, LIMITS, overLimits, treeDepth } from "chatweb/math-limits.js";
 
 let katexModule = null;
 
@@ -16,14 +21,25 @@ function typeset(katex, el) {
   const source = el.textContent.trim();
   const tex = source.replace(display ? /^\\\[|\\\]$/g : /^\\\(|\\\)$/g, "");
   el.dataset.tex = tex;
+  const options = { ...KATEX_OPTIONS, displayMode: display };
   try {
-    // No \href, \url or \html*: the model's TeX is as untrusted as its markdown.
-    katex.render(tex, el, { displayMode: display, throwOnError: true, trust: false });
+    if (overLimits(tex) || treeDepth(katex.__parse(tex, options)) > LIMITS.maxTreeDepth) {
+      showSource(el, source);
+      return;
+    }
+    katex.render(tex, el, options);
   } catch {
-    // Invalid TeX stays readable as its source (KaTeX's own error span is styled inline).
+    // Invalid TeX (or over maxExpand) stays readable as its source (KaTeX's own error
+    // span is styled inline).
     el.textContent = source;
     el.classList.add("math-error");
   }
+}
+
+/** A formula too deep to typeset: its source, as text, as the server marks one. */
+function showSource(el, source) {
+  el.textContent = source;
+  el.classList.replace("arithmatex", "math-source");
 }
 
 /** Typesets every math placeholder under root not typeset yet. */

@@ -7,6 +7,7 @@
 import { marked } from "marked";
 import DOMPurify from "dompurify";
 import policy from "chatweb/render-policy.json" with { type: "json" };
+import { overLimits } from "chatweb/math-limits.js";
 
 // breaks: true matches the server's nl2br, so the text does not reflow when the server's
 // HTML replaces the live rendering. The rest makes marked's output the shape
@@ -23,6 +24,8 @@ const escapeHtml = (text) =>
 const MATH_INLINE = /^(?:\$(?!\s)((?:\\.|[^\\$])+?)(?<!\s)\$|\\\(((?:\\[^)]|[^\\])+?)\\\))/;
 const MATH_BLOCK =
   /^ {0,3}(?:\$\$((?:\\.|[^\\])+?)\$\$|\\\[((?:\\[^\]]|[^\\])+?)\\\])[ ]*(?=\n[ \t]*\n|\n?$)/;
+// A formula nested too deeply to typeset stays source, marked as the server marks it.
+const mathClass = (tex) => (overLimits(tex) ? "math-source" : "arithmatex");
 const mathExtensions = [
   {
     name: "mathBlock",
@@ -33,7 +36,7 @@ const mathExtensions = [
       if (match) return { type: "mathBlock", raw: match[0], tex: match[1] ?? match[2] };
       return undefined;
     },
-    renderer: (token) => `<div class="arithmatex">\\[${escapeHtml(token.tex)}\\]</div>`,
+    renderer: (token) => `<div class="${mathClass(token.tex)}">\\[${escapeHtml(token.tex)}\\]</div>`,
   },
   {
     name: "mathInline",
@@ -44,7 +47,7 @@ const mathExtensions = [
       if (match) return { type: "mathInline", raw: match[0], tex: match[1] ?? match[2] };
       return undefined;
     },
-    renderer: (token) => `<span class="arithmatex">\\(${escapeHtml(token.tex)}\\)</span>`,
+    renderer: (token) => `<span class="${mathClass(token.tex)}">\\(${escapeHtml(token.tex)}\\)</span>`,
   },
 ];
 

@@ -310,6 +310,66 @@ def test_math_markup_cannot_smuggle_html():
     assert "onerror=alert(1)&gt;" in html
 
 
+# --- Math too deep to typeset (issue 17, finding 8) -----------------------------------
+
+NESTED_200 = "x^{" * 200 + "x" + "}" * 200
+
+
+def test_deeply_nested_math_is_marked_as_source_never_for_katex():
+    """200 nested superscripts crashed Chromium's tab once KaTeX typeset them."""
+    html = render(f"Before\n\n$${NESTED_200}$$\n\nand inline ${NESTED_200}$ too")
+
+    assert "arithmatex" not in html
+    assert html.count('class="math-source"') == 2
+    assert html.startswith('<p>Before</p>\n<div class="math-source">\\[x^{x^{x^{')
+    assert '<span class="math-source">\\(x^{x^{' in html
+
+
+@pytest.mark.parametrize(
+    ("tex", "depth"),
+    [
+        ("x^2 + y", 0),
+        ("x^{2}", 1),
+        (r"\frac{a}{\frac{b}{c}}", 2),
+        (r"\left( \left[ x \right) \right.", 2),  # the delimiters are not groups
+        (r"\sqrt[\sqrt[3]{x}]{y}", 2),  # an optional argument nests
+        (r"[0, 1) + [2, 3]", 0),  # brackets not after a command do not
+        (r"[0, 1) \cup [2, 3]", 1),  # after one they count (an over-count, balanced)
+        (r"\{ \} \\", 0),
+        ("}}}{{{", 3),
+        ("x^{" * 200 + "x" + "}" * 200, 200),
+    ],
+)
+def test_math_depth_counts_nesting(tex, depth):
+    assert markdown.math_depth(tex) == depth
+
+
+def test_the_depth_limit_is_the_policys_and_the_limit_itself_is_typeset():
+    limit = markdown.policy()["math"]["maxDepth"]
+    at = "x^{" * limit + "x" + "}" * limit
+    over = "x^{" * (limit + 1) + "x" + "}" * (limit + 1)
+
+    assert limit == 50
+    assert render(f"$${at}$$").startswith('<div class="arithmatex">')
+    assert render(f"$${over}$$").startswith('<div class="math-source">')
+
+
+def test_a_deep_formula_made_of_brackets_or_delimiters_is_caught_too():
+    sqrt = r"\sqrt[" * 60 + "x" + "]{y}" * 60
+    left = r"\left(" * 60 + "x" + r"\right)" * 60
+
+    assert 'class="math-source"' in render(f"$${sqrt}$$")
+    assert 'class="math-source"' in render(f"$${left}$$")
+
+
+def test_a_math_source_element_keeps_its_text_escaped():
+    html = render("$$" + "{" * 60 + "<b>x</b>" + "}" * 60 + "$$")
+
+    assert "<b>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert 'class="math-source"' in html
+
+
 def test_one_document_leaves_nothing_behind_for_the_next():
     """The converter is reused (one per thread): each rendering equals a fresh one's."""
     documents = [

@@ -107,6 +107,15 @@ def site(browser: Any, app: Daphne, fresh_app: Daphne) -> Site:
     page.goto(conversation)
     token = share_token(page)
     page.context.close()
+    # A sign-in lock for the admin's list of them: five wrong passwords for someone.
+    stranger = open_page(browser, app, username=None)
+    for _ in range(5):
+        stranger.goto("/accounts/login/")
+        stranger.fill("#id_username", "mallory")
+        stranger.fill("#id_password", "not-her-password")
+        stranger.click("form[action$='/login/'] button[type=submit]")
+        stranger.wait_for_load_state("load")
+    stranger.context.close()
     return Site(
         conversation=conversation,
         share=f"/s/{token}/",
@@ -195,6 +204,7 @@ def visits(site: Site) -> list[Visit]:
         ),
         Visit("admin-usage", "/admin/catalog/usagerecord/", "#changelist-filter", "when"),
         Visit("admin-user-change", "/admin/auth/user/2/change/", admin_title, "Welcome,"),
+        Visit("admin-sign-in-locks", "/admin/sign-in-locks/", "#sign-in-locks", "Lift"),
     ]
 
 
