@@ -191,7 +191,7 @@ if REDIS_URL:
         }
     }
     # Django's RedisCache with one connection pool per process, not per socket (cache.py).
-    CACHES = {"default": {"BACKEND": "chatweb.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL}}
     # The catalog's version (catalog/snapshot.py), seen by every instance.
     CACHES["catalog"] = CACHES["default"]
 else:

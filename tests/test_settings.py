@@ -107,7 +107,7 @@ def test_redis_url_selects_the_pubsub_layer_and_the_redis_cache(tmp_path):
         "streaming.layers.PipelinedPubSubChannelLayer",  # channels-redis pub/sub, pipelined
         # PUBLISH ignores the database number: the prefix keeps databases apart.
         "chatweb.db3.",
-        "chatweb.cache.SharedPoolRedisCache",  # Django's RedisCache, one pool per process
+        "django_redis.cache.RedisCache",  # its pools per process, not per cache object
     ]
 
 
