@@ -176,6 +176,38 @@ async def watch(*, user: User, message_id: int) -> AsyncGenerator[events.ServerF
         await layers.release_channel(layer, channel)
 
 
+async def watch_conversation(
+    *, user: User, conversation_id: int
+) -> AsyncGenerator[events.ServerFrame, None]:
+    """Every frame of a conversation (messages, deltas, ends, titles, branch changes) for a
+    client that joins or rejoins it: first a snapshot of its last answer (the text so far
+    while it streams, its end once it has ended, null with no answer), then every frame
+    as it comes, until the caller leaves. A client resumes an answer from the snapshot by
+    `seq` (docs/protocol.md, "Staying in step"); the WebSocket forwards the same frames
+    on its own channel, which also carries its closes."""
+    await database_sync_to_async(_owned)(user, conversation_id)
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+    channel = await layer.new_channel()
+    group = events.conversation_group(conversation_id)
+    await layer.group_add(group, channel)
+    try:
+        # Joined first: nothing published from here on is missed.
+        first = await request_snapshot(
+            user=user, conversation_id=conversation_id, reply_channel=channel
+        )
+        if first is not None:
+            yield first
+        while True:
+            event = await layer.receive(channel)
+            frame = event.get("frame") if event.get("type") == "chat.frame" else None
+            if frame is not None:
+                yield frame
+    finally:
+        await layer.group_discard(group, channel)
+        await layers.release_channel(layer, channel)
+
+
 class _Watch:
     """watch()'s loop: the conversation's frames on `channel`, kept to one answer."""
 

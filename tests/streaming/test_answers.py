@@ -193,3 +193,55 @@ async def test_a_deactivated_user_cannot_start_an_answer(
         await answers.post_message(user=alice, conversation_id=conversation.pk, text="hi")
     assert refused.value.code == "account_inactive"
     assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+async def test_watching_a_conversation_gives_a_snapshot_then_every_frame_of_the_next_answer(
+    live, alice, conversation, upstream: FakeUpstream
+):
+    watch = answers.watch_conversation(user=alice, conversation_id=conversation.pk)
+    first = dict(await anext(watch))
+    assert first == {"type": "snapshot", "message": None}  # no answer yet
+    answer = await answers.post_message(
+        user=alice, conversation_id=conversation.pk, text="[[fake tokens=30 delay=0.005]]"
+    )
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(15):
+        async for frame in watch:
+            frames.append(dict(frame))
+            if frame["type"] == "done":
+                break
+    await watch.aclose()
+    kinds = [f["type"] for f in frames]
+    assert kinds[:3] == ["title", "message", "message"]  # the first message names the chat
+    assert frames[-1]["message"]["id"] == answer.pk
+    seqs = [f["seq"] for f in frames if f["type"] == "delta"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert text_of(frames) == expected_text(30)
+
+
+async def test_rejoining_a_conversation_mid_answer_starts_from_its_snapshot(
+    live, alice, bob, conversation, upstream: FakeUpstream
+):
+    answer = await answers.post_message(
+        user=alice, conversation_id=conversation.pk, text="[[fake tokens=40 delay=0.02]]"
+    )
+    await first_delta(answer.pk)
+    watch = answers.watch_conversation(user=alice, conversation_id=conversation.pk)
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(15):
+        async for frame in watch:
+            frames.append(dict(frame))
+            if frame["type"] == "done":
+                break
+    await watch.aclose()
+    assert frames[0]["type"] == "snapshot"
+    assert frames[0]["message"]["id"] == answer.pk
+    start = frames[0]["message"]["seq"]
+    seqs = [f["seq"] for f in frames if f["type"] == "delta" and f["seq"] > start]
+    assert seqs == list(range(start + 1, start + 1 + len(seqs)))
+    assert text_of(
+        [frames[0], *(f for f in frames if f["type"] == "delta" and f["seq"] > start)]
+    ) == (expected_text(40))
+    with pytest.raises(ActionError) as refused:
+        await anext(answers.watch_conversation(user=bob, conversation_id=conversation.pk))
+    assert refused.value.code == "not_found"
