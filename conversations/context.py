@@ -25,9 +25,10 @@ def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> 
     """The messages the model is sent for `answer`, rebuilt from the database.
 
     The system prompt (always), then the branch leading to the answer (or only the last
-    user message when the conversation's context is off), newest kept, oldest dropped
-    to fit `budget` tokens (the model's window minus its output budget). The newest
-    message is always sent.
+    user message when the conversation's context is off), in whole turns (a question and
+    the answers that follow it): the newest kept, the oldest dropped to fit `budget`
+    tokens (the model's window minus its output budget), so an answer is never sent
+    without its question. The newest turn (the message being answered) is always sent.
     """
     path = conversation.path_to(answer.parent_id) if answer.parent_id else []
     history = [m for m in path if m.role in (Message.Role.USER, Message.Role.ASSISTANT)]
@@ -36,14 +37,19 @@ def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> 
         history = history[-1:]
     system = conversation.system_prompt or settings.SYSTEM_PROMPT
     remaining = budget - tokens.count_message(system) - tokens.REPLY_OVERHEAD
+    turns: list[list[Message]] = []
+    for message in history:
+        if message.role == Message.Role.USER or not turns:
+            turns.append([message])
+        else:
+            turns[-1].append(message)
     kept: list[Message] = []
-    for message in reversed(history):
-        cost = tokens.count_message(message.content)
+    for turn in reversed(turns):
+        cost = sum(tokens.count_message(m.content) for m in turn)
         if kept and cost > remaining:
             break
         remaining -= cost
-        kept.append(message)
-    kept.reverse()
+        kept[:0] = turn
     first_id = kept[0].pk if kept and len(kept) < len(history) else None
     context: list[ChatMessage] = [{"role": "system", "content": system}]
     for message in kept:

@@ -566,3 +566,21 @@ def test_checkpoints_written_together_fail_alone(alice):
     assert saved[answers[0].pk].status == saved[answers[2].pk].status == "streaming"
     assert saved[answers[1].pk].status == "pending"
     assert checkpoints_module.write_all(rows[::2]) == [None, None]  # together, one commit
+
+
+@pytest.mark.django_db
+def test_context_drops_whole_turns_never_an_answer_without_its_question(conversation, settings):
+    """A budget that would fit the old answer but not its question as well drops both."""
+    from catalog import tokens
+
+    settings.SYSTEM_PROMPT = "s"
+    add_exchange(conversation, "old question " + "word " * 200, "old answer")
+    add_exchange(conversation, "recent question", "recent answer")
+    answer = pending_answer(conversation, "newest")
+    recent = ["recent question", "recent answer", "newest"]
+    fixed = tokens.count_message("s") + tokens.REPLY_OVERHEAD
+    needed = fixed + sum(tokens.count_message(text) for text in recent)
+    # Room for the old answer too (a few tokens), not for its long question.
+    settings.CONTEXT_TOKEN_BUDGET = needed + tokens.count_message("old answer") + 5
+    contents = [m["content"] for m in build_context(conversation, answer)]
+    assert contents == ["s", *recent]
