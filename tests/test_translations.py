@@ -524,3 +524,48 @@ def test_every_marked_python_string_is_in_django_po() -> None:
     assert len(marked) > 100
     missing = sorted(marked - set(parse_po(LOCALE / "django.po")))
     assert missing == [], f"run `make messages`, then translate: {missing}"
+
+
+def django_catalogues() -> list[Path]:
+    """Django's own zh_Hans catalogues of the apps this project uses, and its core one."""
+    import django
+
+    root = Path(django.__file__).parent
+    apps = ("admin", "auth", "contenttypes", "sessions")
+    paths = [root / "contrib" / app / "locale/zh_Hans/LC_MESSAGES/django.po" for app in apps]
+    return [*paths, root / "conf/locale/zh_Hans/LC_MESSAGES/django.po"]
+
+
+def overrides(ours: Path, theirs: list[Path]) -> list[str]:
+    """Entries of our catalogue (same context and msgid) that Django's translate otherwise:
+    ours wins at run time, so Django's own pages would read our meaning."""
+    found = []
+    for path in theirs:
+        django_entries = _entries(path)
+        for key, (strs, _fuzzy) in _entries(ours).items():
+            if key in django_entries and django_entries[key][0][:1] != strs[:1]:
+                found.append(
+                    f"{key[1]!r}: ours {strs[0]!r}, Django's {django_entries[key][0][0]!r}"
+                )
+    return found
+
+
+# Worded differently from Django's, with the same meaning (read and kept on purpose).
+SAME_MEANING = {
+    "'Page not found': ours '页面不存在', Django's '页面没有找到'",
+    "'groups': ours '用户组', Django's '组'",  # "user groups": clearer beside "users"
+    "'group': ours '用户组', Django's '组'",
+    "'Text': ours '内容', Django's '文本'",  # a prompt's text: its content
+}
+
+
+def test_our_catalogue_never_overrides_a_django_string_with_another_meaning() -> None:
+    """The admin's every "Change" link read 切换 ("switch") because the language switcher's
+    "Change" was translated so: our own senses take a context (pgettext) instead."""
+    assert set(overrides(LOCALE / "django.po", django_catalogues())) <= SAME_MEANING
+
+
+def test_the_override_check_catches_one(tmp_path: Path) -> None:
+    ours = tmp_path / "django.po"
+    ours.write_text('msgid "Change"\nmsgstr "切换"\n')
+    assert set(overrides(ours, django_catalogues())) == {"'Change': ours '切换', Django's '修改'"}
