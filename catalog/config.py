@@ -43,6 +43,8 @@ class ModelChoice:
     label: str
     provider: str
     context_window: int
+    # The admin's explicit site default (ChatModel.is_default).
+    is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,9 @@ def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
     user_id = int(user.pk) if user.pk is not None else None
     rows = [m for m in catalog.usable() if catalog.granted(m, user_id, groups)]
     shadowed, admin_models = _admin_names(catalog)
-    choices = [ModelChoice(m.name, m.label, m.provider.name, m.context_window) for m in rows]
+    choices = [
+        ModelChoice(m.name, m.label, m.provider.name, m.context_window, m.is_default) for m in rows
+    ]
     choices += [
         ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET)
         for name in _env_names(shadowed=shadowed, admin_models=admin_models)
@@ -123,12 +127,19 @@ def default_for(
     choices: list[ModelChoice] | None = None,
 ) -> str:
     """The model name a conversation of this user uses: `preferred` if still allowed, else
-    the site default if allowed, else the first the user may use ("" if none).
+    the site default the admin chose (ChatModel.is_default) if allowed, else the first
+    `.env` model, else the first the user may use ("" if none). So adding or removing a
+    provider never moves anyone's default by itself: only the admin's choice does.
     `choices`: models_for(user) when the caller already has it."""
-    names = [choice.name for choice in (models_for(user) if choices is None else choices)]
-    if preferred in names:
+    choices = models_for(user) if choices is None else choices
+    if any(choice.name == preferred for choice in choices):
         return preferred
-    return names[0] if names else ""
+    chosen = next((c for c in choices if c.is_default), None) or next(
+        (c for c in choices if c.provider == ENV_PROVIDER), None
+    )
+    if chosen is not None:
+        return chosen.name
+    return choices[0].name if choices else ""
 
 
 def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:

@@ -138,3 +138,16 @@ def test_a_model_must_leave_room_for_the_prompt(ollama):
     with pytest.raises(ValidationError):
         ChatModel(provider=ollama, model_id="m", name="m", context_window=1000,
                   max_output_tokens=1000).full_clean()  # fmt: skip
+
+
+def test_adding_a_provider_never_moves_the_default_by_itself(alice, upstream, ollama):
+    """Without an explicit site default the first .env model stays the default when an
+    admin adds a provider and its models (it became the first admin model before)."""
+    assert config.default_for(alice) == "fake-model"
+    llama = ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
+    assert names(alice)[0] == "llama"  # the picker lists admin models first
+    assert config.default_for(alice) == "fake-model"
+    llama.is_default = True  # the admin's explicit choice moves it
+    llama.save()
+    assert config.default_for(alice) == "llama"
+    assert config.default_for(alice, "fake-model-2") == "fake-model-2"  # a saved preference
