@@ -125,8 +125,10 @@ test-pg: install-dev
 test-deploy: install-dev
 	$(BIN)/pytest -m deploy
 
-# The tests that take minutes of wall time by design (a database away for 1 and 5
-# minutes), idle meanwhile: apart from `make test`, so that stays quick. CI runs them.
+# The tests that wait out outages by design (tests/streaming/test_outage.py: PostgreSQL or
+# Redis stopped mid-answer for seconds, 1 and 5 minutes; a kill -9 mid-outage), idle
+# meanwhile: apart from `make test`, so that stays quick, and run once, not in both
+# configurations (they start their own servers). CI runs them.
 test-long: install-dev
 	$(BIN)/pytest -m long -o faulthandler_timeout=600
 

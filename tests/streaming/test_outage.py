@@ -43,6 +43,9 @@ REDIS_SERVER = shutil.which("redis-server")
 
 pytestmark = [
     pytest.mark.slow,  # its own PostgreSQL and Redis servers, and daphne
+    # Each waits out an outage (seconds to minutes): `make test-long`, once, not in both
+    # `make test` and `make test-pg` (it runs its own servers either way).
+    pytest.mark.long,
     pytest.mark.skipif(
         PG_BIN is None or REDIS_SERVER is None,
         reason="needs PostgreSQL's binaries and redis-server",
@@ -246,7 +249,6 @@ async def watch_through_outage(
     return frames
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("outage_s", [60, 300], ids=["1-minute", "5-minute"])
 def test_a_long_database_outage_loses_no_text(
     app, services: Services, fake_upstream, outage_s: float
