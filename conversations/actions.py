@@ -1,8 +1,8 @@
 """Workflows that touch several models: validate, write in one transaction, publish after commit.
 
-Views and the consumer call these; they never save messages themselves. Each function is
-synchronous (one transaction); async callers wrap it in database_sync_to_async. Starting
-the model's answer is the caller's next step (streaming.generation.start), taken only
+Views and the answer engine (streaming.answers) call these; they never save messages
+themselves. Each function is synchronous (one transaction); async callers wrap it in
+database_sync_to_async. Starting the model's answer is the engine's next step, taken only
 after the action has returned, i.e. after the commit.
 """
 
