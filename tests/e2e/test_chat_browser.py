@@ -176,14 +176,16 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
         start_chat(page, "[[fake tokens=3]] " + "word " * 300)
         expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(1)
         expect(page.locator(".context-cut")).to_have_count(0)
-        # The long question no longer fits next to the new one: the mark appears live,
-        # right before the first answer (the oldest message the model was sent).
+        # The long question no longer fits next to the new one: its whole turn (question
+        # and answer) is left out, never the answer without it, and the mark appears live
+        # right before the new question (the oldest message the model was sent).
         page.fill("#composer-text", "[[fake tokens=3]] and now?")
         page.keyboard.press("Enter")
         expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(2)
         cut = page.locator(".context-cut")
         expect(cut).to_have_count(1)
-        assert cut.evaluate("el => el.nextElementSibling.dataset.role") == "assistant"
+        assert cut.evaluate("el => el.nextElementSibling.dataset.role") == "user"
+        assert "and now?" in cut.evaluate("el => el.nextElementSibling.textContent")
         page.reload()
         expect(page.locator(".context-cut")).to_have_count(1)
     finally:
