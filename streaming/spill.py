@@ -126,7 +126,9 @@ def recover(spilled: Spilled) -> bool:
         return False  # deleted meanwhile: nothing to keep it for
     if not message.is_live and len(message.content) >= len(spilled.text):
         return False  # its end was saved (the file outlived it by a moment)
-    text = spilled.text
+    # Both are the start of the same text; a checkpoint after a short outage may be the
+    # longer one (the file then holds only what was kept during the outage).
+    text = max(spilled.text, message.content, key=len)
     if spilled.end is not None:
         outcome = Outcome(**spilled.end["outcome"])
         usage = spilled.end["usage"]
