@@ -107,3 +107,59 @@ def initials(name: str) -> str:
     if len(words) == 1:
         return words[0][:2].upper() if words[0].isascii() else words[0][:1]
     return (words[0][:1] + words[-1][:1]).upper()
+
+
+class ApiToken(models.Model):
+    """A personal access token for the API (accounts.api_tokens makes and checks them).
+
+    Only the secret's SHA-256 is stored, with its first characters to recognise it by
+    (`prefix`) and a public id to name it in URLs, logs and the usage ledger. A revoked
+    token keeps its row (who revoked it, when) for audit.
+    """
+
+    class Scope(models.TextChoices):
+        CHAT = "chat", _("Chat: post messages and get answers (also /v1)")
+        MODELS_READ = "models:read", _("List models")
+        CONVERSATIONS_READ = "conversations:read", _("Read conversations")
+        CONVERSATIONS_WRITE = "conversations:write", _("Create, change and delete conversations")
+        USAGE_READ = "usage:read", _("Read usage and limits")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("owner"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    public_id = models.CharField(_("public id"), max_length=32, unique=True, editable=False)
+    prefix = models.CharField(_("starts with"), max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    # Empty: every model the owner may use.
+    models_allowed = models.JSONField(_("models allowed"), default=list, blank=True)
+    # None: only the owner's own quota. Never raises it: both limits apply.
+    requests_per_hour = models.PositiveIntegerField(_("requests per hour"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(
+        _("last used from"), null=True, blank=True, editable=False
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("revoked by"),
+    )
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

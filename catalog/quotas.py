@@ -13,7 +13,10 @@ the action refuses with QuotaExceeded, saying which limit and when it resets.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -148,6 +151,26 @@ def _hour_key(user_id: object, now: dt.datetime) -> str:
     return f"chatweb:quota:requests:{user_id}:{now:%Y%m%d%H}"
 
 
+# A second requests-per-hour counter that check() applies beside the user's own: an API
+# token's limit (accounts.api_tokens.limits_of). A context variable, so it reaches the
+# actions in the database thread (asgiref copies the context) without every action taking
+# a parameter only the API sets.
+_extra_hourly: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "chatweb_extra_hourly_limit", default=None
+)
+
+
+@contextmanager
+def extra_hourly_limit(name: str, per_hour: int) -> Iterator[None]:
+    """While inside, check() also counts requests under `name`, at most `per_hour` an
+    hour (0: no extra limit)."""
+    reset = _extra_hourly.set((name, per_hour) if per_hour > 0 else None)
+    try:
+        yield
+    finally:
+        _extra_hourly.reset(reset)
+
+
 def requests_this_hour(user_id: object) -> int:
     return int(cache.get(_hour_key(user_id, clock.now()), 0))
 
@@ -186,14 +209,23 @@ def check(
     budget = min(budgets, key=lambda b: b.tokens) if budgets else None
     if budget is not None and budget.tokens <= 0:
         raise QuotaExceeded(budget.code, budget.limit, budget.resets_at)
-    if limits.requests_per_hour:
-        now = clock.now()
-        key = _hour_key(user.pk, now)
-        cache.add(key, 0, timeout=3700)
-        if cache.incr(key) > limits.requests_per_hour:
-            cache.decr(key)
-            hour = now.replace(minute=0, second=0, microsecond=0)
-            raise QuotaExceeded(
-                "rate_limited", limits.requests_per_hour, hour + dt.timedelta(hours=1)
-            )
+    counters = [(_hour_key(user.pk, clock.now()), limits.requests_per_hour)]
+    extra = _extra_hourly.get()
+    if extra is not None:
+        counters.append((_hour_key(extra[0], clock.now()), extra[1]))
+    _count_hourly([(key, limit) for key, limit in counters if limit])
     return budget
+
+
+def _count_hourly(counters: list[tuple[str, int]]) -> None:
+    """One more request on each counter, or none at all when one is over its limit."""
+    now = clock.now()
+    counted: list[str] = []
+    for key, limit in counters:
+        cache.add(key, 0, timeout=3700)
+        counted.append(key)
+        if cache.incr(key) > limit:
+            for done in counted:
+                cache.decr(done)
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            raise QuotaExceeded("rate_limited", limit, hour + dt.timedelta(hours=1))

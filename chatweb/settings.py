@@ -319,6 +319,11 @@ UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=0)
 if UPSTREAM_MAX_CONNECTIONS < 0:
     raise ImproperlyConfigured("UPSTREAM_MAX_CONNECTIONS must be 0 (no limit) or more.")
 MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
+# Personal access tokens for the API: the longest life a token may be given, in days (a
+# token's expiry is required; the settings page offers 90 days by default).
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+if API_TOKEN_MAX_DAYS <= 0:
+    raise ImproperlyConfigured("API_TOKEN_MAX_DAYS must be a positive number of days.")
 SYSTEM_PROMPT = env.str(
     "SYSTEM_PROMPT",
     default="You are a helpful assistant. Follow the user's instructions carefully. "

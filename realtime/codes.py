@@ -1,12 +1,13 @@
 """Every error code Chatweb sends or stores, declared once, with the HTTP status an API
 answers it with (docs/protocol.md's code tables are generated from this list).
 
-Three places a code travels:
+Four places a code travels:
 - "frame": an `error` frame on the socket (and the same refusal as an HTTP error);
 - "page": a page's JSON refusal (`{"ok": false, "code", "error"}`), never on the socket;
-- "answer": a failed or interrupted answer's stored `error_code`.
+- "answer": a failed or interrupted answer's stored `error_code`;
+- "api": a refusal only the API gives (tokens, scopes; docs/api.md).
 
-    python -m realtime.codes          # rewrite the tables in docs/protocol.md
+    python -m realtime.codes          # rewrite the tables in docs/protocol.md and docs/api.md
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Where = Literal["frame", "page", "answer"]
+Where = Literal["frame", "page", "answer", "api"]
 
 
 @dataclass(frozen=True)
@@ -230,9 +231,41 @@ declare(
 )
 
 
+# --- The API (tokens and what they allow) -----------------------------------------------------
+declare(
+    "invalid_api_key",
+    401,
+    "api",
+    "No token, a malformed one (refused before any database query: wrong prefix, length or checksum), or one that does not exist.",
+)
+declare("token_expired", 401, "api", "The token is past its expiry; make a new one.")
+declare("token_revoked", 401, "api", "The token was revoked (by its owner or an admin).")
+declare(
+    "insufficient_scope",
+    403,
+    "api",
+    "The token lacks the scope this call needs (the message names it), or a token called an endpoint only a signed-in session may (tokens cannot make tokens).",
+)
+declare(
+    "model_not_allowed",
+    403,
+    "api",
+    "The model is one the owner may use, but not in the token's model allowlist.",
+)
+declare("model_not_found", 404, "api", "No model of that name is open to the token's owner.")
+declare(
+    "invalid_token_settings",
+    400,
+    "api",
+    "A token asked for with no name, no or unknown scopes, an expiry outside 1 to `API_TOKEN_MAX_DAYS` days, a requests-per-hour below 1, or a model the owner may not use; nothing was made.",
+)
+
+
 # --- The protocol page ---------------------------------------------------------------------
 
-PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PROTOCOL = DOCS / "protocol.md"
+API = DOCS / "api.md"
 
 
 def table(where: Where) -> str:
@@ -243,7 +276,7 @@ def table(where: Where) -> str:
 
 
 def with_tables(text: str) -> str:
-    """docs/protocol.md with each `<!-- codes:WHERE -->` … `<!-- /codes -->` block regenerated."""
+    """docs/protocol.md (or api.md) with each `<!-- codes:WHERE -->` … `<!-- /codes -->` block regenerated."""
 
     def block(match: re.Match[str]) -> str:
         where: Where = match[1]  # type: ignore[assignment]
@@ -253,5 +286,7 @@ def with_tables(text: str) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a developer's command
-    PROTOCOL.write_text(with_tables(PROTOCOL.read_text()))
-    sys.stdout.write(f"{PROTOCOL} rewritten\n")
+    for page in (PROTOCOL, API):
+        if page.exists():
+            page.write_text(with_tables(page.read_text()))
+            sys.stdout.write(f"{page} rewritten\n")

@@ -95,6 +95,9 @@ def test_the_protocol_pages_code_tables_are_the_declared_codes():
     assert codes.with_tables(PROTOCOL) == PROTOCOL
     for where in ("frame", "page", "answer"):
         assert f"<!-- codes:{where} -->" in PROTOCOL
+    api = codes.API.read_text()
+    assert codes.with_tables(api) == api
+    assert "<!-- codes:api -->" in api
 
 
 def test_a_code_that_is_not_declared_cannot_be_sent():
