@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "conversations",
     "streaming",
     "catalog",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     # gettext() for the JavaScript modules, in the page's language (base.html loads it).
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("", include("api.urls")),
     path("", include("streaming.urls")),
     path("", include("accounts.urls")),
     path("", include("conversations.urls")),

@@ -22,6 +22,8 @@ LAYERS: list[set[str]] = [
     {"accounts"},
     {"conversations"},
     {"streaming"},
+    # The HTTP APIs (/v1, /api/v1): transports over the answer engine, like the socket.
+    {"api"},
     {"chatweb.urls", "chatweb.asgi"},
 ]
 
