@@ -325,6 +325,11 @@ MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 if API_TOKEN_MAX_DAYS <= 0:
     raise ImproperlyConfigured("API_TOKEN_MAX_DAYS must be a positive number of days.")
+# The API's Server-Sent Events streams (/v1 and /api/v1) send a keep-alive this often while
+# the model is silent, so proxies and clients do not take the quiet for a dead connection.
+API_SSE_PING_SECONDS = env.float("API_SSE_PING_SECONDS", default=15.0)
+if API_SSE_PING_SECONDS <= 0:
+    raise ImproperlyConfigured("API_SSE_PING_SECONDS must be a positive number of seconds.")
 SYSTEM_PROMPT = env.str(
     "SYSTEM_PROMPT",
     default="You are a helpful assistant. Follow the user's instructions carefully. "
