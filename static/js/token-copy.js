@@ -10,9 +10,8 @@ if (box) {
   const button = document.getElementById("new-token-copy");
   const label = button.querySelector("span");
   const copyLabel = label.textContent;
-  secret.addEventListener("focus", () => secret.select());
   button.addEventListener("click", async () => {
-    const ok = await copyText(secret.value);
+    const ok = await copyText(secret.textContent);
     label.textContent = ok ? gettext("Copied!") : gettext("Copy failed");
     button.dataset.copied = ok ? "true" : "false";
     clearTimeout(button.resetTimer);
