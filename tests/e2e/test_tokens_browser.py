@@ -146,3 +146,23 @@ def test_screenshots(browser: Any, app: Daphne, dora: None, shots: Path, scheme:
             page.locator("#api-tokens").screenshot(path=str(shots / f"tokens-{size}-{scheme}.png"))
         finally:
             close_page(page, app)
+
+
+def test_the_section_in_chinese(browser: Any, app: Daphne, dora: None, shots: Path) -> None:
+    """In Simplified Chinese (the browser's language): the section's words, and its
+    screenshot."""
+    forget_newest(app)
+    page = open_page(
+        browser, app, username=DORA, password=DORA_PASSWORD, color_scheme="dark", locale="zh-CN"
+    )
+    try:
+        page.goto("/settings/")
+        page.fill("#id_token-name", NEWEST)
+        page.get_by_role("button", name="创建令牌").click()
+        expect(page.locator("#new-token")).to_contain_text("它不会再次显示")
+        expect(page.locator("#tokens-heading")).to_have_text("API 令牌")
+        expect(page.locator(".token-revoked .token-state")).to_have_text("已撤销")
+        assert run_axe(page) == []
+        page.locator("#api-tokens").screenshot(path=str(shots / "zh-hans-tokens-desktop-dark.png"))
+    finally:
+        close_page(page, app)
