@@ -50,6 +50,9 @@ def token_create(request: HttpRequest) -> HttpResponse:
         else:
             # The list shows it; the form starts afresh for the next one.
             return render_settings(request, issued=issued, status=201)
+    # The form is below the list: the browser takes the first field to correct into view.
+    first = next((name for name in form.fields if name in form.errors), "name")
+    form.fields[first].widget.attrs["autofocus"] = True
     return render_settings(request, token_form=form, status=400)
 
 

@@ -104,6 +104,8 @@ def test_bad_input_is_shown_beside_the_form_and_writes_nothing(alice_client, fie
     assert "field-error" in response.text or "form-errors" in response.text
     assert not ApiToken.objects.exists()
     assert secrets_in(response.text) == []
+    # The field to correct has the focus (the form is below the list).
+    assert re.search(rf'<[^>]*name="{field}"[^>]*autofocus', response.text)
     # What was typed is kept, to correct it.
     if field != "token-name":
         assert 'value="laptop script"' in response.text
