@@ -3,13 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from accounts import avatars
-from accounts.models import UserSettings
+from accounts import api_tokens, avatars
+from accounts.models import ApiToken, UserSettings
 from catalog import config as catalog
 from chatweb import visibility
 
@@ -109,3 +111,62 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         if commit:
             instance.save()
         return instance
+
+
+# The expiries offered for a new token, in days (never beyond API_TOKEN_MAX_DAYS).
+TOKEN_DAYS = (7, 30, 90, 365)
+
+
+def token_days() -> list[int]:
+    """The expiries offered: TOKEN_DAYS up to API_TOKEN_MAX_DAYS, and that maximum itself
+    when it falls between two of them (or below the shortest)."""
+    longest = settings.API_TOKEN_MAX_DAYS
+    days = {d for d in TOKEN_DAYS if d <= longest}
+    if longest < TOKEN_DAYS[-1]:
+        days.add(longest)
+    return sorted(days)
+
+
+class TokenForm(forms.Form):
+    """A new API token, on the settings page. The form reads the fields; accounts.api_tokens
+    .create() is the one that decides (its refusals are shown as the form's errors)."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("What will use it, so you recognise it later: “laptop script”."),
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=ApiToken.Scope.choices,
+        initial=[ApiToken.Scope.CHAT],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one scope.")},
+    )
+    days = forms.TypedChoiceField(label=_("Expires after"), coerce=int)
+    models_allowed = forms.MultipleChoiceField(
+        label=_("Models allowed"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None checked: every model you may use, now and later."),
+    )
+    requests_per_hour = forms.IntegerField(
+        label=_("Requests per hour"),
+        required=False,
+        min_value=1,
+        help_text=_("Empty: only your account's own limits. It never raises them."),
+    )
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "token")
+        super().__init__(*args, **kwargs)
+        days = token_days()
+        field = self.fields["days"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [
+            (d, ngettext("%(days)d day", "%(days)d days", d) % {"days": d}) for d in days
+        ]
+        field.initial = api_tokens.DEFAULT_DAYS if api_tokens.DEFAULT_DAYS in days else days[-1]
+        models = self.fields["models_allowed"]
+        assert isinstance(models, forms.MultipleChoiceField)
+        models.choices = [(choice.name, choice.label) for choice in catalog.models_for(user)]

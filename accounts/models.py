@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -133,7 +134,7 @@ class ApiToken(models.Model):
     name = models.CharField(_("name"), max_length=100)
     public_id = models.CharField(_("public id"), max_length=32, unique=True, editable=False)
     prefix = models.CharField(_("starts with"), max_length=16, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
     scopes = models.JSONField(_("scopes"), default=list)
     # Empty: every model the owner may use.
     models_allowed = models.JSONField(_("models allowed"), default=list, blank=True)
@@ -163,3 +164,9 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def state(self, now: dt.datetime) -> str:
+        """ "revoked", "expired" or "active" at `now` (a revocation wins: it is for good)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import token_views, views
 
 urlpatterns = [
     path("setup/", views.setup, name="setup"),
@@ -10,5 +10,11 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/password/", views.password_change, name="password_change"),
+    path("settings/tokens/", token_views.token_create, name="token_create"),
+    path(
+        "settings/tokens/<str:public_id>/revoke/",
+        token_views.token_revoke,
+        name="token_revoke",
+    ),
     path("accounts/avatar/<int:user_id>/<int:version>.png", views.avatar, name="avatar"),
 ]

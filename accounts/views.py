@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from accounts import protection
-from accounts.forms import AccountCreationForm, UserSettingsForm
-from accounts.models import UserSettings, settings_for
+from accounts import api_tokens, protection
+from accounts.forms import AccountCreationForm, TokenForm, UserSettingsForm
+from accounts.models import ApiToken, UserSettings, settings_for
+from catalog import clock
 
 
 def needs_setup() -> bool:
@@ -112,9 +113,40 @@ def _password_form(request: HttpRequest, data: Any = None) -> PasswordChangeForm
     return form
 
 
+def render_settings(
+    request: HttpRequest,
+    *,
+    form: UserSettingsForm | None = None,
+    password_form: PasswordChangeForm | None = None,
+    token_form: TokenForm | None = None,
+    issued: api_tokens.Issued | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The whole settings page, with whichever of its forms was just posted (and its
+    errors), and a new token's secret in the one response that made it."""
+    user: Any = request.user
+    if form is None:
+        form = UserSettingsForm(instance=settings_for(user), user=user)
+    tokens = ApiToken.objects.filter(user_id=user.pk)
+    now = clock.now()
+    return render(
+        request,
+        "accounts/settings.html",
+        {
+            "form": form,
+            "password_form": password_form or _password_form(request),
+            "token_form": token_form or TokenForm(user=user),
+            "tokens": [(token, token.state(now)) for token in tokens],
+            "issued": issued,
+        },
+        status=status,
+    )
+
+
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    """Display name, avatar, theme, language, chat defaults; the password has its own form."""
+    """Display name, avatar, theme, language, chat defaults; the password and the API
+    tokens have their own forms."""
     current = settings_for(request.user)
     form = UserSettingsForm(
         request.POST if request.method == "POST" else None,
@@ -122,19 +154,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         instance=current,
         user=request.user,  # type: ignore[arg-type]
     )
-    status = 200
     if request.method == "POST":
         if form.is_valid():
             form.save()
             flash.success(request, _("Your settings are saved."))
             return redirect("settings")
-        status = 400
-    return render(
-        request,
-        "accounts/settings.html",
-        {"form": form, "password_form": _password_form(request)},
-        status=status,
-    )
+        return render_settings(request, form=form, status=400)
+    return render_settings(request, form=form)
 
 
 @login_required
@@ -148,13 +174,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
         update_session_auth_hash(request, user)
         flash.success(request, _("Your password is changed. Other devices are signed out."))
         return redirect("settings")
-    form = UserSettingsForm(instance=settings_for(request.user), user=request.user)  # type: ignore[arg-type]
-    return render(
-        request,
-        "accounts/settings.html",
-        {"form": form, "password_form": password_form},
-        status=400,
-    )
+    return render_settings(request, password_form=password_form, status=400)
 
 
 @require_GET
