@@ -21,6 +21,7 @@ from ninja.utils import check_csrf
 
 from api import auth, errors
 from api.auth import Caller
+from catalog.quotas import QuotaExceeded
 from realtime.codes import ProtocolError
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -117,6 +118,10 @@ def session_only(request: HttpRequest) -> Caller:
 
 @api.exception_handler(ProtocolError)
 def _refused(request: HttpRequest, exc: ProtocolError) -> HttpResponse:
+    # A quota refusal reaches here as the action's ProtocolError; its QuotaExceeded (the
+    # cause) knows when the quota resets: Retry-After and x-should-retry come from it.
+    if isinstance(exc.__cause__, QuotaExceeded):
+        return errors.response(exc.__cause__)
     return errors.response(exc)
 
 
