@@ -7,7 +7,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http import HttpRequest
 from ninja import Router
-from ninja.responses import codes_4xx
 
 from accounts import api_tokens
 from accounts.models import ApiToken
@@ -74,7 +73,7 @@ def _me(caller: Caller) -> dict[str, Any]:
 
 @router.get(
     "/me",
-    response={200: schemas.Me, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.Me, schemas.REFUSALS: schemas.ErrorBody},
     summary="Who is calling: the user, their effective limits, usage today and this month",
     description="Scope `usage:read`. Limits of 0 mean no limit.",
 )
@@ -104,7 +103,7 @@ def _usage(caller: Caller) -> dict[str, Any]:
 
 @router.get(
     "/usage",
-    response={200: schemas.UsageOut, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.UsageOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="This month's usage by model, and the limits",
     description="Scope `usage:read`. Web, API and /v1 answers alike.",
 )
@@ -123,7 +122,7 @@ def _models(caller: Caller) -> list[dict[str, str]]:
 
 @router.get(
     "/models",
-    response={200: schemas.ModelList, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.ModelList, schemas.REFUSALS: schemas.ErrorBody},
     summary="The models the caller may use",
     description="Scope `models:read`. The user's models, narrowed by the token's allowlist.",
 )

@@ -16,13 +16,13 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import Header, Status
-from ninja.responses import codes_4xx
 
 from accounts import api_tokens
 from api import events
 from api.auth import Caller
 from api.conversations import router as router
 from api.schemas import (
+    REFUSALS,
     Accepted,
     Edit,
     ErrorBody,
@@ -51,7 +51,7 @@ SSE_RESPONSE = {
         }
     }
 }
-ACCEPTED: dict[Any, Any] = {202: Accepted, codes_4xx: ErrorBody}
+ACCEPTED: dict[Any, Any] = {202: Accepted, REFUSALS: ErrorBody}
 
 
 def events_url(message_id: int) -> str:
@@ -189,7 +189,7 @@ async def edit(request: HttpRequest, conversation_id: int, message_id: int, body
 @router.post(
     "/conversations/{int:conversation_id}/switch",
     tags=TAGS,
-    response={200: Switched, codes_4xx: ErrorBody},
+    response={200: Switched, REFUSALS: ErrorBody},
     summary="Show another branch",
     description="Scope `conversations:write`. The active path goes through `message_id` "
     "(to the newest message below it).",
@@ -216,7 +216,7 @@ async def switch(request: HttpRequest, conversation_id: int, body: Switch) -> An
 @router.post(
     "/conversations/{int:conversation_id}/stop",
     tags=TAGS,
-    response={202: Stopped, codes_4xx: ErrorBody},
+    response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop the answer being written",
     description="Scope `chat`. Stops it on whichever instance runs it (the upstream request "
     "is closed). 409 `not_streaming` when nothing is being written.",
@@ -245,7 +245,7 @@ def _conversation_of(user: Any, message_id: int) -> int:
 @router.post(
     "/messages/{int:message_id}/stop",
     tags=TAGS,
-    response={202: Stopped, codes_4xx: ErrorBody},
+    response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop this answer",
     description="Scope `chat`. As POST /conversations/{id}/stop, by the answer's id.",
 )
@@ -269,7 +269,7 @@ def _check_owned(user: Any, message_id: int) -> None:
     response={
         200: None,
         204: None,
-        codes_4xx: ErrorBody,
+        REFUSALS: ErrorBody,
     },
     openapi_extra={
         "responses": {

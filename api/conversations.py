@@ -16,7 +16,6 @@ from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
-from ninja.responses import codes_4xx
 
 from accounts.models import settings_for
 from api import schemas
@@ -108,7 +107,7 @@ def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
 
 @router.get(
     "/conversations",
-    response={200: schemas.ConversationPage, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.ConversationPage, schemas.REFUSALS: schemas.ErrorBody},
     summary="The user's conversations, most recently active first",
     description="Scope `conversations:read`. Cursor-paged: pass `next_cursor` as `cursor`.",
 )
@@ -142,7 +141,7 @@ def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conver
 
 @router.post(
     "/conversations",
-    response={201: schemas.ConversationOut, codes_4xx: schemas.ErrorBody},
+    response={201: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="Create an empty conversation",
     description="Scope `conversations:write`. Post its first message with "
     "POST /conversations/{id}/messages.",
@@ -155,7 +154,7 @@ async def create_conversation(request: HttpRequest, body: schemas.ConversationCr
 
 @router.get(
     "/conversations/{int:conversation_id}",
-    response={200: schemas.ConversationOut, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="One conversation",
     description="Scope `conversations:read`.",
 )
@@ -173,7 +172,7 @@ def _rename(user: Any, conversation_id: int, title: str) -> Conversation:
 
 @router.patch(
     "/conversations/{int:conversation_id}",
-    response={200: schemas.ConversationOut, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="Rename a conversation",
     description="Scope `conversations:write`.",
 )
@@ -191,7 +190,7 @@ def _delete(user: Any, conversation_id: int) -> None:
 
 @router.delete(
     "/conversations/{int:conversation_id}",
-    response={204: None, codes_4xx: schemas.ErrorBody},
+    response={204: None, schemas.REFUSALS: schemas.ErrorBody},
     summary="Delete a conversation",
     description="Scope `conversations:write`. An answer being written is stopped.",
 )
@@ -225,7 +224,7 @@ def _messages(user: Any, conversation_id: int, query: MessagesQuery) -> tuple[li
 
 @router.get(
     "/conversations/{int:conversation_id}/messages",
-    response={200: schemas.MessagePage, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.MessagePage, schemas.REFUSALS: schemas.ErrorBody},
     summary="The messages of a conversation, oldest first",
     description="Scope `conversations:read`. The active path (what the page shows), or "
     "every branch with `branches=true` (each message names its `parent_id`). Cursor-paged.",
@@ -253,7 +252,7 @@ def _export(user: Any, conversation_id: int | None) -> dict[str, Any]:
 
 @router.get(
     "/export",
-    response={200: dict[str, Any], codes_4xx: schemas.ErrorBody},
+    response={200: dict[str, Any], schemas.REFUSALS: schemas.ErrorBody},
     summary="Export every conversation (chatweb-export, version 1)",
     description="Scope `conversations:read`. The document POST /import takes back.",
 )
@@ -264,7 +263,7 @@ async def export_all(request: HttpRequest) -> Any:
 
 @router.get(
     "/conversations/{int:conversation_id}/export",
-    response={200: dict[str, Any], codes_4xx: schemas.ErrorBody},
+    response={200: dict[str, Any], schemas.REFUSALS: schemas.ErrorBody},
     summary="Export one conversation, every branch",
     description="Scope `conversations:read`.",
 )
@@ -284,7 +283,7 @@ def _import(user: Any, raw: bytes) -> list[Conversation]:
 
 @router.post(
     "/import",
-    response={201: schemas.Imported, codes_4xx: schemas.ErrorBody},
+    response={201: schemas.Imported, schemas.REFUSALS: schemas.ErrorBody},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -309,7 +308,7 @@ class SearchQuery(Schema):
 
 @router.get(
     "/search",
-    response={200: schemas.SearchResults, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.SearchResults, schemas.REFUSALS: schemas.ErrorBody},
     summary="Search titles and messages",
     description="Scope `conversations:read`. Newest first, at most 30 hits; snippets are "
     "escaped HTML with `<mark>` around the hits.",

@@ -20,6 +20,10 @@ class ErrorBody(Schema):
     error: ErrorDetail
 
 
+# The statuses a refusal may have (realtime/codes.py), each documented with ErrorBody.
+REFUSALS = frozenset({400, 401, 403, 404, 409, 413, 429})
+
+
 # --- Messages (docs/protocol.md, "Message"; realtime.events.MessageData) ----------------------
 
 

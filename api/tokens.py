@@ -9,7 +9,6 @@ from channels.db import database_sync_to_async
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Status
-from ninja.responses import codes_4xx
 
 from accounts import api_tokens
 from accounts.models import ApiToken
@@ -27,7 +26,7 @@ def _list(user: Any) -> list[dict[str, Any]]:
 
 @router.get(
     "/tokens",
-    response={200: schemas.TokenList, codes_4xx: schemas.ErrorBody},
+    response={200: schemas.TokenList, schemas.REFUSALS: schemas.ErrorBody},
     summary="The user's tokens, revoked ones included",
     description="Signed-in session only.",
 )
@@ -38,7 +37,7 @@ async def list_tokens(request: HttpRequest) -> Any:
 
 @router.post(
     "/tokens",
-    response={201: schemas.TokenCreated, codes_4xx: schemas.ErrorBody},
+    response={201: schemas.TokenCreated, schemas.REFUSALS: schemas.ErrorBody},
     summary="Make a token (its secret is in this response only)",
     description="Signed-in session only.",
 )
@@ -64,7 +63,7 @@ def _revoke(user: Any, public_id: str) -> None:
 
 @router.delete(
     "/tokens/{public_id}",
-    response={204: None, codes_4xx: schemas.ErrorBody},
+    response={204: None, schemas.REFUSALS: schemas.ErrorBody},
     summary="Revoke a token",
     description="Signed-in session only. The row stays, for audit.",
 )

@@ -36,6 +36,7 @@ async def test_posting_starts_the_answer_and_says_where_to_watch_it(
     assert body["message"]["status"] == "pending"
     answer = await ended(body["message_id"])
     assert (answer.status, answer.content) == ("done", expected_text(4))
+    assert answer.parent_id is not None
     question = await Message.objects.aget(pk=answer.parent_id)
     assert question.content == "[[fake tokens=4]]"
 
