@@ -26,6 +26,7 @@ from api.schemas import (
     Accepted,
     Edit,
     ErrorBody,
+    Id,
     PostMessage,
     Regenerate,
     Stopped,
@@ -119,7 +120,7 @@ async def _start(
 
 
 @router.post(
-    "/conversations/{int:conversation_id}/messages",
+    "/conversations/{conversation_id}/messages",
     tags=TAGS,
     response=ACCEPTED,
     openapi_extra=SSE_RESPONSE,
@@ -127,7 +128,7 @@ async def _start(
     description="Scope `chat`. 202 with the answer's id and its events URL, or the answer "
     "streamed at once with `Accept: text/event-stream`. 409 `busy` while an answer streams.",
 )
-async def post_message(request: HttpRequest, conversation_id: int, body: PostMessage) -> Any:
+async def post_message(request: HttpRequest, conversation_id: Id, body: PostMessage) -> Any:
     caller = caller_of(request, "chat")
     return await _start(
         request,
@@ -140,14 +141,14 @@ async def post_message(request: HttpRequest, conversation_id: int, body: PostMes
 
 
 @router.post(
-    "/conversations/{int:conversation_id}/regenerate",
+    "/conversations/{conversation_id}/regenerate",
     tags=TAGS,
     response=ACCEPTED,
     openapi_extra=SSE_RESPONSE,
     summary="Answer again (a new branch)",
     description="Scope `chat`. A new answer to the same question, as a sibling branch.",
 )
-async def regenerate(request: HttpRequest, conversation_id: int, body: Regenerate) -> Any:
+async def regenerate(request: HttpRequest, conversation_id: Id, body: Regenerate) -> Any:
     caller = caller_of(request, "chat")
     return await _start(
         request,
@@ -163,14 +164,14 @@ async def regenerate(request: HttpRequest, conversation_id: int, body: Regenerat
 
 
 @router.post(
-    "/conversations/{int:conversation_id}/messages/{int:message_id}/edit",
+    "/conversations/{conversation_id}/messages/{message_id}/edit",
     tags=TAGS,
     response=ACCEPTED,
     openapi_extra=SSE_RESPONSE,
     summary="Edit a question (a new branch), answered at once",
     description="Scope `chat`. The user's message resent with new text as a sibling branch.",
 )
-async def edit(request: HttpRequest, conversation_id: int, message_id: int, body: Edit) -> Any:
+async def edit(request: HttpRequest, conversation_id: Id, message_id: Id, body: Edit) -> Any:
     caller = caller_of(request, "chat")
     return await _start(
         request,
@@ -187,14 +188,14 @@ async def edit(request: HttpRequest, conversation_id: int, message_id: int, body
 
 
 @router.post(
-    "/conversations/{int:conversation_id}/switch",
+    "/conversations/{conversation_id}/switch",
     tags=TAGS,
     response={200: Switched, REFUSALS: ErrorBody},
     summary="Show another branch",
     description="Scope `conversations:write`. The active path goes through `message_id` "
     "(to the newest message below it).",
 )
-async def switch(request: HttpRequest, conversation_id: int, body: Switch) -> Any:
+async def switch(request: HttpRequest, conversation_id: Id, body: Switch) -> Any:
     caller = caller_of(request, "conversations:write")
     chosen = await answers.switch(
         user=caller.user, conversation_id=conversation_id, message_id=body.message_id
@@ -214,14 +215,14 @@ async def switch(request: HttpRequest, conversation_id: int, body: Switch) -> An
 
 
 @router.post(
-    "/conversations/{int:conversation_id}/stop",
+    "/conversations/{conversation_id}/stop",
     tags=TAGS,
     response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop the answer being written",
     description="Scope `chat`. Stops it on whichever instance runs it (the upstream request "
     "is closed). 409 `not_streaming` when nothing is being written.",
 )
-async def stop(request: HttpRequest, conversation_id: int) -> Any:
+async def stop(request: HttpRequest, conversation_id: Id) -> Any:
     caller = caller_of(request, "chat")
     stopped = await answers.stop(user=caller.user, conversation_id=conversation_id)
     return Status(202, {"message_id": stopped})
@@ -243,13 +244,13 @@ def _conversation_of(user: Any, message_id: int) -> int:
 
 
 @router.post(
-    "/messages/{int:message_id}/stop",
+    "/messages/{message_id}/stop",
     tags=TAGS,
     response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop this answer",
     description="Scope `chat`. As POST /conversations/{id}/stop, by the answer's id.",
 )
-async def stop_message(request: HttpRequest, message_id: int) -> Any:
+async def stop_message(request: HttpRequest, message_id: Id) -> Any:
     caller = caller_of(request, "chat")
     conversation_id = await database_sync_to_async(_conversation_of)(caller.user, message_id)
     stopped = await answers.stop(user=caller.user, conversation_id=conversation_id)
@@ -264,7 +265,7 @@ def _check_owned(user: Any, message_id: int) -> None:
 
 
 @router.get(
-    "/messages/{int:message_id}/events",
+    "/messages/{message_id}/events",
     tags=TAGS,
     response={
         200: None,
@@ -288,7 +289,7 @@ def _check_owned(user: Any, message_id: int) -> None:
 )
 async def message_events(
     request: HttpRequest,
-    message_id: int,
+    message_id: Id,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),  # type: ignore[type-arg]
 ) -> HttpResponseBase:
     caller = caller_of(request, "chat")

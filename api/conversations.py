@@ -15,11 +15,12 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from accounts.models import settings_for
 from api import schemas
 from api.events import localized
+from api.schemas import Id
 from api.v1 import caller_of
 from catalog import config as catalog
 from conversations import actions, search, transfer
@@ -34,12 +35,12 @@ MAX_PAGE = 100
 
 class PageQuery(Schema):
     cursor: str | None = None
-    limit: int = 20
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
 
 
 class MessagesQuery(PageQuery):
-    branches: bool = False
-    limit: int = 50
+    branches: bool = Field(False, description="Every branch, not only the active path.")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
 
 
 def conversation_out(c: Conversation) -> dict[str, Any]:
@@ -113,8 +114,7 @@ def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
 )
 async def list_conversations(request: HttpRequest, query: Query[PageQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
-    limit = _limit(query.limit)
-    return await database_sync_to_async(_list)(caller.user, query.cursor, limit)
+    return await database_sync_to_async(_list)(caller.user, query.cursor, query.limit)
 
 
 def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conversation:
@@ -153,12 +153,12 @@ async def create_conversation(request: HttpRequest, body: schemas.ConversationCr
 
 
 @router.get(
-    "/conversations/{int:conversation_id}",
+    "/conversations/{conversation_id}",
     response={200: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="One conversation",
     description="Scope `conversations:read`.",
 )
-async def get_conversation(request: HttpRequest, conversation_id: int) -> Any:
+async def get_conversation(request: HttpRequest, conversation_id: Id) -> Any:
     caller = caller_of(request, "conversations:read")
     found = await database_sync_to_async(_owned)(caller.user, conversation_id)
     return conversation_out(found)
@@ -171,13 +171,13 @@ def _rename(user: Any, conversation_id: int, title: str) -> Conversation:
 
 
 @router.patch(
-    "/conversations/{int:conversation_id}",
+    "/conversations/{conversation_id}",
     response={200: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
     summary="Rename a conversation",
     description="Scope `conversations:write`.",
 )
 async def rename_conversation(
-    request: HttpRequest, conversation_id: int, body: schemas.ConversationRename
+    request: HttpRequest, conversation_id: Id, body: schemas.ConversationRename
 ) -> Any:
     caller = caller_of(request, "conversations:write")
     renamed = await database_sync_to_async(_rename)(caller.user, conversation_id, body.title)
@@ -189,12 +189,12 @@ def _delete(user: Any, conversation_id: int) -> None:
 
 
 @router.delete(
-    "/conversations/{int:conversation_id}",
+    "/conversations/{conversation_id}",
     response={204: None, schemas.REFUSALS: schemas.ErrorBody},
     summary="Delete a conversation",
     description="Scope `conversations:write`. An answer being written is stopped.",
 )
-async def delete_conversation(request: HttpRequest, conversation_id: int) -> Any:
+async def delete_conversation(request: HttpRequest, conversation_id: Id) -> Any:
     caller = caller_of(request, "conversations:write")
     await database_sync_to_async(_delete)(caller.user, conversation_id)
     return Status(204, None)
@@ -223,17 +223,16 @@ def _messages(user: Any, conversation_id: int, query: MessagesQuery) -> tuple[li
 
 
 @router.get(
-    "/conversations/{int:conversation_id}/messages",
+    "/conversations/{conversation_id}/messages",
     response={200: schemas.MessagePage, schemas.REFUSALS: schemas.ErrorBody},
     summary="The messages of a conversation, oldest first",
     description="Scope `conversations:read`. The active path (what the page shows), or "
     "every branch with `branches=true` (each message names its `parent_id`). Cursor-paged.",
 )
 async def list_messages(
-    request: HttpRequest, conversation_id: int, query: Query[MessagesQuery]
+    request: HttpRequest, conversation_id: Id, query: Query[MessagesQuery]
 ) -> Any:
     caller = caller_of(request, "conversations:read")
-    _limit(query.limit)
     page, more = await database_sync_to_async(_messages)(caller.user, conversation_id, query)
     language = translation.get_language()
     return {
@@ -262,12 +261,12 @@ async def export_all(request: HttpRequest) -> Any:
 
 
 @router.get(
-    "/conversations/{int:conversation_id}/export",
+    "/conversations/{conversation_id}/export",
     response={200: dict[str, Any], schemas.REFUSALS: schemas.ErrorBody},
     summary="Export one conversation, every branch",
     description="Scope `conversations:read`.",
 )
-async def export_one(request: HttpRequest, conversation_id: int) -> Any:
+async def export_one(request: HttpRequest, conversation_id: Id) -> Any:
     caller = caller_of(request, "conversations:read")
     return await database_sync_to_async(_export)(caller.user, conversation_id)
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from ninja.params import functions as params
+
+# The largest id a database row can have (a 64-bit signed integer); a larger one is refused
+# (400) before any query could overflow.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, params.Path(ge=1, le=MAX_ID)]
 
 # --- Errors (api/errors.py) ------------------------------------------------------------------
 
@@ -115,7 +121,10 @@ class PostMessage(Schema):
 
 class Regenerate(Schema):
     message_id: int | None = Field(
-        None, description="The answer (or question) to answer again; default: the last one."
+        ge=1,
+        le=MAX_ID,
+        default=None,
+        description="The answer (or question) to answer again; default: the last one.",
     )
     model: str | None = None
 
@@ -126,7 +135,7 @@ class Edit(Schema):
 
 
 class Switch(Schema):
-    message_id: int
+    message_id: int = Field(ge=1, le=MAX_ID)
 
 
 class Accepted(Schema):
@@ -222,9 +231,9 @@ class TokenCreate(Schema):
     scopes: list[
         Literal["chat", "models:read", "conversations:read", "conversations:write", "usage:read"]
     ]
-    days: int = 90
+    days: int = Field(90, ge=1, description="At most API_TOKEN_MAX_DAYS (365 by default).")
     models_allowed: list[str] = []
-    requests_per_hour: int | None = None
+    requests_per_hour: int | None = Field(None, ge=1, le=2_147_483_647)
 
 
 class TokenCreated(Schema):

@@ -273,6 +273,7 @@ declare(
     "A signed-in session's POST, PATCH or DELETE without the page's CSRF token (`X-CSRFToken`); tokens need none.",
 )
 declare("token_not_found", 404, "api", "No API token of the user's has this id.")
+declare("no_such_endpoint", 404, "api", "A path under `/api/v1/` that names no endpoint.")
 
 
 # --- The protocol page ---------------------------------------------------------------------
