@@ -56,12 +56,6 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
     }
 
 
-def _limit(value: int) -> int:
-    if not 1 <= value <= MAX_PAGE:
-        raise ProtocolError("invalid_request", _("limit is from 1 to %(max)s.") % {"max": MAX_PAGE})
-    return value
-
-
 def _bad_cursor() -> ProtocolError:
     return ProtocolError("invalid_request", _("This cursor is not one this API gave."))
 

@@ -123,7 +123,7 @@ async def answer_events(
     except Exception:
         log.exception("The events of answer %s failed", message_id)
         with translation.override(language):
-            text = _("Something went wrong on the server.")
+            text = _("Something went wrong on the server while writing this answer.")
         yield encode("error", {"code": "internal", "message": text})
 
 

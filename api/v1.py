@@ -130,7 +130,7 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return errors.response(
         ProtocolError(
             "invalid_api_key",
-            _("Send a valid API token: Authorization: Bearer cwp_… (or X-Api-Key)."),
+            _("Send an API token (Authorization: Bearer cwp_…, or X-Api-Key), or sign in."),
         )
     )
 
