@@ -45,7 +45,7 @@ TAGS = ["answers"]
 
 SSE_RESPONSE = {
     "responses": {
-        "200": {
+        200: {
             "description": "With `Accept: text/event-stream`: the answer's events at once "
             "(as GET /messages/{id}/events).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -274,12 +274,12 @@ def _check_owned(user: Any, message_id: int) -> None:
     },
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "The answer's events (text/event-stream): snapshot, delta…, "
                 "done; ping while quiet. Resume with Last-Event-ID.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            "204": {"description": "Last-Event-ID says the client already saw the end."},
+            204: {"description": "Last-Event-ID says the client already saw the end."},
         }
     },
     summary="The answer's events (Server-Sent Events, resumable)",

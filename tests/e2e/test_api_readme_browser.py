@@ -64,3 +64,23 @@ def test_the_readme_eventsource_snippet_watches_an_answer_to_its_end(page: Any):
         page.wait_for_timeout(100)
     [line] = [text for text in printed if text.startswith("done ")]
     assert len(line) > len("done ")  # the answer's text, whole
+
+
+def test_the_browsable_docs_render_under_the_csp_and_call_the_api(page: Any):
+    page.goto("/api/v1/docs")
+    operation = "#operations-account-api_account_me"
+    page.click(f"{operation} .opblock-summary")
+    page.click(f"{operation} button.try-out__btn")
+    page.click(f"{operation} button.execute")
+    status = page.wait_for_selector(f"{operation} .live-responses-table tbody .response-col_status")
+    assert status.inner_text().strip() == "200"
+    # An unsafe method from the docs carries the session's CSRF token (ninja's interceptor):
+    # the example body's model ("string") is refused as unknown, not the call as forged.
+    operation = "#operations-conversations-api_conversations_create_conversation"
+    page.click(f"{operation} .opblock-summary")
+    page.click(f"{operation} button.try-out__btn")
+    page.click(f"{operation} button.execute")
+    status = page.wait_for_selector(f"{operation} .live-responses-table tbody .response-col_status")
+    assert status.inner_text().strip() == "400"
+    body = page.inner_text(f"{operation} .live-responses-table tbody .response-col_description")
+    assert "unknown_model" in body
