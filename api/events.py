@@ -19,12 +19,14 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from conversations import errors as message_errors
+from conversations.models import Message
 from realtime import events
 from realtime.codes import ProtocolError
 from realtime.events import MessageData
@@ -96,6 +98,13 @@ async def answer_events(
         frames = _with_pings(answers.watch(user=user, message_id=message_id))
         async for frame in frames:
             if frame is None:
+                if not await database_sync_to_async(_exists)(message_id):
+                    # Deleted with its conversation: watch() would wait for an end that
+                    # cannot come (one indexed query a ping, so it is found within one).
+                    with translation.override(language):
+                        text = _("This conversation was deleted.")
+                    yield encode("error", {"code": "not_found", "message": text})
+                    return
                 yield encode("ping", {})
             elif frame["type"] == "snapshot" and frame["message"] is not None:
                 message = frame["message"]
@@ -125,6 +134,10 @@ async def answer_events(
         with translation.override(language):
             text = _("Something went wrong on the server while writing this answer.")
         yield encode("error", {"code": "internal", "message": text})
+
+
+def _exists(message_id: int) -> bool:
+    return Message.objects.filter(pk=message_id).exists()
 
 
 async def _with_pings(

@@ -4,6 +4,8 @@ scope, the token's model allowlist and its own hourly limit, and the session's C
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from typing import Any
 
 import pytest
@@ -189,3 +191,32 @@ async def test_another_users_answer_cannot_be_watched_or_stopped(
     assert running.status in Message.LIVE
     await alice_api.post(f"/conversations/{conversation.pk}/stop")
     await ended(answer_id)
+
+
+async def test_the_stream_of_an_answer_deleted_with_its_conversation_ends_with_an_error(
+    live, alice_api, conversation, upstream: FakeUpstream, settings
+):
+    settings.API_SSE_PING_SECONDS = 0.2
+    posted = await alice_api.post(
+        f"/conversations/{conversation.pk}/messages", {"text": "[[fake tokens=400 delay=0.02]]"}
+    )
+    answer_id = posted.json()["message_id"]
+    stream = await alice_api.client.get(
+        f"/api/v1/messages/{answer_id}/events", headers=alice_api.headers()
+    )
+    chunks = aiter(stream.streaming_content)
+    names: list[str] = []
+    async with asyncio.timeout(20):
+        while not names or names[-1] != "error":
+            chunk = (await anext(chunks)).decode()
+            names.append(re.findall(r"^event: (\w+)$", chunk, re.MULTILINE)[0])
+            if len(names) == 3:
+                deleted = await alice_api.send("delete", f"/conversations/{conversation.pk}")
+                assert deleted.status_code == 204
+        last = chunk
+    assert names[0] == "snapshot"
+    assert '"code":"not_found"' in last
+    assert "done" not in names
+    with contextlib.suppress(StopAsyncIteration):
+        await anext(chunks)
+        raise AssertionError("the stream went on after its error")
