@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "streaming",
     "catalog",
     "api",
+    # django-ninja: its templates and static files, for the browsable docs at /api/v1/docs.
+    "ninja",
 ]
 
 MIDDLEWARE = [

@@ -260,6 +260,21 @@ declare(
     "A token asked for with no name, no or unknown scopes, an expiry outside 1 to `API_TOKEN_MAX_DAYS` days, a requests-per-hour below 1, or a model the owner may not use; nothing was made.",
 )
 
+declare(
+    "invalid_request",
+    400,
+    "api",
+    "A parameter or body field of the wrong type, missing or out of range (`param` names it), a body that is not JSON, or a paging cursor this API did not give.",
+)
+declare(
+    "csrf_failed",
+    403,
+    "api",
+    "A signed-in session's POST, PATCH or DELETE without the page's CSRF token (`X-CSRFToken`); tokens need none.",
+)
+declare("token_not_found", 404, "api", "No API token of the user's has this id.")
+declare("no_such_endpoint", 404, "api", "A path under `/api/v1/` that names no endpoint.")
+
 
 # --- The protocol page ---------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from django.db import models
 from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "catalog", "chatweb", "conversations", "streaming")
+PACKAGES = ("accounts", "api", "catalog", "chatweb", "conversations", "streaming")
 LOCALE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
 TEMPLATE_DIRS = [ROOT / "templates", *ROOT.glob("*/templates")]
 JS_DIR = ROOT / "static" / "js"

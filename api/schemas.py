@@ -1,0 +1,245 @@
+"""The shapes /api/v1 reads and writes (its OpenAPI schema comes from these)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from ninja import Field, Schema
+from ninja.params import functions as params
+
+# The largest id a database row can have (a 64-bit signed integer); a larger one is refused
+# (400) before any query could overflow.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, params.Path(ge=1, le=MAX_ID)]
+
+# --- Errors (api/errors.py) ------------------------------------------------------------------
+
+
+class ErrorDetail(Schema):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class ErrorBody(Schema):
+    error: ErrorDetail
+
+
+# The statuses a refusal may have (realtime/codes.py), each documented with ErrorBody.
+REFUSALS = frozenset({400, 401, 403, 404, 409, 413, 429})
+
+
+# --- Messages (docs/protocol.md, "Message"; realtime.events.MessageData) ----------------------
+
+
+class Usage(Schema):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class MessageOut(Schema):
+    id: int
+    parent_id: int | None
+    role: str
+    status: str
+    content: str
+    html: str
+    model: str
+    finish_reason: str | None
+    error_code: str
+    error: str
+    usage: Usage | None
+    retry_after: int | None
+    context_from_id: int | None
+    seq: int | None
+    created_at: str
+
+
+class MessagePage(Schema):
+    data: list[MessageOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+# --- Conversations ----------------------------------------------------------------------------
+
+
+class ConversationOut(Schema):
+    id: int
+    title: str
+    model: str
+    system_prompt: str
+    context_enabled: bool
+    current_leaf_id: int | None
+    created_at: str
+    updated_at: str
+
+
+class ConversationPage(Schema):
+    data: list[ConversationOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class ConversationCreate(Schema):
+    title: str | None = Field(None, max_length=10_000)
+    model: str | None = Field(None, description="Default: the user's default model.")
+    system_prompt: str | None = Field(None, description="Default: the user's default prompt.")
+
+
+class ConversationRename(Schema):
+    title: str
+
+
+class SearchHit(Schema):
+    conversation_id: int
+    title: str
+    message_id: int | None
+    snippet_html: str
+    url: str
+
+
+class SearchResults(Schema):
+    data: list[SearchHit]
+
+
+class Imported(Schema):
+    data: list[ConversationOut]
+
+
+# --- Answers ----------------------------------------------------------------------------------
+
+
+class PostMessage(Schema):
+    text: str
+    model: str | None = None
+
+
+class Regenerate(Schema):
+    message_id: int | None = Field(
+        ge=1,
+        le=MAX_ID,
+        default=None,
+        description="The answer (or question) to answer again; default: the last one.",
+    )
+    model: str | None = None
+
+
+class Edit(Schema):
+    text: str
+    model: str | None = None
+
+
+class Switch(Schema):
+    message_id: int = Field(ge=1, le=MAX_ID)
+
+
+class Accepted(Schema):
+    """An answer started: watch it at `events_url` (Server-Sent Events)."""
+
+    conversation_id: int
+    message_id: int = Field(description="The answer's id.")
+    events_url: str
+    message: MessageOut
+
+
+class Stopped(Schema):
+    message_id: int
+
+
+class Switched(Schema):
+    conversation_id: int
+    current_leaf_id: int | None
+    message: MessageOut
+
+
+# --- The account ------------------------------------------------------------------------------
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+
+
+class LimitsOut(Schema):
+    requests_per_hour: int = Field(description="0: no limit.")
+    tokens_per_day: int
+    tokens_per_month: int
+    concurrent_answers: int
+    token_requests_per_hour: int | None = Field(
+        description="The calling token's own limit (counted beside the user's), if any."
+    )
+
+
+class UsageNow(Schema):
+    requests_this_hour: int
+    tokens_today: int
+    tokens_this_month: int
+    answers_being_written: int
+
+
+class TokenOut(Schema):
+    id: str = Field(description="The token's public id (tok_…).")
+    name: str
+    prefix: str
+    scopes: list[str]
+    models_allowed: list[str]
+    requests_per_hour: int | None
+    created_at: str
+    expires_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class Me(Schema):
+    user: UserOut
+    limits: LimitsOut
+    usage: UsageNow
+    token: TokenOut | None = Field(description="The calling token; null for a session.")
+
+
+class ModelUsage(Schema):
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class UsageOut(Schema):
+    month_start: str
+    by_model: list[ModelUsage]
+    now: UsageNow
+    limits: LimitsOut
+
+
+class ModelOut(Schema):
+    id: str
+    label: str
+
+
+class ModelList(Schema):
+    data: list[ModelOut]
+
+
+class TokenCreate(Schema):
+    name: str
+    scopes: list[
+        Literal["chat", "models:read", "conversations:read", "conversations:write", "usage:read"]
+    ]
+    days: int = Field(90, ge=1, description="At most API_TOKEN_MAX_DAYS (365 by default).")
+    models_allowed: list[str] = []
+    requests_per_hour: int | None = Field(None, ge=1, le=2_147_483_647)
+
+
+class TokenCreated(Schema):
+    token: TokenOut
+    secret: str = Field(description="The token itself: shown this once, never again.")
+
+
+class TokenList(Schema):
+    data: list[TokenOut]
