@@ -336,8 +336,12 @@ def _last_answer(user: User, conversation_id: int) -> Message | None:
 
 
 def _ended(message: Message) -> MessageData | None:
-    """The answer as stored, if it has ended (ending it first if its process is gone)."""
+    """The answer as stored, if it has ended (ending it first if its process is gone).
+    Gone with its conversation: ActionError("not_found"), so a watcher ends instead of
+    waiting for an end that cannot come."""
     current = Message.objects.filter(pk=message.pk).first()
+    if current is None:
+        raise ActionError("not_found", _("This conversation was deleted."))
     current = _unless_abandoned(current)
     if current is None or current.is_live:
         return None

@@ -245,3 +245,22 @@ async def test_rejoining_a_conversation_mid_answer_starts_from_its_snapshot(
     with pytest.raises(ActionError) as refused:
         await anext(answers.watch_conversation(user=bob, conversation_id=conversation.pk))
     assert refused.value.code == "not_found"
+
+
+async def test_a_watch_of_an_answer_deleted_with_its_conversation_ends_with_not_found(
+    live, alice, conversation, upstream: FakeUpstream, settings
+):
+    """Deleted mid-answer, the answer may end unseen (its row gone before its end was
+    saved): the watcher's quiet check finds the row gone and ends, never waits forever."""
+    answer = await answers.post_message(
+        user=alice, conversation_id=conversation.pk, text="[[fake tokens=100 delay=0.02]]"
+    )
+    await first_delta(answer.pk)
+    watch = answers.watch(user=alice, message_id=answer.pk)
+    assert (await anext(watch))["type"] == "snapshot"
+    # The watcher's quiet check, short from here on (earlier it would judge the answer).
+    settings.STREAM_STALE_SECONDS = 0.3
+    await conversation.adelete()
+    with pytest.raises(ActionError) as ended:
+        await collect(watch, timeout=10)
+    assert ended.value.code == "not_found"
