@@ -260,6 +260,21 @@ declare(
     "A token asked for with no name, no or unknown scopes, an expiry outside 1 to `API_TOKEN_MAX_DAYS` days, a requests-per-hour below 1, or a model the owner may not use; nothing was made.",
 )
 
+# --- The OpenAI-compatible /v1 ----------------------------------------------------------------
+declare(
+    "invalid_parameter",
+    400,
+    "api",
+    "`/v1`: the body is not a JSON object, or a field is missing, of the wrong type or out of range (`param` names it).",
+)
+declare(
+    "unsupported_parameter",
+    400,
+    "api",
+    "`/v1`: a parameter Chatweb cannot honour (tools, functions, `n` > 1, logprobs, …); `param` names it.",
+)
+declare("method_not_allowed", 405, "api", "`/v1`: an HTTP method the endpoint does not take.")
+
 
 # --- The protocol page ---------------------------------------------------------------------
 
