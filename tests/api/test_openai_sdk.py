@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.api.conftest import V1Server
 from tests.upstream import expected_text
@@ -29,7 +30,8 @@ def test_a_completion_returns_the_models_text_and_its_usage(v1: V1Server):
     assert completion.choices[0].message.role == "assistant"
     assert completion.choices[0].finish_reason == "stop"
     assert completion.model == "fake-model"
-    assert completion.usage is not None and completion.usage.completion_tokens == 5
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == 5
 
 
 def test_a_streamed_completion_gives_the_text_in_chunks_the_role_first(v1: V1Server):
@@ -61,7 +63,8 @@ def test_include_usage_gives_exactly_one_final_usage_chunk(v1: V1Server):
     assert len(with_usage) == 1
     assert with_usage[0] is chunks[-1]
     assert chunks[-1].choices == []
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 6
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 6
 
 
 def test_the_async_client_streams_and_completes(v1: V1Server):
@@ -142,7 +145,9 @@ def test_a_model_outside_the_allowlist_or_not_open_is_refused(v1: V1Server):
             )
         assert refused.value.code == "model_not_allowed"
         with pytest.raises(openai.NotFoundError) as missing:
-            sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+            sdk.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+            )
         assert missing.value.code == "model_not_found"
     assert len(v1.upstream.chat_requests) == before
 
@@ -212,9 +217,13 @@ def test_a_mid_stream_upstream_failure_makes_the_sdk_raise(v1: V1Server, failure
             stream=True,
         )
         received: list[str] = []
-        with pytest.raises(openai.APIError) as failed:
+
+        def read_all() -> None:
             for chunk in stream:
                 received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+
+        with pytest.raises(openai.APIError) as failed:
+            read_all()
     assert "".join(received) == expected_text(3)
     code = "upstream_stream_error" if failure.startswith("error") else "upstream_disconnected"
     assert failed.value.code == code
@@ -223,7 +232,10 @@ def test_a_mid_stream_upstream_failure_makes_the_sdk_raise(v1: V1Server, failure
 
 
 def test_a_silence_longer_than_the_keep_alive_does_not_break_the_sdk(v1: V1Server):
-    message = {"role": "user", "content": "hi [[fake tokens=3 delay=0.7]]"}
+    message: ChatCompletionMessageParam = {
+        "role": "user",
+        "content": "hi [[fake tokens=3 delay=0.7]]",
+    }
     raw = httpx.post(
         v1.base_url + "/chat/completions",
         headers={"Authorization": f"Bearer {v1.secret('alice')}"},
@@ -236,6 +248,6 @@ def test_a_silence_longer_than_the_keep_alive_does_not_break_the_sdk(v1: V1Serve
     assert ": keep-alive\n\n" in raw.text  # 0.7 s silences, a keep-alive every 0.2 s
     assert raw.text.endswith("data: [DONE]\n\n")
     with client(v1) as sdk:
-        stream = sdk.chat.completions.create(model="fake-model", messages=[message], stream=True)  # type: ignore[list-item]
+        stream = sdk.chat.completions.create(model="fake-model", messages=[message], stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == expected_text(3)
