@@ -56,7 +56,7 @@ def _method(request: HttpRequest, allowed: str) -> HttpResponse | None:
 
 
 async def _caller(request: HttpRequest, scope: str) -> auth.Caller:
-    caller = await auth.aauthenticate(request)
+    caller = await answers.in_process_context(auth.aauthenticate(request))
     caller.require(scope)
     return caller
 
@@ -86,7 +86,7 @@ async def models(request: HttpRequest) -> HttpResponse:
         caller = await _caller(request, "models:read")
     except ProtocolError as exc:
         return errors.response(exc)
-    found = await database_sync_to_async(_models)(caller)
+    found = await answers.in_process_context(database_sync_to_async(_models)(caller))
     return JsonResponse({"object": "list", "data": found})
 
 
@@ -110,7 +110,7 @@ async def model(request: HttpRequest, name: str) -> HttpResponse:
         return refused
     try:
         caller = await _caller(request, "models:read")
-        found = await database_sync_to_async(_one_model)(caller, name)
+        found = await answers.in_process_context(database_sync_to_async(_one_model)(caller, name))
     except ProtocolError as exc:
         return errors.response(exc)
     return JsonResponse(found)

@@ -144,6 +144,11 @@ async def complete(
     )
 
 
+# For an HTTP transport's own database work (its authentication): on the process's
+# database thread, not a new connection per request (completions.process_context).
+in_process_context = completions.in_process_context
+
+
 async def rate_limit(*, user: AbstractBaseUser, token: ApiToken) -> completions.RateLimit | None:
     """The tightest hourly request limit on this token's calls, and what is left of it."""
     return await completions.arate_limit(user, token)

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import math
 import secrets
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How long the end of a completion whose client left may take to close the upstream
 # request and write its usage row before the response lets go of it.
@@ -137,7 +141,7 @@ class Completion:
         into one), None after every `silence` seconds without one. Raises Failed. Leaving
         the iteration early (the client went away) stops the upstream request."""
         queue: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(queue))
+        reader = asyncio.create_task(self._read(queue), context=process_context())
         ended = False
         try:
             while True:
@@ -237,6 +241,25 @@ def _forget(completion: Completion) -> None:
 # --- Admission (the database thread) ------------------------------------------------------
 
 
+def process_context() -> contextvars.Context:
+    """The current context, except that database_sync_to_async runs on the process's
+    database thread (its persistent connection), as for the sockets.
+
+    Django runs each ASGI request in its own asgiref ThreadSensitiveContext: database
+    calls made under it go to a thread of that request's, which opens a new connection
+    for every request (the bench counted one per /v1 call) and refuses, with a
+    RuntimeError, a call from a task that outlives the request (a usage row written after
+    the client left). tests/streaming/test_completions.py pins this asgiref behaviour."""
+    context = contextvars.copy_context()
+    context.run(SyncToAsync.thread_sensitive_context.set, None)  # type: ignore[arg-type]
+    return context
+
+
+async def in_process_context(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` in process_context()."""
+    return await asyncio.create_task(work, context=process_context())
+
+
 async def admit(
     *,
     user: AbstractBaseUser,
@@ -248,8 +271,8 @@ async def admit(
     """A completion of `messages` by `model` for the token's owner, admitted by the owner's
     quotas and the token's; ProtocolError (model_not_found, model_not_allowed, …) or
     QuotaExceeded otherwise, and nothing is sent upstream."""
-    completion: Completion = await database_sync_to_async(_admit)(
-        user, token, model, messages, options
+    completion: Completion = await in_process_context(
+        database_sync_to_async(_admit)(user, token, model, messages, options)
     )
     return completion
 
@@ -330,7 +353,9 @@ def rate_limit(user: AbstractBaseUser, token: ApiToken) -> RateLimit | None:
 
 
 async def arate_limit(user: AbstractBaseUser, token: ApiToken) -> RateLimit | None:
-    found: RateLimit | None = await database_sync_to_async(rate_limit)(user, token)
+    found: RateLimit | None = await in_process_context(
+        database_sync_to_async(rate_limit)(user, token)
+    )
     return found
 
 

@@ -35,6 +35,8 @@ carol = User.objects.create_user("carol", password="carol-password-1")
 Quota.objects.create(user=carol, requests_per_hour=2)
 dave = User.objects.create_user("dave", password="dave-password-1")
 Quota.objects.create(user=dave, tokens_per_day=5)
+erin = User.objects.create_user("erin", password="erin-password-1")
+Quota.objects.create(user=erin, concurrent_answers=1)
 def make(user, name, **kw):
     kw.setdefault("scopes", ["chat", "models:read"])
     return api_tokens.create(user=user, name=name, **kw)
@@ -49,6 +51,7 @@ for key, user, kw in [
     ("revoked", alice, {}),
     ("carol", carol, {}),
     ("dave", dave, {}),
+    ("erin", erin, {}),
 ]:
     issued = make(user, key, **kw)
     out[key] = {"secret": issued.secret, "public_id": issued.token.public_id}

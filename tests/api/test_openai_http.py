@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -143,6 +144,43 @@ def test_every_call_is_a_usage_row_of_kind_api_naming_the_token(v1: V1Server):
     ] * 2
     assert all(r["completion_tokens"] == 7 and not r["estimated"] for r in rows)
     assert all(r["conversation_id"] is None and r["message_id"] is None for r in rows)
+
+
+def open_stream(v1: V1Server, token: str, content: str) -> socket.socket:
+    """A streamed completion on a raw socket, read until its first text (the caller closes
+    the socket: a client that leaves)."""
+    message = {"role": "user", "content": content}
+    body = json.dumps({"model": "fake-model", "messages": [message], "stream": True}).encode()
+    sock = socket.create_connection(("127.0.0.1", v1.daphne.port), timeout=10)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (v1.secret(token).encode(), len(body), body)
+    )
+    received = b""
+    while b"r0w0" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def test_answers_at_a_time_count_api_completions(v1: V1Server):
+    # erin may have one answer at a time: a second completion waits for the first.
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "[[fake tokens=1]]"}]}
+    with open_stream(v1, "erin", "hi [[fake tokens=5 hang_after=1]]"):
+        refused = post(v1, body, token="erin")
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_answers"
+        assert refused.headers["x-should-retry"] == "false"
+        assert "retry-after" not in refused.headers  # it frees up when the first ends
+    for _ in range(50):  # the first one's end is recorded just after its client left
+        accepted = post(v1, body, token="erin")
+        if accepted.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert accepted.status_code == 200, accepted.text
 
 
 def test_a_client_that_leaves_mid_stream_stops_the_upstream_and_is_recorded_stopped(
