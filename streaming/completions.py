@@ -27,7 +27,7 @@ from collections.abc import AsyncGenerator, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import AsyncToSync, SyncToAsync
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -245,14 +245,22 @@ def process_context() -> contextvars.Context:
     """The current context, except that database_sync_to_async runs on the process's
     database thread (its persistent connection), as for the sockets.
 
-    Django runs each ASGI request in its own asgiref ThreadSensitiveContext: database
-    calls made under it go to a thread of that request's, which opens a new connection
-    for every request (the bench counted one per /v1 call) and refuses, with a
+    Django runs each ASGI request in its own asgiref ThreadSensitiveContext, and an async
+    view below a sync middleware (whitenoise's) inside that middleware's thread: database
+    calls made under either go to a thread of that request's, which opens a new
+    connection for every request (the bench counted one per /v1 call) and refuses, with a
     RuntimeError, a call from a task that outlives the request (a usage row written after
-    the client left). tests/streaming/test_completions.py pins this asgiref behaviour."""
+    the client left). Both are asgiref's context-local state, cleared here in a copy as
+    ThreadSensitiveContext itself clears the second; tests/streaming/test_completions.py
+    pins this asgiref behaviour."""
     context = contextvars.copy_context()
-    context.run(SyncToAsync.thread_sensitive_context.set, None)  # type: ignore[arg-type]
+    context.run(_detach)
     return context
+
+
+def _detach() -> None:
+    SyncToAsync.thread_sensitive_context.set(None)  # type: ignore[arg-type]
+    AsyncToSync.executors.current = None
 
 
 async def in_process_context(work: Coroutine[Any, Any, T]) -> T:

@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, async_to_sync, sync_to_async
 
 from streaming.completions import in_process_context, process_context
 
@@ -37,3 +37,22 @@ async def test_a_task_in_the_process_context_outlives_the_request() -> None:
         task = asyncio.create_task(later(), context=process_context())
     release.set()  # the request's context has exited: its thread is gone
     assert await task == await sync_to_async(threading.get_ident)()
+
+
+@pytest.mark.asyncio
+async def test_database_work_leaves_a_sync_middlewares_thread_for_the_process_one() -> None:
+    # An async view below a sync middleware (whitenoise's) runs as async_to_sync from the
+    # middleware's thread, and sync_to_async goes back to that thread.
+    process_thread = await sync_to_async(threading.get_ident)()
+
+    async def view() -> tuple[int, int]:
+        below = await sync_to_async(threading.get_ident)()
+        escaped = await in_process_context(sync_to_async(threading.get_ident)())
+        return below, escaped
+
+    def middleware() -> tuple[int, int, int]:
+        return threading.get_ident(), *async_to_sync(view)()
+
+    middleware_thread, below, escaped = await sync_to_async(middleware, thread_sensitive=False)()
+    assert below == middleware_thread != process_thread
+    assert escaped == process_thread
