@@ -6,7 +6,7 @@ as a conversation). Token only: a session cookie is not a way in, so no CSRF app
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -64,11 +64,16 @@ async def _caller(request: HttpRequest, scope: str) -> auth.Caller:
 # --- Models ---------------------------------------------------------------------------------
 
 
-def _models(caller: auth.Caller) -> list[dict[str, Any]]:
+def _models(caller: auth.Caller) -> dict[str, Any]:
     assert caller.token is not None
     choices = catalog.models_for(caller.user)
     allowed = set(api_tokens.visible_models(caller.token, [c.name for c in choices]))
-    return [_model(c) for c in choices if c.name in allowed]
+    return {"object": "list", "data": [_model(c) for c in choices if c.name in allowed]}
+
+
+def _one_model(caller: auth.Caller, name: str) -> dict[str, Any]:
+    assert caller.token is not None
+    return _model(answers.open_model(caller.user, caller.token, name))
 
 
 def _model(choice: catalog.ModelChoice) -> dict[str, Any]:
@@ -76,44 +81,30 @@ def _model(choice: catalog.ModelChoice) -> dict[str, Any]:
     return {"id": choice.name, "object": "model", "created": 0, "owned_by": choice.provider}
 
 
-@csrf_exempt
-async def models(request: HttpRequest) -> HttpResponse:
-    """GET /v1/models: the owner's models, narrowed by the token's allowlist."""
+async def _read_models(
+    request: HttpRequest, read: Callable[[auth.Caller], dict[str, Any]]
+) -> HttpResponse:
     refused = _method(request, "GET")
     if refused is not None:
         return refused
     try:
         caller = await _caller(request, "models:read")
+        found = await answers.in_process_context(database_sync_to_async(read)(caller))
     except ProtocolError as exc:
         return errors.response(exc)
-    found = await answers.in_process_context(database_sync_to_async(_models)(caller))
-    return JsonResponse({"object": "list", "data": found})
+    return JsonResponse(found)
 
 
-def _one_model(caller: auth.Caller, name: str) -> dict[str, Any]:
-    assert caller.token is not None
-    choice = next((c for c in catalog.models_for(caller.user) if c.name == name), None)
-    if choice is None:
-        raise ProtocolError(
-            "model_not_found",
-            _("The model %(model)s does not exist or is not open to you.") % {"model": name},
-        )
-    api_tokens.check_model(caller.token, name)
-    return _model(choice)
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    """GET /v1/models: the owner's models, narrowed by the token's allowlist."""
+    return await _read_models(request, _models)
 
 
 @csrf_exempt
 async def model(request: HttpRequest, name: str) -> HttpResponse:
     """GET /v1/models/{id}: one model, if open to the owner and the token."""
-    refused = _method(request, "GET")
-    if refused is not None:
-        return refused
-    try:
-        caller = await _caller(request, "models:read")
-        found = await answers.in_process_context(database_sync_to_async(_one_model)(caller, name))
-    except ProtocolError as exc:
-        return errors.response(exc)
-    return JsonResponse(found)
+    return await _read_models(request, lambda caller: _one_model(caller, name))
 
 
 # --- Chat completions -------------------------------------------------------------------------

@@ -144,6 +144,8 @@ async def complete(
     )
 
 
+# Is this model open to the token's owner and in its allowlist (sync: the database thread)?
+open_model = completions.open_model
 # For an HTTP transport's own database work (its authentication): on the process's
 # database thread, not a new connection per request (completions.process_context).
 in_process_context = completions.in_process_context

@@ -292,12 +292,7 @@ def _admit(
     messages: list[ChatMessage],
     options: dict[str, Any],
 ) -> Completion:
-    if name not in {choice.name for choice in catalog.models_for(user)}:
-        raise ProtocolError(
-            "model_not_found",
-            _("The model %(model)s does not exist or is not open to you.") % {"model": name},
-        )
-    api_tokens.check_model(token, name)
+    open_model(user, token, name)
     try:
         model = catalog.resolve(name)
     except catalog.ModelUnavailable as exc:
@@ -329,6 +324,19 @@ def _admit(
             _live.setdefault(completion.user_id, []).append(completion)
     completion.rate = rate_limit(user, token)
     return completion
+
+
+def open_model(user: AbstractBaseUser, token: ApiToken, name: str) -> catalog.ModelChoice:
+    """The model `name` if it is open to the owner (else model_not_found) and in the
+    token's allowlist (else model_not_allowed)."""
+    choice = next((c for c in catalog.models_for(user) if c.name == name), None)
+    if choice is None:
+        raise ProtocolError(
+            "model_not_found",
+            _("The model %(model)s does not exist or is not open to you.") % {"model": name},
+        )
+    api_tokens.check_model(token, name)
+    return choice
 
 
 def _options(model: catalog.ResolvedModel, asked: dict[str, Any]) -> dict[str, Any]:
