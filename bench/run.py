@@ -1,7 +1,7 @@
 """The `make bench` driver: start everything, run the scenarios, write the tables.
 
     python -m bench              # both configurations, every scenario (make bench)
-    python -m bench --smoke      # 1 and 50 concurrent, short replies, embedded defaults
+    python -m bench --smoke      # 1 and 50 concurrent (socket and /v1), short replies
     python -m bench --profile    # also a py-spy flame graph per scenario
 
 Processes: the upstream (bench/upstream.py) and this load generator on core 1; one daphne,
@@ -1019,6 +1019,9 @@ Database figures come from the app's METRICS_ENABLED counters (write statements,
 connections opened). Peak RSS is daphne's VmHWM at the end of the scenario. Before each
 scenario one user signs in through the real login page (checked) and one warm-up chat
 runs. A target shown met while chats failed is marked not met: it proves nothing then.
+The apiN scenarios send the same chats to POST /v1/chat/completions (streamed, an API
+token per user) and check the streamed text the same way; TTFT runs from opening the
+connection; they have no "tokens only" figure (the fixed cost measured is the socket's).
 The machine may be shared: "other processes on core 0 / 1" is how busy each core was with
 anything but the benchmark's own processes during the load (from /proc/stat); figures
 taken while it is high are slower than the app really is."""
