@@ -23,6 +23,7 @@ import math
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -82,8 +83,10 @@ class Failed(Exception):
 
 
 # The completions this process is running, by user: their count and the token budgets
-# they hold join the answers being written in the quota check (see admit()).
-_live: dict[int, list[Completion]] = {}
+# they hold join the answers being written in the quota check (see admit()). Weak: one
+# admitted but never read (its client left before the response began) drops out with
+# its object.
+_live: dict[int, weakref.WeakSet[Completion]] = {}
 _live_lock = threading.Lock()
 # Ends still writing their usage row after their client left (strong references).
 _ending: set[asyncio.Task[None]] = set()
@@ -231,11 +234,11 @@ def _join(deltas: list[Delta]) -> Delta:
 
 def _forget(completion: Completion) -> None:
     with _live_lock:
-        running = _live.get(completion.user_id, [])
-        if completion in running:
-            running.remove(completion)
-        if not running:
-            _live.pop(completion.user_id, None)
+        running = _live.get(completion.user_id)
+        if running is not None:
+            running.discard(completion)
+            if not running:
+                _live.pop(completion.user_id, None)
 
 
 # --- Admission (the database thread) ------------------------------------------------------
@@ -305,7 +308,7 @@ def _admit(
         limits = quotas.limits_for(user)
         live, reserved = actions.answers_in_flight(user, limits)
         with _live_lock:
-            here = list(_live.get(int(user.pk or 0), []))
+            here = list(_live.get(int(user.pk or 0), ()))
         live += len(here)
         reserved += sum(c.reserved for c in here)
         with api_tokens.limits_of(token):
@@ -321,7 +324,7 @@ def _admit(
             spent = exc.budget
             raise quotas.QuotaExceeded(spent.code, spent.limit, spent.resets_at) from exc
         with _live_lock:
-            _live.setdefault(completion.user_id, []).append(completion)
+            _live.setdefault(completion.user_id, weakref.WeakSet()).add(completion)
     completion.rate = rate_limit(user, token)
     return completion
 
