@@ -37,6 +37,8 @@ dave = User.objects.create_user("dave", password="dave-password-1")
 Quota.objects.create(user=dave, tokens_per_day=5)
 erin = User.objects.create_user("erin", password="erin-password-1")
 Quota.objects.create(user=erin, concurrent_answers=1)
+frank = User.objects.create_user("frank", password="frank-password-1")
+Quota.objects.create(user=frank, tokens_per_day=60)
 def make(user, name, **kw):
     kw.setdefault("scopes", ["chat", "models:read"])
     return api_tokens.create(user=user, name=name, **kw)
@@ -52,6 +54,7 @@ for key, user, kw in [
     ("carol", carol, {}),
     ("dave", dave, {}),
     ("erin", erin, {}),
+    ("frank", frank, {}),
 ]:
     issued = make(user, key, **kw)
     out[key] = {"secret": issued.secret, "public_id": issued.token.public_id}

@@ -251,3 +251,24 @@ def test_a_silence_longer_than_the_keep_alive_does_not_break_the_sdk(v1: V1Serve
         stream = sdk.chat.completions.create(model="fake-model", messages=[message], stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == expected_text(3)
+
+
+def test_a_reply_that_spends_the_token_budget_ends_with_a_quota_error(v1: V1Server):
+    # frank: 60 tokens a day. The fake upstream ignores max_tokens; Chatweb counts the
+    # reply as it comes and stops it when the budget is spent, as it does an answer.
+    before = len(v1.upstream.chat_requests)
+    with client(v1, "frank") as sdk:
+        stream = sdk.chat.completions.create(
+            model="fake-model",
+            messages=[{"role": "user", "content": "[[fake tokens=200 delay=0.01]]"}],
+            stream=True,
+        )
+        with pytest.raises(openai.APIError) as spent:
+            list(stream)
+    assert spent.value.code == "quota_tokens_day"
+    upstream = v1.upstream.chat_requests[before]
+    assert upstream.json["max_tokens"] < 60  # asked for no more than was left
+    assert upstream.finished.wait(10)
+    assert upstream.tokens_sent < 200
+    (row,) = v1.wait_for_rows("frank", 1)
+    assert (row["kind"], row["outcome"]) == ("api", "error")
