@@ -24,6 +24,7 @@ class Chat:
     session: str
     conversation: int
     reply: Reply
+    token: str = ""  # its user's API token (the /v1 scenarios)
 
     def message(self) -> str:
         return f"{self.reply.directive()} Please answer."
@@ -121,8 +122,11 @@ async def hold_idle(base_url: str, chat: Chat, opened: asyncio.Event, stop: asyn
         opened.set()
 
 
-async def direct_chat(api_base: str, reply: Reply, model: str, deadline: float) -> ChatResult:
-    """The same reply straight from the upstream over a raw HTTP/1.1 connection."""
+async def direct_chat(
+    api_base: str, reply: Reply, model: str, deadline: float, *, token: str = ""
+) -> ChatResult:
+    """The same reply straight from the upstream over a raw HTTP/1.1 connection; with a
+    `token`, the same request to the app's OpenAI-compatible /v1 (api_base: the app + /v1)."""
     parts = urlsplit(api_base)
     body = json.dumps(
         {
@@ -138,7 +142,8 @@ async def direct_chat(api_base: str, reply: Reply, model: str, deadline: float) 
     request = (
         f"POST {parts.path}/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
         f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        + (f"Authorization: Bearer {token}\r\n" if token else "")
+        + f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     result = ChatResult(opened_at=time.monotonic())
     writer: asyncio.StreamWriter | None = None
@@ -162,6 +167,9 @@ async def direct_chat(api_base: str, reply: Reply, model: str, deadline: float) 
                     event, buffer = buffer.split(b"\n\n", 1)
                     line = event.decode()
                     if not line.startswith("data:"):
+                        continue  # keep-alive comments included
+                    if line[5:].lstrip().startswith('{"error"'):
+                        result.failure, result.detail = "error_frame", line[5:].strip()[:200]
                         continue
                     text, done = sse_content(line[5:].strip())
                     if done:
@@ -174,7 +182,7 @@ async def direct_chat(api_base: str, reply: Reply, model: str, deadline: float) 
                         pieces.append(text)
             result.text = "".join(pieces)
             result.seqs = list(range(1, len(result.delta_times) + 1))
-            if result.done_at is None:
+            if result.done_at is None and result.failure is None:
                 result.failure = "no_done"
     except TimeoutError:
         result.failure = "timeout"

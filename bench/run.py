@@ -1,7 +1,7 @@
 """The `make bench` driver: start everything, run the scenarios, write the tables.
 
     python -m bench              # both configurations, every scenario (make bench)
-    python -m bench --smoke      # 1 and 50 concurrent, short replies, embedded defaults
+    python -m bench --smoke      # 1 and 50 concurrent (socket and /v1), short replies
     python -m bench --profile    # also a py-spy flame graph per scenario
 
 Processes: the upstream (bench/upstream.py) and this load generator on core 1; one daphne,
@@ -55,6 +55,8 @@ class Scenario:
     cjk: bool = False
     idle: int = 0
     rounds: int = 1  # Sequential repetitions (the 1-chat scenario needs more than 1 sample).
+    # "ws": the page's WebSocket; "api": POST /v1/chat/completions, streamed (a token each).
+    transport: str = "ws"
 
     @property
     def chats(self) -> int:
@@ -68,8 +70,14 @@ class Scenario:
 FULL = [
     Scenario("fixed", "Fixed cost: 50 concurrent, 1-token replies", 50, 1, 0.0),
     Scenario("c1", "1 chat (5 in a row), 300 tokens, 20 ms/token", 1, 300, 0.02, rounds=5),
+    Scenario("api1", "/v1: 1 completion (5 in a row), 300 tokens, 20 ms/token", 1, 300, 0.02,
+             rounds=5, transport="api"),
     Scenario("c50", "50 concurrent, 300 tokens, 20 ms/token", 50, 300, 0.02),
+    Scenario("api50", "/v1: 50 concurrent, 300 tokens, 20 ms/token", 50, 300, 0.02,
+             transport="api"),
     Scenario("c200", "200 concurrent, 300 tokens, 20 ms/token", 200, 300, 0.02),
+    Scenario("api200", "/v1: 200 concurrent, 300 tokens, 20 ms/token", 200, 300, 0.02,
+             transport="api"),
     Scenario("c1000", "1000 concurrent, 300 tokens, 20 ms/token", 1000, 300, 0.02),
     Scenario("cjk", "50 concurrent, 0 ms/token, 1000-token CJK replies", 50, 1000, 0.0, cjk=True),
     Scenario("idle", "500 idle open sockets + 50 streaming (300 tokens, 20 ms)", 50, 300, 0.02,
@@ -77,8 +85,11 @@ FULL = [
 ]  # fmt: skip
 SMOKE = [
     Scenario("c1", "1 chat, 30 tokens, 10 ms/token", 1, 30, 0.01),
+    Scenario("api1", "/v1: 1 completion, 30 tokens, 10 ms/token", 1, 30, 0.01, transport="api"),
     Scenario("c50", "50 concurrent, 30 tokens, 10 ms/token", 50, 30, 0.01),
-]
+    Scenario("api50", "/v1: 50 concurrent, 30 tokens, 10 ms/token", 50, 30, 0.01,
+             transport="api"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -281,24 +292,31 @@ class Bench:
         if config.redis_url:
             _flush_redis(config.redis_url)
         count = scenario.chats + scenario.idle + 1
+        api = scenario.transport == "api"
         setup = json.loads(
-            self.manage(env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count))
-        )
+            self.manage(
+                env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count),
+                *(["--tokens"] if api else []),
+            )
+        )  # fmt: skip
         daphne, base_url = self.start_daphne(env, config, scenario.key)
         profiler: subprocess.Popen[bytes] | None = None
         try:
             notes = [_check_sign_in(base_url, setup["login"])]
             chats = [
-                load.Chat(c["session"], c["conversation"], _reply(scenario, i))
+                load.Chat(c["session"], c["conversation"], _reply(scenario, i), c.get("token", ""))
                 for i, c in enumerate(setup["chats"])
             ]
             warmup, chats = chats[-1], chats[:-1]
             idle_chats, chats = chats[scenario.chats :], chats[: scenario.chats]
             # One short chat first: imports, templates and connections are not the load.
-            warm = asyncio.run(
-                load.ws_chat(base_url, load.Chat(warmup.session, warmup.conversation,
-                             Reply(tokens=5, delay=0.0, seed=999_999)), time.monotonic() + 20)
-            )  # fmt: skip
+            warm_chat = load.Chat(
+                warmup.session,
+                warmup.conversation,
+                Reply(tokens=5, delay=0.0, seed=999_999),
+                warmup.token,
+            )
+            warm = asyncio.run(_start(base_url, scenario, warm_chat)(time.monotonic() + 20))
             if warm.failure:
                 notes.append(f"warm-up chat failed: {warm.failure} {warm.detail}")
             wait_quiet(daphne.pid, 5)
@@ -416,7 +434,7 @@ class Bench:
         t0 = t1 = time.monotonic()
         for r in range(scenario.rounds):
             batch = chats[r * scenario.concurrent : (r + 1) * scenario.concurrent]
-            starts = [_ws_start(base_url, chat) for chat in batch]
+            starts = [_start(base_url, scenario, chat) for chat in batch]
             got, start, end = await load.run_load(starts, ramp, chat_seconds)
             if r == 0:
                 t0 = start
@@ -488,7 +506,10 @@ def _reply(scenario: Scenario, index: int) -> Reply:
     return Reply(tokens=scenario.tokens, delay=scenario.delay, cjk=scenario.cjk, seed=index)
 
 
-def _ws_start(base_url: str, chat: load.Chat) -> Callable[[float], Any]:
+def _start(base_url: str, scenario: Scenario, chat: load.Chat) -> Callable[[float], Any]:
+    if scenario.transport == "api":
+        api = base_url + "/v1"
+        return lambda deadline: load.direct_chat(api, chat.reply, MODEL, deadline, token=chat.token)
     return lambda deadline: load.ws_chat(base_url, chat, deadline)
 
 
@@ -998,6 +1019,9 @@ Database figures come from the app's METRICS_ENABLED counters (write statements,
 connections opened). Peak RSS is daphne's VmHWM at the end of the scenario. Before each
 scenario one user signs in through the real login page (checked) and one warm-up chat
 runs. A target shown met while chats failed is marked not met: it proves nothing then.
+The apiN scenarios send the same chats to POST /v1/chat/completions (streamed, an API
+token per user) and check the streamed text the same way; TTFT runs from opening the
+connection; they have no "tokens only" figure (the fixed cost measured is the socket's).
 The machine may be shared: "other processes on core 0 / 1" is how busy each core was with
 anything but the benchmark's own processes during the load (from /proc/stat); figures
 taken while it is high are slower than the app really is."""
@@ -1131,7 +1155,9 @@ def main(argv: list[str] | None = None) -> None:
                 nontoken: float | None = None
                 for scenario in scenarios:
                     log(f"-- {scenario.title} ...")
-                    f = bench.run(config, scenario, nontoken)
+                    # The fixed cost is the socket's: no "tokens only" figure for /v1.
+                    api = scenario.transport == "api"
+                    f = bench.run(config, scenario, None if api else nontoken)
                     if scenario.key == "fixed":
                         nontoken = f["cpu_per_answer"]
                     figures[(config.key, scenario.key)] = f

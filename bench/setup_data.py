@@ -8,7 +8,8 @@ Run with the app's settings (the runner gives it the same environment as daphne)
 Fast on purpose: users get an unusable password (no hashing), sessions are written straight
 through Django's session store as a login would write them, and everything is bulk-inserted.
 One user with a real password is kept for the check through the real sign-in page. Prints
-JSON: {"login": {...}, "chats": [{"session": key, "conversation": id}, ...]}.
+JSON: {"login": {...}, "chats": [{"session": key, "conversation": id}, ...]} (and each
+chat's "token", an API token, with --tokens).
 
 --pages makes what the page timings read (bench/run.py, "Pages") and prints
 {"login": {...}, "users": {name: {"session", "newest", "oldest_shown"}}}: a user
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--tag", help="makes this scenario's user names unique")
     parser.add_argument("--count", type=int)
     parser.add_argument("--pages", action="store_true", help="the page timings' data")
+    parser.add_argument("--tokens", action="store_true", help="an API token for each chat")
     args = parser.parse_args()
     if not args.pages and (args.tag is None or args.count is None):
         parser.error("--tag and --count, or --pages")
@@ -78,7 +80,7 @@ def main() -> None:
     if args.pages:
         output.update(_pages())
     else:
-        output["chats"] = _chats(args.tag, args.count)
+        output["chats"] = _chats(args.tag, args.count, tokens=args.tokens)
     # As `make run` does before daphne starts.
     call_command("recover_streams", stdout=open(os.devnull, "w"))  # noqa: SIM115
     print(json.dumps(output))
@@ -131,10 +133,12 @@ def _sessions(users: list[Any]) -> list[str]:
     return sessions
 
 
-def _chats(tag: str, count: int) -> list[dict[str, Any]]:
-    """`count` users, each with a session and one empty conversation."""
+def _chats(tag: str, count: int, *, tokens: bool = False) -> list[dict[str, Any]]:
+    """`count` users, each with a session and one empty conversation (and with `tokens`,
+    an API token with the chat scope, for the /v1 scenarios)."""
     from django.conf import settings
 
+    from accounts import api_tokens
     from conversations.models import Conversation
 
     users = _users([f"bench-{tag}-{i}" for i in range(count)])
@@ -142,10 +146,14 @@ def _chats(tag: str, count: int) -> list[dict[str, Any]]:
     conversations = Conversation.objects.bulk_create(
         [Conversation(user=user, title="Bench chat", model=model) for user in users]
     )
-    return [
+    chats: list[dict[str, Any]] = [
         {"session": key, "conversation": conversation.pk}
         for key, conversation in zip(_sessions(users), conversations, strict=True)
     ]
+    if tokens:
+        for chat, user in zip(chats, users, strict=True):
+            chat["token"] = api_tokens.create(user=user, name="bench", scopes=["chat"]).secret
+    return chats
 
 
 def _pages() -> dict[str, Any]:

@@ -278,11 +278,11 @@ class UsageMonthFilter(admin.SimpleListFilter):
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "created_at", "username", "model", "kind", "outcome",
+        "created_at", "username", "model", "kind", "api_token", "outcome",
         "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
     )  # fmt: skip
     list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
-    search_fields = ("username", "model")
+    search_fields = ("username", "model", "api_token")
     date_hierarchy = "created_at"
     change_list_template = "admin/catalog/usagerecord/change_list.html"
     actions = ["export_selected"]
@@ -357,6 +357,7 @@ def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
     columns = [
         "created_at", "username", "provider", "model", "kind", "outcome", "prompt_tokens",
         "completion_tokens", "total_tokens", "estimated", "conversation_id", "message_id",
+        "api_token",
     ]  # fmt: skip
     writer.writerow(columns)
     for record in queryset.order_by("created_at", "id").iterator():

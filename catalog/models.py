@@ -304,6 +304,7 @@ class UsageRecord(models.Model):
         ANSWER = "answer", _("Answer")
         CONTINUATION = "continuation", _("Continuation")
         TITLE = "title", _("Title")
+        API = "api", _("API")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -317,6 +318,11 @@ class UsageRecord(models.Model):
     )
     conversation_id = models.BigIntegerField(_("conversation ID"), null=True, blank=True)
     message_id = models.BigIntegerField(_("message ID"), null=True, blank=True)
+    # The public id (tok_…) of the API token that made the request, for `api` rows: a
+    # string, not a foreign key (accounts sits above catalog), kept when the token goes.
+    api_token = models.CharField(
+        _("API token"), max_length=40, blank=True, default="", db_index=True
+    )
     provider = models.CharField(_("provider"), max_length=100)
     model = models.CharField(
         _("model"), max_length=200, help_text=_("The model's name in the catalog.")

@@ -70,6 +70,7 @@ def entry(
     estimated: bool,
     conversation_id: int | None = None,
     message_id: int | None = None,
+    api_token: str = "",
 ) -> UsageRecord:
     """A row of the ledger, not yet written (record(), record_all())."""
     prompt_tokens, completion_tokens = max(0, prompt_tokens), max(0, completion_tokens)
@@ -86,6 +87,7 @@ def entry(
         estimated=estimated,
         conversation_id=conversation_id,
         message_id=message_id,
+        api_token=api_token,
     )
 
 
@@ -101,6 +103,7 @@ class UpstreamRequest:
     messages: list[ChatMessage]
     conversation_id: int | None = None
     message_id: int | None = None
+    api_token: str = ""  # the public id of the API token that asked (kind `api`)
     parts: list[str] = field(default_factory=list)  # the text received, as it came
     usage: Usage | None = None
 
@@ -124,6 +127,7 @@ class UpstreamRequest:
             estimated=self.usage is None,
             conversation_id=self.conversation_id,
             message_id=self.message_id,
+            api_token=self.api_token,
         )
 
 

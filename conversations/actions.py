@@ -76,7 +76,7 @@ def check_quota(user: AbstractBaseUser | AnonymousUser) -> quotas.TokenBudget | 
     answers gone stale. Counts one request when it passes. Returns the new answer's token
     budget (the tightest token quota left, less what the user's answers being written
     hold): it is stored on the answer (token_cap), which never spends more. Call it last, in the
-    transaction that creates the answer, after locking the user's row (_lock_user), so
+    transaction that creates the answer, after locking the user's row (lock_user), so
     two tabs cannot both take the last place.
     """
     if not user.is_active:
@@ -84,23 +84,30 @@ def check_quota(user: AbstractBaseUser | AnonymousUser) -> quotas.TokenBudget | 
         # script): a socket still open must not start answers for the account.
         raise ActionError("account_inactive", _("This account is deactivated."))
     limits = quotas.limits_for(user)
-    live, reserved = 0, 0
-    # Counted only when limited: the answers being written and the token budgets they hold.
-    if limits.concurrent_answers or limits.tokens_per_day or limits.tokens_per_month:
-        fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-        counted = Message.objects.filter(
-            conversation__user_id=int(user.pk or 0),
-            status__in=Message.LIVE,
-            updated_at__gte=fresh_since,
-        ).aggregate(live=Count("pk"), reserved=Sum("token_cap"))
-        live, reserved = counted["live"], counted["reserved"] or 0
+    live, reserved = answers_in_flight(user, limits)
     try:
         return quotas.check(user, live_answers=live, reserved_tokens=reserved, limits=limits)
     except quotas.QuotaExceeded as exc:
         raise ActionError(exc.code, exc.message) from exc
 
 
-def _lock_user(user_id: int) -> None:
+def answers_in_flight(
+    user: AbstractBaseUser | AnonymousUser, limits: quotas.Limits
+) -> tuple[int, int]:
+    """How many of the user's answers are being written (skipping answers gone stale), and
+    the token budgets they hold: counted only when a limit needs them (else 0, 0)."""
+    if not (limits.concurrent_answers or limits.tokens_per_day or limits.tokens_per_month):
+        return 0, 0
+    fresh_since = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
+    counted = Message.objects.filter(
+        conversation__user_id=int(user.pk or 0),
+        status__in=Message.LIVE,
+        updated_at__gte=fresh_since,
+    ).aggregate(live=Count("pk"), reserved=Sum("token_cap"))
+    return counted["live"], counted["reserved"] or 0
+
+
+def lock_user(user_id: int) -> None:
     """Serialise the starts of one user's answers, so the concurrency check holds."""
     get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk").first()
 
@@ -147,7 +154,7 @@ def start_conversation(
     # The user's default model if the catalog still lets them use it, else the site's.
     chosen = _clean_model(user, model, preferences.default_model)
     with transaction.atomic():
-        _lock_user(user.pk)
+        lock_user(user.pk)
         budget = check_quota(user)
         conversation = Conversation.objects.create(
             user_id=user.pk,
@@ -170,7 +177,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
     text = _clean_text(text)
     with transaction.atomic():
         # Lock the conversation so two tabs cannot both start an answer, and its owner's
-        # row in the same statement so the concurrency check holds (as _lock_user does).
+        # row in the same statement so the concurrency check holds (as lock_user does).
         # Unordered and unsliced (one row by its key): first() would make the database
         # sort by Meta.ordering and Django compile that ordering, every post.
         locked = next(
@@ -238,7 +245,7 @@ def _message_in(conversation: Conversation, message_id: object) -> Message:
 
 
 def _check_answer_allowed(conversation: Conversation) -> quotas.TokenBudget | None:
-    _lock_user(conversation.user_id)
+    lock_user(conversation.user_id)
     return check_quota(conversation.user)
 
 

@@ -274,6 +274,20 @@ declare(
 )
 declare("token_not_found", 404, "api", "No API token of the user's has this id.")
 declare("no_such_endpoint", 404, "api", "A path under `/api/v1/` that names no endpoint.")
+# --- The OpenAI-compatible /v1 ----------------------------------------------------------------
+declare(
+    "invalid_parameter",
+    400,
+    "api",
+    "`/v1`: the body is not a JSON object, or a field is missing, of the wrong type or out of range (`param` names it).",
+)
+declare(
+    "unsupported_parameter",
+    400,
+    "api",
+    "`/v1`: a parameter Chatweb cannot honour (tools, functions, `n` > 1, logprobs, …); `param` names it.",
+)
+declare("method_not_allowed", 405, "api", "`/v1`: an HTTP method the endpoint does not take.")
 
 
 # --- The protocol page ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The one entry point for answers, for every transport.
 
-The page's WebSocket, the page's forms and (next) the API post, watch and stop answers
-here, so an answer is the same stored answer, with the same quotas, usage rows, faults
-and resume, wherever it was started or watched. Each function checks that the
+The page's WebSocket, the page's forms and the APIs post, watch and stop answers here,
+so an answer is the same stored answer, with the same quotas, usage rows, faults and
+resume, wherever it was started or watched (the /v1 completions, not stored, go through
+complete(): the same quotas and usage rows). Each function checks that the
 conversation is the user's (ActionError "not_found" otherwise), runs the action
 (conversations.actions: validate, write in one transaction) in the database thread,
 and starts the answer only after the commit (streaming.generation.start).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -26,11 +27,14 @@ from conversations.models import Conversation, Message
 from realtime import events
 from realtime.events import MessageData
 from realtime.publish import HeldFrames
-from streaming import generation, jobs, layers
+from streaming import completions, generation, jobs, layers
 from streaming.registry import registry
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from accounts.models import ApiToken
+    from modelclient.providers import ChatMessage
 
     User = AbstractBaseUser | AnonymousUser
 
@@ -114,6 +118,42 @@ async def _post_and_start(post: Callable[[], Message]) -> Message:
             log.warning("Answer %s: a frame of its post not published: %r", answer.pk, exc)
     await generation.start(answer.pk, answer.conversation_id, job=job)
     return answer
+
+
+# --- Completions that are not stored (the OpenAI-compatible /v1) ------------------------
+
+Completion = completions.Completion
+CompletionFailed = completions.Failed
+RateLimit = completions.RateLimit
+
+
+async def complete(
+    *,
+    user: AbstractBaseUser,
+    token: ApiToken,
+    model: str,
+    messages: list[ChatMessage],
+    options: dict[str, Any],
+) -> completions.Completion:
+    """An answer to `messages` that is not stored: admitted by the same checks and quotas
+    as a posted message (plus the token's allowlist and limit); read its pieces() to run
+    it (leaving them early stops the upstream request). Its usage row (kind `api`) is
+    written however it ends."""
+    return await completions.admit(
+        user=user, token=token, model=model, messages=messages, options=options
+    )
+
+
+# Is this model open to the token's owner and in its allowlist (sync: the database thread)?
+open_model = completions.open_model
+# For an HTTP transport's own database work (its authentication): on the process's
+# database thread, not a new connection per request (completions.process_context).
+in_process_context = completions.in_process_context
+
+
+async def rate_limit(*, user: AbstractBaseUser, token: ApiToken) -> completions.RateLimit | None:
+    """The tightest hourly request limit on this token's calls, and what is left of it."""
+    return await completions.arate_limit(user, token)
 
 
 # --- Stopping and watching ---------------------------------------------------------------

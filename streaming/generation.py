@@ -21,7 +21,6 @@ import time
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.utils import translation
 
 from catalog import config as catalog
 from catalog.models import UsageRecord
@@ -29,14 +28,14 @@ from catalog.usage import UpstreamRequest
 from conversations.fields import clean_text
 from conversations.models import Message, Outcome
 from modelclient import netio
-from modelclient.providers import OpenAICompatible, ProviderError, UpstreamHTTPError, Usage
+from modelclient.providers import OpenAICompatible, Usage
 from realtime import events
 from realtime.events import MessageData
 from streaming import jobs, layers, titles
 from streaming.checkpoints import RETRYABLE, Outage, checkpoints
 from streaming.coalescing import DeltaStream
 from streaming.ending import Ending
-from streaming.jobs import BudgetSpent, Job, TokenMeter
+from streaming.jobs import Job, TokenMeter
 from streaming.registry import registry
 
 log = logging.getLogger(__name__)
@@ -173,17 +172,8 @@ class Generation:
             if not self.stop_requested:
                 raise
             return Outcome.stopped()
-        except catalog.ModelUnavailable as exc:
-            return Outcome.failed(exc.code, exc.message)
-        except BudgetSpent as exc:
-            with translation.override("en"):  # stored in English, shown in the reader's
-                return Outcome.failed(exc.budget.code, exc.budget.describe())
-        except ProviderError as exc:
-            retry_after = exc.retry_after if isinstance(exc, UpstreamHTTPError) else None
-            return Outcome.failed(exc.code, exc.message, retry_after=retry_after)
-        except Exception:
-            log.exception("Answer %s failed", self.message_id)
-            return Outcome.failed("internal")
+        except Exception as exc:
+            return jobs.failure(exc, what=f"Answer {self.message_id}")
 
     async def _rounds(self, job: Job) -> str | None:
         """Stream the answer, continuing it while the upstream stops for "length"."""

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import translation
+
 from accounts.models import settings_for
 from catalog import config as catalog
 from catalog import quotas, tokens
@@ -15,8 +17,8 @@ from catalog.models import UsageRecord
 from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
 from conversations.context import fit_context
-from conversations.models import Message
-from modelclient.providers import ChatMessage
+from conversations.models import Message, Outcome
+from modelclient.providers import ChatMessage, ProviderError, UpstreamHTTPError
 from realtime.publish import HeldFrames, held_frames
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,21 @@ class TokenMeter:
         self.left -= tokens.count(text)
         if self.left <= 0:
             raise BudgetSpent(self.budget)
+
+
+def failure(exc: Exception, *, what: str) -> Outcome:
+    """How an answer (or an API completion) that raised `exc` ended: its stable code and
+    detail; an unexpected error is logged (as `what`) and stored as "internal"."""
+    if isinstance(exc, catalog.ModelUnavailable):
+        return Outcome.failed(exc.code, exc.message)
+    if isinstance(exc, BudgetSpent):
+        with translation.override("en"):  # stored in English, shown in the reader's
+            return Outcome.failed(exc.budget.code, exc.budget.describe())
+    if isinstance(exc, ProviderError):
+        retry_after = exc.retry_after if isinstance(exc, UpstreamHTTPError) else None
+        return Outcome.failed(exc.code, exc.message, retry_after=retry_after)
+    log.error("%s failed", what, exc_info=exc)
+    return Outcome.failed("internal")
 
 
 def load(message_id: int) -> Job | None:

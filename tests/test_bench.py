@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bench.load import direct_chat
-from bench.run import CONFIGS, _page_target, render_pages
+from bench.run import CONFIGS, FULL, SMOKE, _page_target, render_pages
 from bench.upstream import BenchUpstream
 from bench.wire import (
     ChatResult,
@@ -220,3 +220,41 @@ def test_the_page_checks_follow_the_sidebars_page_size() -> None:
     assert SIDEBAR_PAGE == APP_PAGE
     home = next(p for p in PAGES if p.key == "home-2000")
     assert home.holds[-1] == f"Chat {2000 - APP_PAGE + 1} about"
+
+
+# --- The /v1 scenarios ----------------------------------------------------------------------
+
+
+def test_each_api_scenario_sits_beside_the_socket_scenario_it_matches() -> None:
+    for scenarios, keys in ((FULL, ("1", "50", "200")), (SMOKE, ("1", "50"))):
+        by_key = {s.key: s for s in scenarios}
+        order = [s.key for s in scenarios]
+        for n in keys:
+            socket, api = by_key[f"c{n}"], by_key[f"api{n}"]
+            assert order.index(api.key) == order.index(socket.key) + 1
+            assert (api.transport, socket.transport) == ("api", "ws")
+            assert (api.concurrent, api.tokens, api.delay, api.rounds) == (
+                socket.concurrent, socket.tokens, socket.delay, socket.rounds,
+            )  # fmt: skip
+
+
+class _Failing(Reply):
+    def directive(self) -> str:
+        return f"[[fake tokens={self.tokens} delay=0 error_event_after=2]]"
+
+
+def test_the_api_client_sends_its_token_and_counts_an_error_event_as_failed() -> None:
+    async def run(base_url: str, reply: Reply, token: str) -> ChatResult:
+        return await direct_chat(base_url, reply, "fake-model", time.monotonic() + 10, token=token)
+
+    with FakeUpstream(api_key="cwp_bench") as upstream:
+        good = asyncio.run(run(upstream.base_url, Reply(tokens=4, delay=0), "cwp_bench"))
+        refused = asyncio.run(run(upstream.base_url, Reply(tokens=4, delay=0), "cwp_wrong"))
+        failed = asyncio.run(run(upstream.base_url, _Failing(tokens=4, delay=0), "cwp_bench"))
+        sent = [r.headers["authorization"] for r in upstream.chat_requests]
+    assert sent == ["Bearer cwp_bench", "Bearer cwp_wrong", "Bearer cwp_bench"]
+    assert good.failure is None
+    assert good.done_at is not None
+    assert refused.failure == "handshake"
+    assert failed.failure == "error_frame"
+    assert len(failed.delta_times) == 2

@@ -106,7 +106,7 @@ def _location(config: str, prefix: str) -> str:
 
 def test_nginx_never_buffers_or_compresses_the_streams() -> None:
     config = NGINX_TEMPLATE.read_text()
-    for prefix in ("/ws/", "= /admin-tools/diagnostics/stream/", "/api/v1/"):
+    for prefix in ("/ws/", "= /admin-tools/diagnostics/stream/", "/api/v1/", "/v1/"):
         location = _location(config, prefix)
         assert "proxy_buffering off;" in location
         assert "gzip off;" in location

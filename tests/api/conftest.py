@@ -1,4 +1,5 @@
-"""/api/v1 fixtures: tokens for the personas, and a client that sends one."""
+"""/api/v1 fixtures: tokens for the personas, and a client that sends one; /v1's live
+daphne (tests/api/v1_server.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from accounts import api_tokens
+from tests.api.v1_server import v1  # noqa: F401  (fixture: /v1's live daphne, per module)
 from tests.upstream import fake_upstream_server  # noqa: F401  (fixture)
 
 ALL_SCOPES = ["chat", "models:read", "conversations:read", "conversations:write", "usage:read"]

@@ -118,3 +118,18 @@ def test_the_ledger_cannot_be_edited_in_the_admin(admin_client, ledger):
     record.refresh_from_db()
     assert record.total_tokens != 0
     assert admin_client.get(reverse("admin:catalog_usagerecord_add")).status_code == 403
+
+
+def test_the_admin_lists_filters_finds_and_exports_api_calls_by_token(admin_client, alice):
+    row(alice, "llama", 10, 2, kind="api", api_token="tok_0123456789abcdef")
+    row(alice, "llama", 10, 2)
+    url = reverse("admin:catalog_usagerecord_changelist")
+    body = admin_client.get(url, {"kind": "api"}).content.decode()
+    assert "tok_0123456789abcdef" in body
+    assert ">API token<" in body  # the column
+    found = admin_client.get(url, {"q": "tok_0123456789abcdef"})
+    assert found.context["cl"].result_count == 1
+    export = admin_client.get(reverse("admin:catalog_usagerecord_export"), {"kind": "api"})
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert rows[0][-1] == "api_token"
+    assert [(r[4], r[-1]) for r in rows[1:]] == [("api", "tok_0123456789abcdef")]
