@@ -301,3 +301,54 @@ async def message_events(
             user=caller.user, message_id=message_id, language=translation.get_language()
         )
     )
+
+
+@router.get(
+    "/conversations/{conversation_id}/events",
+    tags=TAGS,
+    response={200: None, REFUSALS: ErrorBody},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "Every frame of the conversation (text/event-stream), as the "
+                "page's WebSocket carries it: a snapshot first, then message, delta, done, "
+                "title, path and error events; ping while quiet.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+    summary="The conversation's events (Server-Sent Events)",
+    description="Scope `chat`. The page's fallback when WebSockets cannot connect: the "
+    "socket's frames (docs/protocol.md), each an event named by its type. Every connection "
+    "starts with a snapshot of the last answer, so a reconnect resumes it.",
+)
+async def conversation_events(request: HttpRequest, conversation_id: Id) -> HttpResponseBase:
+    caller = caller_of(request, "chat")
+    # Refused (404) before the stream starts when the conversation is not the caller's.
+    await database_sync_to_async(_check_conversation)(caller.user, conversation_id)
+    return events.response(
+        events.conversation_events(
+            user=caller.user,
+            conversation_id=conversation_id,
+            language=translation.get_language(),
+        )
+    )
+
+
+def _check_conversation(user: Any, conversation_id: int) -> None:
+    if not Conversation.objects.for_user(user).filter(pk=conversation_id).exists():
+        raise ActionError("not_found", _("This conversation was deleted."))
+
+
+@router.delete(
+    "/conversations/{conversation_id}/messages/{message_id}",
+    tags=TAGS,
+    response={204: None, REFUSALS: ErrorBody},
+    summary="Delete a message and what follows it",
+    description="Scope `conversations:write`. The message and everything after it on its "
+    "branches. 409 `busy` while an answer streams.",
+)
+async def delete_message(request: HttpRequest, conversation_id: Id, message_id: Id) -> Any:
+    caller = caller_of(request, "conversations:write")
+    await answers.delete(user=caller.user, conversation_id=conversation_id, message_id=message_id)
+    return Status(204, None)

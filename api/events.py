@@ -26,7 +26,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from conversations import errors as message_errors
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from realtime import events
 from realtime.codes import ProtocolError
 from realtime.events import MessageData
@@ -138,6 +138,38 @@ async def answer_events(
 
 def _exists(message_id: int) -> bool:
     return Message.objects.filter(pk=message_id).exists()
+
+
+async def conversation_events(
+    *, user: Any, conversation_id: int, language: str
+) -> AsyncIterator[bytes]:
+    """Every frame of a conversation, as the page's WebSocket carries it (its fallback,
+    static/js/sse.js): an event named by the frame's type whose data is the frame, a
+    snapshot of its last answer first on every (re)connection, a `ping` while quiet. A
+    delta's id is `<message id>.<seq>`; a reconnect always starts from a fresh snapshot."""
+    try:
+        frames = _with_pings(answers.watch_conversation(user=user, conversation_id=conversation_id))
+        async for frame in frames:
+            if frame is None:
+                if not await database_sync_to_async(_conversation_exists)(conversation_id):
+                    with translation.override(language):
+                        text = _("This conversation was deleted.")
+                    yield encode("error", events.error_frame("not_found", text))
+                    return
+                yield encode("ping", {})
+                continue
+            data: dict[str, Any] = dict(frame)
+            if data.get("message") is not None:
+                data["message"] = localized(data["message"], language)
+            seq = data.get("seq") if frame["type"] == "delta" else None
+            ident = event_id(data["message_id"], seq) if seq is not None else None
+            yield encode(frame["type"], data, event_id=ident)
+    except ProtocolError as exc:
+        yield encode("error", events.error_frame(exc.code, exc.message))
+
+
+def _conversation_exists(conversation_id: int) -> bool:
+    return Conversation.objects.filter(pk=conversation_id).exists()
 
 
 async def _with_pings(

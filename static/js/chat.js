@@ -7,6 +7,7 @@
 //                             the text, sets last, then the kept deltas after it apply.
 //   done                   -> the server's sanitized HTML replaces the live rendering.
 import { ChatSocket } from "chatweb/socket.js";
+import { EventTransport } from "chatweb/sse.js";
 import { setupComposer } from "chatweb/composer.js";
 import { setConversationTitle } from "chatweb/sidebar.js";
 import { copyText, enhanceCodeBlocks } from "chatweb/code-copy.js";
@@ -847,10 +848,22 @@ function start() {
     onStatus: showConnection,
     // After a reconnect anything may have happened meanwhile: always ask.
     needsSync: (reconnected) => reconnected || live !== null || pending,
+    onUnreachable: useHttpFallback,
   });
   socket.connect();
   updateRegenerate();
   focusComposer();
+}
+
+/**
+ * WebSockets cannot get through (a proxy strips Upgrade, a network blocks them): the same
+ * frames over Server-Sent Events, and what the page sends as HTTP calls (sse.js). Its
+ * stream starts with a snapshot, so an answer already streaming resumes where it is.
+ */
+function useHttpFallback() {
+  socket = new EventTransport(conversationId, { onFrame, onStatus: showConnection });
+  main.dataset.transport = "sse";
+  socket.connect();
 }
 
 /** Focus the message box, except on touch screens where it would pop the keyboard up. */

@@ -16,6 +16,9 @@ export const FINAL_CLOSE_CODES = new Map([
 const CLOSE_SESSION_CHANGED = 4001;
 const MAX_BACKOFF_MS = 10_000;
 const SYNC_RETRY_MS = 4_000;
+// Closes without a single open before the page gives up on WebSockets and takes the
+// HTTP fallback (sse.js): a proxy that strips Upgrade, a network that blocks them.
+const FAILURES_BEFORE_FALLBACK = 2;
 
 export class ChatSocket {
   /**
@@ -25,14 +28,17 @@ export class ChatSocket {
    *   onStatus(state, code, words)  "open" | "reconnecting" | "closed" (final: its close
    *                             code and [status, sentence] from FINAL_CLOSE_CODES)
    *   needsSync(reconnected)    whether to send `sync` right after opening
+   *   onUnreachable()           the socket never opened in FAILURES_BEFORE_FALLBACK
+   *                             tries (it stops trying; the page takes the fallback)
    */
-  constructor(path, { onFrame, onStatus = () => {}, needsSync = () => false }) {
+  constructor(path, { onFrame, onStatus = () => {}, needsSync = () => false, onUnreachable = null }) {
     const url = new URL(path, window.location.href);
     url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
     this.url = url.href;
     this.onFrame = onFrame;
     this.onStatus = onStatus;
     this.needsSync = needsSync;
+    this.onUnreachable = onUnreachable;
     this.ws = null;
     this.attempt = 0;
     this.everOpened = false;
@@ -81,6 +87,11 @@ export class ChatSocket {
         return;
       }
       if (event.code === CLOSE_SESSION_CHANGED) this.attempt = 0;
+      if (!this.everOpened && this.onUnreachable && this.attempt + 1 >= FAILURES_BEFORE_FALLBACK) {
+        this.final = true;
+        this.onUnreachable();
+        return;
+      }
       this.onStatus("reconnecting", event.code);
       this.scheduleReconnect();
     });
