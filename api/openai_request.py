@@ -27,7 +27,7 @@ MAX_STOP = 4
 
 
 class BadParameter(ProtocolError):
-    """A refused body: its code (invalid_parameter or unsupported_parameter) and `param`."""
+    """A refused body: its code (invalid_request or unsupported_parameter) and `param`."""
 
     def __init__(self, code: str, message: str, param: str | None) -> None:
         super().__init__(code, message)
@@ -44,7 +44,7 @@ class ChatRequest:
 
 
 def _invalid(param: str | None, message: str) -> BadParameter:
-    return BadParameter("invalid_parameter", message, param)
+    return BadParameter("invalid_request", message, param)
 
 
 def _is_number(value: object) -> bool:

@@ -264,7 +264,7 @@ declare(
     "invalid_request",
     400,
     "api",
-    "A parameter or body field of the wrong type, missing or out of range (`param` names it), a body that is not JSON, or a paging cursor this API did not give.",
+    "A parameter or body field of the wrong type, missing or out of range (`param` names it), a body that is not JSON (on `/v1`: not a JSON object), or a paging cursor this API did not give.",
 )
 declare(
     "csrf_failed",
@@ -275,12 +275,6 @@ declare(
 declare("token_not_found", 404, "api", "No API token of the user's has this id.")
 declare("no_such_endpoint", 404, "api", "A path under `/api/v1/` that names no endpoint.")
 # --- The OpenAI-compatible /v1 ----------------------------------------------------------------
-declare(
-    "invalid_parameter",
-    400,
-    "api",
-    "`/v1`: the body is not a JSON object, or a field is missing, of the wrong type or out of range (`param` names it).",
-)
 declare(
     "unsupported_parameter",
     400,
