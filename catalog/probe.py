@@ -88,8 +88,8 @@ def check(provider: Provider) -> ProbeResult:
 def summary(provider: Provider) -> str:
     """The provider's last connection check in a sentence (its admin page and the admin's index)."""
     if provider.checked_at is None:
-        return gettext("Never checked.")
+        return gettext("Never checked")
     when = date_format(timezone.localtime(provider.checked_at), "DATETIME_FORMAT")
     if provider.check_ok:
-        return gettext("Worked, %(when)s.") % {"when": when}
-    return gettext("Failed, %(when)s (%(code)s).") % {"when": when, "code": provider.check_code}
+        return gettext("Worked: %(when)s") % {"when": when}
+    return gettext("Failed: %(when)s (%(code)s)") % {"when": when, "code": provider.check_code}

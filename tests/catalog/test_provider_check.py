@@ -32,7 +32,7 @@ def test_the_providers_page_has_a_test_connection_button_that_posts(admin_client
     assert 'method="post"' in form
     assert 'name="csrfmiddlewaretoken"' in form
     assert ">Test connection</button>" in form
-    assert "Never checked." in body
+    assert "Never checked" in body
 
 
 def test_the_button_tests_stores_and_says_so_on_the_page(admin_client, ollama, fake_upstream):
@@ -46,7 +46,7 @@ def test_the_button_tests_stores_and_says_so_on_the_page(admin_client, ollama, f
     assert [r.path for r in fake_upstream.requests] == ["/v1/models"]
     ollama.refresh_from_db()
     assert (ollama.checked_at, ollama.check_ok, ollama.check_code) == (AT, True, "")
-    assert "Worked, " in body
+    assert "Worked: " in body
 
 
 def test_a_failed_check_is_stored_with_its_code_and_never_the_key(admin_client, keyed_upstream):
@@ -69,7 +69,7 @@ def test_an_unreachable_server_is_stored_as_unreachable(admin_client):
     assert "Could not connect to gone (upstream_unreachable)" in body
     provider.refresh_from_db()
     assert provider.check_code == "upstream_unreachable"
-    assert "Failed, " in body
+    assert "Failed: " in body
 
 
 def test_a_get_tests_nothing(admin_client, ollama, fake_upstream):

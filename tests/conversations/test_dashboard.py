@@ -74,7 +74,7 @@ def test_the_admin_opens_on_todays_figures(admin_client, traffic):
     assert '<tr data-model="gpt"><th scope="row">gpt</th><td>4</td></tr>' in main
     assert "old-model" not in main
     never = main[main.index('data-provider="never"') :]
-    assert "Never checked." in never[: never.index("</tr>")]
+    assert "Never checked" in never[: never.index("</tr>")]
     failed = main[main.index('data-provider="ollama"') :]
     assert failed.startswith('data-provider="ollama" class="check-failed"')
     assert "(upstream_unreachable)" in failed[: failed.index("</tr>")]
