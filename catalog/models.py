@@ -202,7 +202,13 @@ class ChatModel(models.Model):
         help_text=_("Empty, with no groups: everyone."),
     )
     is_default = models.BooleanField(
-        _("site default"), default=False, help_text=_("New conversations start with it.")
+        _("site default"),
+        default=False,
+        help_text=_(
+            "New conversations start with it, unless the user chose another default. "
+            "With none ticked, the first model of OPENAI_API_MODEL is the site default; "
+            "adding or removing a provider never changes it."
+        ),
     )
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in the model picker.")
