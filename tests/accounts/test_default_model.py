@@ -4,6 +4,7 @@ model picker and the settings page say which model is used instead."""
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from accounts.models import UserSettings
 from catalog.models import ChatModel, Provider
@@ -41,7 +42,9 @@ def test_a_removed_default_is_said_in_the_chats_model_picker(alice_client, llama
 def test_a_disabled_default_is_said_on_the_settings_page(alice_client, llama):
     llama.enabled = False
     llama.save()
-    page = alice_client.get("/settings/").text
+    # The request activates Chinese in this thread; override() puts English back after.
+    with translation.override("en"):
+        page = alice_client.get("/settings/").text
     assert f'role="status">{NOTICE}</p>' in page
     assert page.index("default-model-notice") < page.index('id="id_default_model"')
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from catalog import clock
 from catalog.models import Provider
@@ -111,8 +112,10 @@ def test_the_admin_is_chatwebs_in_english_and_chinese(admin_client, admin_user):
     assert "Django administration" not in body
     assert "Django site admin" not in body
     assert "favicon.svg" in body
-    body = admin_client.get(
-        reverse("admin:index"), headers={"accept-language": "zh-hans"}
-    ).content.decode()
+    # The request activates Chinese in this thread; override() puts English back after.
+    with translation.override("en"):
+        body = admin_client.get(
+            reverse("admin:index"), headers={"accept-language": "zh-hans"}
+        ).content.decode()
     assert "Chatweb 管理" in body
     assert "今天" in body
