@@ -85,6 +85,11 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             ("", _("The first available model")),
             *((choice.name, choice.label) for choice in models),
         ]
+        # A saved default the user may no longer use is said, not silently replaced.
+        saved = self.instance.default_model if self.instance.pk else ""
+        self.default_model_notice = catalog.fallback_notice(
+            saved, catalog.default_for(user, saved, choices=models), models
+        )
         self.avatar_bytes: bytes | None = None
 
     def clean_display_name(self) -> str:

@@ -65,8 +65,13 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("name", "base_url")
     actions = ["test_connection"]
     change_list_template = "admin/catalog/provider/change_list.html"
+    change_form_template = "admin/catalog/provider/change_form.html"
+    readonly_fields = ("last_check",)
     fieldsets = (
-        (None, {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled")}),
+        (
+            None,
+            {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled", "last_check")},
+        ),
         (_("Advanced"), {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
     )
 
@@ -96,6 +101,10 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def model_count(self, obj: Provider) -> int:
         return int(getattr(obj, "n_models", 0))
 
+    @admin.display(description=_("last connection check"))
+    def last_check(self, obj: Provider) -> str:
+        return probe.summary(obj)
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -115,6 +124,11 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.admin_site.admin_view(self.add_models_view),
                 name="catalog_provider_add_models",
             ),
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="catalog_provider_test_connection",
+            ),
             *super().get_urls(),
         ]
 
@@ -124,10 +138,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> TemplateResponse:
         results = []
         for provider in queryset.order_by("name"):
-            try:
-                result = probe.list_models(config.provider_config(provider))
-            except config.ModelUnavailable as exc:
-                result = probe.ProbeResult(False, [], exc.message)
+            result = probe.check(provider)
             known = set(provider.models.values_list("model_id", flat=True))
             results.append(
                 {
@@ -143,6 +154,29 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "results": results,
         }
         return TemplateResponse(request, "admin/catalog/provider/test_connection.html", context)
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The provider page's "Test connection" button: probe, store, say how it went."""
+        provider = get_object_or_404(Provider, pk=object_id)
+        change_url = reverse("admin:catalog_provider_change", args=[provider.pk])
+        if request.method != "POST" or not self.has_change_permission(request, provider):
+            return HttpResponseRedirect(change_url)
+        result = probe.check(provider)
+        if result.ok:
+            text = ngettext(
+                "Connected to %(provider)s: %(count)s model listed.",
+                "Connected to %(provider)s: %(count)s models listed.",
+                len(result.model_ids),
+            ) % {"provider": provider.name, "count": len(result.model_ids)}
+            self.message_user(request, text, messages.SUCCESS)
+        else:
+            text = gettext("Could not connect to %(provider)s (%(code)s): %(detail)s") % {
+                "provider": provider.name,
+                "code": result.code,
+                "detail": result.error,
+            }
+            self.message_user(request, text, messages.ERROR)
+        return HttpResponseRedirect(change_url)
 
     def add_models_view(self, request: HttpRequest) -> HttpResponseBase:
         if request.method != "POST" or not self.has_add_permission(request):

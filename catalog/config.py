@@ -142,6 +142,21 @@ def default_for(
     return choices[0].name if choices else ""
 
 
+def fallback_notice(preferred: str, used: str, choices: list[ModelChoice]) -> str:
+    """The sentence that tells a user their saved default model `preferred` is no longer
+    theirs to use and which one is used instead ("" when it still is, or none is saved):
+    a default never changes silently. `used`: what default_for() chose."""
+    if not preferred or any(choice.name == preferred for choice in choices):
+        return ""
+    label = next((choice.label for choice in choices if choice.name == used), used)
+    if not label:
+        return _("Your default model %(saved)s is no longer available.") % {"saved": preferred}
+    return _("Your default model %(saved)s is no longer available; using %(used)s.") % {
+        "saved": preferred,
+        "used": label,
+    }
+
+
 def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:
     """The model name if this user may use it; else ModelUnavailable("unknown_model")."""
     names = [choice.name for choice in models_for(user)]

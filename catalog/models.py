@@ -93,6 +93,16 @@ class Provider(models.Model):
         ),
     )
     created_at = models.DateTimeField(_("created"), default=clock.now)
+    # The last "Test connection" (catalog.probe): when, whether it worked, and if not a
+    # code of realtime/codes.py plus the server's words (scrubbed of the key).
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
+    check_ok = models.BooleanField(_("last check worked"), default=False, editable=False)
+    check_code = models.CharField(
+        _("last check's error code"), max_length=40, blank=True, editable=False
+    )
+    check_detail = models.CharField(
+        _("last check's detail"), max_length=300, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["name"]
@@ -120,6 +130,18 @@ class Provider(models.Model):
     @property
     def has_api_key(self) -> bool:
         return bool(self.api_key_encrypted)
+
+    def record_check(self, *, ok: bool, code: str, detail: str) -> None:
+        """Store a connection check's result. An update, not save(): a check changes
+        nothing about routing, so it must not drop every process's catalog snapshot."""
+        self.checked_at = clock.now()
+        self.check_ok, self.check_code, self.check_detail = ok, code, detail[:300]
+        Provider.objects.filter(pk=self.pk).update(
+            checked_at=self.checked_at,
+            check_ok=ok,
+            check_code=self.check_code,
+            check_detail=self.check_detail,
+        )
 
 
 class ChatModelQuerySet(models.QuerySet["ChatModel"]):
@@ -180,7 +202,13 @@ class ChatModel(models.Model):
         help_text=_("Empty, with no groups: everyone."),
     )
     is_default = models.BooleanField(
-        _("site default"), default=False, help_text=_("New conversations start with it.")
+        _("site default"),
+        default=False,
+        help_text=_(
+            "New conversations start with it, unless the user chose another default. "
+            "With none ticked, the first model of OPENAI_API_MODEL is the site default; "
+            "adding or removing a provider never changes it."
+        ),
     )
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in the model picker.")

@@ -7,10 +7,18 @@ than the streaming client of the event loop. Errors come back as sentences witho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
+from catalog import config
 from modelclient.providers import ProviderConfig
+
+if TYPE_CHECKING:
+    from catalog.models import Provider
 
 PROBE_TIMEOUT_S = 15.0
 BODY_LIMIT = 2_000_000
@@ -21,6 +29,8 @@ class ProbeResult:
     ok: bool
     model_ids: list[str]
     error: str = ""
+    # On failure, a code of realtime/codes.py (the same ones a failed answer stores).
+    code: str = ""
 
 
 def _scrub(text: str, key: str) -> str:
@@ -43,18 +53,43 @@ def list_models(config: ProviderConfig) -> ProbeResult:
             body = response.content[:BODY_LIMIT]
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        return ProbeResult(False, [], _scrub(f"Could not reach {url}: {reason}", config.api_key))
+        code = (
+            "upstream_timeout"
+            if isinstance(exc, httpx.TimeoutException)
+            else "upstream_unreachable"
+        )
+        text = _scrub(f"Could not reach {url}: {reason}", config.api_key)
+        return ProbeResult(False, [], text, code)
     if not response.is_success:
         detail = body.decode("utf-8", errors="replace")
-        return ProbeResult(
-            False,
-            [],
-            _scrub(f"{url} answered HTTP {response.status_code}: {detail}", config.api_key),
-        )
+        code = "upstream_rate_limited" if response.status_code == 429 else "upstream_http_error"
+        text = _scrub(f"{url} answered HTTP {response.status_code}: {detail}", config.api_key)
+        return ProbeResult(False, [], text, code)
     try:
         payload = response.json()
         data = payload["data"] if isinstance(payload, dict) else payload
         ids = sorted({str(item["id"]) for item in data if isinstance(item, dict) and "id" in item})
     except (ValueError, KeyError, TypeError):
-        return ProbeResult(False, [], f"{url} did not answer with a list of models.")
+        text = f"{url} did not answer with a list of models."
+        return ProbeResult(False, [], text, "upstream_stream_error")
     return ProbeResult(True, ids)
+
+
+def check(provider: Provider) -> ProbeResult:
+    """Test `provider`'s connection and store the result on it (Provider.record_check)."""
+    try:
+        result = list_models(config.provider_config(provider))
+    except config.ModelUnavailable as exc:
+        result = ProbeResult(False, [], exc.message, exc.code)
+    provider.record_check(ok=result.ok, code=result.code, detail=result.error)
+    return result
+
+
+def summary(provider: Provider) -> str:
+    """The provider's last connection check in a sentence (its admin page and the admin's index)."""
+    if provider.checked_at is None:
+        return gettext("Never checked")
+    when = date_format(timezone.localtime(provider.checked_at), "DATETIME_FORMAT")
+    if provider.check_ok:
+        return gettext("Worked: %(when)s") % {"when": when}
+    return gettext("Failed: %(when)s (%(code)s)") % {"when": when, "code": provider.check_code}

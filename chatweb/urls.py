@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog, set_language
 
 from accounts.lock_views import sign_in_locks
+
+# Chatweb's name in the admin instead of Django's (templates/admin/base_site.html adds the mark).
+admin.site.site_header = _("Chatweb administration")
+admin.site.site_title = _("Chatweb admin")
+admin.site.index_title = _("Today and the site's settings")
 
 urlpatterns = [
     # A page of the admin that is not a model: the sign-in locks, and lifting them.

@@ -151,6 +151,12 @@ def chat_context(
         else preferences.default_model
     )
     current_model = catalog.default_for(request.user, preferred, choices=models)
+    # Said beside the picker when the user's saved default is what fell back.
+    default_notice = (
+        catalog.fallback_notice(preferences.default_model, current_model, models)
+        if preferred == preferences.default_model
+        else ""
+    )
     return {
         **_thread_window(path, focus=focus),
         "conversations": sidebar,
@@ -161,6 +167,7 @@ def chat_context(
         "blank_answer": Message(role=Message.Role.ASSISTANT),
         "models": models,
         "current_model": current_model,
+        "default_notice": default_notice,
         "provider_configured": catalog.is_configured(models),
         "provider_hint": provider_hint(request),
         "ws_path": f"/ws/conversations/{conversation.pk}/" if conversation else None,

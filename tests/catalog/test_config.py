@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from catalog import config, crypto
 from catalog.models import ChatModel, Provider
@@ -151,3 +152,41 @@ def test_adding_a_provider_never_moves_the_default_by_itself(alice, upstream, ol
     llama.save()
     assert config.default_for(alice) == "llama"
     assert config.default_for(alice, "fake-model-2") == "fake-model-2"  # a saved preference
+
+
+def test_removing_a_provider_never_moves_the_default_to_another_admin_model(
+    alice, upstream, ollama, openai
+):
+    """The admin's site default goes with its provider; then the first .env model is the
+    default again, never the next admin model in the picker's order."""
+    ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
+    ChatModel.objects.create(provider=openai, model_id="gpt-4o", name="gpt-4o", is_default=True)
+    assert config.default_for(alice) == "gpt-4o"
+    ollama.delete()  # another provider goes: the choice stays
+    assert config.default_for(alice) == "gpt-4o"
+    ChatModel.objects.create(provider=ollama.__class__.objects.create(
+        name="vllm", base_url=upstream.base_url), model_id="m", name="vllm-m")  # fmt: skip
+    openai.delete()  # the chosen one's provider goes
+    assert names(alice)[0] == "vllm-m"
+    assert config.default_for(alice) == "fake-model"
+
+
+def test_a_saved_default_that_is_gone_is_said_with_what_replaces_it(alice, upstream, ollama):
+    llama = ChatModel.objects.create(
+        provider=ollama, model_id="fake-model", name="llama", display_name="Llama 3"
+    )
+    choices = config.models_for(alice)
+    assert config.fallback_notice("llama", "llama", choices) == ""
+    assert config.fallback_notice("", "fake-model", choices) == ""
+    llama.enabled = False
+    llama.save()
+    choices = config.models_for(alice)
+    used = config.default_for(alice, "llama", choices=choices)
+    assert used == "fake-model"
+    with translation.override("en"):
+        assert config.fallback_notice("llama", used, choices) == (
+            "Your default model llama is no longer available; using fake-model."
+        )
+        assert config.fallback_notice("llama", "", []) == (
+            "Your default model llama is no longer available."
+        )
