@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts import api_tokens
+from accounts import api_tokens, timezones
 from accounts.models import ApiToken
 from accounts.protection import client_address
 
@@ -43,11 +45,31 @@ def token_of(request: HttpRequest) -> str | None:
 
 def authenticate(request: HttpRequest) -> Caller:
     """The token's caller (ProtocolError for a missing, malformed, unknown, revoked or
-    expired token, or a deactivated owner). In the database thread."""
+    expired token, or a deactivated owner). In the database thread.
+
+    The owner's time zone is activated for the rest of the request (the middleware saw
+    no signed-in user): a refusal's reset time reads in it."""
+    caller, _zone = _authenticate(request)
+    return caller
+
+
+def _authenticate(request: HttpRequest) -> tuple[Caller, ZoneInfo | None]:
     token = api_tokens.authenticate(token_of(request), address=client_address(request) or None)
-    return Caller(user=token.user, token=token)
+    zone = timezones.user_zone(token.user)
+    _activate(zone)
+    return Caller(user=token.user, token=token), zone
+
+
+def _activate(zone: ZoneInfo | None) -> None:
+    if zone is None:
+        timezone.deactivate()
+    else:
+        timezone.activate(zone)
 
 
 async def aauthenticate(request: HttpRequest) -> Caller:
-    caller: Caller = await database_sync_to_async(authenticate)(request)
+    found: tuple[Caller, ZoneInfo | None] = await database_sync_to_async(_authenticate)(request)
+    caller, zone = found
+    # Activated here too: the database thread's context is not this one's.
+    _activate(zone)
     return caller
