@@ -110,7 +110,7 @@ def report(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"saved": False}, status=400)
     current = settings_for(request.user)
     if current.time_zone:
-        return JsonResponse({"saved": False, "time_zone": current.time_zone})
+        return JsonResponse({"saved": False})
     # One conditional write: two tabs reporting at once save the zone once.
     if current.pk is None:
         saved, _created = UserSettings.objects.get_or_create(
