@@ -29,6 +29,31 @@ from accounts.models import UserSettings, settings_for
 
 MAX_NAME = 64
 
+# Chromium (ICU, after CLDR) reports some zones by their older IANA names, which zoneinfo
+# keeps as links: the browser's report is saved under the current name, so the settings
+# page's list (current names only) shows it selected.
+CURRENT_NAMES = {
+    "Africa/Asmera": "Africa/Asmara",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Catamarca": "America/Argentina/Catamarca",
+    "America/Coral_Harbour": "America/Atikokan",
+    "America/Cordoba": "America/Argentina/Cordoba",
+    "America/Godthab": "America/Nuuk",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "America/Jujuy": "America/Argentina/Jujuy",
+    "America/Louisville": "America/Kentucky/Louisville",
+    "America/Mendoza": "America/Argentina/Mendoza",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Pacific/Enderbury": "Pacific/Kanton",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "Pacific/Truk": "Pacific/Chuuk",
+}
+
 
 @functools.cache
 def available() -> frozenset[str]:
@@ -39,6 +64,12 @@ def available() -> frozenset[str]:
 
 def is_valid(name: object) -> bool:
     return isinstance(name, str) and 0 < len(name) <= MAX_NAME and name in available()
+
+
+def current_name(name: str) -> str:
+    """The current IANA name of a zone a browser may report by an older one."""
+    current = CURRENT_NAMES.get(name, name)
+    return current if current in available() else name
 
 
 def zone_for_setting(name: str) -> zoneinfo.ZoneInfo | None:
@@ -108,6 +139,7 @@ def report(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("time_zone", "")
     if not is_valid(name):
         return JsonResponse({"saved": False}, status=400)
+    name = current_name(name)
     current = settings_for(request.user)
     if current.time_zone:
         return JsonResponse({"saved": False})

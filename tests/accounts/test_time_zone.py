@@ -4,6 +4,7 @@ the settings page, refused when it is not a zoneinfo name, and shown in every ti
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.utils import timezone
@@ -25,6 +26,29 @@ def test_the_first_report_from_the_browser_is_saved(alice, alice_client):
     assert response.status_code == 200
     assert response.json() == {"saved": True}
     assert zone_of(alice) == "Asia/Shanghai"
+
+
+def test_an_older_name_a_browser_reports_is_saved_under_the_current_one(alice, alice_client):
+    # Chromium says "Asia/Calcutta" for a browser in India (ICU keeps the older name).
+    alice_client.post(REPORT, {"time_zone": "Asia/Calcutta"})
+    assert zone_of(alice) == "Asia/Kolkata"
+    html = alice_client.get("/settings/").text
+    assert '<option value="Asia/Kolkata" selected>Kolkata</option>' in html
+
+
+def test_every_older_name_is_a_link_to_its_current_one():
+    from accounts import timezones
+
+    moments = [dt.datetime(2026, month, 1, 12, tzinfo=dt.UTC) for month in (1, 7)]
+    for older, current in timezones.CURRENT_NAMES.items():
+        assert timezones.is_valid(older), older
+        assert current in timezones.listed(), current
+        same = [
+            m.astimezone(zoneinfo.ZoneInfo(older)).utcoffset()
+            == m.astimezone(zoneinfo.ZoneInfo(current)).utcoffset()
+            for m in moments
+        ]
+        assert all(same), older
 
 
 def test_a_later_report_never_overwrites_the_zone(alice, alice_client):
