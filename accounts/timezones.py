@@ -14,6 +14,7 @@ Only what is shown moves: quota windows stay calendar periods in TIME_ZONE
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import zoneinfo
 from collections import defaultdict
@@ -26,6 +27,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.views.decorators.http import require_POST
 
 from accounts.models import UserSettings, settings_for
+from catalog import clock
 
 MAX_NAME = 64
 
@@ -116,11 +118,29 @@ def listed() -> frozenset[str]:
     }
 
 
-def choices() -> list[tuple[str, Any]]:
+def choices(at: dt.datetime | None = None) -> list[tuple[str, Any]]:
     """The settings page's select: UTC, then "Region/City" names grouped by region
-    (optgroups, cities by name), for a select the browser lets one type into."""
+    (optgroups), each labelled by its place and its offset from UTC `at` (now), so a
+    closed select still says which New York it is ("New York (UTC-05:00)") and typing a
+    city's first letters finds it."""
+    moment = at or clock.now()
     single = [(name, name) for name in sorted(LISTED_SINGLE & available())]
-    return [*single, *((region, list(names)) for region, names in _grouped())]
+    return [
+        *single,
+        *(
+            (region, [(name, f"{place} ({offset(name, moment)})") for name, place in names])
+            for region, names in _grouped()
+        ),
+    ]
+
+
+def offset(name: str, at: dt.datetime) -> str:
+    """ "UTC+05:30", "UTC-10:00", "UTC+00:00": the zone's offset at that moment."""
+    delta = at.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or dt.timedelta()
+    minutes = int(delta.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
 
 
 class UserTimeZoneMiddleware(MiddlewareMixin):

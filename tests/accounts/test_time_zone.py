@@ -33,7 +33,7 @@ def test_an_older_name_a_browser_reports_is_saved_under_the_current_one(alice, a
     alice_client.post(REPORT, {"time_zone": "Asia/Calcutta"})
     assert zone_of(alice) == "Asia/Kolkata"
     html = alice_client.get("/settings/").text
-    assert '<option value="Asia/Kolkata" selected>Kolkata</option>' in html
+    assert '<option value="Asia/Kolkata" selected>Kolkata (UTC+05:30)</option>' in html
 
 
 def test_every_older_name_is_a_link_to_its_current_one():
@@ -99,10 +99,17 @@ def test_pages_ask_the_browser_only_while_the_user_has_no_zone(alice, alice_clie
 
 
 def test_the_settings_page_offers_every_zone_grouped_by_region(alice_client):
-    html = alice_client.get("/settings/").text
+    from catalog import clock
+
+    with clock.frozen(dt.datetime(2026, 7, 1, tzinfo=dt.UTC)):
+        html = alice_client.get("/settings/").text
     assert 'id="id_time_zone"' in html
     assert '<optgroup label="Asia">' in html
-    assert '<option value="Asia/Shanghai">Shanghai</option>' in html
+    assert '<option value="Asia/Shanghai">Shanghai (UTC+08:00)</option>' in html
+    # Offsets as they are on that day (summer time in New York, winter in Santiago).
+    assert '<option value="America/New_York">New York (UTC-04:00)</option>' in html
+    assert '<option value="America/Santiago">Santiago (UTC-04:00)</option>' in html
+    assert '<option value="Pacific/Honolulu">Honolulu (UTC-10:00)</option>' in html
     assert '<option value="America/Argentina/Buenos_Aires">' in html
     assert '<option value="UTC">UTC</option>' in html
 
