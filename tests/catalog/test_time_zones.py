@@ -5,6 +5,7 @@ periods (catalog.usage). The clock is frozen at 2026-03-14 10:30 UTC (19:30 in T
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -125,3 +126,17 @@ async def test_the_apis_refusal_reads_in_the_token_owners_zone(
     error = refused.json()["error"]
     assert error["code"] == "rate_limited"
     assert "It resets at 20:00 (JST)." in error["message"]
+
+
+@pytest.mark.django_db
+def test_the_api_reads_the_owners_zone_in_the_same_query_as_the_token(
+    alice, django_assert_num_queries
+):
+    from accounts import api_tokens, timezones
+
+    in_tokyo(alice)
+    made = api_tokens.create(user=alice, name="script", scopes=["chat"], days=30)
+    # The token with its owner and their settings, then its last use: no query for the zone.
+    with django_assert_num_queries(2):
+        token = api_tokens.authenticate(made.secret, address=None)
+        assert timezones.user_zone(token.user) == zoneinfo.ZoneInfo("Asia/Tokyo")
