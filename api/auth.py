@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 class Caller:
     user: AbstractBaseUser
     token: ApiToken | None  # None: the page's signed-in session
+    # The token owner's time zone (accounts.timezones); None: the server's, or a session
+    # (whose zone the middleware activated).
+    zone: ZoneInfo | None = None
+
+    def activate_zone(self) -> None:
+        """The owner's zone for the rest of the request, in the calling context (a view
+        that authenticated in a task of its own activates it again here)."""
+        if self.token is not None:
+            _activate(self.zone)
 
     def require(self, scope: str) -> None:
         """ProtocolError("insufficient_scope") unless the token has `scope` (a session
@@ -49,15 +58,10 @@ def authenticate(request: HttpRequest) -> Caller:
 
     The owner's time zone is activated for the rest of the request (the middleware saw
     no signed-in user): a refusal's reset time reads in it."""
-    caller, _zone = _authenticate(request)
-    return caller
-
-
-def _authenticate(request: HttpRequest) -> tuple[Caller, ZoneInfo | None]:
     token = api_tokens.authenticate(token_of(request), address=client_address(request) or None)
-    zone = timezones.user_zone(token.user)
-    _activate(zone)
-    return Caller(user=token.user, token=token), zone
+    caller = Caller(user=token.user, token=token, zone=timezones.user_zone(token.user))
+    caller.activate_zone()
+    return caller
 
 
 def _activate(zone: ZoneInfo | None) -> None:
@@ -68,8 +72,7 @@ def _activate(zone: ZoneInfo | None) -> None:
 
 
 async def aauthenticate(request: HttpRequest) -> Caller:
-    found: tuple[Caller, ZoneInfo | None] = await database_sync_to_async(_authenticate)(request)
-    caller, zone = found
+    caller: Caller = await database_sync_to_async(authenticate)(request)
     # Activated here too: the database thread's context is not this one's.
-    _activate(zone)
+    caller.activate_zone()
     return caller
