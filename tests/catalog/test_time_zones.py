@@ -140,31 +140,3 @@ def test_the_api_reads_the_owners_zone_in_the_same_query_as_the_token(
     with django_assert_num_queries(2):
         token = api_tokens.authenticate(made.secret, address=None)
         assert timezones.user_zone(token.user) == zoneinfo.ZoneInfo("Asia/Tokyo")
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
-async def test_the_openai_apis_refusal_reads_in_the_token_owners_zone(
-    live, alice, frozen_clock, upstream
-):
-    import json
-
-    from django.test import AsyncClient
-
-    from accounts import api_tokens
-
-    await sync_to_async(in_tokyo)(alice)
-    await Quota.objects.acreate(user=alice, requests_per_hour=1)
-    await sync_to_async(quotas.check)(alice, live_answers=0)
-    made = await sync_to_async(api_tokens.create)(user=alice, name="sdk", scopes=["chat"], days=30)
-    refused = await AsyncClient().post(
-        "/v1/chat/completions",
-        data=json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {made.secret}"},
-    )
-    assert refused.status_code == 429
-    error = refused.json()["error"]
-    assert error["code"] == "rate_limited"
-    assert "It resets at 20:00 (JST)." in error["message"]
-    assert upstream.chat_requests == []
