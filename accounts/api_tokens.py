@@ -163,7 +163,12 @@ def authenticate(raw: str | None, *, address: str | None = None) -> ApiToken:
             "invalid_api_key",
             _("Send a valid API token: Authorization: Bearer cwp_… (or X-Api-Key)."),
         )
-    token = ApiToken.objects.select_related("user").filter(key_hash=digest(raw)).first()
+    # The owner's settings come joined: the caller's time zone (api.auth) costs no query.
+    token = (
+        ApiToken.objects.select_related("user", "user__chat_settings")
+        .filter(key_hash=digest(raw))
+        .first()
+    )
     if token is None:
         raise ProtocolError("invalid_api_key", _("This API token does not exist."))
     if token.revoked_at is not None:

@@ -1,5 +1,5 @@
 """Template context for every page: the user's theme (rendered on <html> so it applies
-before the first paint), display name and avatar."""
+before the first paint), display name and avatar, and whether their time zone is unknown."""
 
 from __future__ import annotations
 
@@ -35,4 +35,6 @@ def preferences(request: HttpRequest) -> dict[str, Any]:
         "display_name": SimpleLazyObject(name),
         "avatar_url": SimpleLazyObject(avatar_url),
         "avatar_initials": SimpleLazyObject(lambda: initials(name())),
+        # Until the user has a zone, each page asks the browser for its own (timezone.js).
+        "time_zone_missing": SimpleLazyObject(lambda: not current().time_zone),
     }

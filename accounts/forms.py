@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts import api_tokens, avatars
+from accounts import api_tokens, avatars, timezones
 from accounts.models import ApiToken, UserSettings
 from catalog import config as catalog
 from chatweb import visibility
@@ -38,6 +38,14 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
     )
     remove_avatar = forms.BooleanField(label=_("Use my initials instead"), required=False)
     default_model = forms.ChoiceField(label=_("Default model"), required=False)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        required=False,
+        help_text=_(
+            "Times are shown in it: quota resets, the conversation list's days, usage, "
+            "exports. Empty: the server's (%(zone)s)."
+        ),
+    )
 
     class Meta:
         model = UserSettings
@@ -45,6 +53,7 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             "display_name",
             "theme",
             "language",
+            "time_zone",
             "default_model",
             "system_prompt",
             "temperature",
@@ -91,11 +100,25 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             saved, catalog.default_for(user, saved, choices=models), models
         )
         self.avatar_bytes: bytes | None = None
+        zone_field = self.fields["time_zone"]
+        assert isinstance(zone_field, forms.ChoiceField)
+        zone_choices: list[tuple[str, Any]] = [("", _("The server's")), *timezones.choices()]
+        saved = self.instance.time_zone if self.instance else ""
+        if saved and timezones.is_valid(saved) and saved not in timezones.listed():
+            zone_choices.insert(1, (saved, saved))  # an alias the list leaves out, kept
+        zone_field.choices = zone_choices
+        zone_field.help_text = str(zone_field.help_text) % {"zone": settings.TIME_ZONE}
 
     def clean_display_name(self) -> str:
         # Empty means the username; a name of characters that show nothing is refused.
         name = str(self.cleaned_data.get("display_name") or "")
         visibility.validate_visible(name)
+        return name
+
+    def clean_time_zone(self) -> str:
+        name = str(self.cleaned_data.get("time_zone") or "")
+        if name and not timezones.is_valid(name):
+            raise forms.ValidationError(_("Choose a time zone from the list."))
         return name
 
     def clean_avatar_upload(self) -> Any:

@@ -66,6 +66,9 @@ class UserSettings(models.Model):
     send_key = models.CharField(
         _("send with"), max_length=12, choices=SendKey.choices, default=SendKey.ENTER
     )
+    # An IANA name ("Asia/Shanghai"), checked against zoneinfo (accounts.timezones); empty
+    # until the browser reports its own on the first page, then only the settings change it.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("user settings")

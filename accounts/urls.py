@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import token_views, views
+from accounts import timezones, token_views, views
 
 urlpatterns = [
     path("setup/", views.setup, name="setup"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/time-zone/", timezones.report, name="time_zone_report"),
     path("settings/password/", views.password_change, name="password_change"),
     path("settings/tokens/", token_views.token_create, name="token_create"),
     path(

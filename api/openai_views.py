@@ -57,6 +57,7 @@ def _method(request: HttpRequest, allowed: str) -> HttpResponse | None:
 
 async def _caller(request: HttpRequest, scope: str) -> auth.Caller:
     caller = await answers.in_process_context(auth.aauthenticate(request))
+    caller.activate_zone()  # authenticated in a task of its own: its context is not this one
     caller.require(scope)
     return caller
 

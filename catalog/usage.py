@@ -1,8 +1,9 @@
 """The usage ledger: one row per upstream request, kept when conversations are deleted.
 
-Windows are calendar periods in TIME_ZONE: a day starts at local midnight, a month on
-the 1st. The ledger is the truth for token totals (quotas read it too), so every
-instance sees the same numbers.
+Windows are calendar periods in TIME_ZONE: a day starts at its midnight, a month on the
+1st, whichever zone the reader's request has activated (accounts.timezones: that zone
+only changes how a window's end is shown). The ledger is the truth for token totals
+(quotas read it too), so every instance sees the same numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["UsageRecord"]
 
 
 def _local(at: dt.datetime | None) -> dt.datetime:
-    return timezone.localtime(at or clock.now())
+    return timezone.localtime(at or clock.now(), timezone.get_default_timezone())
 
 
 def day_start(at: dt.datetime | None = None) -> dt.datetime:
@@ -31,7 +32,10 @@ def day_start(at: dt.datetime | None = None) -> dt.datetime:
 
 def next_day(at: dt.datetime | None = None) -> dt.datetime:
     start = day_start(at)
-    return timezone.make_aware(dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time()))
+    return timezone.make_aware(
+        dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time()),
+        timezone.get_default_timezone(),
+    )
 
 
 def month_start(at: dt.datetime | None = None) -> dt.datetime:
@@ -41,7 +45,7 @@ def month_start(at: dt.datetime | None = None) -> dt.datetime:
 def next_month(at: dt.datetime | None = None) -> dt.datetime:
     start = month_start(at)
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    return timezone.make_aware(dt.datetime(year, month, 1))
+    return timezone.make_aware(dt.datetime(year, month, 1), timezone.get_default_timezone())
 
 
 def record(**fields: Any) -> UsageRecord:

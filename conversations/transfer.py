@@ -107,8 +107,9 @@ def export_user(
 
 
 def export_markdown(*, conversation: Conversation) -> str:
-    """The active branch as a readable Markdown document."""
-    lines = [f"# {conversation.title}", ""]
+    """The active branch as a readable Markdown document; its dates in the reader's zone
+    (the active one: accounts.timezones)."""
+    lines = [f"# {conversation.title}", "", _dates_line(conversation), ""]
     for m in conversation.active_path():
         if m.role == Message.Role.SYSTEM:
             continue
@@ -121,6 +122,17 @@ def export_markdown(*, conversation: Conversation) -> str:
         if m.status == Message.Status.ERROR:
             lines += [f"> **The answer failed.** {m.error}".rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _dates_line(conversation: Conversation) -> str:
+    def shown(at: dt.datetime) -> str:
+        return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+
+    zone = timezone.get_current_timezone_name()
+    return (
+        f"*Started {shown(conversation.created_at)}, last updated "
+        f"{shown(conversation.updated_at)} ({zone})*"
+    )
 
 
 # --- Import: parsing ---------------------------------------------------------------------

@@ -118,7 +118,7 @@ declare(
     "quota_tokens_day",
     429,
     "frame",
-    "The user's tokens-per-day quota is used up; resets at local midnight (`TIME_ZONE`), said in the message.",
+    "The user's tokens-per-day quota is used up; resets at the server's midnight (`TIME_ZONE`), said in the message in the user's own time zone.",
 )
 declare(
     "quota_tokens_month",

@@ -6,8 +6,9 @@ process-owned tasks, so Stop and disconnect are never stuck behind one. How it r
 channel layer is streaming.socketbase's; its limits are streaming.ratelimit's.
 
 Everything it says is in the socket user's language (accounts.language.language_for_scope:
-their setting, else the page's cookie or Accept-Language), chosen at connect: error
-frames are written under it and failed answers' texts rendered for it at send time.
+their setting, else the page's cookie or Accept-Language) and time zone (their setting,
+else the server's), chosen at connect: error frames (a quota's reset time) are written
+under them and failed answers' texts rendered for them at send time.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.language import language_for_scope
+from accounts.timezones import zone_for_setting
 from conversations import errors
 from conversations.actions import ActionError
 from conversations.models import Conversation
@@ -43,6 +45,8 @@ class ConversationConsumer(EventLoopSocket):
     groups_joined: tuple[str, ...] = ()
     closing = False
     language = settings.LANGUAGE_CODE
+    # The user's zone (accounts.timezones), read at connect; None: the server's.
+    zone: Any = None
     frames: TokenBucket
     snapshots: SnapshotPacer
     # A socket.close that came before the accept: connect refuses with its code instead.
@@ -85,7 +89,7 @@ class ConversationConsumer(EventLoopSocket):
             # Signed out (or the like) while this socket was being opened.
             await self._refuse(self.close_before_accept)
             return
-        title, self.language = opened
+        title, self.language, self.zone = opened
         self._init_limits()
         await self.accept()
         await self.send_json(events.title_frame(self.conversation_id, title))
@@ -135,7 +139,7 @@ class ConversationConsumer(EventLoopSocket):
     # --- Frames in ------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        with translation.override(self.language):
+        with translation.override(self.language), timezone.override(self.zone):
             await self._receive(text_data)
 
     async def _receive(self, text_data: str | None) -> None:
@@ -217,7 +221,7 @@ class ConversationConsumer(EventLoopSocket):
         self._deferred_sync = None
         if self.closing:
             return
-        with translation.override(self.language):
+        with translation.override(self.language), timezone.override(self.zone):
             try:
                 await self._request_snapshot()
             except ActionError as exc:
@@ -262,16 +266,16 @@ class ConversationConsumer(EventLoopSocket):
 
     # --- Database steps (worker thread) ---------------------------------------------------
 
-    def _open(self) -> tuple[str, str] | None:
-        """The conversation's title and the socket's language, if the user owns it: one
-        query (the owner's language setting comes joined)."""
+    def _open(self) -> tuple[str, str, Any] | None:
+        """The conversation's title and the socket's language and zone, if the user owns
+        it: one query (the owner's settings come joined)."""
         row = (
             Conversation.objects.for_user(self.scope["user"])
             .filter(pk=self.conversation_id)
-            .values_list("title", "user__chat_settings__language")
+            .values_list("title", "user__chat_settings__language", "user__chat_settings__time_zone")
             .first()
         )
         if row is None:
             return None
-        title, setting = row
-        return title, language_for_scope(self.scope, setting or "")
+        title, setting, zone = row
+        return title, language_for_scope(self.scope, setting or ""), zone_for_setting(zone or "")

@@ -110,6 +110,8 @@ sidebar?.addEventListener("submit", (event) => {
 });
 
 // ---- Grouped by date, in the reader's own time zone ------------------------------------
+// The server labels each item in the zone of the user's settings (data-date-group:
+// conversations/dates.py); dateGroup() is the fallback, in the device's zone.
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -141,7 +143,7 @@ export function groupConversations() {
   for (const item of list.querySelectorAll(".conv[data-updated-at]")) {
     const when = new Date(item.dataset.updatedAt);
     if (Number.isNaN(when.getTime())) continue;
-    const label = dateGroup(when);
+    const label = item.dataset.dateGroup || dateGroup(when);
     if (label === previous) continue;
     previous = label;
     const heading = document.createElement("li");
