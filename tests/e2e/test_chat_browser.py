@@ -204,7 +204,12 @@ def test_on_a_phone_the_conversation_list_is_a_drawer(page: Any) -> None:
     menu.click()
     expect(sidebar).to_be_visible()
     expect(menu).to_have_attribute("aria-expanded", "true")
-    expect(sidebar.get_by_role("button", name="Sign out")).to_be_visible()
+    # The account menu opens inside the drawer.
+    sidebar.locator("#account-button").click()
+    expect(sidebar.get_by_role("menuitem", name="Sign out")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sidebar.get_by_role("menu")).to_be_hidden()
+    expect(sidebar.locator("#account-button")).to_be_focused()
 
     page.keyboard.press("Escape")
     expect(sidebar).to_be_hidden()
