@@ -62,6 +62,11 @@ if (button && menu) {
     }
   });
 
+  // Choosing an entry closes the menu (a link then loads; a form asks first if it must).
+  menu.addEventListener("click", (event) => {
+    if (event.target.closest("[role=menuitem]")) close({ refocus: true });
+  });
+
   document.addEventListener("pointerdown", (event) => {
     if (isOpen() && !menu.contains(event.target) && !button.contains(event.target)) close();
   });
