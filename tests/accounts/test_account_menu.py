@@ -4,14 +4,25 @@ only for admins, behind a button with the user's name."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from conversations.models import Conversation
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _back_to_english() -> Iterator[None]:
+    """A request in Chinese leaves its language active in the thread (LocaleMiddleware
+    activates, nothing deactivates): the next test must not see it."""
+    yield
+    translation.deactivate()
+
 
 ADMIN_PATHS = ("/admin/", "/admin/auth/user/add/", "/admin-tools/diagnostics/")
 

@@ -4,16 +4,26 @@ headings) and the model picker's context windows."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from catalog.models import ChatModel, Provider
 from conversations.models import Conversation
 from conversations.templatetags.picker import context_size
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _back_to_english() -> Iterator[None]:
+    """A request in Chinese leaves its language active in the thread (LocaleMiddleware
+    activates, nothing deactivates): the next test must not see it."""
+    yield
+    translation.deactivate()
 
 
 def _page(client: Client, path: str = "/") -> str:
@@ -49,12 +59,11 @@ def test_the_picker_shows_the_environments_context_window_from_the_setting(alice
 
     html = _page(alice_client)
 
-    options = re.findall(r'<option value="([^"]+)" data-context-window="(\d+)"[^>]*>([^<]+)<', html)
-    assert [(name, window) for name, window, _ in options] == [
-        ("fake-model", "32768"),
-        ("fake-model-2", "32768"),
+    options = re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)<', html)
+    assert options == [
+        ("fake-model", "fake-model · 32K context"),
+        ("fake-model-2", "fake-model-2 · 32K context"),
     ]
-    assert options[0][2] == "fake-model · 32K context"
 
 
 def test_an_admin_model_shows_its_own_context_window(alice, alice_client, upstream, conversation):
@@ -66,9 +75,7 @@ def test_an_admin_model_shows_its_own_context_window(alice, alice_client, upstre
 
     html = _page(alice_client, f"/c/{conversation.pk}/")
 
-    assert re.search(
-        r'<option value="big" data-context-window="128000"[^>]*>Big one · 128K context<', html
-    )
+    assert re.search(r'<option value="big"[^>]*>Big one · 128K context<', html)
 
 
 def test_the_context_window_is_translated(alice_client):
