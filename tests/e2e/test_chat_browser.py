@@ -12,6 +12,7 @@ The fixtures (browser, app, upstream, a signed-in page) are tests/e2e/conftest.p
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -152,7 +153,7 @@ def test_a_rejected_message_goes_back_into_the_composer(page: Any) -> None:
 
 
 def test_the_chat_marks_where_older_messages_left_the_models_view(
-    page: Any, app: Daphne, upstream: FakeUpstream
+    page: Any, app: Daphne, upstream: FakeUpstream, shots: Path
 ) -> None:
     # A model with a 200-token input budget (700 - 500), for this user only.
     setup = (
@@ -184,6 +185,11 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
         expect(page.locator('.msg-assistant[data-status="done"]')).to_have_count(2)
         cut = page.locator(".context-cut")
         expect(cut).to_have_count(1)
+        # The picker shows the admin model's own window (700 tokens).
+        expect(page.locator('#model-select option[value="tiny"]')).to_have_text(
+            "tiny · 700 context"
+        )
+        page.screenshot(path=str(shots / "chat-context-cut.png"))
         assert cut.evaluate("el => el.nextElementSibling.dataset.role") == "user"
         assert "and now?" in cut.evaluate("el => el.nextElementSibling.textContent")
         page.reload()
@@ -204,7 +210,12 @@ def test_on_a_phone_the_conversation_list_is_a_drawer(page: Any) -> None:
     menu.click()
     expect(sidebar).to_be_visible()
     expect(menu).to_have_attribute("aria-expanded", "true")
-    expect(sidebar.get_by_role("button", name="Sign out")).to_be_visible()
+    # The account menu opens inside the drawer.
+    sidebar.locator("#account-button").click()
+    expect(sidebar.get_by_role("menuitem", name="Sign out")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sidebar.get_by_role("menu")).to_be_hidden()
+    expect(sidebar.locator("#account-button")).to_be_focused()
 
     page.keyboard.press("Escape")
     expect(sidebar).to_be_hidden()

@@ -146,6 +146,14 @@ def drawer_open(page: Any) -> None:
     page.evaluate("Promise.all(document.getAnimations().map(a => a.finished))")
 
 
+def account_menu_open(page: Any) -> None:
+    rich_answer(page)
+    if page.locator("[data-drawer-toggle]").first.is_visible():
+        drawer_open(page)
+    page.click("#account-button")
+    expect(page.get_by_role("menu")).to_be_visible()
+
+
 def self_test_done(page: Any) -> None:
     for channel in ("websocket", "http"):
         verdict = page.locator(f'[data-channel="{channel}"] [data-verdict]')
@@ -177,6 +185,13 @@ def visits(site: Site) -> list[Visit]:
             "Chats",
             ready=drawer_open,
             sizes=("phone",),
+        ),
+        Visit(
+            "chat-account-menu",
+            site.conversation,
+            "#account-menu",
+            "Sign out",
+            ready=account_menu_open,
         ),
         Visit("settings", "/settings/", "h1", "Settings"),
         Visit("usage", "/usage/", "h1", "Your usage"),
@@ -276,4 +291,6 @@ def test_every_page_in_each_language_scheme_and_size(
         finally:
             context.close()
     assert not problems, json.dumps(problems, indent=1, ensure_ascii=False)
-    assert len(list(shots.glob(f"page-{language}-*-{scheme}.png"))) == 2 * len(visits(site)) - 1
+    assert len(list(shots.glob(f"page-{language}-*-{scheme}.png"))) == sum(
+        len(visit.sizes) for visit in visits(site)
+    )

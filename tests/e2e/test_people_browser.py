@@ -116,8 +116,8 @@ def test_keyboard_alone_sends_and_stops(browser: Any, app: Daphne, upstream: Fak
         # On a desktop the message box has the focus from the start.
         expect(page.locator("#composer-text")).to_be_focused()
         # The skip link (the page's first stop) leads back to it.
-        page.locator(".skip-link").focus()
-        expect(page.locator(".skip-link")).to_be_visible()
+        page.locator(".skip-link").first.focus()
+        expect(page.locator(".skip-link").first).to_be_visible()
         page.keyboard.press("Enter")
         expect(page.locator("#composer-text")).to_be_focused()
         page.keyboard.type("[[fake tokens=400 delay=0.03]] by keyboard")

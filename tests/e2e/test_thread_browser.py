@@ -178,6 +178,7 @@ def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(
     page.goto("/")
     if page.locator("[data-delete-all]").count():
         page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#account-button").click()
         page.locator("[data-delete-all]").click()
         expect(page.locator(".conv")).to_have_count(0)
     for text in ("Old notes", "Last week", "Yesterday's plan", "Fresh idea", "Open one"):
@@ -210,10 +211,12 @@ def test_the_sidebar_groups_by_date_and_deletes_in_place_or_all(
 
     # Delete all asks first: dismissed, nothing goes; accepted, everything does.
     page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#account-button").click()
     page.locator("[data-delete-all]").click()
     page.wait_for_timeout(300)
     expect(page.locator(".conv")).to_have_count(4)
     page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#account-button").click()
     page.locator("[data-delete-all]").click()
     page.wait_for_url(f"{app.url}/")
     expect(page.locator(".conv")).to_have_count(0)
