@@ -37,6 +37,7 @@ from streaming.coalescing import DeltaStream
 from streaming.ending import Ending
 from streaming.jobs import Job, TokenMeter
 from streaming.registry import registry
+from streaming.thinking import ThinkSplitter
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,27 @@ class Generation:
         self._outage = Outage()
         self.ending = Ending(message_id, publish=self._publish)
         self._layer_failures = 0
+        # Loop times of the first thinking and of the first answer text after it.
+        self._thinking_from: float | None = None
+        self._thinking_until: float | None = None
 
     @property
     def text(self) -> str:
         return self.deltas.text
+
+    @property
+    def reasoning(self) -> str:
+        return self.deltas.reasoning
+
+    @property
+    def reasoning_seconds(self) -> float | None:
+        """How long the model thought (until its answer began, or until now)."""
+        if self._thinking_from is None:
+            return None
+        until = self._thinking_until
+        if until is None:
+            until = asyncio.get_running_loop().time()
+        return round(until - self._thinking_from, 1)
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -94,6 +112,7 @@ class Generation:
         event = self.answer.as_event(seq=self.deltas.seq)
         event["status"] = Message.Status.STREAMING
         event["content"] = self.deltas.sent_text()
+        event["reasoning"] = self.deltas.sent_reasoning()
         return event
 
     async def run(self) -> None:
@@ -179,15 +198,32 @@ class Generation:
         """Stream the answer, continuing it while the upstream stops for "length"."""
         if job.model is None or self.provider is None:
             raise job.error or catalog.ModelUnavailable("model_unavailable", "")
+        meter = TokenMeter(job.budget)
+        deltas = self.deltas
+        pending, thinking = deltas.pending, deltas.reasoning_pending
+        # Only the reply's start can open a <think> block, so one splitter for all rounds.
+        splitter = ThinkSplitter()
+        # Reads gather what arrives until just before the next delta is due (flush).
+        netio.READ_HOLD.set(deltas.read_hold)
+        try:
+            return await self._round_loop(job, splitter, meter)
+        finally:
+            # What the splitter held back (part of a tag, or an unclosed block's end).
+            text, reasoning = splitter.finish()
+            if reasoning:
+                thinking.append(reasoning)
+            if text:
+                pending.append(text)
+
+    async def _round_loop(self, job: Job, splitter: ThinkSplitter, meter: TokenMeter) -> str | None:
+        assert self.provider is not None
+        assert job.model is not None
         model, options = job.model.model_id, job.options()
         messages = job.messages
-        meter = TokenMeter(job.budget)
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()
         deltas = self.deltas
-        pending, dirty = deltas.pending, deltas.dirty
-        # Reads gather what arrives until just before the next delta is due (flush).
-        netio.READ_HOLD.set(deltas.read_hold)
+        pending, dirty, thinking = deltas.pending, deltas.dirty, deltas.reasoning_pending
         for round_ in range(settings.MAX_CONTINUATIONS + 1):
             finish_reason = None
             kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
@@ -199,16 +235,32 @@ class Generation:
                 self.provider.stream_chat(model=model, messages=messages, options=round_options)
             ) as stream:
                 async for delta in stream:
-                    if delta.text:
-                        pending.append(delta.text)
-                        parts.append(delta.text)
+                    text, reasoning = delta.text, delta.reasoning
+                    if text and splitter.state != "answer":
+                        parts.append(text)
+                        text, tagged = splitter.feed(text)
+                        reasoning += tagged
+                    elif text:
+                        parts.append(text)
+                    if reasoning:
+                        parts.append(reasoning)
+                        thinking.append(reasoning)
+                        dirty.set()
+                        if self._thinking_from is None:
+                            self._thinking_from = loop.time()
+                        if meter.budget is not None:
+                            meter.piece(reasoning)
+                    if text:
+                        if self._thinking_from is not None and self._thinking_until is None:
+                            self._thinking_until = loop.time()
+                        pending.append(text)
                         dirty.set()
                         if meter.budget is not None:
-                            meter.piece(delta.text)
-                        if loop.time() >= deltas.next_flush:
-                            # A delta is due. A fast upstream's body is already
-                            # buffered, so reading it never waits: let the flusher run.
-                            await asyncio.sleep(0)
+                            meter.piece(text)
+                    if (text or reasoning) and loop.time() >= deltas.next_flush:
+                        # A delta is due. A fast upstream's body is already
+                        # buffered, so reading it never waits: let the flusher run.
+                        await asyncio.sleep(0)
                     if delta.finish_reason:
                         finish_reason = delta.finish_reason
                     if delta.usage:
@@ -230,6 +282,9 @@ class Generation:
         self.usage["prompt_tokens"] += usage["prompt_tokens"]
         self.usage["completion_tokens"] += usage["completion_tokens"]
         self.usage["total_tokens"] += usage["total_tokens"]
+        if "reasoning_tokens" in usage:
+            spent = self.usage.get("reasoning_tokens", 0) + usage["reasoning_tokens"]
+            self.usage["reasoning_tokens"] = spent
 
     # --- Checkpoints --------------------------------------------------------------------
 
@@ -241,6 +296,9 @@ class Generation:
 
     def checkpoint_text(self) -> str:
         return self.deltas.sent_text()
+
+    def checkpoint_reasoning(self) -> str:
+        return self.deltas.sent_reasoning()
 
     def checkpointed(self, error: Exception | None) -> None:
         """How this answer's checkpoint went (streaming.checkpoints writes it with others').
@@ -333,7 +391,8 @@ class Generation:
         return await self.ending.save(
             outcome, text=clean_text(self.text), usage=self.usage,
             context_from_id=self.context_from_id, ledger=self._ledger(outcome.status),
-            answer=self.answer,
+            answer=self.answer, reasoning=clean_text(self.reasoning),
+            reasoning_seconds=self.reasoning_seconds,
         )  # fmt: skip
 
     def save_interrupted(self) -> MessageData | None:
@@ -341,7 +400,8 @@ class Generation:
         its real end if one waits for the database (streaming.ending)."""
         return self.ending.save_interrupted(
             text=clean_text(self.text), usage=self.usage, context_from_id=self.context_from_id,
-            ledger=self._ledger, answer=self.answer,
+            ledger=self._ledger, answer=self.answer, reasoning=clean_text(self.reasoning),
+            reasoning_seconds=self.reasoning_seconds,
         )  # fmt: skip
 
     async def _end_interrupted(self) -> None:
