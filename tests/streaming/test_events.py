@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
 MESSAGE: events.MessageData = {
     "id": 2, "parent_id": 1, "role": "assistant", "status": "done", "content": "hi",
-    "html": "<p>hi</p>", "reasoning": "", "reasoning_seconds": None, "model": "m", "finish_reason": "stop", "error_code": "", "error": "",
+    "html": "<p>hi</p>", "reasoning": "", "reasoning_seconds": None,
+    "model": "m", "finish_reason": "stop", "error_code": "", "error": "",
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     "retry_after": None, "context_from_id": None, "seq": None,
     "created_at": "2026-12-07T00:00:00+00:00",

@@ -22,6 +22,7 @@ from modelclient.providers import (
 )
 from realtime import events
 from streaming import generation
+from streaming.registry import registry
 from streaming.thinking import ThinkSplitter
 from tests.upstream import FakeUpstream, expected_text, expected_thinking
 
@@ -190,7 +191,7 @@ async def test_a_snapshot_mid_thinking_carries_the_thinking_so_far(
     while reasoning != expected_thinking(3):
         event = await asyncio.wait_for(layer.receive(watcher), timeout=10)
         reasoning += event["frame"].get("reasoning", "")
-    running = generation.registry.running[answer.pk][0]
+    running = registry.running[answer.pk][0]
     assert isinstance(running, generation.Generation)
     snapshot = running.snapshot()
     assert snapshot is not None
