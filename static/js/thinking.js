@@ -5,7 +5,7 @@
 /** The label of a finished block: "Thought for 12 s" (seconds rounded, at least 1). */
 function thoughtFor(seconds) {
   const whole = Math.max(1, Math.round(seconds));
-  return interpolate(ngettext("Thought for %(seconds)s s", "Thought for %(seconds)s s", whole), { seconds: whole }, true);
+  return interpolate(gettext("Thought for %(seconds)s s"), { seconds: whole }, true);
 }
 
 /**
