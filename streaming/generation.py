@@ -31,13 +31,13 @@ from modelclient import netio
 from modelclient.providers import OpenAICompatible, Usage
 from realtime import events
 from realtime.events import MessageData
-from streaming import jobs, layers, titles
+from streaming import control, jobs, layers, titles
 from streaming.checkpoints import RETRYABLE, Outage, checkpoints
 from streaming.coalescing import DeltaStream
 from streaming.ending import Ending
 from streaming.jobs import Job, TokenMeter
 from streaming.registry import registry
-from streaming.thinking import ThinkSplitter
+from streaming.thinking import Thoughts
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,7 @@ class Generation:
         self._outage = Outage()
         self.ending = Ending(message_id, publish=self._publish)
         self._layer_failures = 0
-        # Loop times of the first thinking and of the first answer text after it.
-        self._thinking_from: float | None = None
-        self._thinking_until: float | None = None
+        self.thoughts = Thoughts()
 
     @property
     def text(self) -> str:
@@ -86,16 +84,6 @@ class Generation:
     @property
     def reasoning(self) -> str:
         return self.deltas.reasoning
-
-    @property
-    def reasoning_seconds(self) -> float | None:
-        """How long the model thought (until its answer began, or until now)."""
-        if self._thinking_from is None:
-            return None
-        until = self._thinking_until
-        if until is None:
-            until = asyncio.get_running_loop().time()
-        return round(until - self._thinking_from, 1)
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -116,7 +104,7 @@ class Generation:
         return event
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(control.listen(self))
         flusher: asyncio.Task[None] | None = None
         try:
             job = self._job or await self._load()
@@ -136,7 +124,7 @@ class Generation:
             # one being written is waited for, so it cannot follow the end.
             await checkpoints.discard(self)
             message = await self._save_end(outcome)
-            await self._stop_listening(listener)
+            await control.stop_listening(self, listener)
             if message is not None and self.provider and titles.wanted(job, outcome.status):
                 title = await titles.make_title(job, self.provider, self.text)
                 if title is not None:
@@ -147,7 +135,7 @@ class Generation:
             raise
         finally:
             if not listener.done():
-                await self._stop_listening(listener)
+                await control.stop_listening(self, listener)
             if flusher is not None and not flusher.done():
                 flusher.cancel()  # only on the way out of an error or a shutdown
             try:
@@ -198,81 +186,61 @@ class Generation:
         """Stream the answer, continuing it while the upstream stops for "length"."""
         if job.model is None or self.provider is None:
             raise job.error or catalog.ModelUnavailable("model_unavailable", "")
+        model, options = job.model.model_id, job.options()
+        messages = job.messages
         meter = TokenMeter(job.budget)
-        deltas = self.deltas
-        pending, thinking = deltas.pending, deltas.reasoning_pending
-        # Only the reply's start can open a <think> block, so one splitter for all rounds.
-        splitter = ThinkSplitter()
+        finish_reason: str | None = None
+        loop = asyncio.get_running_loop()
+        deltas, thoughts = self.deltas, self.thoughts
+        pending, dirty, thinking = deltas.pending, deltas.dirty, deltas.reasoning_pending
         # Reads gather what arrives until just before the next delta is due (flush).
         netio.READ_HOLD.set(deltas.read_hold)
         try:
-            return await self._round_loop(job, splitter, meter)
+            for round_ in range(settings.MAX_CONTINUATIONS + 1):
+                finish_reason = None
+                kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
+                request = job.request(kind, messages)
+                self.requests.append(request)
+                parts = request.parts
+                round_options = meter.start_round(messages, options)
+                async with contextlib.aclosing(
+                    self.provider.stream_chat(model=model, messages=messages, options=round_options)
+                ) as stream:
+                    async for delta in stream:
+                        if delta.text or delta.reasoning:
+                            piece = delta.reasoning + delta.text
+                            parts.append(piece)
+                            text, reasoning = thoughts.take(delta.text, delta.reasoning)
+                            if reasoning:
+                                thinking.append(reasoning)
+                            if text:
+                                pending.append(text)
+                            dirty.set()
+                            if meter.budget is not None:
+                                meter.piece(piece)
+                            if loop.time() >= deltas.next_flush:
+                                # A delta is due. A fast upstream's body is already
+                                # buffered, so reading it never waits: let the flusher run.
+                                await asyncio.sleep(0)
+                        if delta.finish_reason:
+                            finish_reason = delta.finish_reason
+                        if delta.usage:
+                            request.usage = delta.usage
+                            self._add_usage(delta.usage)
+                if finish_reason != "length":
+                    break
+                messages = [
+                    *job.messages,
+                    {"role": "assistant", "content": self.text},
+                    {"role": "user", "content": CONTINUE_PROMPT},
+                ]
         finally:
             # What the splitter held back (part of a tag, or an unclosed block's end).
-            text, reasoning = splitter.finish()
+            text, reasoning = thoughts.finish()
             if reasoning:
                 thinking.append(reasoning)
             if text:
                 pending.append(text)
-
-    async def _round_loop(self, job: Job, splitter: ThinkSplitter, meter: TokenMeter) -> str | None:
-        assert self.provider is not None
-        assert job.model is not None
-        model, options = job.model.model_id, job.options()
-        messages = job.messages
-        finish_reason: str | None = None
-        loop = asyncio.get_running_loop()
-        deltas = self.deltas
-        pending, dirty, thinking = deltas.pending, deltas.dirty, deltas.reasoning_pending
-        for round_ in range(settings.MAX_CONTINUATIONS + 1):
-            finish_reason = None
-            kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
-            request = job.request(kind, messages)
-            self.requests.append(request)
-            parts = request.parts
-            round_options = meter.start_round(messages, options)
-            async with contextlib.aclosing(
-                self.provider.stream_chat(model=model, messages=messages, options=round_options)
-            ) as stream:
-                async for delta in stream:
-                    text, reasoning = delta.text, delta.reasoning
-                    if text and splitter.state != "answer":
-                        parts.append(text)
-                        text, tagged = splitter.feed(text)
-                        reasoning += tagged
-                    elif text:
-                        parts.append(text)
-                    if reasoning:
-                        parts.append(reasoning)
-                        thinking.append(reasoning)
-                        dirty.set()
-                        if self._thinking_from is None:
-                            self._thinking_from = loop.time()
-                        if meter.budget is not None:
-                            meter.piece(reasoning)
-                    if text:
-                        if self._thinking_from is not None and self._thinking_until is None:
-                            self._thinking_until = loop.time()
-                        pending.append(text)
-                        dirty.set()
-                        if meter.budget is not None:
-                            meter.piece(text)
-                    if (text or reasoning) and loop.time() >= deltas.next_flush:
-                        # A delta is due. A fast upstream's body is already
-                        # buffered, so reading it never waits: let the flusher run.
-                        await asyncio.sleep(0)
-                    if delta.finish_reason:
-                        finish_reason = delta.finish_reason
-                    if delta.usage:
-                        request.usage = delta.usage
-                        self._add_usage(delta.usage)
-            if finish_reason != "length":
-                break
-            messages = [
-                *job.messages,
-                {"role": "assistant", "content": self.text},
-                {"role": "user", "content": CONTINUE_PROMPT},
-            ]
         return finish_reason
 
     def _add_usage(self, usage: Usage) -> None:
@@ -320,51 +288,6 @@ class Generation:
 
     # --- The channel layer ----------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        """Answer Stop and snapshot requests sent to the conversation's control group.
-
-        A channel-layer failure (Redis down) pauses it, never ends it or the answer.
-        """
-        delay = 0.1
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except Exception as exc:
-                log.warning("Answer %s: channel layer receive failed: %r", self.message_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.1
-            if event["type"] == "generation.exit":
-                return
-            if event.get("message_id") not in (None, self.message_id):
-                continue
-            if event["type"] == "generation.stop":
-                self.stop()
-            elif event["type"] == "generation.snapshot":
-                frame = events.snapshot_frame(self.snapshot())
-                try:
-                    await self.layer.send(event["reply_channel"], events.forward(frame))
-                except Exception as exc:
-                    log.warning("Answer %s: snapshot not sent: %r", self.message_id, exc)
-
-    async def _stop_listening(self, listener: asyncio.Task[None]) -> None:
-        """End the listener by a message, not by cancelling it.
-
-        With channels-redis, the one receive() in progress reads for every local channel
-        of the process; cancelling it can drop a frame it already took for a socket
-        (such as the `done` just published). So the listener is told to return (and
-        cancelled only if the channel layer cannot carry the message).
-        """
-        try:
-            await self.layer.send(self.channel, events.exit_event())
-            await asyncio.wait_for(asyncio.shield(listener), timeout=5)
-        except TimeoutError:
-            listener.cancel()
-        except Exception as exc:
-            log.warning("Answer %s: channel layer error at the end: %r", self.message_id, exc)
-            listener.cancel()
-
     async def _publish(self, frame: events.ServerFrame) -> None:
         """Best effort: a frame the channel layer refuses (ChannelFull, Redis down) is
         dropped; the database is the truth and clients resync by `seq`."""
@@ -392,7 +315,7 @@ class Generation:
             outcome, text=clean_text(self.text), usage=self.usage,
             context_from_id=self.context_from_id, ledger=self._ledger(outcome.status),
             answer=self.answer, reasoning=clean_text(self.reasoning),
-            reasoning_seconds=self.reasoning_seconds,
+            reasoning_seconds=self.thoughts.seconds,
         )  # fmt: skip
 
     def save_interrupted(self) -> MessageData | None:
@@ -401,7 +324,7 @@ class Generation:
         return self.ending.save_interrupted(
             text=clean_text(self.text), usage=self.usage, context_from_id=self.context_from_id,
             ledger=self._ledger, answer=self.answer, reasoning=clean_text(self.reasoning),
-            reasoning_seconds=self.reasoning_seconds,
+            reasoning_seconds=self.thoughts.seconds,
         )  # fmt: skip
 
     async def _end_interrupted(self) -> None:

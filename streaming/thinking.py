@@ -10,6 +10,8 @@ next chunk. A block still open when the reply ends stays thinking.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Literal
 
 OPEN = "<think>"
@@ -81,3 +83,39 @@ class ThinkSplitter:
     def thinking(self) -> bool:
         """Inside (or perhaps about to open) a think block: no answer text yet."""
         return self.state in ("start", "thinking")
+
+
+class Thoughts:
+    """One answer's thinking as it streams: split from its text, and timed (from the
+    first thinking to the first answer text, or to now while it still thinks)."""
+
+    __slots__ = ("clock", "since", "splitter", "until")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        # Only the reply's start can open a <think> block: one splitter for all rounds.
+        self.splitter = ThinkSplitter()
+        self.since: float | None = None
+        self.until: float | None = None
+
+    def take(self, text: str, reasoning: str) -> tuple[str, str]:
+        """A delta's (text, reasoning) -> (answer text, thinking) as far as known."""
+        if text and self.splitter.state != "answer":
+            text, tagged = self.splitter.feed(text)
+            reasoning += tagged
+        if reasoning and self.since is None:
+            self.since = self.clock()
+        if text and self.since is not None and self.until is None:
+            self.until = self.clock()
+        return text, reasoning
+
+    def finish(self) -> tuple[str, str]:
+        """The reply ended: what the splitter held back, as (answer text, thinking)."""
+        return self.splitter.finish()
+
+    @property
+    def seconds(self) -> float | None:
+        if self.since is None:
+            return None
+        until = self.until if self.until is not None else self.clock()
+        return round(until - self.since, 1)
