@@ -84,7 +84,7 @@ def test_a_recorded_end_keeps_its_thinking(answer):
     assert spill.recover_all() == 1
     answer.refresh_from_db()
     assert (answer.content, answer.reasoning, answer.reasoning_seconds) == (
-        "4.",
+        "Hello: 4.",
         "two and two",
         3.5,
     )
