@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from django.utils import translation
 
 from conversations.models import Conversation
 
@@ -38,7 +41,14 @@ def test_an_answer_without_thinking_has_the_block_hidden(alice, alice_client, ad
     assert '<details class="thinking" data-thinking hidden>' in page  # the template's copy
 
 
-def test_the_block_reads_in_chinese(alice, alice_client, add_message):
+@pytest.fixture
+def no_language_left_behind() -> Iterator[None]:
+    """The locale middleware leaves the request's language active in the test's thread."""
+    yield
+    translation.deactivate()
+
+
+def test_the_block_reads_in_chinese(alice, alice_client, add_message, no_language_left_behind):
     conversation = Conversation.objects.create(user=alice, title="T", model="r1")
     q = add_message(conversation, "user", "2+2?")
     add_message(conversation, "assistant", "4", parent=q, reasoning="hmm", reasoning_seconds=3.0)
