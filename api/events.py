@@ -115,11 +115,12 @@ async def answer_events(
                     event_id=event_id(message_id, message["seq"] or 0),
                 )
             elif frame["type"] == "delta":
-                yield encode(
-                    "delta",
-                    {"message_id": message_id, "seq": frame["seq"], "text": frame["text"]},
-                    event_id=event_id(message_id, frame["seq"]),
-                )
+                delta: dict[str, Any] = {
+                    "message_id": message_id, "seq": frame["seq"], "text": frame["text"]
+                }  # fmt: skip
+                if "reasoning" in frame:
+                    delta["reasoning"] = frame["reasoning"]
+                yield encode("delta", delta, event_id=event_id(message_id, frame["seq"]))
             elif frame["type"] == "done":
                 ended = localized(frame["message"], language)
                 if not snapshot_sent:  # an answer that had ended: its snapshot first

@@ -28,6 +28,7 @@ from api import auth, errors
 from api.openai_request import BadParameter, ChatRequest, parse
 from catalog import config as catalog
 from catalog.quotas import QuotaExceeded
+from modelclient.providers import Usage
 from realtime.codes import CODES, ProtocolError
 from streaming import answers
 
@@ -163,14 +164,32 @@ async def _whole(completion: answers.Completion) -> HttpResponse:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": completion.text},
+                    "message": _message(completion),
                     "finish_reason": completion.finish_reason or "stop",
                     "logprobs": None,
                 }
             ],
-            "usage": completion.usage(),
+            "usage": _usage(completion.usage()),
         }
     )
+
+
+def _message(completion: answers.Completion) -> dict[str, Any]:
+    """The reply's message; a reasoning model's thinking as DeepSeek sends it."""
+    message: dict[str, Any] = {"role": "assistant", "content": completion.text}
+    if completion.reasoning:
+        message["reasoning_content"] = completion.reasoning
+    return message
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    """Usage in OpenAI's shape: reasoning tokens under completion_tokens_details."""
+    shaped: dict[str, Any] = {
+        key: value for key, value in usage.items() if key != "reasoning_tokens"
+    }
+    if "reasoning_tokens" in usage:
+        shaped["completion_tokens_details"] = {"reasoning_tokens": usage["reasoning_tokens"]}
+    return shaped
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -199,12 +218,16 @@ async def _chunks(completion: answers.Completion, body: ChatRequest) -> AsyncIte
             async for piece in pieces:
                 if piece is None:
                     yield b": keep-alive\n\n"
-                elif piece.text:
-                    yield chunk({"content": piece.text})
+                else:
+                    if piece.reasoning:
+                        # As DeepSeek streams it: the thinking in its own delta field.
+                        yield chunk({"content": None, "reasoning_content": piece.reasoning})
+                    if piece.text:
+                        yield chunk({"content": piece.text})
     except answers.CompletionFailed as exc:
         yield _event(errors.body(exc.code, exc.message))
         return
     yield chunk({}, completion.finish_reason or "stop")
     if body.include_usage:
-        yield _event({**base, "choices": [], "usage": completion.usage()})
+        yield _event({**base, "choices": [], "usage": _usage(completion.usage())})
     yield b"data: [DONE]\n\n"

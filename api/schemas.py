@@ -37,6 +37,9 @@ class Usage(Schema):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    reasoning_tokens: int | None = Field(
+        None, description="Of completion_tokens, those spent thinking, when the model server said."
+    )
 
 
 class MessageOut(Schema):
@@ -46,6 +49,10 @@ class MessageOut(Schema):
     status: str
     content: str
     html: str
+    reasoning: str = Field(
+        "", description="A reasoning model's thinking (plain text), kept apart from content."
+    )
+    reasoning_seconds: float | None = Field(None, description="How long the model thought.")
     model: str
     finish_reason: str | None
     error_code: str

@@ -185,6 +185,8 @@ def end_fields(
     html: str,
     usage: Mapping[str, object] | None = None,
     context_from_id: int | None = None,
+    reasoning: str = "",
+    reasoning_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The columns an answer's end writes."""
     now = timezone.now()
@@ -192,6 +194,8 @@ def end_fields(
         "status": outcome.status,
         "content": text,
         "html": html,
+        "reasoning": reasoning,
+        "reasoning_seconds": reasoning_seconds,
         "finish_reason": outcome.finish_reason or "",
         "error_code": outcome.error_code,
         "error": outcome.error,
@@ -233,12 +237,14 @@ class MessageQuerySet(models.QuerySet["Message"]):
         answer.token_budget = budget
         return answer
 
-    def checkpoint(self, message_id: int, text: str | None) -> int:
-        """Save the text so far (or, with None, only a heartbeat) of a live answer; the
-        first checkpoint marks it streaming. Returns 0 if it is no longer live."""
+    def checkpoint(self, message_id: int, text: str | None, reasoning: str = "") -> int:
+        """Save the text (and thinking) so far (or, with None, only a heartbeat) of a live
+        answer; the first checkpoint marks it streaming. Returns 0 if it is no longer live."""
         fields: dict[str, Any] = {"status": Message.Status.STREAMING, "updated_at": timezone.now()}
         if text is not None:
             fields["content"] = text
+            if reasoning:
+                fields["reasoning"] = reasoning
         return self.filter(pk=message_id, status__in=Message.LIVE).update(**fields)
 
     def finish(
@@ -252,6 +258,8 @@ class MessageQuerySet(models.QuerySet["Message"]):
         context_from_id: int | None = None,
         ledger: Sequence[UsageRecord] = (),
         loaded: Message | None = None,
+        reasoning: str = "",
+        reasoning_seconds: float | None = None,
     ) -> MessageData | None:
         """Save how the answer ended, with the usage-ledger rows of its upstream requests in
         the same transaction (so a retried end records them once; the ledger keeps them even
@@ -262,8 +270,9 @@ class MessageQuerySet(models.QuerySet["Message"]):
         written, without reading the row back; read back when there is no `loaded`.
         """
         fields = end_fields(
-            outcome, text=text, html=html, usage=usage, context_from_id=context_from_id
-        )
+            outcome, text=text, html=html, usage=usage, context_from_id=context_from_id,
+            reasoning=reasoning, reasoning_seconds=reasoning_seconds,
+        )  # fmt: skip
         with transaction.atomic():
             usage_ledger.record_all(list(ledger))
             if not self.filter(pk=message_id).update(**fields):
@@ -333,6 +342,11 @@ class Message(models.Model):
     content = fields.TextField(_("content"), blank=True)
     # Sanitized HTML of a finished message, rendered once so page loads never re-render.
     html = fields.TextField(_("rendered HTML"), blank=True)
+    # A reasoning model's thinking, kept apart from the answer: shown folded above it,
+    # never sent back to the model. Plain text (the page escapes it).
+    reasoning = fields.TextField(_("reasoning"), blank=True)
+    # How long the model thought: from its first thinking to its first answer text.
+    reasoning_seconds = models.FloatField(_("reasoning time (seconds)"), null=True, blank=True)
     status = fields.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DONE, db_index=True
     )
@@ -346,6 +360,8 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
     total_tokens = models.PositiveIntegerField(_("total tokens"), null=True, blank=True)
+    # Of completion_tokens, those spent reasoning, when the model server reports them.
+    reasoning_tokens = models.PositiveIntegerField(_("reasoning tokens"), null=True, blank=True)
     # An answer's oldest history message the model was sent: older ones on its branch had
     # left the model's context window (the page marks where). Null: all of them were sent.
     context_from_id = models.BigIntegerField(_("context starts at message"), null=True, blank=True)
@@ -376,6 +392,13 @@ class Message(models.Model):
     def is_live(self) -> bool:
         return self.status in self.LIVE
 
+    @property
+    def thought_seconds(self) -> int | None:
+        """How long the model thought, in whole seconds as the page shows it (at least 1)."""
+        if self.reasoning_seconds is None:
+            return None
+        return max(1, round(self.reasoning_seconds))
+
     def with_fields(self, fields: Mapping[str, object]) -> Message:
         """A copy with these columns set as the database would store them (text cleaned
         as the fields clean it), without reading the row back."""
@@ -394,11 +417,14 @@ class Message(models.Model):
     def usage(self) -> UsageData | None:
         if self.total_tokens is None:
             return None
-        return {
+        usage: UsageData = {
             "prompt_tokens": self.prompt_tokens or 0,
             "completion_tokens": self.completion_tokens or 0,
             "total_tokens": self.total_tokens,
         }
+        if self.reasoning_tokens is not None:
+            usage["reasoning_tokens"] = self.reasoning_tokens
+        return usage
 
     def as_event(self, *, seq: int | None = None) -> MessageData:
         """The protocol's Message object (docs/protocol.md)."""
@@ -409,6 +435,8 @@ class Message(models.Model):
             "status": self.status,
             "content": self.content,
             "html": self.html,
+            "reasoning": self.reasoning,
+            "reasoning_seconds": self.reasoning_seconds,
             "model": self.model,
             "finish_reason": self.finish_reason or None,
             "error_code": self.error_code,

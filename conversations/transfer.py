@@ -72,6 +72,9 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
                 "parent": m.parent_id,
                 "role": m.role,
                 "content": m.content,
+                # A reasoning model's thinking (plain text), kept apart from the answer.
+                "reasoning": m.reasoning,
+                "reasoning_seconds": m.reasoning_seconds,
                 "status": m.status,
                 "model": m.model,
                 "finish_reason": m.finish_reason,
@@ -157,6 +160,8 @@ class PlannedMessage:
     error: str = ""
     usage: dict[str, int] | None = None
     finished_at: dt.datetime | None = None
+    reasoning: str = ""
+    reasoning_seconds: float | None = None
 
 
 @dataclass
@@ -326,7 +331,9 @@ def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
         )
     _check_count(sum(len(p.messages) for p in plans))
     chars = sum(
-        len(p.system_prompt) + sum(len(m.content) + len(m.error) for m in p.messages) for p in plans
+        len(p.system_prompt)
+        + sum(len(m.content) + len(m.reasoning) + len(m.error) for m in p.messages)
+        for p in plans
     )
     limit: int = settings.IMPORT_MAX_CHARS
     if chars > limit:
@@ -429,7 +436,18 @@ def _usage(value: object, what: str) -> dict[str, int] | None:
         for k in ("prompt_tokens", "completion_tokens", "total_tokens")
     ):
         raise ImportRefused(_("%(what)s: usage must hold three token counts.") % {"what": what})
-    return {k: int(value[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    usage = {k: int(value[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    reasoning = value.get("reasoning_tokens")
+    if isinstance(reasoning, int) and not isinstance(reasoning, bool) and reasoning >= 0:
+        usage["reasoning_tokens"] = reasoning
+    return usage
+
+
+def _seconds(value: object) -> float | None:
+    """A duration in seconds, or None for anything that is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < 1e9 else None
 
 
 def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
@@ -505,6 +523,8 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
                     error_code=_text(raw.get("error_code"), _field(what, "error_code"))[:40],
                     error=_text(raw.get("error"), _field(what, "error")),
                     usage=_usage(raw.get("usage"), what),
+                    reasoning=_text(raw.get("reasoning"), _field(what, "reasoning")),
+                    reasoning_seconds=_seconds(raw.get("reasoning_seconds")),
                     finished_at=_when(raw.get("finished_at"), _field(what, "finished_at"), now=now)
                     if raw.get("finished_at")
                     else None,
@@ -555,6 +575,9 @@ def _message(conversation: Conversation, p: PlannedMessage) -> Message:
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
         total_tokens=usage.get("total_tokens"),
+        reasoning_tokens=usage.get("reasoning_tokens"),
+        reasoning=p.reasoning if p.role == Message.Role.ASSISTANT else "",
+        reasoning_seconds=p.reasoning_seconds if p.role == Message.Role.ASSISTANT else None,
         created_at=p.created_at,
         updated_at=p.finished_at or p.created_at,
         finished_at=p.finished_at or p.created_at,

@@ -21,7 +21,7 @@ import math
 import weakref
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple, TypedDict
+from typing import Any, ClassVar, Literal, NamedTuple, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,6 +50,9 @@ class Usage(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    # Of completion_tokens, those a reasoning model spent thinking, when the server says
+    # (usage.completion_tokens_details.reasoning_tokens).
+    reasoning_tokens: NotRequired[int]
 
 
 class Delta(NamedTuple):
@@ -62,6 +65,10 @@ class Delta(NamedTuple):
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    # A reasoning model's thinking, sent apart from the answer: `reasoning_content`
+    # (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter, Ollama) in the delta.
+    # Thinking inside <think> tags in `text` is split out later (streaming.thinking).
+    reasoning: str = ""
 
 
 class _ReplyParser:
@@ -528,20 +535,29 @@ def _error_text(payload: dict[str, Any], *, default: str) -> str:
 
 def _delta_from_chunk(payload: dict[str, Any]) -> Delta | None:
     """The Delta in one chat.completion.chunk, or None if it carries nothing we use."""
-    text = ""
+    text = reasoning = ""
     finish_reason: str | None = None
     choices = payload.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         delta = choice.get("delta")
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-            text = delta["content"]
+        if isinstance(delta, dict):
+            if isinstance(delta.get("content"), str):
+                text = delta["content"]
+            for key in REASONING_FIELDS:
+                if isinstance(delta.get(key), str):
+                    reasoning = delta[key]
+                    break
         if isinstance(choice.get("finish_reason"), str):
             finish_reason = choice["finish_reason"]
     usage = _usage(payload.get("usage"))
-    if not text and finish_reason is None and usage is None:
+    if not text and not reasoning and finish_reason is None and usage is None:
         return None
-    return Delta(text, finish_reason, usage)
+    return Delta(text, finish_reason, usage, reasoning)
+
+
+# The delta fields servers put a reasoning model's thinking in, the first found wins.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 def _usage(raw: object) -> Usage | None:
@@ -550,8 +566,12 @@ def _usage(raw: object) -> Usage | None:
     counts = {key: raw.get(key) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
     if not all(isinstance(value, int) for value in counts.values()):
         return None
-    return Usage(
+    usage = Usage(
         prompt_tokens=int(raw["prompt_tokens"]),
         completion_tokens=int(raw["completion_tokens"]),
         total_tokens=int(raw["total_tokens"]),
     )
+    details = raw.get("completion_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+        usage["reasoning_tokens"] = int(details["reasoning_tokens"])
+    return usage

@@ -7,7 +7,7 @@ group event into the frame of the same name, so the two stay in step by construc
 from __future__ import annotations
 
 import hashlib
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from realtime import codes
 
@@ -53,6 +53,8 @@ class UsageData(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    # Of completion_tokens, those spent reasoning (only when the server said).
+    reasoning_tokens: NotRequired[int]
 
 
 class MessageData(TypedDict):
@@ -62,6 +64,9 @@ class MessageData(TypedDict):
     status: str
     content: str
     html: str
+    # A reasoning model's thinking (plain text) and how long it took, apart from content.
+    reasoning: str
+    reasoning_seconds: float | None
     model: str
     finish_reason: str | None
     error_code: str
@@ -86,6 +91,8 @@ class DeltaFrame(TypedDict):
     message_id: int
     seq: int
     text: str
+    # Thinking that came in the same window; only present when there is some.
+    reasoning: NotRequired[str]
 
 
 class SnapshotFrame(TypedDict):
@@ -194,8 +201,11 @@ def message_frame(message: MessageData) -> MessageFrame:
     return {"type": "message", "message": message}
 
 
-def delta_frame(message_id: int, seq: int, text: str) -> DeltaFrame:
-    return {"type": "delta", "message_id": message_id, "seq": seq, "text": text}
+def delta_frame(message_id: int, seq: int, text: str, reasoning: str = "") -> DeltaFrame:
+    frame: DeltaFrame = {"type": "delta", "message_id": message_id, "seq": seq, "text": text}
+    if reasoning:
+        frame["reasoning"] = reasoning
+    return frame
 
 
 def snapshot_frame(message: MessageData | None) -> SnapshotFrame:

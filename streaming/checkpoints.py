@@ -39,10 +39,12 @@ class Checkpointed(Protocol):
 
     def checkpoint_text(self) -> str: ...
 
+    def checkpoint_reasoning(self) -> str: ...
+
     def checkpointed(self, error: Exception | None) -> None: ...
 
 
-def write_all(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
+def write_all(rows: list[tuple[int, str | None, str]]) -> list[Exception | None]:
     """Message.objects.checkpoint() for several answers in one trip to the database thread
     and one commit (on PostgreSQL each commit waits for its WAL flush, and the database
     thread is the process's one). A database that cannot be reached fails them all
@@ -50,17 +52,17 @@ def write_all(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
     one fails alone (its outcome in the list)."""
     try:
         with transaction.atomic():
-            for message_id, text in rows:
-                Message.objects.checkpoint(message_id, text)
+            for message_id, text, reasoning in rows:
+                Message.objects.checkpoint(message_id, text, reasoning)
         return [None] * len(rows)
     except RETRYABLE:
         raise
     except Exception:
         pass
     outcomes: list[Exception | None] = []
-    for message_id, text in rows:
+    for message_id, text, reasoning in rows:
         try:
-            Message.objects.checkpoint(message_id, text)
+            Message.objects.checkpoint(message_id, text, reasoning)
         except Exception as exc:
             outcomes.append(exc)
         else:
@@ -118,7 +120,11 @@ class Checkpoints:
                 await asyncio.sleep(gather_seconds())
                 batch, self.queued = list(self.queued.values()), {}
                 rows = [
-                    (answer.message_id, answer.checkpoint_text() if with_text else None)
+                    (
+                        answer.message_id,
+                        answer.checkpoint_text() if with_text else None,
+                        answer.checkpoint_reasoning() if with_text else "",
+                    )
                     for answer, with_text in batch
                 ]
                 self.writing = {answer.message_id for answer, _ in batch}

@@ -57,6 +57,9 @@ class DeltaStream:
         self._checkpoint = checkpoint
         self.sent: list[str] = []
         self.pending: list[str] = []
+        # A reasoning model's thinking, gathered and sent the same way in the same deltas.
+        self.reasoning_sent: list[str] = []
+        self.reasoning_pending: list[str] = []
         self.seq = 0
         self.dirty = asyncio.Event()
         self._ended = asyncio.Event()  # the rounds are over: flush what is left now
@@ -73,6 +76,13 @@ class DeltaStream:
 
     def sent_text(self) -> str:
         return "".join(self.sent)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_sent) + "".join(self.reasoning_pending)
+
+    def sent_reasoning(self) -> str:
+        return "".join(self.reasoning_sent)
 
     def checkpoint_soon(self, *, with_text: bool) -> None:
         self._last_checkpoint = time.monotonic()
@@ -110,15 +120,20 @@ class DeltaStream:
     async def flush(self) -> None:
         text = "".join(self.pending)
         self.pending.clear()
+        reasoning = "".join(self.reasoning_pending)
+        self.reasoning_pending.clear()
         self.dirty.clear()
-        if not text:
+        if not text and not reasoning:
             return
         self.seq += 1
-        self.sent.append(text)
+        if text:
+            self.sent.append(text)
+        if reasoning:
+            self.reasoning_sent.append(reasoning)
         window = coalesce_window()
         self.next_flush = asyncio.get_running_loop().time() + window
         self.read_hold.until = self.next_flush - min(READ_LEAD_SECONDS, window / 4)
-        await self._publish(events.delta_frame(self.message_id, self.seq, text))
+        await self._publish(events.delta_frame(self.message_id, self.seq, text, reasoning))
         # No checkpoint on the way out: the end, saved next, holds the whole text.
         if (
             not self._closing

@@ -118,6 +118,8 @@ class Completion:
             api_token=token.public_id,
         )  # fmt: skip
         self.finish_reason: str | None = None
+        # A reasoning model's thinking (the delta's reasoning_content / reasoning), apart.
+        self.reasoning_parts: list[str] = []
         self.rate: RateLimit | None = None
         self._recorded = False
 
@@ -129,12 +131,16 @@ class Completion:
     def text(self) -> str:
         return "".join(self.request.parts)
 
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
     def usage(self) -> Usage:
         """The upstream's counts, else ours (a server that does not report usage)."""
         if self.request.usage is not None:
             return self.request.usage
         prompt = tokens.count_messages(self.messages)
-        completion = tokens.count(self.text)
+        completion = tokens.count(self.text) + tokens.count(self.reasoning)
         return Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
@@ -195,6 +201,10 @@ class Completion:
                 async for delta in stream:
                     if delta.text:
                         self.request.parts.append(delta.text)
+                    if delta.reasoning:
+                        self.reasoning_parts.append(delta.reasoning)
+                        if self.meter.budget is not None:
+                            self.meter.piece(delta.reasoning)
                     if delta.finish_reason:
                         self.finish_reason = delta.finish_reason
                     if delta.usage:
@@ -229,7 +239,8 @@ def _join(deltas: list[Delta]) -> Delta:
         return deltas[0]
     finish = next((d.finish_reason for d in reversed(deltas) if d.finish_reason), None)
     used = next((d.usage for d in reversed(deltas) if d.usage), None)
-    return Delta("".join(d.text for d in deltas), finish, used)
+    reasoning = "".join(d.reasoning for d in deltas)
+    return Delta("".join(d.text for d in deltas), finish, used, reasoning)
 
 
 def _forget(completion: Completion) -> None:

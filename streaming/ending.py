@@ -34,6 +34,8 @@ class Ending:
         # The end as the sockets were told it, until the database holds it.
         self.unsaved: MessageData | None = None
         self._kept: tuple[Outcome, str, str, list[UsageRecord]] | None = None
+        # The thinking and its duration, saved with the end (set by save / save_interrupted).
+        self.reasoning: tuple[str, float | None] = ("", None)
 
     def keep_text(self, text: str) -> None:
         """A checkpoint failed (the database is away): the text goes to disk instead.
@@ -56,6 +58,8 @@ class Ending:
         context_from_id: int | None,
         ledger: list[UsageRecord],
         answer: Message | None,
+        reasoning: str = "",
+        reasoning_seconds: float | None = None,
     ) -> MessageData | None:
         """Save the end with its usage rows and publish `done`; None if the answer is gone.
 
@@ -67,6 +71,7 @@ class Ending:
         # Markdown rendering is CPU work: a pool thread, neither the event loop nor the
         # one thread every database call of the process queues on.
         html = await asyncio.to_thread(markdown.render, text)
+        self.reasoning = (reasoning, reasoning_seconds)
         delay = 0.1
         while True:
             try:
@@ -75,6 +80,7 @@ class Ending:
                 )(
                     self.message_id, outcome, text=text, html=html, usage=usage,
                     context_from_id=context_from_id, ledger=ledger, loaded=answer,
+                    reasoning=reasoning, reasoning_seconds=reasoning_seconds,
                 )  # fmt: skip
                 break
             except RETRYABLE as exc:
@@ -112,14 +118,17 @@ class Ending:
         try:
             await asyncio.to_thread(
                 self.spill.end, text, outcome, usage=dict(usage) if usage else None,
-                context_from_id=context_from_id, ledger=ledger,
+                context_from_id=context_from_id, ledger=ledger, reasoning=self.reasoning[0],
+                reasoning_seconds=self.reasoning[1],
             )  # fmt: skip
         except OSError:
             log.exception("Answer %s: its end could not be kept on disk", self.message_id)
         if answer is not None:
+            reasoning, seconds = self.reasoning
             fields = end_fields(
-                outcome, text=text, html=html, usage=usage, context_from_id=context_from_id
-            )
+                outcome, text=text, html=html, usage=usage, context_from_id=context_from_id,
+                reasoning=reasoning, reasoning_seconds=seconds,
+            )  # fmt: skip
             self.unsaved = answer.with_fields(fields).as_event()
             await self._publish(events.done_frame(self.unsaved, saved=False))
 
@@ -131,6 +140,8 @@ class Ending:
         context_from_id: int | None,
         ledger: Callable[[str], list[UsageRecord]],
         answer: Message | None,
+        reasoning: str = "",
+        reasoning_seconds: float | None = None,
     ) -> MessageData | None:
         """Save the end as interrupted with `text` (sync, at shutdown), or the real end if
         one waits for the database; None once the end is saved or when the answer is
@@ -139,12 +150,14 @@ class Ending:
             return None
         if self._kept is not None:
             outcome, text, html, rows = self._kept
+            reasoning, reasoning_seconds = self.reasoning
         else:
             outcome = Outcome.interrupted()
             html, rows = markdown.render(text), ledger(outcome.status)
         message = Message.objects.finish(
             self.message_id, outcome, text=text, html=html, usage=usage,
             context_from_id=context_from_id, ledger=rows, loaded=answer,
+            reasoning=reasoning, reasoning_seconds=reasoning_seconds,
         )  # fmt: skip
         self.saved = True
         self.spill.remove()

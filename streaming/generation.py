@@ -31,12 +31,13 @@ from modelclient import netio
 from modelclient.providers import OpenAICompatible, Usage
 from realtime import events
 from realtime.events import MessageData
-from streaming import jobs, layers, titles
+from streaming import control, jobs, layers, titles
 from streaming.checkpoints import RETRYABLE, Outage, checkpoints
 from streaming.coalescing import DeltaStream
 from streaming.ending import Ending
 from streaming.jobs import Job, TokenMeter
 from streaming.registry import registry
+from streaming.thinking import Thoughts
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,15 @@ class Generation:
         self._outage = Outage()
         self.ending = Ending(message_id, publish=self._publish)
         self._layer_failures = 0
+        self.thoughts = Thoughts()
 
     @property
     def text(self) -> str:
         return self.deltas.text
+
+    @property
+    def reasoning(self) -> str:
+        return self.deltas.reasoning
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -94,10 +100,11 @@ class Generation:
         event = self.answer.as_event(seq=self.deltas.seq)
         event["status"] = Message.Status.STREAMING
         event["content"] = self.deltas.sent_text()
+        event["reasoning"] = self.deltas.sent_reasoning()
         return event
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(control.listen(self))
         flusher: asyncio.Task[None] | None = None
         try:
             job = self._job or await self._load()
@@ -117,7 +124,7 @@ class Generation:
             # one being written is waited for, so it cannot follow the end.
             await checkpoints.discard(self)
             message = await self._save_end(outcome)
-            await self._stop_listening(listener)
+            await control.stop_listening(self, listener)
             if message is not None and self.provider and titles.wanted(job, outcome.status):
                 title = await titles.make_title(job, self.provider, self.text)
                 if title is not None:
@@ -128,7 +135,7 @@ class Generation:
             raise
         finally:
             if not listener.done():
-                await self._stop_listening(listener)
+                await control.stop_listening(self, listener)
             if flusher is not None and not flusher.done():
                 flusher.cancel()  # only on the way out of an error or a shutdown
             try:
@@ -184,43 +191,56 @@ class Generation:
         meter = TokenMeter(job.budget)
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()
-        deltas = self.deltas
-        pending, dirty = deltas.pending, deltas.dirty
+        deltas, thoughts = self.deltas, self.thoughts
+        pending, dirty, thinking = deltas.pending, deltas.dirty, deltas.reasoning_pending
         # Reads gather what arrives until just before the next delta is due (flush).
         netio.READ_HOLD.set(deltas.read_hold)
-        for round_ in range(settings.MAX_CONTINUATIONS + 1):
-            finish_reason = None
-            kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
-            request = job.request(kind, messages)
-            self.requests.append(request)
-            parts = request.parts
-            round_options = meter.start_round(messages, options)
-            async with contextlib.aclosing(
-                self.provider.stream_chat(model=model, messages=messages, options=round_options)
-            ) as stream:
-                async for delta in stream:
-                    if delta.text:
-                        pending.append(delta.text)
-                        parts.append(delta.text)
-                        dirty.set()
-                        if meter.budget is not None:
-                            meter.piece(delta.text)
-                        if loop.time() >= deltas.next_flush:
-                            # A delta is due. A fast upstream's body is already
-                            # buffered, so reading it never waits: let the flusher run.
-                            await asyncio.sleep(0)
-                    if delta.finish_reason:
-                        finish_reason = delta.finish_reason
-                    if delta.usage:
-                        request.usage = delta.usage
-                        self._add_usage(delta.usage)
-            if finish_reason != "length":
-                break
-            messages = [
-                *job.messages,
-                {"role": "assistant", "content": self.text},
-                {"role": "user", "content": CONTINUE_PROMPT},
-            ]
+        try:
+            for round_ in range(settings.MAX_CONTINUATIONS + 1):
+                finish_reason = None
+                kind = UsageRecord.Kind.CONTINUATION if round_ else UsageRecord.Kind.ANSWER
+                request = job.request(kind, messages)
+                self.requests.append(request)
+                parts = request.parts
+                round_options = meter.start_round(messages, options)
+                async with contextlib.aclosing(
+                    self.provider.stream_chat(model=model, messages=messages, options=round_options)
+                ) as stream:
+                    async for delta in stream:
+                        if delta.text or delta.reasoning:
+                            piece = delta.reasoning + delta.text
+                            parts.append(piece)
+                            text, reasoning = thoughts.take(delta.text, delta.reasoning)
+                            if reasoning:
+                                thinking.append(reasoning)
+                            if text:
+                                pending.append(text)
+                            dirty.set()
+                            if meter.budget is not None:
+                                meter.piece(piece)
+                            if loop.time() >= deltas.next_flush:
+                                # A delta is due. A fast upstream's body is already
+                                # buffered, so reading it never waits: let the flusher run.
+                                await asyncio.sleep(0)
+                        if delta.finish_reason:
+                            finish_reason = delta.finish_reason
+                        if delta.usage:
+                            request.usage = delta.usage
+                            self._add_usage(delta.usage)
+                if finish_reason != "length":
+                    break
+                messages = [
+                    *job.messages,
+                    {"role": "assistant", "content": self.text},
+                    {"role": "user", "content": CONTINUE_PROMPT},
+                ]
+        finally:
+            # What the splitter held back (part of a tag, or an unclosed block's end).
+            text, reasoning = thoughts.finish()
+            if reasoning:
+                thinking.append(reasoning)
+            if text:
+                pending.append(text)
         return finish_reason
 
     def _add_usage(self, usage: Usage) -> None:
@@ -230,6 +250,9 @@ class Generation:
         self.usage["prompt_tokens"] += usage["prompt_tokens"]
         self.usage["completion_tokens"] += usage["completion_tokens"]
         self.usage["total_tokens"] += usage["total_tokens"]
+        if "reasoning_tokens" in usage:
+            spent = self.usage.get("reasoning_tokens", 0) + usage["reasoning_tokens"]
+            self.usage["reasoning_tokens"] = spent
 
     # --- Checkpoints --------------------------------------------------------------------
 
@@ -241,6 +264,9 @@ class Generation:
 
     def checkpoint_text(self) -> str:
         return self.deltas.sent_text()
+
+    def checkpoint_reasoning(self) -> str:
+        return self.deltas.sent_reasoning()
 
     def checkpointed(self, error: Exception | None) -> None:
         """How this answer's checkpoint went (streaming.checkpoints writes it with others').
@@ -261,51 +287,6 @@ class Generation:
             log.error("Answer %s: checkpoint failed", self.message_id, exc_info=error)
 
     # --- The channel layer ----------------------------------------------------------------
-
-    async def _listen(self) -> None:
-        """Answer Stop and snapshot requests sent to the conversation's control group.
-
-        A channel-layer failure (Redis down) pauses it, never ends it or the answer.
-        """
-        delay = 0.1
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except Exception as exc:
-                log.warning("Answer %s: channel layer receive failed: %r", self.message_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.1
-            if event["type"] == "generation.exit":
-                return
-            if event.get("message_id") not in (None, self.message_id):
-                continue
-            if event["type"] == "generation.stop":
-                self.stop()
-            elif event["type"] == "generation.snapshot":
-                frame = events.snapshot_frame(self.snapshot())
-                try:
-                    await self.layer.send(event["reply_channel"], events.forward(frame))
-                except Exception as exc:
-                    log.warning("Answer %s: snapshot not sent: %r", self.message_id, exc)
-
-    async def _stop_listening(self, listener: asyncio.Task[None]) -> None:
-        """End the listener by a message, not by cancelling it.
-
-        With channels-redis, the one receive() in progress reads for every local channel
-        of the process; cancelling it can drop a frame it already took for a socket
-        (such as the `done` just published). So the listener is told to return (and
-        cancelled only if the channel layer cannot carry the message).
-        """
-        try:
-            await self.layer.send(self.channel, events.exit_event())
-            await asyncio.wait_for(asyncio.shield(listener), timeout=5)
-        except TimeoutError:
-            listener.cancel()
-        except Exception as exc:
-            log.warning("Answer %s: channel layer error at the end: %r", self.message_id, exc)
-            listener.cancel()
 
     async def _publish(self, frame: events.ServerFrame) -> None:
         """Best effort: a frame the channel layer refuses (ChannelFull, Redis down) is
@@ -333,7 +314,8 @@ class Generation:
         return await self.ending.save(
             outcome, text=clean_text(self.text), usage=self.usage,
             context_from_id=self.context_from_id, ledger=self._ledger(outcome.status),
-            answer=self.answer,
+            answer=self.answer, reasoning=clean_text(self.reasoning),
+            reasoning_seconds=self.thoughts.seconds,
         )  # fmt: skip
 
     def save_interrupted(self) -> MessageData | None:
@@ -341,7 +323,8 @@ class Generation:
         its real end if one waits for the database (streaming.ending)."""
         return self.ending.save_interrupted(
             text=clean_text(self.text), usage=self.usage, context_from_id=self.context_from_id,
-            ledger=self._ledger, answer=self.answer,
+            ledger=self._ledger, answer=self.answer, reasoning=clean_text(self.reasoning),
+            reasoning_seconds=self.thoughts.seconds,
         )  # fmt: skip
 
     async def _end_interrupted(self) -> None:

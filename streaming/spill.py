@@ -65,8 +65,11 @@ class Spill:
         usage: dict[str, Any] | None,
         context_from_id: int | None,
         ledger: list[UsageRecord],
+        reasoning: str = "",
+        reasoning_seconds: float | None = None,
     ) -> None:
-        """The rest of the text and how the answer ended, for recovery to save."""
+        """The rest of the text and how the answer ended (with its thinking, whole: it is
+        small next to the answer and written once), for recovery to save."""
         rows = [
             {**{name: getattr(row, name) for name in LEDGER_FIELDS},
              "created_at": row.created_at.isoformat()}
@@ -77,6 +80,8 @@ class Spill:
             "usage": usage,
             "context_from_id": context_from_id,
             "ledger": rows,
+            "reasoning": reasoning,
+            "reasoning_seconds": reasoning_seconds,
         }
         self._write([{"text": text[self.written :]}, {"end": end}])
         self.written = len(text)
@@ -129,7 +134,11 @@ def recover(spilled: Spilled) -> bool:
     # Both are the start of the same text; a checkpoint after a short outage may be the
     # longer one (the file then holds only what was kept during the outage).
     text = max(spilled.text, message.content, key=len)
+    # The thinking is not appended during an outage: the end has it, else a checkpoint.
+    reasoning, reasoning_seconds = message.reasoning, message.reasoning_seconds
     if spilled.end is not None:
+        reasoning = spilled.end.get("reasoning") or reasoning
+        reasoning_seconds = spilled.end.get("reasoning_seconds", reasoning_seconds)
         outcome = Outcome(**spilled.end["outcome"])
         usage = spilled.end["usage"]
         context_from_id = spilled.end["context_from_id"]
@@ -143,7 +152,8 @@ def recover(spilled: Spilled) -> bool:
         usage_ledger.record_all(ledger)
         Message.objects.finish(
             spilled.message_id, outcome, text=text, html=markdown.render(text), usage=usage,
-            context_from_id=context_from_id,
+            context_from_id=context_from_id, reasoning=reasoning,
+            reasoning_seconds=reasoning_seconds,
         )  # fmt: skip
     return True
 

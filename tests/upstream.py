@@ -60,6 +60,13 @@ behaviour (so the app's "continue" message, which has none, inherits the origina
                          event whose message holds it; `garbage` sends 2 tokens, then a
                          non-JSON `data:` line with the key at offset 60.
 
+    think=N              a reasoning model: N thinking tokens (thinking_text(i)) before the
+                         answer, and usage's completion_tokens_details.reasoning_tokens = N.
+    thinkform=FORM       how the thinking is sent: `field` (default) in the delta's
+                         `reasoning_content`, `reasoning` in its `reasoning` (OpenRouter,
+                         Ollama), `tag` inside <think>…</think> at the start of the content,
+                         each tag cut in two across chunks.
+
 Silences (hang, hang_after) last until the client goes away or the server stops, at most
 HANDLER_LIMIT_S; no handler runs longer than that.
 
@@ -113,6 +120,7 @@ _INT_KEYS = {
     "burst",
     "retry_after",
     "echo",
+    "think",
 }
 _CUT_KEYS = ("hang_after", "drop_after", "reset_after", "end_after", "error_event_after")
 _CJK = "你好世界天地山水风火日月星云雨雪春夏秋冬东南西北"
@@ -135,6 +143,15 @@ def token_text(i: int, round: int = 0, *, cjk: bool = False) -> str:
 def clean_token_text(i: int) -> str:
     """Token i of a `nul=1` reply as it must be stored: no NUL, the surrogate as U+FFFD."""
     return token_text(i) + ("\ufffd" if i == 1 else "")
+
+
+def thinking_text(i: int) -> str:
+    """Thinking token i of a `think=N` reply: "t0 t1 t2 ..."."""
+    return ("" if i == 0 else " ") + f"t{i}"
+
+
+def expected_thinking(think: int) -> str:
+    return "".join(thinking_text(i) for i in range(think))
 
 
 def expected_text(tokens: int, round: int = 0, *, cjk: bool = False) -> str:
@@ -535,6 +552,20 @@ class _Handler(BaseHTTPRequestHandler):
             return {**chunk_base, "choices": [choice], **extra}
 
         event(chunk({"role": "assistant", "content": ""}))
+        think = int(d.get("think", 0))
+        form = d.get("thinkform", "field")
+        thoughts = [thinking_text(i) for i in range(think)]
+        if form == "tag" and think:
+            # The tags cut in two, so a client must join pieces across chunks.
+            pieces = ["\n<thi", "nk>", *thoughts, "</th", "ink>\n\n"]
+            thoughts = []
+            tokens = [*pieces, *tokens]
+            cut += len(pieces)
+        key = "reasoning" if form == "reasoning" else "reasoning_content"
+        for i, text in enumerate(thoughts):
+            if i and burst is None and not self._wait(delay):
+                raise _ClientGone
+            event(chunk({"content": None, key: text}))
         for i, text in enumerate(tokens[:cut]):
             if i and burst is None and not self._wait(delay):
                 raise _ClientGone
@@ -573,11 +604,14 @@ class _Handler(BaseHTTPRequestHandler):
         event(chunk({}, "length" if round_ < rounds else "stop"))
         if include_usage:
             prompt = _count_words(messages)
-            usage = {
+            completion = len(tokens) + len(thoughts)
+            usage: dict[str, Any] = {
                 "prompt_tokens": prompt,
-                "completion_tokens": len(tokens),
-                "total_tokens": prompt + len(tokens),
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
             }
+            if think:
+                usage["completion_tokens_details"] = {"reasoning_tokens": think}
             event({**chunk_base, "choices": [], "usage": usage})
         if burst is not None:
             # One write: the reply's chunk, then the zero-length chunk that ends the body.

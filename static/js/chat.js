@@ -15,6 +15,7 @@ import { renderMath } from "chatweb/math.js";
 import { renderDiagrams } from "chatweb/diagrams.js";
 import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
 import { showToast } from "chatweb/toast.js";
+import { showFinishedThinking, showLiveThinking } from "chatweb/thinking.js";
 
 const LIVE_STATUSES = new Set(["pending", "streaming"]);
 const STICK_THRESHOLD_PX = 48;
@@ -35,7 +36,8 @@ const titleHeading = document.getElementById("chat-title");
 const conversationId = Number(main.dataset.conversationId) || null;
 const wsPath = main.dataset.wsPath;
 
-/** The streaming answer: {id, el, body, text, last} (last is null while unknown). */
+/** The streaming answer: {id, el, body, text, reasoning, last} (last is null while
+ * unknown; reasoning is a reasoning model's thinking, shown by thinking.js). */
 let live = null;
 /** Deltas that arrived out of step, applied after the next snapshot. */
 let kept = [];
@@ -231,6 +233,7 @@ function scheduleRender() {
   renderFrame = requestAnimationFrame(() => {
     renderFrame = 0;
     if (!live) return;
+    showLiveThinking(live.el, live);
     live.body.classList.remove("raw");
     live.body.innerHTML = renderMarkdown(live.text);
     enhanceCodeBlocks(live.body);
@@ -250,6 +253,7 @@ function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
     el: article,
     body: article.querySelector("[data-markdown]"),
     text,
+    reasoning: m.reasoning || "",
     last,
   };
   article.classList.add("is-streaming");
@@ -277,6 +281,7 @@ function applyKept() {
     if (d.seq <= live.last) continue;
     if (d.seq === live.last + 1) {
       live.text += d.text;
+      live.reasoning += d.reasoning ?? "";
       live.last = d.seq;
     } else {
       // Still a hole: keep the rest and ask again.
@@ -300,6 +305,7 @@ function onDelta(frame) {
     return;
   }
   live.text += frame.text;
+  live.reasoning += frame.reasoning ?? "";
   live.last = frame.seq;
   scheduleRender();
   watchSilence();
@@ -324,7 +330,9 @@ function finish(m) {
     if (!place(m)) return;
     article = messageElement(m.id);
   }
+  let folded = false;
   if (live && live.id === m.id) {
+    folded = Boolean(live.folded);
     live = null;
     clearTimeout(silenceTimer);
     cancelAnimationFrame(renderFrame);
@@ -333,7 +341,10 @@ function finish(m) {
   kept = kept.filter((d) => d.message_id !== m.id);
   const body = article.querySelector("[data-markdown]");
   body.classList.remove("raw");
-  if (m.role !== "user") setRaw(article, m.content ?? "");
+  if (m.role !== "user") {
+    setRaw(article, m.content ?? "");
+    showFinishedThinking(article, m, { folded });
+  }
   // As conversations/_message.html: the server's HTML, else the text escaped. Never the
   // browser's own rendering of the text: the server's sanitizer is the last word.
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
@@ -395,6 +406,7 @@ function onSnapshot(m) {
     const last = m.seq ?? (m.content ? null : 0);
     if (live && live.id === m.id) {
       live.text = m.content || "";
+      live.reasoning = m.reasoning || "";
       live.last = last;
       applyKept();
       scheduleRender();

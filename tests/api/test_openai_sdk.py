@@ -272,3 +272,32 @@ def test_a_reply_that_spends_the_token_budget_ends_with_a_quota_error(v1: V1Serv
     assert upstream.tokens_sent < 200
     (row,) = v1.wait_for_rows("frank", 1)
     assert (row["kind"], row["outcome"]) == ("api", "error")
+
+
+def test_a_reasoning_models_thinking_comes_as_reasoning_content(v1: V1Server):
+    from tests.upstream import expected_thinking
+
+    ask = "hi [[fake tokens=4 think=5 thinkform=reasoning]]"
+    with client(v1) as sdk:
+        chunks = list(
+            sdk.chat.completions.create(
+                model="fake-model",
+                messages=[{"role": "user", "content": ask}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        whole = sdk.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": ask}]
+        )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    thinking = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert thinking == expected_thinking(5)
+    assert "".join(d.content or "" for d in deltas) == expected_text(4)
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == 5
+    message = whole.choices[0].message
+    assert message.content == expected_text(4)
+    assert getattr(message, "reasoning_content", None) == expected_thinking(5)

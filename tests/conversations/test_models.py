@@ -100,6 +100,8 @@ def test_as_event_round_trips_through_json_with_the_documented_types(conversatio
         "status": "streaming",
         "content": "text so far",
         "html": "",
+        "reasoning": "",
+        "reasoning_seconds": None,
         "model": "fake-model",
         "finish_reason": None,
         "error_code": "",

@@ -301,3 +301,34 @@ def test_nul_and_lone_surrogates_in_a_file_are_stored_cleaned(alice):
     assert conversation.title == "bad \ufffd title"
     assert question.content == "ab \ufffd"
     assert answer.html == "<p><strong>ok</strong> \ufffd</p>"
+
+
+def test_a_reasoning_models_thinking_goes_out_and_comes_back(alice, bob, add_message):
+    conversation = Conversation.objects.create(user=alice, title="Thinking", model="r1")
+    q = add_message(conversation, "user", "2+2?")
+    add_message(
+        conversation, "assistant", "4", parent=q, model="r1", reasoning="<b>two</b> and two",
+        reasoning_seconds=12.4, prompt_tokens=3, completion_tokens=9, total_tokens=12,
+        reasoning_tokens=8,
+    )  # fmt: skip
+    document = transfer.export_user(user=alice)
+    (exported,) = [m for m in document["conversations"][0]["messages"] if m["role"] == "assistant"]
+    assert exported["reasoning"] == "<b>two</b> and two"
+    assert exported["reasoning_seconds"] == 12.4
+    assert exported["usage"]["reasoning_tokens"] == 8
+
+    (copy,) = transfer.import_file(user=bob, raw=json.dumps(document).encode())
+
+    answer = copy.messages.get(role="assistant")
+    assert (answer.content, answer.reasoning) == ("4", "<b>two</b> and two")
+    assert (answer.reasoning_seconds, answer.reasoning_tokens) == (12.4, 8)
+    assert "two" not in answer.html  # the thinking never joins the answer
+
+
+def test_an_older_export_without_thinking_still_comes_in(alice, bob, branched):
+    document = transfer.export_user(user=alice)
+    for message in document["conversations"][0]["messages"]:
+        del message["reasoning"], message["reasoning_seconds"]
+    (copy,) = transfer.import_file(user=bob, raw=json.dumps(document).encode())
+    assert _tree(copy) == _tree(branched)
+    assert not copy.messages.exclude(reasoning="").exists()

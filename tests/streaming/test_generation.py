@@ -499,10 +499,10 @@ async def test_checkpoints_of_answers_streaming_together_share_database_trips(
     from asgiref.sync import sync_to_async
 
     settings.CHECKPOINT_SECONDS = 0.2
-    trips: list[list[tuple[int, str | None]]] = []
+    trips: list[list[tuple[int, str | None, str]]] = []
     write_all = checkpoints_module.write_all
 
-    def recording(rows: list[tuple[int, str | None]]) -> list[Exception | None]:
+    def recording(rows: list[tuple[int, str | None, str]]) -> list[Exception | None]:
         trips.append(list(rows))
         return write_all(rows)
 
@@ -552,10 +552,10 @@ def test_checkpoints_written_together_fail_alone(alice):
         Conversation.objects.create(user=alice, title="t", model="fake-model") for _ in range(3)
     ]
     answers = [pending_answer(c, "hi") for c in conversations]
-    rows: list[tuple[int, str | None]] = [
-        (answers[0].pk, "first"),
-        (answers[1].pk, _Unsaveable()),  # type: ignore[list-item]
-        (answers[2].pk, None),  # a heartbeat
+    rows: list[tuple[int, str | None, str]] = [
+        (answers[0].pk, "first", ""),
+        (answers[1].pk, _Unsaveable(), ""),  # type: ignore[list-item]
+        (answers[2].pk, None, ""),  # a heartbeat
     ]
     outcomes = checkpoints_module.write_all(rows)
     assert outcomes[0] is None

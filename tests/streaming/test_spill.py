@@ -71,3 +71,31 @@ def test_a_torn_last_line_is_ignored(answer):
     with open(kept.path, "a", encoding="utf-8") as file:
         file.write('{"text": "and a cra')  # killed mid-append
     assert spill.read(kept.path).text == "Hello, world"
+
+
+@pytest.mark.django_db
+def test_a_recorded_end_keeps_its_thinking(answer):
+    kept = spill.Spill(answer.pk)
+    kept.end(
+        "Hello: 4.", Outcome.done("stop"), usage={"prompt_tokens": 1, "completion_tokens": 9,
+        "total_tokens": 10, "reasoning_tokens": 7}, context_from_id=None, ledger=[],
+        reasoning="two and two", reasoning_seconds=3.5,
+    )  # fmt: skip
+    assert spill.recover_all() == 1
+    answer.refresh_from_db()
+    assert (answer.content, answer.reasoning, answer.reasoning_seconds) == (
+        "Hello: 4.",
+        "two and two",
+        3.5,
+    )
+    assert answer.reasoning_tokens == 7
+
+
+@pytest.mark.django_db
+def test_an_interrupted_answer_keeps_the_thinking_its_checkpoint_saved(answer):
+    Message.objects.checkpoint(answer.pk, "Hel", "thinking so far")
+    spill.Spill(answer.pk).append("Hello")
+    assert spill.recover_all() == 1
+    answer.refresh_from_db()
+    assert (answer.status, answer.content) == ("interrupted", "Hello")
+    assert answer.reasoning == "thinking so far"
