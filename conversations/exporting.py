@@ -1,0 +1,105 @@
+"""Export conversations: one as JSON or Markdown, or all of a user's as JSON (the
+"chatweb-export" format, version 1; conversations/import_plans.py reads it back)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+FORMAT = "chatweb-export"
+VERSION = 1
+
+
+# --- Export -------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def conversation_as_dict(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "title": conversation.title,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "context_enabled": conversation.context_enabled,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+        "current_leaf": conversation.current_leaf_id,
+        "messages": [
+            {
+                "id": m.pk,
+                "parent": m.parent_id,
+                "role": m.role,
+                "content": m.content,
+                # A reasoning model's thinking (plain text), kept apart from the answer.
+                "reasoning": m.reasoning,
+                "reasoning_seconds": m.reasoning_seconds,
+                "status": m.status,
+                "model": m.model,
+                "finish_reason": m.finish_reason,
+                "error_code": m.error_code,
+                "error": m.error,
+                "usage": m.usage(),
+                "created_at": _iso(m.created_at),
+                "finished_at": _iso(m.finished_at),
+            }
+            for m in messages
+        ],
+    }
+
+
+def export_user(
+    *, user: AbstractBaseUser, conversation: Conversation | None = None
+) -> dict[str, Any]:
+    """The export document: all the user's conversations, or just one. Two queries."""
+    conversations = list(
+        Conversation.objects.for_user(user)
+        .filter(**({"pk": conversation.pk} if conversation else {}))
+        .order_by("created_at", "id")
+    )
+    by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
+    for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
+        by_conversation[m.conversation_id].append(m)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": timezone.now().isoformat(),
+        "conversations": [conversation_as_dict(c, by_conversation[c.pk]) for c in conversations],
+    }
+
+
+def export_markdown(*, conversation: Conversation) -> str:
+    """The active branch as a readable Markdown document; its dates in the reader's zone
+    (the active one: accounts.timezones)."""
+    lines = [f"# {conversation.title}", "", _dates_line(conversation), ""]
+    for m in conversation.active_path():
+        if m.role == Message.Role.SYSTEM:
+            continue
+        who = (
+            "You"
+            if m.role == Message.Role.USER
+            else f"Assistant{f' ({m.model})' if m.model else ''}"
+        )
+        lines += [f"## {who}", "", m.content.rstrip() or "*(no text)*", ""]
+        if m.status == Message.Status.ERROR:
+            lines += [f"> **The answer failed.** {m.error}".rstrip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _dates_line(conversation: Conversation) -> str:
+    def shown(at: dt.datetime) -> str:
+        return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+
+    zone = timezone.get_current_timezone_name()
+    return (
+        f"*Started {shown(conversation.created_at)}, last updated "
+        f"{shown(conversation.updated_at)} ({zone})*"
+    )
