@@ -162,6 +162,10 @@ if CONN_MAX_AGE < 0:
     raise ImproperlyConfigured("CONN_MAX_AGE must be 0 (close after each use) or more seconds.")
 DATABASES["default"]["CONN_MAX_AGE"] = CONN_MAX_AGE
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with the health check's ping skipped for a connection used in the last
+    # second (chatweb/postgresql/base.py says why).
+    DATABASES["default"]["ENGINE"] = "chatweb.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
