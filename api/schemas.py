@@ -227,6 +227,10 @@ class UsageOut(Schema):
 class ModelOut(Schema):
     id: str
     label: str
+    default: bool = Field(
+        description="The model a conversation created without one starts with: the "
+        "user's saved default while open to them, else the site's default."
+    )
 
 
 class ModelList(Schema):

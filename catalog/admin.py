@@ -23,8 +23,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from catalog import config, probe
-from catalog.models import ChatModel, Provider, Quota, UsageRecord
+from catalog import config, probe, snapshot
+from catalog.models import ChatModel, Provider, Quota, SiteSettings, UsageRecord
 
 # Cells a spreadsheet would run as a formula start with one of these (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -115,6 +115,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "models": settings.OPENAI_API_MODELS,
             "key_set": bool(settings.OPENAI_API_KEY),
         }
+        extra["site_default"] = config.site_default().used
         return super().changelist_view(request, extra)
 
     def get_urls(self) -> list[URLPattern]:
@@ -219,9 +220,9 @@ def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "name", "provider", "model_id", "context_window", "enabled", "is_default", "audience",
+        "name", "provider", "model_id", "context_window", "enabled", "site_default", "audience",
     )  # fmt: skip
-    list_filter = ("provider", "enabled", "is_default")
+    list_filter = ("provider", "enabled")
     list_editable = ("enabled",)
     search_fields = ("name", "display_name", "model_id")
     list_select_related = ("provider",)
@@ -229,7 +230,7 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
         (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
-        (_("Who may use it"), {"fields": ("groups", "users", "is_default", "position")}),
+        (_("Who may use it"), {"fields": ("groups", "users", "position")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatModel]:
@@ -238,6 +239,11 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             n_users=Count("users", distinct=True), n_groups=Count("groups", distinct=True)
         )
         return annotated
+
+    @admin.display(boolean=True, description=_("site default"))
+    def site_default(self, obj: ChatModel) -> bool:
+        # The choice is on the site settings page (SiteSettingsAdmin), one for the site.
+        return obj.name == snapshot.get().default_model
 
     @admin.display(description=_("who"))
     def audience(self, obj: ChatModel) -> str:
@@ -248,6 +254,149 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "groups": ngettext("%(n)s group", "%(n)s groups", n_groups) % {"n": n_groups},
             "users": ngettext("%(n)s user", "%(n)s users", n_users) % {"n": n_users},
         }
+
+
+class SiteSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The site's default model, chosen among the enabled admin models and the `.env` ones
+    (by provider). A chosen model that has since gone or been disabled is shown as chosen,
+    marked, and refused when saved: the admin chooses another, or none."""
+
+    default_model = forms.ChoiceField(label=_("Default model"), required=False)
+
+    class Meta:
+        model = SiteSettings
+        fields = ("default_model",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site = config.site_default()
+        field = self.fields["default_model"]
+        assert isinstance(field, forms.ChoiceField)
+        field.help_text = ""  # the fieldset's description says it all
+        if not site.fallback:
+            none_label = gettext("None chosen")
+        elif site.fallback_from_env:
+            none_label = gettext("None chosen: the first .env model (%(model)s)") % {
+                "model": site.fallback
+            }
+        else:
+            none_label = gettext("None chosen: the first model (%(model)s)") % {
+                "model": site.fallback
+            }
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for choice in sorted(site.choices, key=lambda c: c.provider != config.ENV_PROVIDER):
+            group = (
+                gettext(".env (OPENAI_API_MODEL)")
+                if choice.provider == config.ENV_PROVIDER
+                else choice.provider
+            )
+            label = (
+                choice.label if choice.label == choice.name else f"{choice.label} ({choice.name})"
+            )
+            groups.setdefault(group, []).append((choice.name, label))
+        choices: list[tuple[str, Any]] = [("", none_label), *groups.items()]
+        if site.chosen and not site.chosen_usable:
+            stale = gettext("%(model)s (no longer available)") % {"model": site.chosen}
+            choices.insert(1, (site.chosen, stale))
+        field.choices = choices
+
+    def clean_default_model(self) -> str:
+        name = str(self.cleaned_data.get("default_model") or "")
+        if name and name not in {choice.name for choice in self.site.choices}:
+            raise forms.ValidationError(
+                gettext("%(model)s is disabled or was removed: choose an enabled model, or none."),
+                params={"model": name},
+            )
+        return name
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """One page, no list: the list's address opens it, and there is nothing to add or delete."""
+
+    form = SiteSettingsForm
+    list_display = ("default_model",)  # no list is shown (changelist_view): the field's name
+    change_form_template = "admin/catalog/sitesettings/change_form.html"
+    readonly_fields = ("in_use",)
+    fieldsets = (
+        (
+            _("The site's default model"),
+            {
+                "fields": ("default_model", "in_use"),
+                "description": _(
+                    "New conversations start with this model, unless the user chose another "
+                    "default that is still open to them. None chosen, or the chosen one "
+                    "disabled, removed or not open to a user: the first .env model "
+                    "(OPENAI_API_MODEL). Adding or removing a provider never changes it."
+                ),
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> SiteSettings | None:
+        return SiteSettings.load() if object_id == str(SiteSettings.ONLY) else None
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return HttpResponseRedirect(
+            reverse("admin:catalog_sitesettings_change", args=[SiteSettings.ONLY])
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        site = config.site_default()
+        if request.method == "GET" and site.chosen and not site.chosen_usable:
+            self.message_user(request, _stale_default(site), messages.WARNING)
+        extra = {
+            **(extra_context or {}),
+            "title": gettext("Site settings"),
+            "subtitle": None,  # the page's title says it; the row has no name of its own
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def response_change(self, request: HttpRequest, obj: SiteSettings) -> HttpResponse:
+        site = config.site_default()
+        text = gettext("Saved. New conversations start with %(model)s.") % {"model": site.used}
+        self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+    @admin.display(description=_("In use now"))
+    def in_use(self, obj: SiteSettings) -> str:
+        site = config.site_default()
+        if not site.used:
+            return gettext("No model: configure OPENAI_API_MODEL or add a provider.")
+        if site.chosen_usable:
+            return gettext("%(model)s, as chosen.") % {"model": site.used}
+        if site.chosen:
+            return _stale_default(site)
+        if site.fallback_from_env:
+            return gettext("%(model)s, the first .env model: none is chosen.") % {
+                "model": site.used
+            }
+        return gettext("%(model)s, the first model: none is chosen.") % {"model": site.used}
+
+
+def _stale_default(site: config.SiteDefault) -> str:
+    return gettext(
+        "The chosen default model %(chosen)s is disabled or was removed, so new "
+        "conversations start with %(used)s until you choose another."
+    ) % {"chosen": site.chosen, "used": site.used or "-"}
 
 
 @admin.register(Quota)

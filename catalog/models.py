@@ -8,13 +8,12 @@ answers "may this user start an answer now".
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
@@ -201,15 +200,6 @@ class ChatModel(models.Model):
         verbose_name=_("users"),
         help_text=_("Empty, with no groups: everyone."),
     )
-    is_default = models.BooleanField(
-        _("site default"),
-        default=False,
-        help_text=_(
-            "New conversations start with it, unless the user chose another default. "
-            "With none ticked, the first model of OPENAI_API_MODEL is the site default; "
-            "adding or removing a provider never changes it."
-        ),
-    )
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in the model picker.")
     )
@@ -224,30 +214,10 @@ class ChatModel(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "model_id"], name="one_model_id_per_provider"
             ),
-            models.UniqueConstraint(
-                fields=["is_default"],
-                condition=models.Q(is_default=True),
-                name="one_site_default_model",
-            ),
         ]
 
     def __str__(self) -> str:
         return self.label
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with transaction.atomic():
-            if self.is_default:
-                ChatModel.objects.filter(is_default=True).exclude(pk=self.pk).update(
-                    is_default=False
-                )
-            super().save(*args, **kwargs)
-
-    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
-        # One site default: save() takes the flag from the old default, so choosing a
-        # new one in a form is not an error.
-        if self.is_default:
-            exclude = {*(exclude or ()), "is_default"}
-        super().validate_constraints(exclude=exclude)
 
     @property
     def label(self) -> str:
@@ -265,6 +235,48 @@ class ChatModel(models.Model):
                 )
         if self.default_temperature is not None and not 0 <= self.default_temperature <= 2:
             raise ValidationError({"default_temperature": "Between 0 and 2."})
+
+
+class SiteSettings(models.Model):
+    """The site's own choices, one row (pk 1): the model new conversations start with.
+
+    `default_model` is a model's name, an admin model's or one of OPENAI_API_MODEL's (which
+    has no row to point at), so a name and not a foreign key. Removing or disabling the
+    model leaves the choice as it was: catalog.config falls back to the first `.env` model
+    while it cannot be used, and the admin page says so.
+    """
+
+    ONLY = 1
+
+    default_model = models.CharField(
+        _("default model"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "New conversations start with it, unless the user chose another default. "
+            "None chosen, or the chosen one disabled, removed or not open to a user: the "
+            "first model of OPENAI_API_MODEL. Adding or removing a provider never changes it."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="site_settings_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Site settings"))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.ONLY  # the one row, whoever made this instance
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> SiteSettings:
+        """The row, or an unsaved one with the defaults (reading never writes)."""
+        return cls.objects.filter(pk=cls.ONLY).first() or cls(pk=cls.ONLY)
 
 
 class Quota(models.Model):
