@@ -318,7 +318,7 @@ def test_the_placeholder_check_catches_a_lost_one() -> None:
         "%(titel)s",
         "%(title)s",
     ]
-    assert lost_placeholders("<a href=\"%(u)s\">Sign in</a>", "<a href=\"%(u)s\">登入</a>") == []
+    assert lost_placeholders('<a href="%(u)s">Sign in</a>', '<a href="%(u)s">登入</a>') == []
 
 
 # Characters written only in Simplified Chinese (their Traditional forms differ): a zh-Hant
