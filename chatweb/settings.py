@@ -235,10 +235,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# English and Simplified Chinese (locale/zh_Hans; the compiled .mo files are committed,
-# so running needs no GNU gettext: `make messages` refreshes them, docs in the Makefile).
+# English, Simplified and Traditional Chinese (locale/zh_Hans, locale/zh_Hant; the compiled
+# .mo files are committed, so running needs no GNU gettext: `make messages` refreshes them,
+# docs in the Makefile). zh-hans comes before zh-hant: a bare "zh" from the browser takes
+# the first "zh-" variant listed (Django's get_supported_language_variant), and zh-TW,
+# zh-HK, zh-MO reach zh-hant through Django's LANG_INFO fallbacks.
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("zh-hant", "繁體中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
