@@ -59,12 +59,14 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     # Not the model's proxy_url: what is typed here may hold credentials, which
     # Provider.set_proxy keeps encrypted apart; the field shows the URL without them.
     proxy = forms.CharField(
-        label=_("proxy URL"),
+        label=_("Proxy URL"),
         required=False,
         strip=True,
         max_length=500,
         validators=[validate_proxy_url],
-        widget=ProxyInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        widget=ProxyInput(
+            attrs={"class": "vTextField", "autocomplete": "off", "spellcheck": "false"}
+        ),
         help_text=_(
             "With “This proxy”: http://, https://, socks5:// or socks5h://host:port. "
             "Credentials may go in the URL (user:password@host:port); they are stored "

@@ -74,8 +74,8 @@ def validate_bare_proxy_url(value: str) -> None:
 
 
 class ProxyMode(models.TextChoices):
-    ENVIRONMENT = "env", _("The server's setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, ...)")
-    DIRECT = "none", _("No proxy: connect directly")
+    ENVIRONMENT = "env", _("The server's setting")
+    DIRECT = "none", _("None (connect directly)")
     URL = "url", _("This proxy")
 
 
@@ -111,7 +111,10 @@ class Provider(models.Model):
         max_length=8,
         choices=ProxyMode.choices,
         default=ProxyMode.ENVIRONMENT,
-        help_text=_("How requests to this provider reach it."),
+        help_text=_(
+            "The server's setting: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or "
+            "SOCKS_PROXY_*) in its environment; empty there means none."
+        ),
     )
     # The proxy's URL without credentials (shown in the admin); they are kept encrypted
     # apart (catalog.crypto), like the API key: never stored in clear nor shown.
