@@ -24,10 +24,33 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from catalog import config, probe, snapshot
-from catalog.models import ChatModel, Provider, Quota, SiteSettings, UsageRecord
+from catalog.models import (
+    ChatModel,
+    Provider,
+    ProxyMode,
+    Quota,
+    SiteSettings,
+    UsageRecord,
+    validate_proxy_url,
+)
 
 # Cells a spreadsheet would run as a formula start with one of these (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ProxyInput(forms.TextInput):
+    """A proxy URL field that never renders credentials back (a form shown again after
+    an error included): the typed URL comes back without its user:password@."""
+
+    def format_value(self, value: Any) -> str | None:
+        text = super().format_value(value)
+        if not text:
+            return text
+        scheme, sep, rest = text.partition("://")
+        authority, slash, tail = rest.partition("/")
+        if "@" in authority:
+            authority = authority.rsplit("@", 1)[1]
+        return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -41,10 +64,50 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     clear_api_key = forms.BooleanField(
         label=_("Remove the stored key"), required=False, help_text=_("For servers without keys.")
     )
+    # Not the model's proxy_url: what is typed here may hold credentials, which
+    # Provider.set_proxy keeps encrypted apart; the field shows the URL without them.
+    proxy = forms.CharField(
+        label=_("Proxy URL"),
+        required=False,
+        strip=True,
+        max_length=500,
+        validators=[validate_proxy_url],
+        widget=ProxyInput(
+            attrs={"class": "vTextField", "autocomplete": "off", "spellcheck": "false"}
+        ),
+        help_text=_(
+            "With “This proxy”: http://, https://, socks5:// or socks5h://host:port. "
+            "Credentials may go in the URL (user:password@host:port); they are stored "
+            "encrypted and never shown."
+        ),
+    )
+    clear_proxy_credentials = forms.BooleanField(
+        label=_("Remove the stored proxy credentials"), required=False
+    )
 
     class Meta:
         model = Provider
-        fields = ("name", "base_url", "extra_headers", "timeout_seconds", "enabled", "title_model")
+        fields = (
+            "name", "base_url", "extra_headers", "timeout_seconds", "enabled", "title_model",
+            "proxy_mode",
+        )  # fmt: skip
+        widgets = {"proxy_mode": forms.RadioSelect}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["proxy_mode"].required = False
+        if self.instance.pk is not None:
+            self.initial.setdefault("proxy", self.instance.proxy_url)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not cleaned.get("proxy_mode") and "proxy_mode" not in self.errors:
+            # A form posted without the choice (a script) keeps the provider's mode.
+            cleaned["proxy_mode"] = self.instance.proxy_mode or ProxyMode.ENVIRONMENT
+        wants_url = cleaned.get("proxy_mode") == ProxyMode.URL
+        if wants_url and not cleaned.get("proxy") and "proxy" not in self.errors:
+            self.add_error("proxy", _("Give the proxy's URL, or choose another mode."))
+        return cleaned
 
     def save(self, commit: bool = True) -> Provider:
         provider: Provider = super().save(commit=False)
@@ -52,6 +115,14 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
             provider.set_api_key("")
         elif self.cleaned_data.get("api_key"):
             provider.set_api_key(self.cleaned_data["api_key"])
+        mode = provider.proxy_mode
+        if self.cleaned_data.get("proxy"):
+            provider.set_proxy(self.cleaned_data["proxy"])  # validated by the field
+        elif mode != ProxyMode.URL:
+            provider.proxy_url, provider.proxy_auth_encrypted = "", ""
+        provider.proxy_mode = mode
+        if self.cleaned_data.get("clear_proxy_credentials"):
+            provider.clear_proxy_credentials()
         if commit:
             provider.save()
         return provider
@@ -60,7 +131,9 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ("name", "base_url", "enabled", "key_set", "model_count", "title_model")
+    list_display = (
+        "name", "base_url", "enabled", "key_set", "proxy_shown", "model_count", "title_model",
+    )  # fmt: skip
     list_filter = ("enabled",)
     search_fields = ("name", "base_url")
     actions = ["test_connection"]
@@ -71,6 +144,16 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         (
             None,
             {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled", "last_check")},
+        ),
+        (
+            _("Proxy"),
+            {
+                "fields": ("proxy_mode", "proxy", "clear_proxy_credentials"),
+                "description": _(
+                    "Requests to this provider (answers, titles, the connection test) go "
+                    "through a proxy: the server's own setting, none, or this one."
+                ),
+            },
         ),
         (_("Advanced"), {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
     )
@@ -87,6 +170,13 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "this empty to keep it."
             )
             form.base_fields["api_key"] = field
+        if obj is not None and obj.has_proxy_credentials:
+            field = copy.deepcopy(form.base_fields["proxy"])
+            field.help_text = _(
+                "Proxy credentials are stored; they are never shown. Type the URL with new "
+                "ones to replace them; without any, they are kept for this same proxy."
+            )
+            form.base_fields["proxy"] = field
         return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
@@ -96,6 +186,10 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(boolean=True, description=_("API key set"))
     def key_set(self, obj: Provider) -> bool:
         return obj.has_api_key
+
+    @admin.display(description=_("proxy"))
+    def proxy_shown(self, obj: Provider) -> str:
+        return obj.proxy_display
 
     @admin.display(description=_("models"), ordering="n_models")
     def model_count(self, obj: Provider) -> int:

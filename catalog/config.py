@@ -17,8 +17,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from catalog import crypto, snapshot
-from catalog.models import ChatModel, Provider
+from catalog.models import ChatModel, Provider, ProxyMode
 from modelclient.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
+from modelclient.proxies import ProxyURL
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -222,11 +223,42 @@ def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:
 
 
 def _env_config() -> ProviderConfig:
+    base_url = settings.OPENAI_API_BASE_URL
     return ProviderConfig(
-        base_url=settings.OPENAI_API_BASE_URL,
+        base_url=base_url,
         api_key=settings.OPENAI_API_KEY,
         timeout_s=settings.TIMEOUT_MS / 1000,
+        proxy=settings.UPSTREAM_PROXIES.for_url(base_url),
     )
+
+
+def provider_proxy(provider: Provider) -> ProxyURL | None:
+    """The proxy requests to `provider` go through: its own (NO_PROXY does not apply to
+    it: the admin chose it for this server), none, or the environment's for its base URL
+    (NO_PROXY applies). Its credentials are decrypted here, nowhere else."""
+    if provider.proxy_mode == ProxyMode.DIRECT:
+        return None
+    if provider.proxy_mode != ProxyMode.URL:
+        environment: ProxyURL | None = settings.UPSTREAM_PROXIES.for_url(provider.base_url)
+        return environment
+    try:
+        proxy = provider.proxy()
+    except crypto.UndecryptableKey as exc:
+        raise ModelUnavailable(
+            "provider_key_unreadable",
+            _(
+                "The proxy credentials stored for %(provider)s cannot be decrypted "
+                "(SECRET_KEY or PROVIDER_KEY_SECRET changed). Enter them again in the admin."
+            )
+            % {"provider": provider.name},
+        ) from exc
+    if proxy is None:  # the mode without a URL: never straight past the proxy
+        raise ModelUnavailable(
+            "upstream_proxy",
+            _("The provider %(provider)s is set to use a proxy but has no proxy URL.")
+            % {"provider": provider.name},
+        )
+    return proxy
 
 
 def provider_config(provider: Provider) -> ProviderConfig:
@@ -240,6 +272,7 @@ def provider_config(provider: Provider) -> ProviderConfig:
         api_key=api_key,
         timeout_s=provider.timeout_seconds,
         headers=tuple(sorted((str(k), str(v)) for k, v in provider.extra_headers.items())),
+        proxy=provider_proxy(provider),
     )
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
 from modelclient.baseurl import normalize_base_url
+from modelclient.proxies import ProxyURL, ProxyURLError, parse_proxy_url
 
 HEADER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 # Headers the client sets itself; an extra header may not replace them.
@@ -54,6 +55,29 @@ def validate_headers(value: Any) -> None:
             )
 
 
+def validate_proxy_url(value: str) -> None:
+    """A proxy URL (credentials allowed: Provider.set_proxy stores them apart)."""
+    try:
+        parse_proxy_url(value)
+    except ProxyURLError as exc:
+        raise ValidationError(
+            _("The proxy URL %(problem)s"), params={"problem": exc}, code="invalid"
+        ) from exc
+
+
+def validate_bare_proxy_url(value: str) -> None:
+    """The stored proxy URL: without credentials (those are encrypted apart)."""
+    validate_proxy_url(value)
+    if parse_proxy_url(value).has_credentials:
+        raise ValidationError(_("The proxy's credentials are stored encrypted, not in this field."))
+
+
+class ProxyMode(models.TextChoices):
+    ENVIRONMENT = "env", _("The server's setting")
+    DIRECT = "none", _("None (connect directly)")
+    URL = "url", _("This proxy")
+
+
 class Provider(models.Model):
     """An OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio, ..."""
 
@@ -80,6 +104,24 @@ class Provider(models.Model):
         _("timeout (seconds)"),
         default=100.0,
         help_text=_("How long the model may stay silent before the answer fails."),
+    )
+    proxy_mode = models.CharField(
+        _("proxy"),
+        max_length=8,
+        choices=ProxyMode.choices,
+        default=ProxyMode.ENVIRONMENT,
+        help_text=_(
+            "The server's setting: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or "
+            "SOCKS_PROXY_*) in its environment; empty there means none."
+        ),
+    )
+    # The proxy's URL without credentials (shown in the admin); they are kept encrypted
+    # apart (catalog.crypto), like the API key: never stored in clear nor shown.
+    proxy_url = models.CharField(
+        _("proxy URL"), max_length=500, blank=True, validators=[validate_bare_proxy_url]
+    )
+    proxy_auth_encrypted = models.TextField(
+        _("proxy credentials (encrypted)"), blank=True, editable=False
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     title_model = models.CharField(
@@ -129,6 +171,54 @@ class Provider(models.Model):
     @property
     def has_api_key(self) -> bool:
         return bool(self.api_key_encrypted)
+
+    def set_proxy(self, raw: str) -> None:
+        """Use the proxy `raw` (a URL, credentials allowed; "" for the environment's).
+        Raises ProxyURLError. Credentials typed in the URL replace the stored ones; a URL
+        without any keeps them only if it names the same proxy (scheme, host and port),
+        so a proxy's credentials never go to another host."""
+        if not raw.strip():
+            self.proxy_mode, self.proxy_url, self.proxy_auth_encrypted = (
+                ProxyMode.ENVIRONMENT,
+                "",
+                "",
+            )
+            return
+        parsed = parse_proxy_url(raw)
+        bare = parsed.without_credentials().url
+        if parsed.has_credentials:
+            self.proxy_auth_encrypted = crypto.encrypt(
+                parsed.url.split("://", 1)[1].rsplit("@", 1)[0]
+            )
+        elif bare != self.proxy_url:
+            self.proxy_auth_encrypted = ""
+        self.proxy_mode, self.proxy_url = ProxyMode.URL, bare
+
+    def clear_proxy_credentials(self) -> None:
+        self.proxy_auth_encrypted = ""
+
+    @property
+    def has_proxy_credentials(self) -> bool:
+        return bool(self.proxy_auth_encrypted)
+
+    def proxy(self) -> ProxyURL | None:
+        """This provider's own proxy, credentials included (None unless mode URL).
+        Raises crypto.UndecryptableKey if the secret changed."""
+        if self.proxy_mode != ProxyMode.URL or not self.proxy_url:
+            return None
+        url = self.proxy_url
+        if self.proxy_auth_encrypted:
+            scheme, rest = url.split("://", 1)
+            url = f"{scheme}://{crypto.decrypt(self.proxy_auth_encrypted)}@{rest}"
+        return parse_proxy_url(url)
+
+    @property
+    def proxy_display(self) -> str:
+        """The proxy for pages: its mode, or its URL with `***@` for credentials."""
+        if self.proxy_mode == ProxyMode.URL and self.proxy_url:
+            scheme, rest = self.proxy_url.split("://", 1)
+            return f"{scheme}://***@{rest}" if self.proxy_auth_encrypted else self.proxy_url
+        return str(ProxyMode(self.proxy_mode).label)
 
     def record_check(self, *, ok: bool, code: str, detail: str) -> None:
         """Store a connection check's result. An update, not save(): a check changes

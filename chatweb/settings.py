@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -330,6 +331,16 @@ if TIMEOUT_MS <= 0:
 UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=0)
 if UPSTREAM_MAX_CONNECTIONS < 0:
     raise ImproperlyConfigured("UPSTREAM_MAX_CONNECTIONS must be 0 (no limit) or more.")
+# The outbound proxy of model traffic (answers, titles, the admin's connection test), as
+# curl reads it: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY in either case, or
+# chatgpt-web's SOCKS_PROXY_HOST / _PORT / _USERNAME / _PASSWORD (modelclient/proxies.py).
+# A provider of the admin may have its own, or none (catalog.config).
+try:
+    UPSTREAM_PROXIES = proxies.from_environment(
+        {name: env.str(name, default="") for name in proxies.VARIABLES}
+    )
+except proxies.ProxyURLError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
 # Personal access tokens for the API: the longest life a token may be given, in days (a
 # token's expiry is required; the settings page offers 90 days by default).

@@ -199,6 +199,12 @@ declare(
 )
 declare("upstream_unreachable", 502, "answer", "The model server could not be reached.")
 declare(
+    "upstream_proxy",
+    502,
+    "answer",
+    "The outbound proxy in front of the model server failed: it could not be reached, refused the tunnel (HTTP CONNECT answered non-2xx, a SOCKS5 failure reply) or refused the credentials. The detail names the proxy without its credentials.",
+)
+declare(
     "database_unavailable",
     503,
     "answer",
