@@ -171,6 +171,18 @@ declare(
     "page",
     "`/import/` or `/prompts/import/`: the file is too large, not UTF-8 JSON, truncated, too deeply nested or not a known shape; nothing was written.",
 )
+declare(
+    "bad_rating",
+    400,
+    "page",
+    '`POST /c/<id>/messages/<id>/rating/` (or the API\'s `PUT …/rating`) with a `rating` other than `up`, `down` or empty (no rating). Success: `{"ok": true, "rating"}`.',
+)
+declare(
+    "not_ratable",
+    409,
+    "page",
+    "A rating of a question, or of an answer still being written: only finished answers are rated.",
+)
 declare("prompt_title", 400, "page", "A prompt with no title, or a title over 100 characters.")
 declare("prompt_text", 400, "page", "A prompt with no text, or text over 20,000 characters.")
 declare("prompt_exists", 409, "page", "The user already has a prompt with that title.")
