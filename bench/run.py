@@ -57,6 +57,9 @@ class Scenario:
     rounds: int = 1  # Sequential repetitions (the 1-chat scenario needs more than 1 sample).
     # "ws": the page's WebSocket; "api": POST /v1/chat/completions, streamed (a token each).
     transport: str = "ws"
+    # Server processes sharing the load (chats alternate between them), all on core 0.
+    # More than one only where they can share state: PostgreSQL + Redis.
+    instances: int = 1
 
     @property
     def chats(self) -> int:
@@ -75,6 +78,8 @@ FULL = [
     Scenario("c50", "50 concurrent, 300 tokens, 20 ms/token", 50, 300, 0.02),
     Scenario("api50", "/v1: 50 concurrent, 300 tokens, 20 ms/token", 50, 300, 0.02,
              transport="api"),
+    Scenario("x2", "50 concurrent over 2 processes sharing PostgreSQL + Redis (25 each), "
+             "300 tokens, 20 ms/token", 50, 300, 0.02, instances=2),
     Scenario("c200", "200 concurrent, 300 tokens, 20 ms/token", 200, 300, 0.02),
     Scenario("api200", "/v1: 200 concurrent, 300 tokens, 20 ms/token", 200, 300, 0.02,
              transport="api"),
@@ -299,7 +304,11 @@ class Bench:
                 *(["--tokens"] if api else []),
             )
         )  # fmt: skip
-        daphne, base_url = self.start_daphne(env, config, scenario.key)
+        servers = [
+            self.start_daphne(env, config, f"{scenario.key}-{n}" if n else scenario.key)
+            for n in range(scenario.instances)
+        ]
+        daphne, base_url = servers[0]
         profiler: subprocess.Popen[bytes] | None = None
         try:
             notes = [_check_sign_in(base_url, setup["login"])]
@@ -316,10 +325,12 @@ class Bench:
                 Reply(tokens=5, delay=0.0, seed=999_999),
                 warmup.token,
             )
-            warm = asyncio.run(_start(base_url, scenario, warm_chat)(time.monotonic() + 20))
-            if warm.failure:
-                notes.append(f"warm-up chat failed: {warm.failure} {warm.detail}")
-            wait_quiet(daphne.pid, 5)
+            for _, url in servers:
+                warm = asyncio.run(_start(url, scenario, warm_chat)(time.monotonic() + 20))
+                if warm.failure:
+                    notes.append(f"warm-up chat failed: {warm.failure} {warm.detail}")
+            for server, _ in servers:
+                wait_quiet(server.pid, 5)
             timeout = scenario.stream_seconds + 30
             ramp = 1.0 if scenario.concurrent > 1 else 0.0
 
@@ -329,17 +340,18 @@ class Bench:
                 profiler = self._start_profiler(daphne.pid, config, scenario)
             result = asyncio.run(
                 self._app_load(
-                    base_url, daphne.pid, scenario, chats, idle_chats, ramp, timeout,
-                    config.database_url,
+                    [url for _, url in servers], [server.pid for server, _ in servers],
+                    scenario, chats, idle_chats, ramp, timeout, config.database_url,
                 )
             )  # fmt: skip
             result["notes"] = notes + result["notes"]
             result["direct"] = direct
-            result["peak_rss_mb"] = peak_rss_mb(daphne.pid)
+            result["peak_rss_mb"] = max(peak_rss_mb(server.pid) or 0 for server, _ in servers)
         finally:
             if profiler is not None:
                 stop(profiler, signal.SIGINT, wait=60)
-            stop(daphne)
+            for server, _ in servers:
+                stop(server)
         expected = {i: chat.reply.text() for i, chat in enumerate(chats)}
         figures = _figures(result, expected, scenario, nontoken)
         figures["wall_s"] = time.monotonic() - started
@@ -403,8 +415,8 @@ class Bench:
 
     async def _app_load(
         self,
-        base_url: str,
-        pid: int,
+        base_urls: list[str],
+        pids: list[int],
         scenario: Scenario,
         chats: list[load.Chat],
         idle_chats: list[load.Chat],
@@ -413,6 +425,18 @@ class Bench:
         pg_url: str,
     ) -> dict[str, Any]:
         notes: list[str] = []
+        base_url = base_urls[0]
+
+        def server_cpu() -> float:
+            return sum(cpu_seconds(pid) for pid in pids)
+
+        def metrics() -> dict[str, int] | None:
+            each = [_metrics(url) for url in base_urls]
+            if any(m is None for m in each):
+                return None
+            keys = ("writes", "connections_opened")
+            return {k: sum(m[k] for m in each if m is not None) for k in keys}
+
         stop_idle = asyncio.Event()
         idle_tasks: list[asyncio.Task[str]] = []
         if idle_chats:
@@ -428,20 +452,24 @@ class Bench:
                     await asyncio.gather(*(event.wait() for event in opened))
             await asyncio.sleep(0.5)
         pg_before = _pg_stats(pg_url) if pg_url else None
-        before = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid), own_cpu())
+        before = (metrics(), server_cpu(), cpu_seconds(self.upstream_pid), own_cpu())
         busy_before = (core_busy(0), core_busy(1))
         results: list[ChatResult] = []
         t0 = t1 = time.monotonic()
         for r in range(scenario.rounds):
             batch = chats[r * scenario.concurrent : (r + 1) * scenario.concurrent]
-            starts = [_start(base_url, scenario, chat) for chat in batch]
+            # Chats alternate between the processes (one, but for the scale scenario).
+            starts = [
+                _start(base_urls[i % len(base_urls)], scenario, chat)
+                for i, chat in enumerate(batch)
+            ]
             got, start, end = await load.run_load(starts, ramp, chat_seconds)
             if r == 0:
                 t0 = start
             t1 = end
             results.extend(got)
         loadgen_cpu = own_cpu() - before[3]
-        server_cpu_in_load = cpu_seconds(pid) - before[1]
+        server_cpu_in_load = server_cpu() - before[1]
         upstream_cpu_in_load = cpu_seconds(self.upstream_pid) - before[2]
         busy = (core_busy(0) - busy_before[0], core_busy(1) - busy_before[1])
         # What else ran on the benchmark's cores during the load (other users of the machine).
@@ -449,8 +477,9 @@ class Bench:
             max(0.0, busy[0] - server_cpu_in_load),
             max(0.0, busy[1] - loadgen_cpu - upstream_cpu_in_load),
         )
-        await asyncio.to_thread(wait_quiet, pid)
-        after = (_metrics(base_url), cpu_seconds(pid), cpu_seconds(self.upstream_pid))
+        for pid in pids:
+            await asyncio.to_thread(wait_quiet, pid)
+        after = (metrics(), server_cpu(), cpu_seconds(self.upstream_pid))
         pg_after = _pg_stats(pg_url) if pg_url else None
         pg = None
         if pg_before is not None and pg_after is not None:
@@ -978,6 +1007,23 @@ def render_pages(configs: list[Config], figures: dict[tuple[str, str], Any]) -> 
     return "\n".join(out)
 
 
+def scale_note(figures: dict[tuple[str, str], Any]) -> list[str]:
+    """Issue 19's scale note: what a second process sharing PostgreSQL + Redis costs per
+    answer (x2 against c50 of the same run; this 2-core machine cannot show throughput
+    scaling, so both processes share core 0)."""
+    one, two = figures.get(("pg", "c50")), figures.get(("pg", "x2"))
+    if not one or not two or not one.get("cpu_per_answer") or not two.get("cpu_per_answer"):
+        return []
+    a, b = one["cpu_per_answer"] * 1000, two["cpu_per_answer"] * 1000
+    return [
+        f"**Scale** (PostgreSQL + Redis, 50 concurrent): {a:.1f} ms of CPU per answer in one "
+        f"process, {b:.1f} ms over two processes sharing the database and Redis (25 chats "
+        f"each, both on core 0): {b - a:+.1f} ms ({(b - a) / a * 100:+.0f} %) per answer for "
+        "the second instance. Throughput scaling needs more cores than this machine has.",
+        "",
+    ]
+
+
 def summary(
     scenarios: list[Scenario], configs: list[Config], figures: dict[tuple[str, str], Any]
 ) -> str:
@@ -1114,6 +1160,7 @@ def write_report(output: Path, meta: dict[str, Any], figures: dict[tuple[str, st
             "",
             summary(scenarios, configs, figures),
             "",
+            *scale_note(figures),
             "## Scenarios",
             "",
             render(scenarios, configs, figures),
@@ -1202,6 +1249,8 @@ def main(argv: list[str] | None = None) -> None:
                 bench.prepare(config)
                 nontoken: float | None = None
                 for scenario in scenarios:
+                    if scenario.instances > 1 and not config.redis_url:
+                        continue  # processes share nothing on SQLite + the in-memory layer
                     log(f"-- {scenario.title} ...")
                     # The fixed cost is the socket's: no "tokens only" figure for /v1.
                     api = scenario.transport == "api"
