@@ -18,7 +18,7 @@ before `ReadHold.until` stays buffered (after the first bytes, in the kernel: th
 is not read meanwhile) and the reader is woken once, at that time, with all of it. A
 streamed answer sends a delta frame once per coalescing window, so reading each token as
 it comes only to wait for the window costs a wake-up and a pass through the read path per
-token (streaming.generation sets the hold to just before its next frame is due).
+token (streaming.coalescing sets the hold to when its next frame is due).
 """
 
 # The `timeout` parameters are httpcore's interface (AsyncNetworkStream/Backend).

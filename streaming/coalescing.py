@@ -19,10 +19,6 @@ from modelclient import netio
 from realtime import events
 from streaming.registry import registry
 
-# How long before its next delta is due an answer reads what its upstream sent meanwhile
-# (netio.ReadHold; a quarter of the window when that is shorter).
-READ_LEAD_SECONDS = 0.005
-
 
 def coalesce_window() -> float:
     """Seconds between two delta frames of one answer: DELTA_COALESCE_MS, widened when so
@@ -172,7 +168,10 @@ class DeltaStream:
         loop_time = asyncio.get_running_loop().time()
         self._quiet_since = loop_time
         self.next_flush = loop_time + window
-        self.read_hold.until = self.next_flush - min(READ_LEAD_SECONDS, window / 4)
+        # The reader gathers what its upstream sends until the next delta is due
+        # (netio.ReadHold), and wakes then with all of it. Waking it earlier (5 ms
+        # before, until issue 19) cost each frame a second wake-up of run().
+        self.read_hold.until = self.next_flush
         await self._publish(events.delta_frame(self.message_id, self.seq, text, reasoning))
         # No checkpoint on the way out: the end, saved next, holds the whole text.
         if (
