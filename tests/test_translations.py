@@ -28,6 +28,7 @@ Three checks, each of which a new untranslated string trips:
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import gettext
 import re
 from html.parser import HTMLParser
@@ -38,7 +39,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.db import models
-from django.utils import translation
+from django.utils import formats, translation
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("accounts", "api", "catalog", "chatweb", "conversations", "streaming")
@@ -666,3 +667,11 @@ def test_the_override_check_catches_one(tmp_path: Path) -> None:
     ours.write_text('msgid "Change"\nmsgstr "切換"\n')
     assert "'Change': ours '切換', Django's '修改'" in overrides(ours, django_catalogues("zh-hant"))
 
+
+@by_locale
+def test_chinese_dates_write_the_month_without_a_leading_zero(language: str) -> None:
+    """Django's Chinese MONTH_DAY_FORMAT ("m月j日") writes March 5 as "03月5日";
+    chatweb/formats makes it "3月5日" (quota resets, the usage page)."""
+    with translation.override(language):
+        assert formats.date_format(dt.date(2026, 3, 5), "MONTH_DAY_FORMAT") == "3月5日"
+        assert formats.date_format(dt.date(2026, 3, 5), "DATE_FORMAT") == "2026年3月5日"
