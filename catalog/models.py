@@ -155,7 +155,7 @@ class Provider(models.Model):
 
     def clean(self) -> None:
         if self.timeout_seconds is not None and not 0 < self.timeout_seconds <= 3600:
-            raise ValidationError({"timeout_seconds": "Between 0 and 3600 seconds."})
+            raise ValidationError({"timeout_seconds": _("Between 0 and 3600 seconds.")})
         if self.base_url:
             # A bad URL is the field validator's to report.
             with contextlib.suppress(ValueError):
@@ -318,13 +318,13 @@ class ChatModel(models.Model):
             self.name = self.model_id
         if self.context_window is not None and self.max_output_tokens is not None:
             if self.context_window < 256:
-                raise ValidationError({"context_window": "At least 256 tokens."})
+                raise ValidationError({"context_window": _("At least 256 tokens.")})
             if self.max_output_tokens >= self.context_window:
                 raise ValidationError(
-                    {"max_output_tokens": "Must be smaller than the context window."}
+                    {"max_output_tokens": _("Must be smaller than the context window.")}
                 )
         if self.default_temperature is not None and not 0 <= self.default_temperature <= 2:
-            raise ValidationError({"default_temperature": "Between 0 and 2."})
+            raise ValidationError({"default_temperature": _("Between 0 and 2.")})
 
 
 class SiteSettings(models.Model):

@@ -28,6 +28,7 @@ Three checks, each of which a new untranslated string trips:
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import gettext
 import re
 from html.parser import HTMLParser
@@ -38,7 +39,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.db import models
-from django.utils import translation
+from django.utils import formats, translation
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("accounts", "api", "catalog", "chatweb", "conversations", "streaming")
@@ -549,6 +550,8 @@ def _bare_python_text(source: str) -> list[str]:
         position, keyword = SHOWN_ARGUMENT[name]
         shown = [node.args[position]] if len(node.args) > position else []
         shown += [k.value for k in node.keywords if k.arg == keyword]
+        # ValidationError({"field": "…"}): each field's message.
+        shown = [v for a in shown for v in (a.values if isinstance(a, ast.Dict) else [a]) if v]
         bare += [f"{node.lineno}: {name}({ast.unparse(a)})" for a in shown if _is_bare_text(a)]
     return bare
 
@@ -568,6 +571,7 @@ raise ActionError("n", _("Entry %(n)s lacks a key.") % {"n": n})
 raise ActionError(exc.code, exc.message)
 raise ValidationError("A quota is for a user or for a group, not both.")
 raise ValidationError(message=_("Fine."))
+raise ValidationError({"context_window": "At least 256 tokens.", "name": _("Fine.")})
 form.add_error(None, "Too many attempts." if late else _("Wait."))
 messages.error(request, "Could not save.")
 messages.add_message(request, messages.INFO, "Saved {}.".format(name))
@@ -578,9 +582,10 @@ self.message_user(request, _("Done."))
         "2: ActionError('Type a message first.')",
         "4: ActionError(f'Entry {n} lacks a key.')",
         "7: ValidationError('A quota is for a user or for a group, not both.')",
-        "9: add_error('Too many attempts.' if late else _('Wait.'))",
-        "10: error('Could not save.')",
-        "11: add_message('Saved {}.'.format(name))",
+        "9: ValidationError('At least 256 tokens.')",
+        "10: add_error('Too many attempts.' if late else _('Wait.'))",
+        "11: error('Could not save.')",
+        "12: add_message('Saved {}.'.format(name))",
     ]
 
 
@@ -661,3 +666,12 @@ def test_the_override_check_catches_one(tmp_path: Path) -> None:
     assert set(overrides(ours, django_catalogues())) == {"'Change': ours '切换', Django's '修改'"}
     ours.write_text('msgid "Change"\nmsgstr "切換"\n')
     assert "'Change': ours '切換', Django's '修改'" in overrides(ours, django_catalogues("zh-hant"))
+
+
+@by_locale
+def test_chinese_dates_write_the_month_without_a_leading_zero(language: str) -> None:
+    """Django's Chinese MONTH_DAY_FORMAT ("m月j日") writes March 5 as "03月5日";
+    chatweb/formats makes it "3月5日" (quota resets, the usage page)."""
+    with translation.override(language):
+        assert formats.date_format(dt.date(2026, 3, 5), "MONTH_DAY_FORMAT") == "3月5日"
+        assert formats.date_format(dt.date(2026, 3, 5), "DATE_FORMAT") == "2026年3月5日"

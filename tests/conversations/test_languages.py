@@ -100,7 +100,7 @@ def test_a_failed_answer_reads_in_the_readers_language(alice: Any, conversation:
     chinese.force_login(alice)
     page = chinese.get(f"/c/{conversation.pk}/").content.decode()
     assert "回答失败。" in page
-    assert "模型服务器拒绝了请求。 详细信息：Incorrect API key provided: sk-te***." in page
+    assert "模型服务器拒绝了请求。详细信息：Incorrect API key provided: sk-te***." in page
 
 
 def test_an_old_interrupted_answer_translates_from_its_code(alice: Any, conversation: Any) -> None:
@@ -176,7 +176,7 @@ async def test_a_failed_answer_in_a_snapshot_is_in_the_socket_users_language(
         frame = await chinese.receive_json_from(timeout=5)
         assert frame["type"] == "snapshot"
         assert frame["message"]["error_code"] == "upstream_timeout"
-        expected = "模型服务器未能及时响应。 详细信息：No response for 5 s."
+        expected = "模型服务器未能及时响应。详细信息：No response for 5 s."
         assert frame["message"]["error"] == expected
     finally:
         await chinese.disconnect()
@@ -278,7 +278,7 @@ def test_a_taiwanese_browser_gets_traditional_pages_scripts_and_dates(
     client.force_login(alice)
     page = client.get(f"/c/{conversation.pk}/").content.decode()
     assert "新對話" in page
-    assert "模型伺服器未能及時回應。 詳細資訊：No response for 5 s." in page
+    assert "模型伺服器未能及時回應。詳細資訊：No response for 5 s." in page
     catalog = client.get("/jsi18n/?l=zh-hant").content.decode()
     assert "正在重新連線" in catalog or "\\u6b63\\u5728\\u91cd\\u65b0\\u9023\\u7dda" in catalog
     # Dates on the server: Django's zh-hant formats.
