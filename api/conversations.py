@@ -38,6 +38,13 @@ class PageQuery(Schema):
     limit: int = Field(20, ge=1, le=MAX_PAGE)
 
 
+class ConversationsQuery(PageQuery):
+    temporary: bool = Field(
+        False,
+        description="List the temporary chats (left out otherwise) instead of the others.",
+    )
+
+
 class MessagesQuery(PageQuery):
     branches: bool = Field(False, description="Every branch, not only the active path.")
     limit: int = Field(50, ge=1, le=MAX_PAGE)
@@ -53,6 +60,8 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "current_leaf_id": c.current_leaf_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
+        "temporary": c.is_temporary,
+        "expires_at": c.expires_at.isoformat() if c.expires_at else None,
     }
 
 
@@ -81,8 +90,9 @@ def _owned(user: Any, conversation_id: int) -> Conversation:
 # --- Conversations ----------------------------------------------------------------------------
 
 
-def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
+def _list(user: Any, cursor: str | None, limit: int, temporary: bool) -> dict[str, Any]:
     rows = Conversation.objects.for_user(user).order_by("-updated_at", "-id")
+    rows = rows.filter(expires_at__isnull=not temporary)
     if cursor:
         parts = _decode(cursor)
         try:
@@ -104,11 +114,14 @@ def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
     "/conversations",
     response={200: schemas.ConversationPage, schemas.REFUSALS: schemas.ErrorBody},
     summary="The user's conversations, most recently active first",
-    description="Scope `conversations:read`. Cursor-paged: pass `next_cursor` as `cursor`.",
+    description="Scope `conversations:read`. Cursor-paged: pass `next_cursor` as `cursor`. "
+    "Temporary chats are left out; `temporary=true` lists only them.",
 )
-async def list_conversations(request: HttpRequest, query: Query[PageQuery]) -> Any:
+async def list_conversations(request: HttpRequest, query: Query[ConversationsQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
-    return await database_sync_to_async(_list)(caller.user, query.cursor, query.limit)
+    return await database_sync_to_async(_list)(
+        caller.user, query.cursor, query.limit, query.temporary
+    )
 
 
 def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conversation:

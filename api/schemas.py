@@ -90,6 +90,8 @@ class ConversationOut(Schema):
     current_leaf_id: int | None
     created_at: str
     updated_at: str
+    temporary: bool = Field(description="A temporary chat: deleted at expires_at.")
+    expires_at: str | None
 
 
 class ConversationPage(Schema):

@@ -373,6 +373,11 @@ IMPORT_MAX_MESSAGES = env.int("IMPORT_MAX_MESSAGES", default=10_000)
 IMPORT_MAX_CHARS = env.int("IMPORT_MAX_CHARS", default=300_000)
 if IMPORT_MAX_MESSAGES <= 0 or IMPORT_MAX_CHARS <= 0:
     raise ImproperlyConfigured("IMPORT_MAX_MESSAGES and IMPORT_MAX_CHARS must be positive.")
+# How long a temporary chat (the new-chat page's toggle) lives, in hours from its start:
+# then it is deleted with its messages (its usage stays in the ledger).
+TEMPORARY_CHAT_HOURS = env.int("TEMPORARY_CHAT_HOURS", default=24)
+if TEMPORARY_CHAT_HOURS <= 0:
+    raise ImproperlyConfigured("TEMPORARY_CHAT_HOURS must be a positive number of hours.")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import settings_for
+from catalog import clock, quotas
 from catalog import config as catalog
-from catalog import quotas
 from chatweb import visibility
 from conversations import markdown
 from conversations.fields import clean_text
@@ -139,13 +139,17 @@ def _new_answer(
 
 
 def start_conversation(
-    *, user: AbstractBaseUser | AnonymousUser, text: object, model: object = None
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    text: object,
+    model: object = None,
+    temporary: bool = False,
 ) -> Message:
     """Create a conversation from its first message; returns the pending answer.
 
     The answer's `conversation` is the new conversation (already loaded). It starts with
     the user's default model (unless one is chosen) and default system prompt (accounts'
-    settings page).
+    settings page). A temporary one is deleted TEMPORARY_CHAT_HOURS after it starts.
     """
     if user.pk is None:
         raise ActionError("not_signed_in", _("Sign in to start a conversation."))
@@ -161,6 +165,7 @@ def start_conversation(
             title=title_from_text(text),
             model=chosen,
             system_prompt=preferences.system_prompt,
+            expires_at=temporary_expiry() if temporary else None,
         )
         conversation.known_messages = []
         return _post(conversation, text, chosen, budget)
@@ -381,6 +386,27 @@ def delete_conversation(*, conversation: Conversation) -> None:
         conversation.delete()
 
         stop_answers([conversation_id])
+
+
+def temporary_expiry() -> dt.datetime:
+    """When a temporary chat started now is deleted."""
+    return clock.now() + dt.timedelta(hours=settings.TEMPORARY_CHAT_HOURS)
+
+
+def purge_temporary(*, now: dt.datetime | None = None) -> int:
+    """Delete the temporary chats whose time is up, with their messages; how many.
+
+    Running answers in them are stopped. The usage ledger (catalog.models.UsageRecord)
+    has no foreign key to conversations, so what their answers cost stays counted.
+    Run by every server process's heartbeat (streaming.heartbeat) and `manage.py
+    purge_temporary`.
+    """
+    with transaction.atomic():
+        ids = list(Conversation.objects.expired(now or clock.now()).values_list("pk", flat=True))
+        if ids:
+            Conversation.objects.filter(pk__in=ids).delete()
+            stop_answers(ids)
+    return len(ids)
 
 
 def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:

@@ -61,12 +61,11 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
 def export_user(
     *, user: AbstractBaseUser, conversation: Conversation | None = None
 ) -> dict[str, Any]:
-    """The export document: all the user's conversations, or just one. Two queries."""
-    conversations = list(
-        Conversation.objects.for_user(user)
-        .filter(**({"pk": conversation.pk} if conversation else {}))
-        .order_by("created_at", "id")
-    )
+    """The export document: all the user's conversations (temporary chats left out), or
+    just the one asked for. Two queries."""
+    rows = Conversation.objects.for_user(user)
+    rows = rows.filter(pk=conversation.pk) if conversation else rows.listed()
+    conversations = list(rows.order_by("created_at", "id"))
     by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
     for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
         by_conversation[m.conversation_id].append(m)

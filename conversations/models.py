@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -35,6 +36,15 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         if not user.is_authenticated:
             return self.none()
         return self.filter(user_id=user.pk, importing=False)
+
+    def listed(self) -> ConversationQuerySet:
+        """Without temporary chats: what the sidebar, search and exports show (projects,
+        when they come, must list only these too)."""
+        return self.filter(expires_at__isnull=True)
+
+    def expired(self, now: dt.datetime) -> ConversationQuerySet:
+        """Temporary chats whose time is up at `now`."""
+        return self.filter(expires_at__lte=now)
 
     def retitle(self, conversation_id: int, *, expected: str, title: str) -> bool:
         """Replace the title unless it is no longer `expected` (renamed meanwhile)."""
@@ -71,6 +81,12 @@ class Conversation(models.Model):
     # True while an import writes it batch by batch (conversations/transfer.py): nobody
     # sees a conversation until its last message is in.
     importing = models.BooleanField(_("being imported"), default=False, editable=False)
+    # Set only on a temporary chat (started with the new-chat page's toggle): kept out of
+    # the sidebar, search and exports, and deleted with its messages at this time
+    # (conversations.actions.purge_temporary). Null: an ordinary conversation, kept.
+    expires_at = models.DateTimeField(
+        _("temporary: deleted at"), null=True, blank=True, db_index=True, editable=False
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -87,6 +103,10 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_temporary(self) -> bool:
+        return self.expires_at is not None
 
     def live_answer(self) -> Message | None:
         """The answer being written (at most one: actions refuse a second)."""

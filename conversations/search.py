@@ -86,9 +86,12 @@ def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit
     text = clean_query(query)
     if not text or not user.is_authenticated:
         return []
-    conversations = Conversation.objects.for_user(user)
+    # Temporary chats are never found (nor listed): they are meant to leave no trace.
+    conversations = Conversation.objects.for_user(user).listed()
     messages = Message.objects.filter(
-        conversation__user_id=user.pk, conversation__importing=False
+        conversation__user_id=user.pk,
+        conversation__importing=False,
+        conversation__expires_at__isnull=True,
     ).exclude(role=Message.Role.SYSTEM)
     if connection.vendor == "postgresql":
         return _search_postgres(conversations, messages, text)

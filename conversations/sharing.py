@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 
 def share_conversation(*, conversation: Conversation) -> SharedLink:
-    """A new link showing the active path as it stands now (finished messages only)."""
+    """A new link showing the active path as it stands now (finished messages only).
+    A temporary chat is never shared: a link would outlive what it shows."""
+    if conversation.is_temporary:
+        raise ActionError("temporary_not_shared", _("A temporary chat cannot be shared."))
     path = [m for m in conversation.active_path() if not m.is_live]
     if not path:
         raise ActionError("nothing_to_share", _("This conversation has no finished message yet."))

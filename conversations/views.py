@@ -86,7 +86,9 @@ def _sidebar_page(
 ) -> tuple[list[Conversation], bool]:
     """One page of the user's conversations, newest first (after `before`), and whether
     more follow. One query: keyset pagination on the (user, -updated_at) index."""
-    conversations = Conversation.objects.for_user(request.user).only("pk", "title", "updated_at")
+    conversations = (
+        Conversation.objects.for_user(request.user).listed().only("pk", "title", "updated_at")
+    )
     if before is not None:
         conversations = conversations.filter(
             Q(updated_at__lt=before.updated_at) | Q(updated_at=before.updated_at, pk__lt=before.pk)

@@ -166,6 +166,12 @@ declare(
     '`POST /c/<id>/share/` on a conversation with no finished message. Success: `{"ok": true, "url", "token"}`.',
 )
 declare(
+    "temporary_not_shared",
+    400,
+    "page",
+    "`POST /c/<id>/share/` on a temporary chat: it is never shared (it is deleted when its time is up).",
+)
+declare(
     "import_refused",
     400,
     "page",

@@ -47,10 +47,12 @@ SNAPSHOT_WAIT_SECONDS = 3.0
 # --- Posting and starting ----------------------------------------------------------------
 
 
-async def start_conversation(*, user: User, text: object, model: object = None) -> Message:
+async def start_conversation(
+    *, user: User, text: object, model: object = None, temporary: bool = False
+) -> Message:
     """A new conversation from its first message; returns the pending answer, started."""
     return await _post_and_start(
-        lambda: actions.start_conversation(user=user, text=text, model=model)
+        lambda: actions.start_conversation(user=user, text=text, model=model, temporary=temporary)
     )
 
 

@@ -2,7 +2,8 @@
 an instance whose heartbeat lapsed: they are ended as interrupted, with the text of their
 last checkpoint, everywhere within about INSTANCE_HEARTBEAT_SECONDS x 4 of the death.
 Every DEACTIVATED_CHECK_SECONDS it also closes the sockets of users deactivated without
-the signal that does it at once. Started by the launcher (streaming.server) once daphne
+the signal that does it at once, and every PURGE_CHECK_SECONDS (first at start-up) deletes
+the temporary chats whose time is up. Started by the launcher (streaming.server) once daphne
 listens."""
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 # How often a process looks for users deactivated without a signal among those with a
 # socket open here (docs/security.md): their sockets close within this long.
 DEACTIVATED_CHECK_SECONDS = 30
+# How often a process deletes the temporary chats whose time is up: one indexed query when
+# there are none. Every process does it; the deletes cannot clash (a row goes once).
+PURGE_CHECK_SECONDS = 300
 
 
 def beat_and_sweep() -> int:
@@ -50,6 +54,13 @@ def beat_and_sweep() -> int:
     if ended:
         log.warning("Ended %d answer(s) of server process(es) that stopped beating.", ended)
     return ended
+
+
+def purge_temporary() -> int:
+    purged = actions.purge_temporary()
+    if purged:
+        log.info("Deleted %d temporary chat(s) whose time was up.", purged)
+    return purged
 
 
 # The running loop keeps only a weak reference to its tasks: this one is kept here.
@@ -82,15 +93,19 @@ def close_deactivated_sockets() -> int:
 
 
 async def run() -> None:
-    """Beat and sweep every INSTANCE_HEARTBEAT_SECONDS, and look for deactivated users'
-    sockets every DEACTIVATED_CHECK_SECONDS, for the life of the process."""
+    """Beat and sweep every INSTANCE_HEARTBEAT_SECONDS, look for deactivated users'
+    sockets every DEACTIVATED_CHECK_SECONDS and purge expired temporary chats every
+    PURGE_CHECK_SECONDS (both at once at start-up), for the life of the process."""
     beats = 0
     every = max(1, round(DEACTIVATED_CHECK_SECONDS / settings.INSTANCE_HEARTBEAT_SECONDS))
+    purge_every = max(1, round(PURGE_CHECK_SECONDS / settings.INSTANCE_HEARTBEAT_SECONDS))
     while True:
         try:
             await database_sync_to_async(beat_and_sweep)()
             if beats % every == 0:
                 await database_sync_to_async(close_deactivated_sockets)()
+            if beats % purge_every == 0:
+                await database_sync_to_async(purge_temporary)()
         except Exception as exc:  # the cache or the database away: try again next beat
             log.warning("Heartbeat failed: %r", exc)
         beats += 1

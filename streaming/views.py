@@ -19,17 +19,22 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     """Start a conversation with its first message; the answer starts at once."""
     user = await request.auser()
     text = request.POST.get("text", "")
+    # The new-chat page's "Temporary chat" toggle (a checkbox: sent only when on).
+    temporary = bool(request.POST.get("temporary"))
     if not await sync_to_async(views.provider_configured)(user):
         # Refused before anything is written: a chat whose answer can only fail helps nobody.
         context = await sync_to_async(views.chat_context)(request, None)
-        context.update(error=context["provider_hint"], draft=text)
+        context.update(error=context["provider_hint"], draft=text, temporary=temporary)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=503)
     try:
         answer = await answers.start_conversation(
-            user=user, text=text, model=request.POST.get("model") or None
+            user=user,
+            text=text,
+            model=request.POST.get("model") or None,
+            temporary=temporary,
         )
     except ActionError as exc:
         context = await sync_to_async(views.chat_context)(request, None)
-        context.update(error=exc.message, draft=text)
+        context.update(error=exc.message, draft=text, temporary=temporary)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
     return redirect("conversation", pk=answer.conversation_id)

@@ -225,3 +225,22 @@ async def test_no_token_and_a_bad_token_are_unauthenticated(alice):
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "invalid_api_key"
         assert refused["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_temporary_chats_are_listed_only_when_asked(alice, alice_api):
+    from django.utils import timezone
+
+    normal = await Conversation.objects.acreate(user=alice, title="normal")
+    expires_at = timezone.now()
+    temporary = await Conversation.objects.acreate(
+        user=alice, title="temporary", expires_at=expires_at
+    )
+    listed = (await alice_api.get("/conversations")).json()["data"]
+    assert [(c["id"], c["temporary"], c["expires_at"]) for c in listed] == [
+        (normal.pk, False, None)
+    ]
+    asked = (await alice_api.get("/conversations", temporary="true")).json()["data"]
+    assert [(c["id"], c["temporary"]) for c in asked] == [(temporary.pk, True)]
+    assert asked[0]["expires_at"] == expires_at.isoformat()
+    exported = (await alice_api.get("/export")).json()["conversations"]
+    assert [c["title"] for c in exported] == ["normal"]
