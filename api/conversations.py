@@ -38,6 +38,12 @@ class PageQuery(Schema):
     limit: int = Field(20, ge=1, le=MAX_PAGE)
 
 
+class ConversationsQuery(PageQuery):
+    archived: bool | None = Field(
+        None, description="Only archived (true) or only unarchived (false) ones; both if absent."
+    )
+
+
 class MessagesQuery(PageQuery):
     branches: bool = Field(False, description="Every branch, not only the active path.")
     limit: int = Field(50, ge=1, le=MAX_PAGE)
@@ -50,6 +56,8 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "model": c.model,
         "system_prompt": c.system_prompt,
         "context_enabled": c.context_enabled,
+        "pinned": c.pinned,
+        "archived": c.archived,
         "current_leaf_id": c.current_leaf_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
@@ -81,8 +89,10 @@ def _owned(user: Any, conversation_id: int) -> Conversation:
 # --- Conversations ----------------------------------------------------------------------------
 
 
-def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
+def _list(user: Any, cursor: str | None, limit: int, archived: bool | None) -> dict[str, Any]:
     rows = Conversation.objects.for_user(user).order_by("-updated_at", "-id")
+    if archived is not None:
+        rows = rows.filter(archived=archived)
     if cursor:
         parts = _decode(cursor)
         try:
@@ -106,9 +116,11 @@ def _list(user: Any, cursor: str | None, limit: int) -> dict[str, Any]:
     summary="The user's conversations, most recently active first",
     description="Scope `conversations:read`. Cursor-paged: pass `next_cursor` as `cursor`.",
 )
-async def list_conversations(request: HttpRequest, query: Query[PageQuery]) -> Any:
+async def list_conversations(request: HttpRequest, query: Query[ConversationsQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
-    return await database_sync_to_async(_list)(caller.user, query.cursor, query.limit)
+    return await database_sync_to_async(_list)(
+        caller.user, query.cursor, query.limit, query.archived
+    )
 
 
 def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conversation:

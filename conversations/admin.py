@@ -30,8 +30,8 @@ class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("title", "user", "model", "context_enabled", "updated_at")
-    list_filter = ("model", "context_enabled", "updated_at")
+    list_display = ("title", "user", "model", "context_enabled", "pinned", "archived", "updated_at")
+    list_filter = ("model", "context_enabled", "pinned", "archived", "updated_at")
     search_fields = ("title", "user__username", "messages__content")
     list_select_related = ("user",)
     raw_id_fields = ("user", "current_leaf")

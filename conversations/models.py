@@ -71,6 +71,10 @@ class Conversation(models.Model):
     # True while an import writes it batch by batch (conversations/transfer.py): nobody
     # sees a conversation until its last message is in.
     importing = models.BooleanField(_("being imported"), default=False, editable=False)
+    # Pinned ones head the sidebar; archived ones leave it (and stay searchable) until
+    # restored from the archive page. Archiving unpins.
+    pinned = models.BooleanField(_("pinned"), default=False)
+    archived = models.BooleanField(_("archived"), default=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -81,7 +85,14 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            # The sidebar: a user's unarchived conversations, pinned first, newest first.
+            models.Index(
+                fields=["user", "archived", "-pinned", "-updated_at", "-id"],
+                name="conversation_sidebar_idx",
+            ),
+        ]
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
 
