@@ -79,6 +79,7 @@ def test_pin_archive_restore_and_shortcuts(browser: Any, app: Daphne, shots: Pat
     page.get_by_role("menuitem", name="Archived chats").click()
     page.wait_for_url("**/archive/")
     expect(page.locator(".archive-row")).to_have_count(1)
+    page.screenshot(path=str(shots / "organise-archive-desktop-light.png"))
     page.get_by_role("button", name="Restore “Beta bananas”").click()
     page.wait_for_url("**/archive/")
     expect(page.locator(".archive-row")).to_have_count(0)
@@ -120,7 +121,12 @@ def test_pin_archive_restore_and_shortcuts(browser: Any, app: Daphne, shots: Pat
         for size, viewport in SIZES.items():
             for scheme in ("light", "dark"):
                 context = new_context(
-                    browser, app, viewport=viewport, color_scheme=scheme, locale=locale
+                    browser,
+                    app,
+                    viewport=viewport,
+                    color_scheme=scheme,
+                    locale=locale,
+                    reduced_motion="reduce",  # the drawer without its slide
                 )
                 p = context.new_page()
                 errors = watch(p)
@@ -128,6 +134,8 @@ def test_pin_archive_restore_and_shortcuts(browser: Any, app: Daphne, shots: Pat
                 p.goto("/")
                 if size == "phone":
                     p.click("[data-drawer-toggle]")
+                else:
+                    row(p, "Gamma grapes").hover()  # its actions over the title's end
                 p.screenshot(path=str(shots / f"organise-{size}-{scheme}-{locale}.png"))
                 if size == "desktop" and scheme == "dark":
                     p.keyboard.press("Control+/")
