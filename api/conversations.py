@@ -43,6 +43,9 @@ class ConversationsQuery(PageQuery):
         False,
         description="List the temporary chats (left out otherwise) instead of the others.",
     )
+    archived: bool | None = Field(
+        None, description="Only archived (true) or only unarchived (false) ones; both if absent."
+    )
 
 
 class MessagesQuery(PageQuery):
@@ -57,6 +60,8 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "model": c.model,
         "system_prompt": c.system_prompt,
         "context_enabled": c.context_enabled,
+        "pinned": c.pinned,
+        "archived": c.archived,
         "current_leaf_id": c.current_leaf_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
@@ -90,9 +95,13 @@ def _owned(user: Any, conversation_id: int) -> Conversation:
 # --- Conversations ----------------------------------------------------------------------------
 
 
-def _list(user: Any, cursor: str | None, limit: int, temporary: bool) -> dict[str, Any]:
+def _list(
+    user: Any, cursor: str | None, limit: int, temporary: bool, archived: bool | None
+) -> dict[str, Any]:
     rows = Conversation.objects.for_user(user).order_by("-updated_at", "-id")
     rows = rows.filter(expires_at__isnull=not temporary)
+    if archived is not None:
+        rows = rows.filter(archived=archived)
     if cursor:
         parts = _decode(cursor)
         try:
@@ -120,7 +129,7 @@ def _list(user: Any, cursor: str | None, limit: int, temporary: bool) -> dict[st
 async def list_conversations(request: HttpRequest, query: Query[ConversationsQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
     return await database_sync_to_async(_list)(
-        caller.user, query.cursor, query.limit, query.temporary
+        caller.user, query.cursor, query.limit, query.temporary, query.archived
     )
 
 

@@ -87,6 +87,8 @@ class ConversationOut(Schema):
     model: str
     system_prompt: str
     context_enabled: bool
+    pinned: bool
+    archived: bool
     current_leaf_id: int | None
     created_at: str
     updated_at: str

@@ -379,6 +379,39 @@ def rename(*, conversation: Conversation, title: object) -> None:
     publish(conversation.pk, events.title_frame(conversation.pk, conversation.title))
 
 
+def _flag(value: object, name: str) -> bool:
+    if value in ("true", True):
+        return True
+    if value in ("false", False):
+        return False
+    raise ActionError("bad_flag", _("%(name)s must be true or false.") % {"name": name})
+
+
+def set_pinned(*, conversation: Conversation, pinned: object) -> None:
+    """Pin it to the top of the sidebar, or unpin it; an archived one is restored too."""
+    conversation.pinned = _flag(pinned, "pinned")
+    if conversation.pinned:
+        conversation.archived = False
+    conversation.save(update_fields=["pinned", "archived"])
+
+
+def set_archived(*, conversation: Conversation, archived: object) -> None:
+    """Archive it (out of the sidebar, still searchable; unpinned) or restore it."""
+    conversation.archived = _flag(archived, "archived")
+    if conversation.archived:
+        conversation.pinned = False
+    conversation.save(update_fields=["pinned", "archived"])
+
+
+def archive_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
+    """Archive every conversation of the user still in the sidebar. Returns how many."""
+    return (
+        Conversation.objects.for_user(user)
+        .filter(archived=False)
+        .update(archived=True, pinned=False)
+    )
+
+
 def delete_conversation(*, conversation: Conversation) -> None:
     """Delete it with its messages; a running answer is stopped (no more tokens paid for)."""
     conversation_id = conversation.pk

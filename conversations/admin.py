@@ -30,10 +30,15 @@ class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("title", "user", "model", "context_enabled", "updated_at", "expires_at")
+    list_display = (
+        "title", "user", "model", "context_enabled", "pinned", "archived", "updated_at",
+        "expires_at",
+    )  # fmt: skip
     list_filter = (
         "model",
         "context_enabled",
+        "pinned",
+        "archived",
         "updated_at",
         ("expires_at", admin.EmptyFieldListFilter),
     )

@@ -75,6 +75,8 @@ class PlannedConversation:
     model: str = ""
     system_prompt: str = ""
     context_enabled: bool = True
+    pinned: bool = False
+    archived: bool = False
 
 
 def _depth_ok(document: object) -> bool:
@@ -113,6 +115,15 @@ def parse_document(raw: bytes) -> object:
     if not _depth_ok(document):
         raise ImportRefused(_("The file nests too deeply to be an export."))
     return document
+
+
+def _flag(value: object, what: str) -> bool:
+    """An optional true/false (absent: false)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ImportRefused(_("%(what)s is not true or false.") % {"what": what})
+    return value
 
 
 def _text(value: object, what: str) -> str:
@@ -384,6 +395,8 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
             model=_text(item.get("model"), _field(where, "model"))[:200],
             system_prompt=_text(item.get("system_prompt"), _field(where, "system_prompt")),
             context_enabled=item.get("context_enabled") is not False,
+            pinned=_flag(item.get("pinned"), _field(where, "pinned")),
+            archived=_flag(item.get("archived"), _field(where, "archived")),
             leaf=item.get("current_leaf"),
         )
         keys: set[object] = set()

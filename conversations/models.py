@@ -87,6 +87,10 @@ class Conversation(models.Model):
     expires_at = models.DateTimeField(
         _("temporary: deleted at"), null=True, blank=True, db_index=True, editable=False
     )
+    # Pinned ones head the sidebar; archived ones leave it (and stay searchable) until
+    # restored from the archive page. Archiving unpins.
+    pinned = models.BooleanField(_("pinned"), default=False)
+    archived = models.BooleanField(_("archived"), default=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -97,7 +101,14 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            # The sidebar: a user's unarchived conversations, pinned first, newest first.
+            models.Index(
+                fields=["user", "archived", "-pinned", "-updated_at", "-id"],
+                name="conversation_sidebar_idx",
+            ),
+        ]
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
 

@@ -37,6 +37,7 @@ class Hit:
     title: str
     message_id: int | None  # None: the title matched
     snippet_html: str  # escaped text with <mark> around the hits
+    archived: bool = False  # out of the sidebar: the result says so
 
     @property
     def url(self) -> str:
@@ -52,6 +53,7 @@ class Hit:
             "message_id": self.message_id,
             "snippet_html": self.snippet_html,
             "url": self.url,
+            "archived": self.archived,
         }
 
 
@@ -100,17 +102,26 @@ def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit
 
 def _search_simple(conversations, messages, text: str) -> list[Hit]:  # type: ignore[no-untyped-def]
     hits = [
-        Hit(c.pk, c.title, None, _snippet(c.title, text))
-        for c in conversations.filter(title__icontains=text).only("pk", "title")[:MAX_RESULTS]
+        Hit(c.pk, c.title, None, _snippet(c.title, text), c.archived)
+        for c in conversations.filter(title__icontains=text).only("pk", "title", "archived")[
+            :MAX_RESULTS
+        ]
     ]
     rows = (
         messages.filter(content__icontains=text)
         .select_related("conversation")
-        .only("pk", "content", "conversation_id", "conversation__title")
+        .only("pk", "content", "conversation_id", "conversation__title", "conversation__archived")
         .order_by("-created_at", "-id")[:MAX_RESULTS]
     )
     hits += [
-        Hit(m.conversation_id, m.conversation.title, m.pk, _snippet(m.content, text)) for m in rows
+        Hit(
+            m.conversation_id,
+            m.conversation.title,
+            m.pk,
+            _snippet(m.content, text),
+            m.conversation.archived,
+        )
+        for m in rows
     ]
     return hits[:MAX_RESULTS]
 
@@ -135,17 +146,19 @@ def _search_postgres(conversations, messages, text: str) -> list[Hit]:  # type: 
         conversations.annotate(doc=SearchVector("title", config=SEARCH_CONFIG))
         .filter(doc=q)
         .annotate(snip=headline("title"))
-        .values_list("pk", "title", "snip")[:MAX_RESULTS]
+        .values_list("pk", "title", "snip", "archived")[:MAX_RESULTS]
     )
-    hits = [Hit(pk, title, None, _marked(snip)) for pk, title, snip in title_rows]
+    hits = [Hit(pk, title, None, _marked(snip), old) for pk, title, snip, old in title_rows]
     message_rows = (
         messages.annotate(doc=SearchVector("content", config=SEARCH_CONFIG))
         .filter(doc=q)
         .annotate(snip=headline("content"))
         .order_by("-created_at", "-id")
-        .values_list("conversation_id", "conversation__title", "pk", "snip")[:MAX_RESULTS]
+        .values_list(
+            "conversation_id", "conversation__title", "pk", "snip", "conversation__archived"
+        )[:MAX_RESULTS]
     )
-    hits += [Hit(cid, title, pk, _marked(snip)) for cid, title, pk, snip in message_rows]
+    hits += [Hit(cid, title, pk, _marked(snip), old) for cid, title, pk, snip, old in message_rows]
     return hits[:MAX_RESULTS]
 
 

@@ -152,6 +152,9 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
             model=plan.model,
             system_prompt=plan.system_prompt,
             context_enabled=plan.context_enabled,
+            # Archiving unpins (actions.set_archived): a file saying both is archived.
+            pinned=plan.pinned and not plan.archived,
+            archived=plan.archived,
             created_at=now,
             updated_at=plan.updated_at,
             importing=True,

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from conversations import (
+    archive_views,
     frames,
     library_views,
     prompt_views,
@@ -18,6 +19,10 @@ urlpatterns = [
     path("c/<int:pk>/thread/", views.conversation_thread, name="conversation_thread"),
     path("c/<int:pk>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:pk>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("c/<int:pk>/pin/", archive_views.conversation_pin, name="conversation_pin"),
+    path("c/<int:pk>/archive/", archive_views.conversation_archive, name="conversation_archive"),
+    path("archive/", archive_views.archive_page, name="archive"),
+    path("archive/all/", archive_views.archive_all, name="archive_all"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="conversation_settings"),
     path(
         "c/<int:pk>/messages/<int:message_id>/rating/",

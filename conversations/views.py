@@ -84,15 +84,24 @@ SIDEBAR_PAGE = 28
 def _sidebar_page(
     request: HttpRequest, before: Conversation | None = None
 ) -> tuple[list[Conversation], bool]:
-    """One page of the user's conversations, newest first (after `before`), and whether
-    more follow. One query: keyset pagination on the (user, -updated_at) index."""
+    """One page of the user's listed (not temporary), unarchived conversations, pinned
+    ones first, then newest first (after `before`), and whether more follow. One query:
+    keyset pagination on the (user, archived, -pinned, -updated_at, -id) index."""
     conversations = (
-        Conversation.objects.for_user(request.user).listed().only("pk", "title", "updated_at")
+        Conversation.objects.for_user(request.user)
+        .listed()
+        .filter(archived=False)
+        .order_by("-pinned", "-updated_at", "-id")
+        .only("pk", "title", "updated_at", "pinned")
     )
     if before is not None:
-        conversations = conversations.filter(
-            Q(updated_at__lt=before.updated_at) | Q(updated_at=before.updated_at, pk__lt=before.pk)
+        older = Q(updated_at__lt=before.updated_at) | Q(
+            updated_at=before.updated_at, pk__lt=before.pk
         )
+        if before.pinned:  # The rest of the pinned ones, then every unpinned one.
+            conversations = conversations.filter((Q(pinned=True) & older) | Q(pinned=False))
+        else:
+            conversations = conversations.filter(older, pinned=False)
     page = list(conversations[: SIDEBAR_PAGE + 1])
     return page[:SIDEBAR_PAGE], len(page) > SIDEBAR_PAGE
 

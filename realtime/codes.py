@@ -192,6 +192,12 @@ declare(
 declare("prompt_title", 400, "page", "A prompt with no title, or a title over 100 characters.")
 declare("prompt_text", 400, "page", "A prompt with no text, or text over 20,000 characters.")
 declare("prompt_exists", 409, "page", "The user already has a prompt with that title.")
+declare(
+    "bad_flag",
+    400,
+    "page",
+    "`POST /c/<id>/pin/` or `/c/<id>/archive/` with a `pinned` or `archived` other than `true` or `false`.",
+)
 
 # --- A failed or interrupted answer's error_code -------------------------------------------
 declare("not_configured", 503, "answer", "No model server is configured (no key, no provider).")

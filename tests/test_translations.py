@@ -100,7 +100,8 @@ def _visible_text(source: str) -> list[str]:
         skip = 0
 
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag in {"script", "style", "code"}:  # code: names, paths, commands
+            # code: names, paths, commands; kbd: key names (Ctrl, Shift, K), as printed on keys
+            if tag in {"script", "style", "code", "kbd"}:
                 self.skip += 1
             for name, value in attrs:
                 if name in SHOWN_ATTRIBUTES and value:
@@ -109,7 +110,7 @@ def _visible_text(source: str) -> list[str]:
                     found.append(value)
 
         def handle_endtag(self, tag: str) -> None:
-            if tag in {"script", "style", "code"} and self.skip:
+            if tag in {"script", "style", "code", "kbd"} and self.skip:
                 self.skip -= 1
 
         def handle_data(self, data: str) -> None:

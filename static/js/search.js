@@ -56,6 +56,7 @@ function render(query, results) {
     } else {
       link.append(textNode("search-title", hit.title || gettext("New chat")), markedNode("search-snippet", hit.snippet_html));
     }
+    if (hit.archived) link.append(textNode("search-archived", gettext("Archived")));
     item.append(link);
     list.append(item);
   }

@@ -64,6 +64,24 @@ async def test_the_list_pages_by_cursor_newest_first_without_gaps(alice, bob, al
     assert seen == list(reversed(ids))  # all of alice's, none of bob's, once each
 
 
+async def test_the_list_carries_pinned_and_archived_and_filters_on_archived(alice, alice_api):
+    ids = await sync_to_async(make_conversations)(alice, 3)
+    await Conversation.objects.filter(pk=ids[0]).aupdate(archived=True)
+    await Conversation.objects.filter(pk=ids[1]).aupdate(pinned=True)
+
+    every = (await alice_api.get("/conversations")).json()["data"]
+    assert {c["id"]: (c["pinned"], c["archived"]) for c in every} == {
+        ids[0]: (False, True),
+        ids[1]: (True, False),
+        ids[2]: (False, False),
+    }
+    archived = (await alice_api.get("/conversations", archived="true")).json()["data"]
+    assert [c["id"] for c in archived] == [ids[0]]
+    kept = (await alice_api.get("/conversations", archived="false")).json()["data"]
+    assert [c["id"] for c in kept] == [ids[2], ids[1]]
+    assert (await alice_api.get("/conversations", archived="maybe")).status_code == 400
+
+
 async def test_a_bad_cursor_or_limit_is_refused(alice_api):
     assert (await alice_api.get("/conversations", cursor="nonsense!")).json()["error"][
         "code"

@@ -24,6 +24,8 @@ MENU_ITEMS = [
     "Prompts",
     "Shared links",
     "Import and export",
+    "Archived chats",
+    "Keyboard shortcuts",
     "Delete all chats",
     "Sign out",
 ]
