@@ -50,6 +50,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "model": c.model,
         "system_prompt": c.system_prompt,
         "context_enabled": c.context_enabled,
+        "instructions_enabled": c.instructions_enabled,
         "current_leaf_id": c.current_leaf_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
@@ -129,7 +130,11 @@ def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conver
     if len(system_prompt) > actions.MAX_MESSAGE_CHARS:
         raise ActionError("too_long", _("The system prompt is too long."))
     return Conversation.objects.create(
-        user_id=user.pk, title=title, model=model, system_prompt=system_prompt
+        user_id=user.pk,
+        title=title,
+        model=model,
+        system_prompt=system_prompt,
+        instructions_enabled=body.instructions_enabled,
     )
 
 

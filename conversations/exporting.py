@@ -30,6 +30,7 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
         "model": conversation.model,
         "system_prompt": conversation.system_prompt,
         "context_enabled": conversation.context_enabled,
+        "instructions_enabled": conversation.instructions_enabled,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "current_leaf": conversation.current_leaf_id,

@@ -75,6 +75,7 @@ class PlannedConversation:
     model: str = ""
     system_prompt: str = ""
     context_enabled: bool = True
+    instructions_enabled: bool = True
 
 
 def _depth_ok(document: object) -> bool:
@@ -384,6 +385,8 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
             model=_text(item.get("model"), _field(where, "model"))[:200],
             system_prompt=_text(item.get("system_prompt"), _field(where, "system_prompt")),
             context_enabled=item.get("context_enabled") is not False,
+            # Missing (an older export, chatgpt-web's file): on, as for a new chat.
+            instructions_enabled=item.get("instructions_enabled") is not False,
             leaf=item.get("current_leaf"),
         )
         keys: set[object] = set()

@@ -152,6 +152,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
             model=plan.model,
             system_prompt=plan.system_prompt,
             context_enabled=plan.context_enabled,
+            instructions_enabled=plan.instructions_enabled,
             created_at=now,
             updated_at=plan.updated_at,
             importing=True,
