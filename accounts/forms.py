@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import api_tokens, avatars, timezones
-from accounts.models import ApiToken, UserSettings
+from accounts.models import INSTRUCTIONS_MAX, ApiToken, UserSettings
 from catalog import config as catalog
 from chatweb import visibility
 
@@ -56,6 +56,8 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             "time_zone",
             "default_model",
             "system_prompt",
+            "instructions_about",
+            "instructions_style",
             "temperature",
             "top_p",
             "send_key",
@@ -65,13 +67,23 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             "theme": _("Theme"),
             "language": _("Language"),
             "system_prompt": _("Default system prompt"),
+            "instructions_about": _("What should the model know about you?"),
+            "instructions_style": _("How should it answer?"),
             "temperature": _("Temperature"),
             "top_p": _("Top p"),
             "send_key": _("Send a message with"),
         }
         help_texts = {
             "display_name": _("Shown in the menu. Empty: your username."),
-            "system_prompt": _("New conversations start with it. Empty: the server's default."),
+            "system_prompt": _(
+                "New conversations start with it. It is sent after the site's prompt and "
+                "your custom instructions."
+            ),
+            "instructions_about": _(
+                "Sent with every conversation that uses custom instructions (new chats do; "
+                "each chat's settings can turn them off). At most %(max)s characters."
+            ),
+            "instructions_style": _("At most %(max)s characters."),
             "temperature": _("0 to 2. Empty: the model server's default."),
             "top_p": _("0 to 1. Empty: the model server's default."),
         }
@@ -79,6 +91,8 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             "theme": forms.RadioSelect,
             "send_key": forms.RadioSelect,
             "system_prompt": forms.Textarea(attrs={"rows": 4}),
+            "instructions_about": forms.Textarea(attrs={"rows": 4}),
+            "instructions_style": forms.Textarea(attrs={"rows": 4}),
             "temperature": forms.NumberInput(attrs={"step": "0.1", "min": "0", "max": "2"}),
             "top_p": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
         }
@@ -112,6 +126,9 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
             zone_choices.insert(1, (saved, saved))  # an alias the list leaves out, kept
         zone_field.choices = zone_choices
         zone_field.help_text = str(zone_field.help_text) % {"zone": settings.TIME_ZONE}
+        for name in ("instructions_about", "instructions_style"):
+            field = self.fields[name]
+            field.help_text = str(field.help_text) % {"max": INSTRUCTIONS_MAX}
 
     def clean_display_name(self) -> str:
         # Empty means the username; a name of characters that show nothing is refused.

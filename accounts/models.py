@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 DISPLAY_NAME_MAX = 60
 SYSTEM_PROMPT_MAX = 8000
+# Each part of the custom instructions, as long as ChatGPT allows.
+INSTRUCTIONS_MAX = 1500
 
 
 class UserSettings(models.Model):
@@ -51,6 +53,14 @@ class UserSettings(models.Model):
     )
     default_model = models.CharField(_("default model"), max_length=200, blank=True)
     system_prompt = models.TextField(_("default system prompt"), blank=True)
+    # Custom instructions: sent with every conversation whose switch is on
+    # (Conversation.instructions_enabled), after the site's prompt (conversations.context).
+    instructions_about = models.TextField(
+        _("what the model should know about you"), max_length=INSTRUCTIONS_MAX, blank=True
+    )
+    instructions_style = models.TextField(
+        _("how the model should answer"), max_length=INSTRUCTIONS_MAX, blank=True
+    )
     # None: the model server's own default (nothing is sent).
     temperature = models.FloatField(
         _("temperature"),

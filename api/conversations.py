@@ -62,6 +62,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "context_enabled": c.context_enabled,
         "pinned": c.pinned,
         "archived": c.archived,
+        "instructions_enabled": c.instructions_enabled,
         "current_leaf_id": c.current_leaf_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
@@ -151,7 +152,11 @@ def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conver
     if len(system_prompt) > actions.MAX_MESSAGE_CHARS:
         raise ActionError("too_long", _("The system prompt is too long."))
     return Conversation.objects.create(
-        user_id=user.pk, title=title, model=model, system_prompt=system_prompt
+        user_id=user.pk,
+        title=title,
+        model=model,
+        system_prompt=system_prompt,
+        instructions_enabled=body.instructions_enabled,
     )
 
 

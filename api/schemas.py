@@ -89,6 +89,9 @@ class ConversationOut(Schema):
     context_enabled: bool
     pinned: bool
     archived: bool
+    instructions_enabled: bool = Field(
+        description="The owner's custom instructions are sent with each message."
+    )
     current_leaf_id: int | None
     created_at: str
     updated_at: str
@@ -107,6 +110,9 @@ class ConversationCreate(Schema):
     title: str | None = Field(None, max_length=10_000)
     model: str | None = Field(None, description="Default: the user's default model.")
     system_prompt: str | None = Field(None, description="Default: the user's default prompt.")
+    instructions_enabled: bool = Field(
+        True, description="Send the owner's custom instructions with each message."
+    )
 
 
 class ConversationRename(Schema):

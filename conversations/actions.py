@@ -453,7 +453,12 @@ def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
 
 
 def update_settings(
-    *, conversation: Conversation, model: object, context_enabled: bool, system_prompt: object
+    *,
+    conversation: Conversation,
+    model: object,
+    context_enabled: bool,
+    system_prompt: object,
+    instructions_enabled: bool,
 ) -> None:
     if not isinstance(system_prompt, str):
         system_prompt = ""
@@ -461,8 +466,11 @@ def update_settings(
         raise ActionError("too_long", _("The system prompt is too long."))
     conversation.model = _clean_model(conversation.user, model, conversation.model)
     conversation.context_enabled = context_enabled
+    conversation.instructions_enabled = instructions_enabled
     conversation.system_prompt = system_prompt.strip()
-    conversation.save(update_fields=["model", "context_enabled", "system_prompt"])
+    conversation.save(
+        update_fields=["model", "context_enabled", "instructions_enabled", "system_prompt"]
+    )
 
 
 def end_abandoned(message: Message) -> bool:

@@ -32,6 +32,7 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
         "context_enabled": conversation.context_enabled,
         "pinned": conversation.pinned,
         "archived": conversation.archived,
+        "instructions_enabled": conversation.instructions_enabled,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "current_leaf": conversation.current_leaf_id,

@@ -77,6 +77,7 @@ class PlannedConversation:
     context_enabled: bool = True
     pinned: bool = False
     archived: bool = False
+    instructions_enabled: bool = True
 
 
 def _depth_ok(document: object) -> bool:
@@ -397,6 +398,9 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
             context_enabled=item.get("context_enabled") is not False,
             pinned=_flag(item.get("pinned"), _field(where, "pinned")),
             archived=_flag(item.get("archived"), _field(where, "archived")),
+            # Missing (an older export, chatgpt-web's file): on, as for a new chat.
+            instructions_enabled=item.get("instructions_enabled") is None
+            or _flag(item.get("instructions_enabled"), _field(where, "instructions_enabled")),
             leaf=item.get("current_leaf"),
         )
         keys: set[object] = set()

@@ -66,6 +66,11 @@ class Conversation(models.Model):
         default=True,
         help_text=_("Send the conversation's history with each message."),
     )
+    instructions_enabled = models.BooleanField(
+        _("use custom instructions"),
+        default=True,
+        help_text=_("Send the owner's custom instructions with each message."),
+    )
     # The tip of the active branch: the path from here to the root is what the page
     # shows and what the model is sent. Regenerations and edits move it.
     current_leaf = models.ForeignKey(

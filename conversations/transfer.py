@@ -155,6 +155,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
             # Archiving unpins (actions.set_archived): a file saying both is archived.
             pinned=plan.pinned and not plan.archived,
             archived=plan.archived,
+            instructions_enabled=plan.instructions_enabled,
             created_at=now,
             updated_at=plan.updated_at,
             importing=True,

@@ -185,6 +185,9 @@ def chat_context(
         "context_enabled": conversation.context_enabled if conversation else True,
         "system_prompt": conversation.system_prompt if conversation else preferences.system_prompt,
         "default_system_prompt": settings.SYSTEM_PROMPT,
+        "instructions_enabled": conversation.instructions_enabled if conversation else True,
+        "instructions_about": preferences.instructions_about,
+        "instructions_style": preferences.instructions_style,
         "max_message_chars": actions.MAX_MESSAGE_CHARS,
         "suggestions": [
             {"title": title, "detail": detail, "text": text} for title, detail, text in SUGGESTIONS
@@ -305,6 +308,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
             conversation=conversation,
             model=data.get("model") or conversation.model,
             context_enabled=bool(data.get("context_enabled")),
+            instructions_enabled=bool(data.get("instructions_enabled")),
             system_prompt=data.get("system_prompt", ""),
         )
     except actions.ActionError as exc:

@@ -1,5 +1,6 @@
-// The conversation's settings form (model, "Use context", system prompt). Without JS it
-// posts and redirects back; with JS each change is saved at once through fetch.
+// The conversation's settings form (model, "Use context", custom instructions, system
+// prompt). Without JS it posts and redirects back; with JS each change is saved at once
+// through fetch.
 import { showToast } from "chatweb/toast.js";
 
 const form = document.getElementById("conv-settings");
@@ -32,6 +33,13 @@ if (form) {
   toggle?.addEventListener("change", async () => {
     const ok = await save(toggle.checked ? gettext("Context on.") : gettext("Context off."));
     if (!ok) toggle.checked = !toggle.checked;
+  });
+  const instructions = form.querySelector("#instructions-toggle");
+  instructions?.addEventListener("change", async () => {
+    const ok = await save(
+      instructions.checked ? gettext("Custom instructions on.") : gettext("Custom instructions off."),
+    );
+    if (!ok) instructions.checked = !instructions.checked;
   });
   form.querySelector("#model-select")?.addEventListener("change", () => save(gettext("Model saved.")));
   form.addEventListener("submit", (event) => {

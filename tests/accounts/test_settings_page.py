@@ -28,6 +28,8 @@ VALID = {
     "language": "zh-hans",
     "default_model": "fake-model-2",
     "system_prompt": "Answer like a pirate.",
+    "instructions_about": "I teach chemistry.",
+    "instructions_style": "Formal, with units.",
     "temperature": "0.3",
     "top_p": "0.9",
     "send_key": "ctrl-enter",
@@ -58,6 +60,8 @@ def test_the_settings_page_shows_every_control_labelled(alice_client):
         "id_language",
         "id_default_model",
         "id_system_prompt",
+        "id_instructions_about",
+        "id_instructions_style",
         "id_temperature",
         "id_top_p",
         "id_old_password",
@@ -78,6 +82,8 @@ def test_saving_the_settings_stores_every_field(alice_client, alice):
     assert saved.language == "zh-hans"
     assert saved.default_model == "fake-model-2"
     assert saved.system_prompt == "Answer like a pirate."
+    assert saved.instructions_about == "I teach chemistry."
+    assert saved.instructions_style == "Formal, with units."
     assert (saved.temperature, saved.top_p) == (0.3, 0.9)
     assert saved.send_key == "ctrl-enter"
     # And another device (another session) sees them.
@@ -99,6 +105,8 @@ def test_saving_the_settings_stores_every_field(alice_client, alice):
         ("default_model", "not-in-the-catalog"),
         ("send_key", "space"),
         ("language", "fr"),
+        ("instructions_about", "x" * 1501),
+        ("instructions_style", "x" * 1501),
     ],
 )
 def test_bad_settings_are_refused_and_nothing_is_written(alice_client, alice, field, value):

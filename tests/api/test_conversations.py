@@ -96,12 +96,21 @@ async def test_create_rename_delete(alice, alice_api):
     assert created.status_code == 201, created.content
     body = created.json()
     assert (body["title"], body["model"]) == ("Plans", "fake-model-2")
+    assert body["instructions_enabled"] is True
     renamed = await alice_api.send("patch", f"/conversations/{body['id']}", {"title": "Trips"})
     assert renamed.json()["title"] == "Trips"
     assert (await alice_api.get(f"/conversations/{body['id']}")).json()["title"] == "Trips"
     deleted = await alice_api.send("delete", f"/conversations/{body['id']}")
     assert deleted.status_code == 204
     assert not await Conversation.objects.filter(pk=body["id"]).aexists()
+
+
+async def test_a_conversation_can_start_without_the_custom_instructions(alice, alice_api):
+    created = await alice_api.post("/conversations", {"instructions_enabled": False})
+    assert created.status_code == 201, created.content
+    assert created.json()["instructions_enabled"] is False
+    saved = await Conversation.objects.aget(pk=created.json()["id"])
+    assert saved.instructions_enabled is False
 
 
 async def test_bad_input_is_refused_and_writes_nothing(alice, alice_api, conversation):

@@ -314,30 +314,39 @@ def test_rename_refuses_an_empty_title(conversation, title):
     assert conversation.title == "New chat"
 
 
-def test_update_settings_saves_model_context_and_prompt(conversation):
+def test_update_settings_saves_model_context_instructions_and_prompt(conversation):
+    assert conversation.instructions_enabled is True
+
     actions.update_settings(
         conversation=conversation,
         model="fake-model-2",
         context_enabled=False,
+        instructions_enabled=False,
         system_prompt="  Be brief.  ",
     )
 
     conversation.refresh_from_db()
     assert conversation.model == "fake-model-2"
     assert conversation.context_enabled is False
+    assert conversation.instructions_enabled is False
     assert conversation.system_prompt == "Be brief."
 
 
 def test_update_settings_refuses_an_unknown_model(conversation):
     with pytest.raises(ActionError) as caught:
         actions.update_settings(
-            conversation=conversation, model="gpt-unknown", context_enabled=False, system_prompt="x"
+            conversation=conversation,
+            model="gpt-unknown",
+            context_enabled=False,
+            instructions_enabled=False,
+            system_prompt="x",
         )
 
     assert caught.value.code == "unknown_model"
     conversation.refresh_from_db()
     assert conversation.model == "fake-model"
     assert conversation.context_enabled is True
+    assert conversation.instructions_enabled is True
     assert conversation.system_prompt == ""
 
 

@@ -68,6 +68,21 @@ def test_a_round_trip_gives_the_same_conversations_branches_included(alice, bob,
 
     assert _tree(copy) == _tree(branched)
     assert (copy.title, copy.model, copy.system_prompt) == ("Branched", "fake-model", "Be terse.")
+    assert copy.instructions_enabled is True
+
+
+def test_the_custom_instructions_switch_travels_and_is_on_when_missing(alice, bob, branched):
+    branched.instructions_enabled = False
+    branched.save()
+    document = transfer.export_user(user=alice)
+    assert document["conversations"][0]["instructions_enabled"] is False
+
+    (copy,) = transfer.import_file(user=bob, raw=json.dumps(document).encode())
+    assert copy.instructions_enabled is False
+
+    del document["conversations"][0]["instructions_enabled"]  # an export from before #22
+    (older,) = transfer.import_file(user=bob, raw=json.dumps(document).encode())
+    assert older.instructions_enabled is True
     assert copy.messages.get(content="New **answer**").html == "<p>New <strong>answer</strong></p>"
 
 

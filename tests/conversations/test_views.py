@@ -582,13 +582,19 @@ def test_settings_form_saves_model_context_and_prompt(alice_client, conversation
     conversation.refresh_from_db()
     assert conversation.model == "fake-model-2"
     assert conversation.context_enabled is False  # An unticked checkbox is not sent.
+    assert conversation.instructions_enabled is False
     assert conversation.system_prompt == "Answer in French."
 
 
 def test_settings_saved_through_fetch_answer_json(alice_client, conversation):
     response = alice_client.post(
         f"/c/{conversation.pk}/settings/",
-        {"model": "fake-model-2", "context_enabled": "on", "system_prompt": "Be brief."},
+        {
+            "model": "fake-model-2",
+            "context_enabled": "on",
+            "instructions_enabled": "on",
+            "system_prompt": "Be brief.",
+        },
         HTTP_ACCEPT="application/json",
     )
 
@@ -597,6 +603,7 @@ def test_settings_saved_through_fetch_answer_json(alice_client, conversation):
     conversation.refresh_from_db()
     assert conversation.model == "fake-model-2"
     assert conversation.context_enabled is True
+    assert conversation.instructions_enabled is True
     assert conversation.system_prompt == "Be brief."
 
 
@@ -615,6 +622,7 @@ def test_settings_with_an_unknown_model_is_a_400_with_its_code(alice_client, con
     conversation.refresh_from_db()
     assert conversation.model == "fake-model"
     assert conversation.context_enabled is True
+    assert conversation.instructions_enabled is True
     assert conversation.system_prompt == ""
 
 
@@ -929,3 +937,21 @@ def test_the_empty_state_offers_suggestions_that_start_a_chat(alice_client, sett
 def test_no_suggestions_without_a_provider(alice_client, settings):
     settings.OPENAI_API_BASE_URL = ""
     assert 'class="suggestion"' not in _html(alice_client.get("/"))
+
+
+def test_the_settings_panel_shows_the_instructions_and_their_switch(alice_client, conversation):
+    from accounts.models import UserSettings
+
+    html = alice_client.get(f"/c/{conversation.pk}/").text
+    assert 'name="instructions_enabled" id="instructions-toggle" checked' in html
+    assert "You have no custom instructions." in html
+
+    UserSettings.objects.create(
+        user=conversation.user, instructions_about="I garden.", instructions_style="Tersely."
+    )
+    conversation.instructions_enabled = False
+    conversation.save()
+    html = alice_client.get(f"/c/{conversation.pk}/").text
+    assert 'name="instructions_enabled" id="instructions-toggle">' in html
+    assert "I garden." in html
+    assert "Tersely." in html

@@ -457,8 +457,9 @@ async def test_the_model_gets_history_from_the_database_and_the_system_prompt(
 
 
 async def test_context_off_sends_only_the_new_message(
-    connect, alice, conversation, upstream: FakeUpstream
+    connect, alice, conversation, upstream: FakeUpstream, settings
 ):
+    settings.SYSTEM_PROMPT = "Be brief."
     conversation.context_enabled = False
     conversation.system_prompt = "Answer like a pirate."
     await conversation.asave()
@@ -468,7 +469,7 @@ async def test_context_off_sends_only_the_new_message(
         await frames_until(socket, is_done)
     sent = upstream.chat_requests[1].body["messages"]
     assert sent == [
-        {"role": "system", "content": "Answer like a pirate."},
+        {"role": "system", "content": "Be brief.\n\nAnswer like a pirate."},
         {"role": "user", "content": "[[fake tokens=3]] two"},
     ]
 

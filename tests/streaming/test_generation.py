@@ -86,7 +86,8 @@ def test_the_newest_message_is_sent_even_over_budget(conversation, settings):
 
 
 @pytest.mark.django_db
-def test_context_off_sends_the_system_prompt_and_the_last_message_only(conversation):
+def test_context_off_sends_the_system_prompt_and_the_last_message_only(conversation, settings):
+    settings.SYSTEM_PROMPT = ""
     add_exchange(conversation, "q1", "a1")
     conversation.context_enabled = False
     conversation.system_prompt = "Custom."
@@ -584,3 +585,20 @@ def test_context_drops_whole_turns_never_an_answer_without_its_question(conversa
     settings.CONTEXT_TOKEN_BUDGET = needed + tokens.count_message("old answer") + 5
     contents = [m["content"] for m in build_context(conversation, answer)]
     assert contents == ["s", *recent]
+
+
+@pytest.mark.django_db
+def test_the_custom_instructions_count_against_the_context_budget(conversation, settings):
+    from accounts.models import UserSettings
+
+    settings.SYSTEM_PROMPT = "s"
+    add_exchange(conversation, "old question", "old answer")
+    answer = pending_answer(conversation, "newest")
+    settings.CONTEXT_TOKEN_BUDGET = 200
+    assert len(build_context(conversation, answer)) == 4
+    UserSettings.objects.create(user=conversation.user, instructions_about="word " * 180)
+    conversation.user._chat_settings_cache = None  # read the saved row
+    contents = [m["content"] for m in build_context(conversation, answer)]
+    # The longer system message leaves no room for the older turn; the newest stays.
+    assert contents[0].startswith("s\n\nThe user's custom instructions.")
+    assert contents[1:] == ["newest"]
