@@ -96,7 +96,7 @@ demo: install-dev
 upstream: install-dev
 	$(BIN)/python -m tests.upstream --port 9000
 
-# Translations (locale/zh_Hans). After adding or changing a string shown to users:
+# Translations (locale/zh_Hans, locale/zh_Hant: every locale of LOCALES). After adding or changing a string shown to users:
 # `make messages` (needs GNU gettext: apt-get install gettext) extracts every marked
 # string into django.po / djangojs.po, you translate the new msgids, and `make messages`
 # again compiles the .mo files, which are committed (running never needs gettext).
@@ -104,10 +104,12 @@ upstream: install-dev
 # Obsolete (#~) entries are translations kept for strings not in the code yet (the
 # accounts app's): makemessages revives them when the string appears.
 MESSAGES_IGNORE := -i ".venv/*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "scripts/*"
+LOCALES := zh_Hans zh_Hant
+LOCALE_FLAGS := $(foreach l,$(LOCALES),-l $(l))
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --no-location $(MESSAGES_IGNORE) -i "static/*"
-	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --no-location $(MESSAGES_IGNORE) -i "static/vendor/*"
-	$(BIN)/python manage.py compilemessages -l zh_Hans -v 0
+	$(BIN)/python manage.py makemessages $(LOCALE_FLAGS) --no-location $(MESSAGES_IGNORE) -i "static/*"
+	$(BIN)/python manage.py makemessages -d djangojs $(LOCALE_FLAGS) --no-location $(MESSAGES_IGNORE) -i "static/vendor/*"
+	$(BIN)/python manage.py compilemessages $(LOCALE_FLAGS) -v 0
 
 # docs/openapi.json: the conversation API's schema, written from the code (api/openapi.py).
 # tests/api/test_openapi.py fails (so `make test` and CI do) while the committed file differs.

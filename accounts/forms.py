@@ -90,8 +90,12 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         models = catalog.models_for(user)
         field = self.fields["default_model"]
         assert isinstance(field, forms.ChoiceField)
+        # None saved: the site's default, which follows the admin's choice.
+        site_default = catalog.default_for(user, "", choices=models)
+        site_label = next((c.label for c in models if c.name == site_default), site_default)
+        none_label = _("The site's default (%(model)s)") % {"model": site_label}
         field.choices = [
-            ("", _("The first available model")),
+            ("", none_label if site_label else _("The site's default")),
             *((choice.name, choice.label) for choice in models),
         ]
         # A saved default the user may no longer use is said, not silently replaced.

@@ -28,6 +28,7 @@ class UserSettings(models.Model):
         AUTO = "", _("Same as the browser")
         ENGLISH = "en", "English"
         CHINESE = "zh-hans", "简体中文"
+        TRADITIONAL_CHINESE = "zh-hant", "繁體中文"
 
     class SendKey(models.TextChoices):
         ENTER = "enter", _("Enter sends, Shift+Enter starts a new line")

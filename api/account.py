@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Router
 
 from accounts import api_tokens
-from accounts.models import ApiToken
+from accounts.models import ApiToken, settings_for
 from api import schemas
 from api.auth import Caller
 from api.v1 import caller_of
@@ -112,12 +112,20 @@ async def usage_view(request: HttpRequest) -> Any:
     return await database_sync_to_async(_usage)(caller)
 
 
-def _models(caller: Caller) -> list[dict[str, str]]:
+def _models(caller: Caller) -> list[dict[str, Any]]:
     choices = catalog.models_for(caller.user)
     names = [c.name for c in choices]
     if caller.token is not None:
         names = api_tokens.visible_models(caller.token, names)
-    return [{"id": c.name, "label": c.label} for c in choices if c.name in names]
+    # What POST /conversations without a model uses (api.conversations._create).
+    default = catalog.default_for(
+        caller.user, settings_for(caller.user).default_model, choices=choices
+    )
+    return [
+        {"id": c.name, "label": c.label, "default": c.name == default}
+        for c in choices
+        if c.name in names
+    ]
 
 
 @router.get(

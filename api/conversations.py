@@ -235,6 +235,31 @@ async def list_messages(
     }
 
 
+def _rate(user: Any, conversation_id: int, message_id: int, rating: str | None) -> Message:
+    conversation = _owned(user, conversation_id)
+    return actions.rate_answer(
+        conversation=conversation, message_id=message_id, rating=rating or ""
+    )
+
+
+@router.put(
+    "/conversations/{conversation_id}/messages/{message_id}/rating",
+    response={200: schemas.MessageOut, schemas.REFUSALS: schemas.ErrorBody},
+    summary="Rate an answer: thumbs up, down, or neither",
+    description="Scope `conversations:write`. `rating` is `up`, `down`, or null to take it "
+    "back (400 `bad_rating` otherwise). Only a finished answer is rated (409 `not_ratable`). "
+    "Admins filter answers by rating in the admin.",
+)
+async def rate_message(
+    request: HttpRequest, conversation_id: Id, message_id: Id, body: schemas.RatingIn
+) -> Any:
+    caller = caller_of(request, "conversations:write")
+    rated = await database_sync_to_async(_rate)(
+        caller.user, conversation_id, message_id, body.rating
+    )
+    return localized(rated.as_event(), translation.get_language())
+
+
 # --- Export, import, search -------------------------------------------------------------------
 
 

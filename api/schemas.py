@@ -60,8 +60,15 @@ class MessageOut(Schema):
     usage: Usage | None
     retry_after: int | None
     context_from_id: int | None
+    rating: Literal["up", "down"] | None = Field(
+        None, description="The owner's thumbs up or down on an answer; null when not rated."
+    )
     seq: int | None
     created_at: str
+
+
+class RatingIn(Schema):
+    rating: str | None = Field(description="`up`, `down`, or null (no rating).")
 
 
 class MessagePage(Schema):
@@ -227,6 +234,10 @@ class UsageOut(Schema):
 class ModelOut(Schema):
     id: str
     label: str
+    default: bool = Field(
+        description="The model a conversation created without one starts with: the "
+        "user's saved default while open to them, else the site's default."
+    )
 
 
 class ModelList(Schema):

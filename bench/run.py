@@ -737,14 +737,18 @@ def _no_failures(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] 
 
 
 def _added_target(p: int) -> Callable[[dict[str, Any], Scenario, Config], tuple[str, bool] | None]:
+    # Issue 19's: added TTFT p50 ≤ 5 ms at 1 chat, ≤ 10 ms at 50, ≤ 150 ms (p99 ≤ 1 s) at
+    # 200, ≤ 8 s at 1,000.
+    limits = {("c1", 50): 5, ("c50", 50): 10, ("c200", 50): 150, ("c200", 99): 1000,
+              ("c1000", 50): 8000}  # fmt: skip
+
     def target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
         value = f[f"added_p{p}"]
-        if s.key == "c1" and p == 50:
-            return "≤ 5 ms", value is not None and value <= 5
-        if s.key == "c200" and p in (50, 99):
-            limit = 10 if p == 50 else 50
-            return f"≤ {limit} ms", value is not None and value <= limit
-        return None
+        limit = limits.get((s.key, p))
+        if limit is None:
+            return None
+        shown = f"{limit / 1000:g} s" if limit >= 1000 else f"{limit} ms"
+        return f"≤ {shown}", value is not None and value <= limit
 
     return target
 
@@ -771,17 +775,37 @@ def _connections_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str,
 
 
 def _cpu_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
-    if s.key != "c200":
+    """Issue 19: all of the CPU per 1000 tokens ≤ 0.15 s at 50 concurrent, ≤ 0.10 s at 200."""
+    limit = {"c50": 0.15, "c200": 0.10}.get(s.key)
+    if limit is None:
         return None
-    value = f["token_cpu_per_1000"]
-    return "≤ 0.05 s", value is not None and value <= 0.05
+    value = f["cpu_per_1000_tokens"]
+    return f"all ≤ {limit:.2f} s", value is not None and value <= limit
+
+
+def _frame_cpu_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    """Issue 19: ≤ 0.15 ms per delta frame (where replies stream)."""
+    value = f.get("cpu_per_frame")
+    if value is None:
+        return None
+    return "≤ 0.15 ms", value <= 0.00015
 
 
 def _nontoken_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    """Issue 19: fixed CPU per chat ≤ 8 ms embedded, ≤ 12 ms on PostgreSQL + Redis."""
     if s.key != "fixed":
         return None
+    limit = 0.012 if c.key == "pg" else 0.008
     value = f["cpu_per_answer"]
-    return "≤ 10 ms", value is not None and value <= 0.010
+    return f"≤ {limit * 1000:g} ms ({c.title})", value is not None and value <= limit
+
+
+def _commits_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    """Issue 19: ≤ 4 commits per answer (the fixed-cost scenario, on PostgreSQL)."""
+    if s.key != "fixed" or not f["pg"]:
+        return None
+    commits = f["pg"]["commits"] / f["chats"]
+    return "commits ≤ 4", commits <= 4
 
 
 def _rss_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
@@ -811,6 +835,8 @@ ROWS = [
     Row("inter-delta gap p50 / p99",
         lambda f: f"{_fmt(f['gap_p50'])} / {_fmt(f['gap_p99'])} ms"),
     Row("delta frames per reply", lambda f: _fmt(f["frames_per_reply"]), _frames_target),
+    Row("CPU per delta frame (per answer above the fixed cost, / frames)",
+        lambda f: _fmt(_ms(f.get("cpu_per_frame")), " ms", 3), _frame_cpu_target),
     Row("tokens/s (completed chats)", lambda f: _fmt(f["tokens_per_s"], digits=0)),
     Row("server CPU: total / per answer",
         lambda f: f"{_fmt(f['server_cpu'], ' s', 2)} / {_fmt(_ms(f['cpu_per_answer']), ' ms')}",
@@ -825,7 +851,8 @@ ROWS = [
         _connections_target),
     Row("PostgreSQL cross-check per answer: sessions / commits / rows written",
         lambda f: "n/a" if not f["pg"] else " / ".join(
-            _fmt(f["pg"][k] / f["chats"], digits=2) for k in ("sessions", "commits", "rows"))),
+            _fmt(f["pg"][k] / f["chats"], digits=2) for k in ("sessions", "commits", "rows")),
+        _commits_target),
     Row("other processes on core 0 / core 1 during the load (share of the core)",
         lambda f: f"{_fmt(_pct(f['others_core0']), ' %', 0)} / "
         f"{_fmt(_pct(f['others_core1']), ' %', 0)}"),
@@ -957,9 +984,9 @@ def summary(
     """One line per scenario and configuration: the figures the README quotes."""
     out = [
         "| scenario | configuration | completed / failed / corrupted | added TTFT p50 / p99 "
-        "| delta gap p50 | server CPU per answer | per 1000 tokens | peak RSS "
-        "| DB writes / connections per answer | others on core 0 |",
-        "|---" * 10 + "|",
+        "| delta gap p50 | frames per reply / CPU per frame | server CPU per answer "
+        "| per 1000 tokens | peak RSS | DB writes / connections per answer | others on core 0 |",
+        "|---" * 11 + "|",
     ]
     for scenario in scenarios:
         for config in configs:
@@ -972,6 +999,8 @@ def summary(
                 f"| {_fmt(f['added_p50'], sign=True, digits=0)} / "
                 f"{_fmt(f['added_p99'], ' ms', sign=True, digits=0)} "
                 f"| {_fmt(f['gap_p50'], ' ms', digits=0)} "
+                f"| {_fmt(f['frames_per_reply'], digits=0)} / "
+                f"{_fmt(_ms(f.get('cpu_per_frame')), ' ms', 3)} "
                 f"| {_fmt(_ms(f['cpu_per_answer']), ' ms')} "
                 f"| {_fmt(f['cpu_per_1000_tokens'] if scenario.tokens > 1 else None, ' s', 3)} "
                 f"| {_fmt(f['peak_rss_mb'], ' MB', 0)} "
@@ -1050,10 +1079,29 @@ def upstream_process(log: Callable[[str], None]) -> Iterator[tuple[str, int]]:
         stop(process)
 
 
+def _add_frame_cpu(scenarios: list[Scenario], figures: dict[tuple[str, str], Any]) -> None:
+    """Each socket scenario's CPU per delta frame: its CPU per answer above the fixed cost
+    (the same configuration's 1-token scenario in this run), over its frames per reply:
+    reading the upstream's tokens and sending the frames, the part that grows with the
+    reply (issue 19's regression over answers gave 0.48 ms a frame). Not for /v1, whose
+    fixed cost is not measured. Derived here, so older runs' JSON gets it too."""
+    transports = {s.key: s.transport for s in scenarios}
+    for (config, key), f in figures.items():
+        fixed = figures.get((config, "fixed"))
+        frames = f.get("frames_per_reply") or 0
+        f["cpu_per_frame"] = (
+            (f["cpu_per_answer"] - fixed["cpu_per_answer"]) / frames
+            if fixed and key != "fixed" and transports.get(key) != "api" and frames > 1
+            and f.get("cpu_per_answer") is not None and fixed.get("cpu_per_answer") is not None
+            else None
+        )  # fmt: skip
+
+
 def write_report(output: Path, meta: dict[str, Any], figures: dict[tuple[str, str], Any]) -> str:
     """Write the tables (output, .md) and the raw figures (.json, which --render reads)."""
     configs = [c for c in CONFIGS if c.key in meta["configs"]]
     scenarios = [s for s in (SMOKE if meta["smoke"] else FULL) if s.key in meta["scenarios"]]
+    _add_frame_cpu(scenarios, figures)
     report = "\n".join(
         [
             f"# {meta['title']}",

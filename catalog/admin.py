@@ -23,11 +23,34 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from catalog import config, probe
-from catalog.models import ChatModel, Provider, Quota, UsageRecord
+from catalog import config, probe, snapshot
+from catalog.models import (
+    ChatModel,
+    Provider,
+    ProxyMode,
+    Quota,
+    SiteSettings,
+    UsageRecord,
+    validate_proxy_url,
+)
 
 # Cells a spreadsheet would run as a formula start with one of these (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ProxyInput(forms.TextInput):
+    """A proxy URL field that never renders credentials back (a form shown again after
+    an error included): the typed URL comes back without its user:password@."""
+
+    def format_value(self, value: Any) -> str | None:
+        text = super().format_value(value)
+        if not text:
+            return text
+        scheme, sep, rest = text.partition("://")
+        authority, slash, tail = rest.partition("/")
+        if "@" in authority:
+            authority = authority.rsplit("@", 1)[1]
+        return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -41,10 +64,50 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
     clear_api_key = forms.BooleanField(
         label=_("Remove the stored key"), required=False, help_text=_("For servers without keys.")
     )
+    # Not the model's proxy_url: what is typed here may hold credentials, which
+    # Provider.set_proxy keeps encrypted apart; the field shows the URL without them.
+    proxy = forms.CharField(
+        label=_("Proxy URL"),
+        required=False,
+        strip=True,
+        max_length=500,
+        validators=[validate_proxy_url],
+        widget=ProxyInput(
+            attrs={"class": "vTextField", "autocomplete": "off", "spellcheck": "false"}
+        ),
+        help_text=_(
+            "With “This proxy”: http://, https://, socks5:// or socks5h://host:port. "
+            "Credentials may go in the URL (user:password@host:port); they are stored "
+            "encrypted and never shown."
+        ),
+    )
+    clear_proxy_credentials = forms.BooleanField(
+        label=_("Remove the stored proxy credentials"), required=False
+    )
 
     class Meta:
         model = Provider
-        fields = ("name", "base_url", "extra_headers", "timeout_seconds", "enabled", "title_model")
+        fields = (
+            "name", "base_url", "extra_headers", "timeout_seconds", "enabled", "title_model",
+            "proxy_mode",
+        )  # fmt: skip
+        widgets = {"proxy_mode": forms.RadioSelect}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["proxy_mode"].required = False
+        if self.instance.pk is not None:
+            self.initial.setdefault("proxy", self.instance.proxy_url)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not cleaned.get("proxy_mode") and "proxy_mode" not in self.errors:
+            # A form posted without the choice (a script) keeps the provider's mode.
+            cleaned["proxy_mode"] = self.instance.proxy_mode or ProxyMode.ENVIRONMENT
+        wants_url = cleaned.get("proxy_mode") == ProxyMode.URL
+        if wants_url and not cleaned.get("proxy") and "proxy" not in self.errors:
+            self.add_error("proxy", _("Give the proxy's URL, or choose another mode."))
+        return cleaned
 
     def save(self, commit: bool = True) -> Provider:
         provider: Provider = super().save(commit=False)
@@ -52,6 +115,14 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
             provider.set_api_key("")
         elif self.cleaned_data.get("api_key"):
             provider.set_api_key(self.cleaned_data["api_key"])
+        mode = provider.proxy_mode
+        if self.cleaned_data.get("proxy"):
+            provider.set_proxy(self.cleaned_data["proxy"])  # validated by the field
+        elif mode != ProxyMode.URL:
+            provider.proxy_url, provider.proxy_auth_encrypted = "", ""
+        provider.proxy_mode = mode
+        if self.cleaned_data.get("clear_proxy_credentials"):
+            provider.clear_proxy_credentials()
         if commit:
             provider.save()
         return provider
@@ -60,7 +131,9 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ProviderForm
-    list_display = ("name", "base_url", "enabled", "key_set", "model_count", "title_model")
+    list_display = (
+        "name", "base_url", "enabled", "key_set", "proxy_shown", "model_count", "title_model",
+    )  # fmt: skip
     list_filter = ("enabled",)
     search_fields = ("name", "base_url")
     actions = ["test_connection"]
@@ -71,6 +144,16 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         (
             None,
             {"fields": ("name", "base_url", "api_key", "clear_api_key", "enabled", "last_check")},
+        ),
+        (
+            _("Proxy"),
+            {
+                "fields": ("proxy_mode", "proxy", "clear_proxy_credentials"),
+                "description": _(
+                    "Requests to this provider (answers, titles, the connection test) go "
+                    "through a proxy: the server's own setting, none, or this one."
+                ),
+            },
         ),
         (_("Advanced"), {"fields": ("extra_headers", "timeout_seconds", "title_model")}),
     )
@@ -87,6 +170,13 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "this empty to keep it."
             )
             form.base_fields["api_key"] = field
+        if obj is not None and obj.has_proxy_credentials:
+            field = copy.deepcopy(form.base_fields["proxy"])
+            field.help_text = _(
+                "Proxy credentials are stored; they are never shown. Type the URL with new "
+                "ones to replace them; without any, they are kept for this same proxy."
+            )
+            form.base_fields["proxy"] = field
         return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
@@ -96,6 +186,10 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(boolean=True, description=_("API key set"))
     def key_set(self, obj: Provider) -> bool:
         return obj.has_api_key
+
+    @admin.display(description=_("proxy"))
+    def proxy_shown(self, obj: Provider) -> str:
+        return obj.proxy_display
 
     @admin.display(description=_("models"), ordering="n_models")
     def model_count(self, obj: Provider) -> int:
@@ -115,6 +209,7 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "models": settings.OPENAI_API_MODELS,
             "key_set": bool(settings.OPENAI_API_KEY),
         }
+        extra["site_default"] = config.site_default().used
         return super().changelist_view(request, extra)
 
     def get_urls(self) -> list[URLPattern]:
@@ -219,9 +314,9 @@ def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "name", "provider", "model_id", "context_window", "enabled", "is_default", "audience",
+        "name", "provider", "model_id", "context_window", "enabled", "site_default", "audience",
     )  # fmt: skip
-    list_filter = ("provider", "enabled", "is_default")
+    list_filter = ("provider", "enabled")
     list_editable = ("enabled",)
     search_fields = ("name", "display_name", "model_id")
     list_select_related = ("provider",)
@@ -229,7 +324,7 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
         (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
-        (_("Who may use it"), {"fields": ("groups", "users", "is_default", "position")}),
+        (_("Who may use it"), {"fields": ("groups", "users", "position")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatModel]:
@@ -238,6 +333,11 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             n_users=Count("users", distinct=True), n_groups=Count("groups", distinct=True)
         )
         return annotated
+
+    @admin.display(boolean=True, description=_("site default"))
+    def site_default(self, obj: ChatModel) -> bool:
+        # The choice is on the site settings page (SiteSettingsAdmin), one for the site.
+        return obj.name == snapshot.get().default_model
 
     @admin.display(description=_("who"))
     def audience(self, obj: ChatModel) -> str:
@@ -248,6 +348,149 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "groups": ngettext("%(n)s group", "%(n)s groups", n_groups) % {"n": n_groups},
             "users": ngettext("%(n)s user", "%(n)s users", n_users) % {"n": n_users},
         }
+
+
+class SiteSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The site's default model, chosen among the enabled admin models and the `.env` ones
+    (by provider). A chosen model that has since gone or been disabled is shown as chosen,
+    marked, and refused when saved: the admin chooses another, or none."""
+
+    default_model = forms.ChoiceField(label=_("Default model"), required=False)
+
+    class Meta:
+        model = SiteSettings
+        fields = ("default_model",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site = config.site_default()
+        field = self.fields["default_model"]
+        assert isinstance(field, forms.ChoiceField)
+        field.help_text = ""  # the fieldset's description says it all
+        if not site.fallback:
+            none_label = gettext("None chosen")
+        elif site.fallback_from_env:
+            none_label = gettext("None chosen: the first .env model (%(model)s)") % {
+                "model": site.fallback
+            }
+        else:
+            none_label = gettext("None chosen: the first model (%(model)s)") % {
+                "model": site.fallback
+            }
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for choice in sorted(site.choices, key=lambda c: c.provider != config.ENV_PROVIDER):
+            group = (
+                gettext(".env (OPENAI_API_MODEL)")
+                if choice.provider == config.ENV_PROVIDER
+                else choice.provider
+            )
+            label = (
+                choice.label if choice.label == choice.name else f"{choice.label} ({choice.name})"
+            )
+            groups.setdefault(group, []).append((choice.name, label))
+        choices: list[tuple[str, Any]] = [("", none_label), *groups.items()]
+        if site.chosen and not site.chosen_usable:
+            stale = gettext("%(model)s (no longer available)") % {"model": site.chosen}
+            choices.insert(1, (site.chosen, stale))
+        field.choices = choices
+
+    def clean_default_model(self) -> str:
+        name = str(self.cleaned_data.get("default_model") or "")
+        if name and name not in {choice.name for choice in self.site.choices}:
+            raise forms.ValidationError(
+                gettext("%(model)s is disabled or was removed: choose an enabled model, or none."),
+                params={"model": name},
+            )
+        return name
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """One page, no list: the list's address opens it, and there is nothing to add or delete."""
+
+    form = SiteSettingsForm
+    list_display = ("default_model",)  # no list is shown (changelist_view): the field's name
+    change_form_template = "admin/catalog/sitesettings/change_form.html"
+    readonly_fields = ("in_use",)
+    fieldsets = (
+        (
+            _("The site's default model"),
+            {
+                "fields": ("default_model", "in_use"),
+                "description": _(
+                    "New conversations start with this model, unless the user chose another "
+                    "default that is still open to them. None chosen, or the chosen one "
+                    "disabled, removed or not open to a user: the first .env model "
+                    "(OPENAI_API_MODEL). Adding or removing a provider never changes it."
+                ),
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> SiteSettings | None:
+        return SiteSettings.load() if object_id == str(SiteSettings.ONLY) else None
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return HttpResponseRedirect(
+            reverse("admin:catalog_sitesettings_change", args=[SiteSettings.ONLY])
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        site = config.site_default()
+        if request.method == "GET" and site.chosen and not site.chosen_usable:
+            self.message_user(request, _stale_default(site), messages.WARNING)
+        extra = {
+            **(extra_context or {}),
+            "title": gettext("Site settings"),
+            "subtitle": None,  # the page's title says it; the row has no name of its own
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def response_change(self, request: HttpRequest, obj: SiteSettings) -> HttpResponse:
+        site = config.site_default()
+        text = gettext("Saved. New conversations start with %(model)s.") % {"model": site.used}
+        self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+    @admin.display(description=_("In use now"))
+    def in_use(self, obj: SiteSettings) -> str:
+        site = config.site_default()
+        if not site.used:
+            return gettext("No model: configure OPENAI_API_MODEL or add a provider.")
+        if site.chosen_usable:
+            return gettext("%(model)s, as chosen.") % {"model": site.used}
+        if site.chosen:
+            return _stale_default(site)
+        if site.fallback_from_env:
+            return gettext("%(model)s, the first .env model: none is chosen.") % {
+                "model": site.used
+            }
+        return gettext("%(model)s, the first model: none is chosen.") % {"model": site.used}
+
+
+def _stale_default(site: config.SiteDefault) -> str:
+    return gettext(
+        "The chosen default model %(chosen)s is disabled or was removed, so new "
+        "conversations start with %(used)s until you choose another."
+    ) % {"chosen": site.chosen, "used": site.used or "-"}
 
 
 @admin.register(Quota)

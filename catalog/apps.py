@@ -11,10 +11,10 @@ class CatalogConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from catalog import snapshot
-        from catalog.models import ChatModel, Provider, Quota
+        from catalog.models import ChatModel, Provider, Quota, SiteSettings
 
         # Every process keeps these tables in memory (catalog.snapshot): a change drops it.
-        for model in (Provider, ChatModel, Quota, Group):
+        for model in (Provider, ChatModel, Quota, Group, SiteSettings):
             uid = f"catalog-snapshot-{model.__name__}"
             post_save.connect(snapshot.on_change, sender=model, dispatch_uid=uid + "-save")
             post_delete.connect(snapshot.on_change, sender=model, dispatch_uid=uid + "-delete")

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from catalog import crypto, snapshot
-from catalog.models import ChatModel, Provider
+from catalog.models import ChatModel, Provider, ProxyMode
 from modelclient.providers import NOT_CONFIGURED_MESSAGE, ProviderConfig
+from modelclient.proxies import ProxyURL
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -43,7 +44,7 @@ class ModelChoice:
     label: str
     provider: str
     context_window: int
-    # The admin's explicit site default (ChatModel.is_default).
+    # The site's default model, as the admin chose it (SiteSettings.default_model).
     is_default: bool = False
 
 
@@ -101,23 +102,44 @@ def _admin_names(catalog: snapshot.Snapshot) -> tuple[set[str], bool]:
     return set(catalog.by_name), bool(catalog.usable())
 
 
+def _choices(catalog: snapshot.Snapshot, rows: list[ChatModel]) -> list[ModelChoice]:
+    """`rows` (admin models) then the environment's models (the site default not moved)."""
+    shadowed, admin_models = _admin_names(catalog)
+    chosen = catalog.default_model
+    choices = [
+        ModelChoice(m.name, m.label, m.provider.name, m.context_window, m.name == chosen)
+        for m in rows
+    ]
+    choices += [
+        ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET, name == chosen)
+        for name in _env_names(shadowed=shadowed, admin_models=admin_models)
+    ]
+    return choices
+
+
+def _default_first(choices: list[ModelChoice]) -> list[ModelChoice]:
+    return sorted(choices, key=lambda choice: not choice.is_default)  # stable: the rest as is
+
+
 def models_for(user: AbstractBaseUser | AnonymousUser) -> list[ModelChoice]:
-    """The models this user may pick, in the picker's order (the site default first)."""
+    """The models this user may pick, in the picker's order: the site default first (when
+    the user may use it), then the admin's models in their order, then the `.env` models."""
     if not user.is_authenticated:
         return []
     catalog = snapshot.get()
     groups = snapshot.group_ids(user, catalog)
     user_id = int(user.pk) if user.pk is not None else None
     rows = [m for m in catalog.usable() if catalog.granted(m, user_id, groups)]
-    shadowed, admin_models = _admin_names(catalog)
-    choices = [
-        ModelChoice(m.name, m.label, m.provider.name, m.context_window, m.is_default) for m in rows
-    ]
-    choices += [
-        ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET)
-        for name in _env_names(shadowed=shadowed, admin_models=admin_models)
-    ]
-    return choices
+    return _default_first(_choices(catalog, rows))
+
+
+def _fallback(choices: list[ModelChoice]) -> str:
+    """The default when the site default cannot be used: the first `.env` model, else the
+    first model (`choices` in the catalog's order, as _choices() makes them)."""
+    env = next((c for c in choices if c.provider == ENV_PROVIDER), None)
+    if env is not None:
+        return env.name
+    return choices[0].name if choices else ""
 
 
 def default_for(
@@ -127,19 +149,48 @@ def default_for(
     choices: list[ModelChoice] | None = None,
 ) -> str:
     """The model name a conversation of this user uses: `preferred` if still allowed, else
-    the site default the admin chose (ChatModel.is_default) if allowed, else the first
-    `.env` model, else the first the user may use ("" if none). So adding or removing a
-    provider never moves anyone's default by itself: only the admin's choice does.
-    `choices`: models_for(user) when the caller already has it."""
+    the site default the admin chose (SiteSettings.default_model) if the user may use it,
+    else the first `.env` model, else the first the user may use ("" if none). So adding or
+    removing a provider never moves anyone's default by itself: only the admin's choice
+    does. `choices`: models_for(user) when the caller already has it."""
     choices = models_for(user) if choices is None else choices
     if any(choice.name == preferred for choice in choices):
         return preferred
-    chosen = next((c for c in choices if c.is_default), None) or next(
-        (c for c in choices if c.provider == ENV_PROVIDER), None
+    chosen = next((c for c in choices if c.is_default), None)
+    return chosen.name if chosen is not None else _fallback(choices)
+
+
+@dataclass(frozen=True)
+class SiteDefault:
+    """The site's default model as the admin page shows it."""
+
+    # What the admin chose ("": none), and whether it can be used now (enabled, and its
+    # provider too): a chosen model that is gone or disabled stays chosen, unused.
+    chosen: str
+    chosen_usable: bool
+    # The model a user who may use every model starts new conversations with, and the one
+    # used when no model is chosen or the chosen one cannot be used.
+    used: str
+    fallback: str
+    fallback_from_env: bool
+    # Every model the admin may choose: enabled admin models and the `.env` ones.
+    choices: list[ModelChoice]
+
+
+def site_default() -> SiteDefault:
+    catalog = snapshot.get()
+    choices = _choices(catalog, catalog.usable())
+    chosen = catalog.default_model
+    usable = bool(chosen) and any(choice.name == chosen for choice in choices)
+    fallback = _fallback(choices)  # in the catalog's order: the site default not first
+    return SiteDefault(
+        chosen=chosen,
+        chosen_usable=usable,
+        used=chosen if usable else fallback,
+        fallback=fallback,
+        fallback_from_env=any(c.name == fallback and c.provider == ENV_PROVIDER for c in choices),
+        choices=_default_first(choices),
     )
-    if chosen is not None:
-        return chosen.name
-    return choices[0].name if choices else ""
 
 
 def fallback_notice(preferred: str, used: str, choices: list[ModelChoice]) -> str:
@@ -172,11 +223,42 @@ def check_allowed(user: AbstractBaseUser | AnonymousUser, name: object) -> str:
 
 
 def _env_config() -> ProviderConfig:
+    base_url = settings.OPENAI_API_BASE_URL
     return ProviderConfig(
-        base_url=settings.OPENAI_API_BASE_URL,
+        base_url=base_url,
         api_key=settings.OPENAI_API_KEY,
         timeout_s=settings.TIMEOUT_MS / 1000,
+        proxy=settings.UPSTREAM_PROXIES.for_url(base_url),
     )
+
+
+def provider_proxy(provider: Provider) -> ProxyURL | None:
+    """The proxy requests to `provider` go through: its own (NO_PROXY does not apply to
+    it: the admin chose it for this server), none, or the environment's for its base URL
+    (NO_PROXY applies). Its credentials are decrypted here, nowhere else."""
+    if provider.proxy_mode == ProxyMode.DIRECT:
+        return None
+    if provider.proxy_mode != ProxyMode.URL:
+        environment: ProxyURL | None = settings.UPSTREAM_PROXIES.for_url(provider.base_url)
+        return environment
+    try:
+        proxy = provider.proxy()
+    except crypto.UndecryptableKey as exc:
+        raise ModelUnavailable(
+            "provider_key_unreadable",
+            _(
+                "The proxy credentials stored for %(provider)s cannot be decrypted "
+                "(SECRET_KEY or PROVIDER_KEY_SECRET changed). Enter them again in the admin."
+            )
+            % {"provider": provider.name},
+        ) from exc
+    if proxy is None:  # the mode without a URL: never straight past the proxy
+        raise ModelUnavailable(
+            "upstream_proxy",
+            _("The provider %(provider)s is set to use a proxy but has no proxy URL.")
+            % {"provider": provider.name},
+        )
+    return proxy
 
 
 def provider_config(provider: Provider) -> ProviderConfig:
@@ -190,6 +272,7 @@ def provider_config(provider: Provider) -> ProviderConfig:
         api_key=api_key,
         timeout_s=provider.timeout_seconds,
         headers=tuple(sorted((str(k), str(v)) for k, v in provider.extra_headers.items())),
+        proxy=provider_proxy(provider),
     )
 
 

@@ -8,17 +8,17 @@ answers "may this user start an answer now".
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
 from modelclient.baseurl import normalize_base_url
+from modelclient.proxies import ProxyURL, ProxyURLError, parse_proxy_url
 
 HEADER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 # Headers the client sets itself; an extra header may not replace them.
@@ -55,6 +55,29 @@ def validate_headers(value: Any) -> None:
             )
 
 
+def validate_proxy_url(value: str) -> None:
+    """A proxy URL (credentials allowed: Provider.set_proxy stores them apart)."""
+    try:
+        parse_proxy_url(value)
+    except ProxyURLError as exc:
+        raise ValidationError(
+            _("The proxy URL %(problem)s"), params={"problem": exc}, code="invalid"
+        ) from exc
+
+
+def validate_bare_proxy_url(value: str) -> None:
+    """The stored proxy URL: without credentials (those are encrypted apart)."""
+    validate_proxy_url(value)
+    if parse_proxy_url(value).has_credentials:
+        raise ValidationError(_("The proxy's credentials are stored encrypted, not in this field."))
+
+
+class ProxyMode(models.TextChoices):
+    ENVIRONMENT = "env", _("The server's setting")
+    DIRECT = "none", _("None (connect directly)")
+    URL = "url", _("This proxy")
+
+
 class Provider(models.Model):
     """An OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio, ..."""
 
@@ -81,6 +104,24 @@ class Provider(models.Model):
         _("timeout (seconds)"),
         default=100.0,
         help_text=_("How long the model may stay silent before the answer fails."),
+    )
+    proxy_mode = models.CharField(
+        _("proxy"),
+        max_length=8,
+        choices=ProxyMode.choices,
+        default=ProxyMode.ENVIRONMENT,
+        help_text=_(
+            "The server's setting: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or "
+            "SOCKS_PROXY_*) in its environment; empty there means none."
+        ),
+    )
+    # The proxy's URL without credentials (shown in the admin); they are kept encrypted
+    # apart (catalog.crypto), like the API key: never stored in clear nor shown.
+    proxy_url = models.CharField(
+        _("proxy URL"), max_length=500, blank=True, validators=[validate_bare_proxy_url]
+    )
+    proxy_auth_encrypted = models.TextField(
+        _("proxy credentials (encrypted)"), blank=True, editable=False
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     title_model = models.CharField(
@@ -130,6 +171,54 @@ class Provider(models.Model):
     @property
     def has_api_key(self) -> bool:
         return bool(self.api_key_encrypted)
+
+    def set_proxy(self, raw: str) -> None:
+        """Use the proxy `raw` (a URL, credentials allowed; "" for the environment's).
+        Raises ProxyURLError. Credentials typed in the URL replace the stored ones; a URL
+        without any keeps them only if it names the same proxy (scheme, host and port),
+        so a proxy's credentials never go to another host."""
+        if not raw.strip():
+            self.proxy_mode, self.proxy_url, self.proxy_auth_encrypted = (
+                ProxyMode.ENVIRONMENT,
+                "",
+                "",
+            )
+            return
+        parsed = parse_proxy_url(raw)
+        bare = parsed.without_credentials().url
+        if parsed.has_credentials:
+            self.proxy_auth_encrypted = crypto.encrypt(
+                parsed.url.split("://", 1)[1].rsplit("@", 1)[0]
+            )
+        elif bare != self.proxy_url:
+            self.proxy_auth_encrypted = ""
+        self.proxy_mode, self.proxy_url = ProxyMode.URL, bare
+
+    def clear_proxy_credentials(self) -> None:
+        self.proxy_auth_encrypted = ""
+
+    @property
+    def has_proxy_credentials(self) -> bool:
+        return bool(self.proxy_auth_encrypted)
+
+    def proxy(self) -> ProxyURL | None:
+        """This provider's own proxy, credentials included (None unless mode URL).
+        Raises crypto.UndecryptableKey if the secret changed."""
+        if self.proxy_mode != ProxyMode.URL or not self.proxy_url:
+            return None
+        url = self.proxy_url
+        if self.proxy_auth_encrypted:
+            scheme, rest = url.split("://", 1)
+            url = f"{scheme}://{crypto.decrypt(self.proxy_auth_encrypted)}@{rest}"
+        return parse_proxy_url(url)
+
+    @property
+    def proxy_display(self) -> str:
+        """The proxy for pages: its mode, or its URL with `***@` for credentials."""
+        if self.proxy_mode == ProxyMode.URL and self.proxy_url:
+            scheme, rest = self.proxy_url.split("://", 1)
+            return f"{scheme}://***@{rest}" if self.proxy_auth_encrypted else self.proxy_url
+        return str(ProxyMode(self.proxy_mode).label)
 
     def record_check(self, *, ok: bool, code: str, detail: str) -> None:
         """Store a connection check's result. An update, not save(): a check changes
@@ -201,15 +290,6 @@ class ChatModel(models.Model):
         verbose_name=_("users"),
         help_text=_("Empty, with no groups: everyone."),
     )
-    is_default = models.BooleanField(
-        _("site default"),
-        default=False,
-        help_text=_(
-            "New conversations start with it, unless the user chose another default. "
-            "With none ticked, the first model of OPENAI_API_MODEL is the site default; "
-            "adding or removing a provider never changes it."
-        ),
-    )
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in the model picker.")
     )
@@ -224,30 +304,10 @@ class ChatModel(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "model_id"], name="one_model_id_per_provider"
             ),
-            models.UniqueConstraint(
-                fields=["is_default"],
-                condition=models.Q(is_default=True),
-                name="one_site_default_model",
-            ),
         ]
 
     def __str__(self) -> str:
         return self.label
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with transaction.atomic():
-            if self.is_default:
-                ChatModel.objects.filter(is_default=True).exclude(pk=self.pk).update(
-                    is_default=False
-                )
-            super().save(*args, **kwargs)
-
-    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
-        # One site default: save() takes the flag from the old default, so choosing a
-        # new one in a form is not an error.
-        if self.is_default:
-            exclude = {*(exclude or ()), "is_default"}
-        super().validate_constraints(exclude=exclude)
 
     @property
     def label(self) -> str:
@@ -265,6 +325,48 @@ class ChatModel(models.Model):
                 )
         if self.default_temperature is not None and not 0 <= self.default_temperature <= 2:
             raise ValidationError({"default_temperature": "Between 0 and 2."})
+
+
+class SiteSettings(models.Model):
+    """The site's own choices, one row (pk 1): the model new conversations start with.
+
+    `default_model` is a model's name, an admin model's or one of OPENAI_API_MODEL's (which
+    has no row to point at), so a name and not a foreign key. Removing or disabling the
+    model leaves the choice as it was: catalog.config falls back to the first `.env` model
+    while it cannot be used, and the admin page says so.
+    """
+
+    ONLY = 1
+
+    default_model = models.CharField(
+        _("default model"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "New conversations start with it, unless the user chose another default. "
+            "None chosen, or the chosen one disabled, removed or not open to a user: the "
+            "first model of OPENAI_API_MODEL. Adding or removing a provider never changes it."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="site_settings_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Site settings"))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.ONLY  # the one row, whoever made this instance
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> SiteSettings:
+        """The row, or an unsaved one with the defaults (reading never writes)."""
+        return cls.objects.filter(pk=cls.ONLY).first() or cls(pk=cls.ONLY)
 
 
 class Quota(models.Model):

@@ -1,11 +1,14 @@
 """The admin's "test connection": GET <base URL>/models on a provider, synchronously.
 
-It runs in an admin request (a sync view), so it uses a short-lived httpx.Client rather
-than the streaming client of the event loop. Errors come back as sentences without the key.
+It runs in an admin request (a sync view, in a thread without an event loop), so it runs
+a short-lived client of the model client's own (modelclient.providers.new_client: the
+same transport and the same proxy as the provider's answers) in an event loop of its own.
+Errors come back as sentences without the key or the proxy's credentials.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from catalog import config
-from modelclient.providers import ProviderConfig
+from modelclient.providers import ProviderConfig, new_client
 
 if TYPE_CHECKING:
     from catalog.models import Provider
@@ -47,17 +50,21 @@ def list_models(config: ProviderConfig) -> ProbeResult:
         headers["Authorization"] = f"Bearer {config.api_key}"
     url = f"{config.base_url.rstrip('/')}/models"
     timeout = httpx.Timeout(min(config.timeout_s, PROBE_TIMEOUT_S))
+
+    async def get() -> tuple[httpx.Response, bytes]:
+        async with new_client(config.proxy) as client:
+            response = await client.get(url, headers=headers, timeout=timeout)
+            return response, response.content[:BODY_LIMIT]
+
     try:
-        with httpx.Client(timeout=timeout, headers={"User-Agent": "chatweb"}) as client:
-            response = client.get(url, headers=headers)
-            body = response.content[:BODY_LIMIT]
+        response, body = asyncio.run(get())
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        code = (
-            "upstream_timeout"
-            if isinstance(exc, httpx.TimeoutException)
-            else "upstream_unreachable"
-        )
+        code = "upstream_unreachable"
+        if isinstance(exc, httpx.ProxyError):
+            code = "upstream_proxy"
+        elif isinstance(exc, httpx.TimeoutException):
+            code = "upstream_timeout"
         text = _scrub(f"Could not reach {url}: {reason}", config.api_key)
         return ProbeResult(False, [], text, code)
     if not response.is_success:

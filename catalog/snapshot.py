@@ -5,7 +5,8 @@ this user's limits": read from the database, that was eight queries per answer. 
 rows are small (providers, models, their grants, quotas) and change only in the admin,
 so each process keeps one copy, reloaded when they change:
 
-- in this process at once: a save or delete of a Provider, ChatModel, Quota or Group, or
+- in this process at once: a save or delete of a Provider, ChatModel, Quota, Group or the
+  SiteSettings (the site's default model), or
   a change to a model's users or groups, drops the copy (signal receivers, connected in
   catalog.apps), and again when the transaction commits, so a copy read meanwhile from
   the uncommitted rows is not kept;
@@ -35,7 +36,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 
-from catalog.models import ChatModel, Quota
+from catalog.models import ChatModel, Quota, SiteSettings
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -45,13 +46,15 @@ VERSION_KEY = "chatweb:catalog:version"
 
 @dataclass(frozen=True)
 class Snapshot:
-    # Every admin model with its provider, in the picker's order (the site default first).
+    # Every admin model with its provider, in the admin's order (position, name).
     models: tuple[ChatModel, ...]
     by_name: dict[str, ChatModel]
     # chatmodel id -> the users / groups it is granted to (none of both: everyone).
     user_grants: dict[int, frozenset[int]]
     group_grants: dict[int, frozenset[int]]
     quotas: tuple[Quota, ...]
+    # The admin's choice of the site's default model (SiteSettings.default_model; "": none).
+    default_model: str
     # Anything computed from the rows above, per name (catalog.config's resolved models).
     memo: dict[Any, Any] = field(default_factory=dict)
 
@@ -72,9 +75,7 @@ class Snapshot:
 
 
 def _load() -> Snapshot:
-    models = tuple(
-        ChatModel.objects.select_related("provider").order_by("-is_default", "position", "name")
-    )
+    models = tuple(ChatModel.objects.select_related("provider").order_by("position", "name"))
     user_grants: dict[int, set[int]] = {}
     for model_id, user_id in ChatModel.users.through.objects.values_list("chatmodel_id", "user_id"):
         user_grants.setdefault(model_id, set()).add(user_id)
@@ -89,6 +90,7 @@ def _load() -> Snapshot:
         user_grants={k: frozenset(v) for k, v in user_grants.items()},
         group_grants={k: frozenset(v) for k, v in group_grants.items()},
         quotas=tuple(Quota.objects.order_by("pk")),
+        default_model=SiteSettings.load().default_model,
     )
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -162,6 +163,10 @@ if CONN_MAX_AGE < 0:
     raise ImproperlyConfigured("CONN_MAX_AGE must be 0 (close after each use) or more seconds.")
 DATABASES["default"]["CONN_MAX_AGE"] = CONN_MAX_AGE
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with the health check's ping skipped for a connection used in the last
+    # second (chatweb/postgresql/base.py says why).
+    DATABASES["default"]["ENGINE"] = "chatweb.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -231,10 +236,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# English and Simplified Chinese (locale/zh_Hans; the compiled .mo files are committed,
-# so running needs no GNU gettext: `make messages` refreshes them, docs in the Makefile).
+# English, Simplified and Traditional Chinese (locale/zh_Hans, locale/zh_Hant; the compiled
+# .mo files are committed, so running needs no GNU gettext: `make messages` refreshes them,
+# docs in the Makefile). zh-hans comes before zh-hant: a bare "zh" from the browser takes
+# the first "zh-" variant listed (Django's get_supported_language_variant), and zh-TW,
+# zh-HK, zh-MO reach zh-hant through Django's LANG_INFO fallbacks.
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("zh-hant", "繁體中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
@@ -323,6 +331,16 @@ if TIMEOUT_MS <= 0:
 UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=0)
 if UPSTREAM_MAX_CONNECTIONS < 0:
     raise ImproperlyConfigured("UPSTREAM_MAX_CONNECTIONS must be 0 (no limit) or more.")
+# The outbound proxy of model traffic (answers, titles, the admin's connection test), as
+# curl reads it: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY in either case, or
+# chatgpt-web's SOCKS_PROXY_HOST / _PORT / _USERNAME / _PASSWORD (modelclient/proxies.py).
+# A provider of the admin may have its own, or none (catalog.config).
+try:
+    UPSTREAM_PROXIES = proxies.from_environment(
+        {name: env.str(name, default="") for name in proxies.VARIABLES}
+    )
+except proxies.ProxyURLError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 MAX_REQUEST_PER_HOUR = env.int("MAX_REQUEST_PER_HOUR", default=0)
 # Personal access tokens for the API: the longest life a token may be given, in days (a
 # token's expiry is required; the settings page offers 90 days by default).

@@ -352,6 +352,19 @@ def delete_message(*, conversation: Conversation, message_id: object) -> None:
         _branch_changed(locked)
 
 
+def rate_answer(*, conversation: Conversation, message_id: object, rating: object) -> Message:
+    """The owner's thumbs up ("up"), down ("down") or neither ("") on a finished answer.
+    The caller has found the conversation among the user's own; nothing is written for a
+    refusal."""
+    if not isinstance(rating, str) or rating not in {"", *Message.Rating.values}:
+        raise ActionError("bad_rating", _("A rating is up, down or nothing."))
+    message = _message_in(conversation, message_id)
+    if message.role != Message.Role.ASSISTANT or message.is_live:
+        raise ActionError("not_ratable", _("Only a finished answer can be rated."))
+    message.rate(rating)
+    return message
+
+
 def rename(*, conversation: Conversation, title: object) -> None:
     # A title of characters that show nothing (by Unicode property) is empty.
     if not isinstance(title, str) or visibility.is_blank(clean_text(title)):

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.protection import ThrottledAdminAuthenticationForm
@@ -40,17 +43,46 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return queryset.distinct(), False
 
 
+class RatedFilter(admin.SimpleListFilter):
+    """Answers by their owner's thumbs: up, down, any rating, or not rated."""
+
+    title = _("rating")
+    parameter_name = "rated"
+
+    def lookups(self, request: object, model_admin: object) -> list[tuple[str, Any]]:
+        return [
+            ("down", _("Rated down")),
+            ("up", _("Rated up")),
+            ("any", _("Rated")),
+            ("none", _("Not rated")),
+        ]
+
+    def queryset(self, request: object, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        value = self.value()
+        if value in Message.Rating.values:
+            return queryset.filter(rating=value)
+        if value == "any":
+            return queryset.exclude(rating="")
+        if value == "none":
+            return queryset.filter(role=Message.Role.ASSISTANT, rating="")
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Messages; to find bad answers, filter by rating (and model, and when rated)."""
+
     list_display = (
-        "id", "conversation", "role", "status", "model",
+        "id", "conversation", "role", "status", "model", "rating",
         "prompt_tokens", "completion_tokens", "total_tokens", "created_at",
     )  # fmt: skip
-    list_filter = ("role", "status", "model", "error_code")
+    list_filter = (RatedFilter, "role", "status", "model", "rated_at", "created_at", "error_code")
     search_fields = ("content", "conversation__title", "conversation__user__username")
     list_select_related = ("conversation",)
     raw_id_fields = ("conversation", "parent")
-    readonly_fields = ("html", "worker", "created_at", "updated_at", "finished_at")
+    readonly_fields = (
+        "html", "worker", "created_at", "updated_at", "finished_at", "rating", "rated_at",
+    )  # fmt: skip
 
 
 @admin.register(Prompt)

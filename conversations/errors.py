@@ -44,6 +44,10 @@ SENTENCES: dict[str, Promise] = {
     ),
     "upstream_stream_error": gettext_lazy("The model server sent a reply Chatweb could not read."),
     "upstream_unreachable": gettext_lazy("Could not reach the model server."),
+    "upstream_proxy": gettext_lazy(
+        "The proxy in front of the model server refused the connection or could not be "
+        "reached. An administrator checks the proxy settings."
+    ),
     "quota_tokens_day": gettext_lazy(
         "This answer used up your daily token quota, so it was ended there. The text so far "
         "is kept."
@@ -68,6 +72,7 @@ WITH_DETAIL = frozenset(
         "upstream_rate_limited",
         "upstream_stream_error",
         "upstream_unreachable",
+        "upstream_proxy",
         "upstream_timeout",
     }
 )

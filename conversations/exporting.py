@@ -50,6 +50,8 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
                 "usage": m.usage(),
                 "created_at": _iso(m.created_at),
                 "finished_at": _iso(m.finished_at),
+                # The owner's thumbs on an answer: "up", "down", or null.
+                "rating": m.rating or None,
             }
             for m in messages
         ],

@@ -62,6 +62,7 @@ class PlannedMessage:
     finished_at: dt.datetime | None = None
     reasoning: str = ""
     reasoning_seconds: float | None = None
+    rating: str = ""
 
 
 @dataclass
@@ -350,6 +351,11 @@ def _seconds(value: object) -> float | None:
     return float(value) if 0 <= value < 1e9 else None
 
 
+def _rating(value: object) -> str:
+    """An answer's thumbs ("up" or "down"); anything else is no rating."""
+    return value if isinstance(value, str) and value in Message.Rating.values else ""
+
+
 def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     if document.get("version") != VERSION:
         raise ImportRefused(
@@ -425,6 +431,7 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
                     usage=_usage(raw.get("usage"), what),
                     reasoning=_text(raw.get("reasoning"), _field(what, "reasoning")),
                     reasoning_seconds=_seconds(raw.get("reasoning_seconds")),
+                    rating=_rating(raw.get("rating")),
                     finished_at=_when(raw.get("finished_at"), _field(what, "finished_at"), now=now)
                     if raw.get("finished_at")
                     else None,

@@ -153,6 +153,10 @@ class Message(models.Model):
         USER = "user", _("User")
         ASSISTANT = "assistant", _("Assistant")
 
+    class Rating(models.TextChoices):
+        UP = "up", _("Good answer")
+        DOWN = "down", _("Bad answer")
+
     # Declared with the message's life (conversations/lifecycle.py), named here as ever.
     Status = Status
     LIVE = LIVE
@@ -218,6 +222,12 @@ class Message(models.Model):
     # lost its process.
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The owner's thumbs up or down on an answer (empty: not rated), for admins to find
+    # bad answers; only the conversation's owner rates, so one per answer is per user.
+    rating = fields.CharField(
+        _("rating"), max_length=4, choices=Rating.choices, blank=True, db_index=True
+    )
+    rated_at = models.DateTimeField(_("rated"), null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -240,6 +250,13 @@ class Message(models.Model):
         if self.reasoning_seconds is None:
             return None
         return max(1, round(self.reasoning_seconds))
+
+    def rate(self, value: str) -> None:
+        """Set (with "" clear) the owner's rating; conversations.actions.rate_answer checks
+        who and what first."""
+        self.rating = value
+        self.rated_at = timezone.now() if value else None
+        Message.objects.filter(pk=self.pk).update(rating=self.rating, rated_at=self.rated_at)
 
     def with_fields(self, fields: Mapping[str, object]) -> Message:
         """A copy with these columns set as the database would store them (text cleaned
@@ -286,6 +303,7 @@ class Message(models.Model):
             "usage": self.usage(),
             "retry_after": self.retry_after,
             "context_from_id": self.context_from_id,
+            "rating": self.rating or None,
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }

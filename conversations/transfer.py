@@ -71,6 +71,10 @@ def _message(conversation: Conversation, p: PlannedMessage) -> Message:
         reasoning_tokens=usage.get("reasoning_tokens"),
         reasoning=p.reasoning if p.role == Message.Role.ASSISTANT else "",
         reasoning_seconds=p.reasoning_seconds if p.role == Message.Role.ASSISTANT else None,
+        rating=p.rating if p.role == Message.Role.ASSISTANT else "",
+        rated_at=(p.finished_at or p.created_at)
+        if p.role == Message.Role.ASSISTANT and p.rating
+        else None,
         created_at=p.created_at,
         updated_at=p.finished_at or p.created_at,
         finished_at=p.finished_at or p.created_at,

@@ -19,6 +19,11 @@ urlpatterns = [
     path("c/<int:pk>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:pk>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="conversation_settings"),
+    path(
+        "c/<int:pk>/messages/<int:message_id>/rating/",
+        views.message_rating,
+        name="message_rating",
+    ),
     path("search/", library_views.search, name="search"),
     path("c/<int:pk>/share/", library_views.share_create, name="share_create"),
     path("shared/", library_views.shared_links, name="shared_links"),

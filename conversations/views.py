@@ -304,3 +304,20 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if wants_json:
         return JsonResponse({"ok": True})
     return redirect("conversation", pk=pk)
+
+
+@login_required
+@require_POST
+def message_rating(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    """Thumbs up or down on one of the owner's answers (`rating`: up, down, or empty to
+    take it back). JSON either way; a refusal writes nothing."""
+    conversation = get_conversation_for_user(request, pk)
+    try:
+        message = actions.rate_answer(
+            conversation=conversation, message_id=message_id, rating=request.POST.get("rating")
+        )
+    except actions.ActionError as exc:
+        return JsonResponse(
+            {"ok": False, "code": exc.code, "error": exc.message}, status=exc.status
+        )
+    return JsonResponse({"ok": True, "rating": message.rating or None})

@@ -38,6 +38,9 @@ import httpcore
 import httpx
 from httpcore._backends.base import SOCKET_OPTION
 
+from modelclient.proxies import ProxyURL
+from modelclient.tunnel import TunnelBackend
+
 # Unread bytes at which the transport stops reading until the reader catches up.
 READ_BUFFER_LIMIT = 256 * 1024
 
@@ -430,9 +433,18 @@ class _Body(httpx.AsyncByteStream):
 class AsyncioTransport(httpx.AsyncBaseTransport):
     """An httpx transport (httpx's public transport API) over httpcore connection pools
     (httpcore's public API) built on AsyncioBackend: HTTP/1.1, TLS with the given
-    context, httpcore's errors raised as httpx's, as httpx's own transport does."""
+    context, httpcore's errors raised as httpx's, as httpx's own transport does.
 
-    def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
+    With a `proxy`, every connection is a tunnel through it (modelclient/tunnel.py), on
+    the same backend: a proxied reply is read as a direct one is."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        verify: ssl.SSLContext | bool = True,
+        proxy: ProxyURL | None = None,
+    ) -> None:
         ssl_context = (
             verify
             if isinstance(verify, ssl.SSLContext)
@@ -443,13 +455,17 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         if keepalive is not None and shards > 1:
             keepalive = max(1, -(-keepalive // shards))  # the idle ones, shared out too
 
+        backend: httpcore.AsyncNetworkBackend = AsyncioBackend()
+        if proxy is not None:
+            backend = TunnelBackend(proxy, backend)
+
         def pool() -> httpcore.AsyncConnectionPool:
             return httpcore.AsyncConnectionPool(
                 ssl_context=ssl_context,
                 max_connections=limits.max_connections,
                 max_keepalive_connections=keepalive,
                 keepalive_expiry=limits.keepalive_expiry,
-                network_backend=AsyncioBackend(),
+                network_backend=backend,
             )
 
         self.pools = SharedPools([pool() for _ in range(shards)])

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from modelclient.netio import AsyncioTransport
+from modelclient.proxies import ProxyURL
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,10 @@ class ProviderConfig:
     timeout_s: float
     # Extra headers an admin set on the provider (catalog.models.Provider.extra_headers).
     headers: tuple[tuple[str, str], ...] = ()
+    # The proxy requests go through (catalog.config chooses it: the provider's own, or the
+    # environment's for this base URL); None is straight to the server. Out of repr():
+    # it may hold the proxy's credentials.
+    proxy: ProxyURL | None = field(default=None, repr=False)
 
 
 class ProviderError(Exception):
@@ -192,6 +197,13 @@ class UpstreamUnreachable(ProviderError):
     code = "upstream_unreachable"
 
 
+class UpstreamProxyError(ProviderError):
+    """The proxy between us and the model server failed: unreachable, refused the tunnel,
+    wanted (other) credentials."""
+
+    code = "upstream_proxy"
+
+
 NOT_CONFIGURED_MESSAGE = (
     "No model server is configured. Set OPENAI_API_KEY in .env (and OPENAI_API_BASE_URL "
     "as well for a server other than OpenAI, for example http://localhost:11434/v1 for "
@@ -200,11 +212,12 @@ NOT_CONFIGURED_MESSAGE = (
 
 # httpx's connection pool belongs to the event loop that created it, and Django runs
 # async code on more than one loop (async_to_sync makes its own; each test has one), so
-# there is one long-lived client per running loop. Weak keys let a finished loop's entry
-# go away with the loop.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+# there is one long-lived client per running loop and proxy (None: direct), whose pools
+# hold only connections through that proxy. Weak keys let a finished loop's entry go away
+# with the loop.
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ProxyURL | None, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
 
 
 # Connections the process may hold open to model servers at once; None is no limit (the
@@ -218,31 +231,40 @@ max_connections: int | None = None
 KEEPALIVE_CONNECTIONS = 20
 
 
-def get_client() -> httpx.AsyncClient:
-    """The shared AsyncClient of the running event loop, created on first use
-    (with the `max_connections` of that moment)."""
+def get_client(proxy: ProxyURL | None = None) -> httpx.AsyncClient:
+    """The shared AsyncClient of the running event loop for `proxy` (None: direct),
+    created on first use (with the `max_connections` of that moment)."""
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    clients = _clients.setdefault(loop, {})
+    client = clients.get(proxy)
     if client is None or client.is_closed:
-        keepalive = KEEPALIVE_CONNECTIONS
-        if max_connections is not None:
-            keepalive = min(keepalive, max_connections)
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
-            # asyncio's own sockets and TLS under httpx (modelclient/netio.py says why).
-            # A proxy from the environment (HTTPS_PROXY, ...) still gets httpx's own.
-            transport=AsyncioTransport(limits=limits),
-            headers={"User-Agent": "chatweb"},
-        )
-        _clients[loop] = client
+        client = new_client(proxy)
+        clients[proxy] = client
     return client
 
 
+def new_client(proxy: ProxyURL | None = None) -> httpx.AsyncClient:
+    """An AsyncClient on our transport, through `proxy` if given (the caller closes it)."""
+    keepalive = KEEPALIVE_CONNECTIONS
+    if max_connections is not None:
+        keepalive = min(keepalive, max_connections)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(CONNECT_TIMEOUT_S),
+        # asyncio's own sockets and TLS under httpx (modelclient/netio.py says why).
+        # A transport of our own means httpx reads no proxy from the environment:
+        # the proxy is the config's (settings read the environment's, catalog.config
+        # chooses), so the probe, titles and answers all go the same way.
+        transport=AsyncioTransport(limits=limits, proxy=proxy),
+        headers={"User-Agent": "chatweb"},
+        trust_env=False,
+    )
+
+
 async def aclose_clients() -> None:
-    """Close the running loop's shared client (at shutdown, and after each test)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Close the running loop's shared clients (at shutdown, and after each test)."""
+    clients = _clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
         await client.aclose()
 
 
@@ -377,7 +399,7 @@ class OpenAICompatible:
     # --- helpers -------------------------------------------------------------------------
 
     def _http(self) -> httpx.AsyncClient:
-        return self._client if self._client is not None else get_client()
+        return self._client if self._client is not None else get_client(self.config.proxy)
 
     def _url(self, endpoint: str) -> str:
         if not self.config.base_url:
@@ -462,9 +484,16 @@ class OpenAICompatible:
     def _translate(self, exc: httpx.HTTPError) -> ProviderError:
         """Map an httpx failure onto the small hierarchy the chat can explain."""
         origin = self._origin()
+        proxy = self.config.proxy
+        # Where the connection went: named in messages (the proxy without credentials).
+        via = f" through the proxy {proxy.display}" if proxy is not None else ""
+        if isinstance(exc, httpx.ProxyError):
+            return UpstreamProxyError(
+                self._clean(f"Could not reach the model server at {origin}: {exc}")
+            )
         if isinstance(exc, httpx.ConnectTimeout):
             return UpstreamTimeout(
-                f"The model server at {origin} did not accept a connection within "
+                f"The model server at {origin} did not accept a connection{via} within "
                 f"{CONNECT_TIMEOUT_S:g} s."
             )
         if isinstance(exc, httpx.PoolTimeout):
@@ -476,7 +505,7 @@ class OpenAICompatible:
         if isinstance(exc, httpx.ConnectError):
             reason = str(exc) or type(exc).__name__
             return UpstreamUnreachable(
-                self._clean(f"Could not reach the model server at {origin}: {reason}")
+                self._clean(f"Could not reach the model server at {origin}{via}: {reason}")
             )
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
             return UpstreamDisconnected(

@@ -171,6 +171,18 @@ declare(
     "page",
     "`/import/` or `/prompts/import/`: the file is too large, not UTF-8 JSON, truncated, too deeply nested or not a known shape; nothing was written.",
 )
+declare(
+    "bad_rating",
+    400,
+    "page",
+    '`POST /c/<id>/messages/<id>/rating/` (or the API\'s `PUT …/rating`) with a `rating` other than `up`, `down` or empty (no rating). Success: `{"ok": true, "rating"}`.',
+)
+declare(
+    "not_ratable",
+    409,
+    "page",
+    "A rating of a question, or of an answer still being written: only finished answers are rated.",
+)
 declare("prompt_title", 400, "page", "A prompt with no title, or a title over 100 characters.")
 declare("prompt_text", 400, "page", "A prompt with no text, or text over 20,000 characters.")
 declare("prompt_exists", 409, "page", "The user already has a prompt with that title.")
@@ -198,6 +210,12 @@ declare(
     "upstream_stream_error", 502, "answer", "The model server sent a reply that could not be read."
 )
 declare("upstream_unreachable", 502, "answer", "The model server could not be reached.")
+declare(
+    "upstream_proxy",
+    502,
+    "answer",
+    "The outbound proxy in front of the model server failed: it could not be reached, refused the tunnel (HTTP CONNECT answered non-2xx, a SOCKS5 failure reply) or refused the credentials. The detail names the proxy without its credentials.",
+)
 declare(
     "database_unavailable",
     503,

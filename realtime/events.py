@@ -74,6 +74,8 @@ class MessageData(TypedDict):
     usage: UsageData | None
     retry_after: int | None
     context_from_id: int | None
+    # The owner's thumbs on an answer: "up", "down", or None (not rated).
+    rating: str | None
     seq: int | None
     created_at: str
 

@@ -192,7 +192,7 @@ class Generation:
         finish_reason: str | None = None
         loop = asyncio.get_running_loop()
         deltas, thoughts = self.deltas, self.thoughts
-        pending, dirty, thinking = deltas.pending, deltas.dirty, deltas.reasoning_pending
+        pending, notify, thinking = deltas.pending, deltas.notify, deltas.reasoning_pending
         # Reads gather what arrives until just before the next delta is due (flush).
         netio.READ_HOLD.set(deltas.read_hold)
         try:
@@ -215,7 +215,7 @@ class Generation:
                                 thinking.append(reasoning)
                             if text:
                                 pending.append(text)
-                            dirty.set()
+                            notify()
                             if meter.budget is not None:
                                 meter.piece(piece)
                             if loop.time() >= deltas.next_flush:

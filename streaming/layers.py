@@ -12,7 +12,12 @@ the work only for the channel or group in hand:
 - expiry is checked lazily at the head of the one channel being sent to or read;
 - group membership expiry is checked only for the group being sent to;
 - a channel -> groups index makes "leave every group" cheap;
-- a group message is copied once and shared by its receivers (consumers only read it).
+- a group message is copied once and shared by its receivers (consumers only read it);
+- a receiver in this process may be attached to its channel (`attach`): a message for it
+  is then handed to it in the sender's task, instead of being queued for its own task to
+  wake up to (a task step and a trip through the event loop per delta frame per socket),
+  whenever nothing is queued before it and it is not handling another message (so
+  messages keep their order). The socket (streaming/socketbase.py) attaches itself.
 
 One process only, like the layer it replaces: Redis (REDIS_URL) is what spans instances.
 """
@@ -27,7 +32,7 @@ import string
 import time
 from collections import deque
 from copy import deepcopy
-from typing import Any
+from typing import Any, Protocol
 
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
@@ -44,6 +49,18 @@ class _Channel:
     def __init__(self) -> None:
         self.messages: deque[tuple[float, dict[str, Any]]] = deque()
         self.waiters: deque[asyncio.Future[dict[str, Any]]] = deque()
+
+
+class DirectReceiver(Protocol):
+    """A channel's receiver that takes messages in the sender's task (attach())."""
+
+    def can_take(self) -> bool:
+        """False while it handles a message: the next one is queued instead."""
+        ...
+
+    async def take(self, message: dict[str, Any]) -> None:
+        """Handle the message (never raises: a receiver's failure is not the sender's)."""
+        ...
 
 
 class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -64,6 +81,24 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.channels: dict[str, _Channel] = {}
         self.groups: dict[str, dict[str, float]] = {}
         self._memberships: dict[str, set[str]] = {}
+        self._direct: dict[str, DirectReceiver] = {}
+
+    # --- Direct receivers -------------------------------------------------------------
+
+    def attach(self, channel: str, receiver: DirectReceiver) -> None:
+        """Hand `channel`'s messages to `receiver` in the sender's task when it can take
+        them (nothing queued for it, not busy); queue them as usual otherwise."""
+        self._direct[channel] = receiver
+
+    def detach(self, channel: str) -> None:
+        self._direct.pop(channel, None)
+
+    def _taker(self, channel: str) -> DirectReceiver | None:
+        receiver = self._direct.get(channel)
+        if receiver is None or not receiver.can_take():
+            return None
+        box = self.channels.get(channel)
+        return receiver if box is None or not box.messages else None
 
     # --- Channels ---------------------------------------------------------------------
 
@@ -71,6 +106,10 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
+        receiver = self._taker(channel)
+        if receiver is not None:
+            await receiver.take(deepcopy(message))
+            return
         if not self._put(channel, deepcopy(message), time.time()):
             raise ChannelFull(channel)
 
@@ -172,11 +211,18 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         for channel in stale:
             self._discard(group, channel)
         copy = deepcopy(message)
+        takers: list[DirectReceiver] = []
         for channel in list(members):
             box = self.channels.get(channel)
             if box is not None and self._expire(channel, box, now):
                 continue  # it let a message expire: it left every group
-            self._put(channel, copy, now)  # a full channel misses a group message
+            receiver = self._taker(channel)
+            if receiver is not None:
+                takers.append(receiver)
+            else:
+                self._put(channel, copy, now)  # a full channel misses a group message
+        for receiver in takers:
+            await receiver.take(copy)
 
     def _discard(self, group: str, channel: str) -> None:
         members = self.groups.get(group)
@@ -197,6 +243,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     # --- Flush extension --------------------------------------------------------------
 
     async def flush(self) -> None:
+        self._direct = {}
         for box in self.channels.values():
             for waiter in box.waiters:
                 waiter.cancel()

@@ -11,6 +11,12 @@ database trip) to return.
 Since both run at once, a frame may arrive before connect() has accepted the socket:
 it is held (hold()) and sent after the accept, in order (release()).
 
+Where the channel layer can hand a message over in the sender's task
+(streaming.layers.EmbeddedChannelLayer.attach), the socket takes it there: a delta frame
+then goes from the answer's task to the socket's transport without waking the socket's
+own task. One message is handled at a time either way (`busy`): while one is, the next
+is queued and read by the socket's task, which waits for a direct one to finish first.
+
 Pinned: channels' AsyncConsumer.__call__ and dispatch (channels 4.x), whose behaviour
 tests/streaming/test_socketbase.py checks against channels' own.
 """
@@ -35,6 +41,9 @@ log = logging.getLogger(__name__)
 class EventLoopSocket(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # Frames the channel layer brings before the accept; None once accepted (release()).
     held: list[Any] | None = None
+    # A channel-layer message is being handled (by _channel_events or take()).
+    busy = False
+    _idle: asyncio.Future[None] | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """channels' AsyncConsumer.__call__, with the channel layer read by _channel_events."""
@@ -46,11 +55,17 @@ class EventLoopSocket(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             events_in = asyncio.create_task(self._channel_events())
+            attach = getattr(self.channel_layer, "attach", None)
+            if attach is not None:
+                attach(self.channel_name, self)
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
             pass
         finally:
+            detach = getattr(self.channel_layer, "detach", None)
+            if detach is not None and self.channel_layer is not None:
+                detach(self.channel_name)
             if events_in is not None:
                 events_in.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -59,12 +74,30 @@ class EventLoopSocket(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _channel_events(self) -> None:
         while True:
             message = await self.channel_receive()
-            try:
-                await self.dispatch(message)
-            except Exception:
-                log.exception(
-                    "Socket %s: event %s not handled", self.channel_name, message.get("type")
-                )
+            while self.busy:  # a message taken directly is still being handled
+                self._idle = asyncio.get_running_loop().create_future()
+                await self._idle
+            await self._handle(message)
+
+    def can_take(self) -> bool:
+        """The channel layer may hand a message over in its sender's task (not while
+        another is being handled)."""
+        return not self.busy
+
+    async def take(self, message: dict[str, Any]) -> None:
+        await self._handle(message)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        self.busy = True
+        try:
+            await self.dispatch(message)
+        except Exception:
+            log.exception("Socket %s: event %s not handled", self.channel_name, message.get("type"))
+        finally:
+            self.busy = False
+            idle, self._idle = self._idle, None
+            if idle is not None and not idle.done():
+                idle.set_result(None)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """channels' dispatch, without its database-thread hop before every message.

@@ -25,7 +25,7 @@ from catalog import snapshot
 from conversations.models import Conversation
 from modelclient import providers
 from streaming.registry import registry
-from tests.upstream import FakeUpstream, fake_upstream  # noqa: F401  (fixture)
+from tests.upstream import FakeUpstream, fake_upstream, fake_upstream_server  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

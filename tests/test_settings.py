@@ -148,7 +148,8 @@ def test_a_negative_conn_max_age_is_refused(tmp_path):
 
 def test_database_url_selects_postgresql(tmp_path):
     s = read_settings(tmp_path, DATABASE_URL="postgres://u:p@127.0.0.1:5432/x")
-    assert s.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    # Django's backend with the health check trusting a connection just used.
+    assert s.DATABASES["default"]["ENGINE"] == "chatweb.postgresql"
 
 
 @pytest.mark.slow
@@ -173,3 +174,25 @@ def test_after_collectstatic_asset_names_are_hashed(tmp_path, static_root):
         DJANGO_SETTINGS_MODULE="chatweb.settings",
     )
     assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", result.stdout.strip()), result
+
+
+def test_the_outbound_proxy_is_read_from_curls_and_chatgpt_webs_variables(tmp_path):
+    from modelclient.proxies import parse_proxy_url
+
+    read = read_settings(tmp_path, https_proxy="http://proxy.example:3128", NO_PROXY="localhost")
+    proxies = read.UPSTREAM_PROXIES
+    assert proxies.for_url("https://api.openai.com/v1") == parse_proxy_url(
+        "http://proxy.example:3128"
+    )
+    assert proxies.for_url("https://localhost/v1") is None
+    assert proxies.for_url("http://ollama:11434/v1") is None  # HTTP_PROXY unset
+    socks = read_settings(tmp_path, SOCKS_PROXY_HOST="127.0.0.1", SOCKS_PROXY_PORT="1080")
+    assert socks.UPSTREAM_PROXIES.for_url("http://ollama/v1") == parse_proxy_url(
+        "socks5://127.0.0.1:1080"
+    )
+    assert read_settings(tmp_path).UPSTREAM_PROXIES.for_url("https://a.example/v1") is None
+
+
+def test_a_bad_proxy_fails_at_start_naming_the_variable(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="HTTPS_PROXY must start with"):
+        read_settings(tmp_path, HTTPS_PROXY="ftp://user:secret@proxy.example:21")

@@ -1,4 +1,5 @@
-"""The zh-Hans translation is complete, and no string shown to users escapes it.
+"""The zh-Hans and zh-Hant translations are complete, and no string shown to users escapes
+them.
 
 Three checks, each of which a new untranslated string trips:
 
@@ -11,8 +12,9 @@ Three checks, each of which a new untranslated string trips:
    module (gettext("…")) must be in the .po files (extracted with our own parser, as
    makemessages would: no GNU gettext needed in CI). A string marked but never extracted
    fails here.
-3. Every msgid in the .po files has a Chinese msgstr (not fuzzy), and the committed .mo
-   says the same (a .po edited without recompiling fails).
+3. Every msgid in the .po files has a Chinese msgstr (not fuzzy) that keeps the msgid's
+   placeholders, zh-Hant's has no Simplified-only character, and the committed .mo says
+   the same (a .po edited without recompiling fails). Each check runs for every locale.
 4. The admin names our apps, models, fields, choices and its own columns, filters,
    actions and sections in Chinese: a name written bare (not gettext_lazy) reads the
    same in zh-Hans as in English, and fails here.
@@ -40,7 +42,13 @@ from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("accounts", "api", "catalog", "chatweb", "conversations", "streaming")
-LOCALE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
+# Django's language code -> the catalogue's folder; every check below runs for each.
+LOCALES = {
+    "zh-hans": ROOT / "locale" / "zh_Hans" / "LC_MESSAGES",
+    "zh-hant": ROOT / "locale" / "zh_Hant" / "LC_MESSAGES",
+}
+LOCALE = LOCALES["zh-hans"]
+by_locale = pytest.mark.parametrize("language", list(LOCALES))
 TEMPLATE_DIRS = [ROOT / "templates", *ROOT.glob("*/templates")]
 JS_DIR = ROOT / "static" / "js"
 
@@ -249,14 +257,16 @@ def _entries(path: Path) -> dict[tuple[str, str], tuple[list[str], bool]]:
     return entries
 
 
-def test_every_marked_template_string_is_in_django_po() -> None:
-    catalog = parse_po(LOCALE / "django.po")
+@by_locale
+def test_every_marked_template_string_is_in_django_po(language: str) -> None:
+    catalog = parse_po(LOCALES[language] / "django.po")
     missing = sorted(marked_in_templates() - set(catalog))
     assert missing == [], f"run `make messages`, then translate: {missing}"
 
 
-def test_every_marked_js_string_is_in_djangojs_po() -> None:
-    catalog = parse_po(LOCALE / "djangojs.po")
+@by_locale
+def test_every_marked_js_string_is_in_djangojs_po(language: str) -> None:
+    catalog = parse_po(LOCALES[language] / "djangojs.po")
     missing = sorted(marked_in_js() - set(catalog))
     assert missing == [], f"run `make messages`, then translate: {missing}"
 
@@ -264,9 +274,10 @@ def test_every_marked_js_string_is_in_djangojs_po() -> None:
 # --- 3. Everything in the catalogs is translated and compiled --------------------------------
 
 
+@by_locale
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
-def test_every_msgid_has_a_chinese_translation(domain: str) -> None:
-    catalog = parse_po(LOCALE / f"{domain}.po")
+def test_every_msgid_has_a_chinese_translation(domain: str, language: str) -> None:
+    catalog = parse_po(LOCALES[language] / f"{domain}.po")
     assert len(catalog) > 20
     untranslated = [msgid for msgid, (strs, fuzzy) in catalog.items() if fuzzy or not all(strs)]
     assert untranslated == []
@@ -282,12 +293,76 @@ def test_every_msgid_has_a_chinese_translation(domain: str) -> None:
 # Entries whose Chinese has no Chinese character (formats).
 SAME_IN_CHINESE = {"%(date)s, %(time)s", "%(groups)s, %(users)s"}
 
+# What a translation must carry over from its msgid: Python and JS placeholders, markup.
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>|&\w+;")
+
+
+def lost_placeholders(msgid: str, translated: str) -> list[str]:
+    return sorted(set(PLACEHOLDER.findall(msgid)) ^ set(PLACEHOLDER.findall(translated)))
+
+
+@by_locale
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_every_translation_keeps_the_placeholders(domain: str, language: str) -> None:
+    broken = [
+        f"{msgid!r}: {lost}"
+        for (_ctxt, msgid), (strs, _fuzzy) in _entries(LOCALES[language] / f"{domain}.po").items()
+        for translated in strs
+        if (lost := lost_placeholders(msgid, translated))
+    ]
+    assert broken == []
+
+
+def test_the_placeholder_check_catches_a_lost_one() -> None:
+    assert lost_placeholders("Rename “%(title)s”", "重新命名「%(titel)s」") == [
+        "%(titel)s",
+        "%(title)s",
+    ]
+    assert lost_placeholders('<a href="%(u)s">Sign in</a>', '<a href="%(u)s">登入</a>') == []
+
+
+# Characters written only in Simplified Chinese (their Traditional forms differ): a zh-Hant
+# string holding one was converted carelessly or copied from zh-Hans. Not every such
+# character, only the ones an interface uses; the browser suite checks the pages too.
+SIMPLIFIED_ONLY = set(
+    "设说话们这个对时间开关发无为应该数据库删复导权从务总确认户账号录载进还错误网页显"
+    "选择请让实级过记读写处统计译现换码称题续图样钥态类项单体测试启动压缩缓层编辑详细资讯"
+    "仅会传余侧储儿兴内册决况净减几击则创别剂办动劳势区医华协单卖历压县参双变叙叠吗员响"
+    "团园围国图圆场坏块坚够头夺奖学宁宝实审宽对寻导将尔层属岁币师帐带帮库应废开异张弹强"
+    "归当录径忆态总恶惊惯愿户执扩扫扰护报担拟择挂挡损换据摄数断无旧时显晓暂术机杀杂权条"
+    "来极构标栏树样档检楼欢毁气汇汉没测济浏温满滤灭灯灵点烦热爱状独环现电画疗盖盘确礼离"
+    "种积称稳笔签简类紧红约级纪纯纳纵纸线练组细织终经绑结绘给络绝统继绩维综缓编缘缩网罗"
+    "职联脑节获营虑补装览觉观规视触订认讨让训议讯记讲许论设访证评识词试话询该详语误说请"
+    "读谁调谢负财责败账货质购费贴资赖赶转轮软轻载较辑输边达过运还这进远违连选递遗邮释针"
+    "钟钮铁银错键长门闭问闲间闻阅阶际陆险随隐难页项顺须顾预领频题颜额风飞饭马验鱼齐"
+)
+
+
+def simplified_characters(text: str) -> list[str]:
+    return sorted({character for character in text if character in SIMPLIFIED_ONLY})
+
 
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
-def test_the_committed_mo_matches_the_po(domain: str) -> None:
-    with (LOCALE / f"{domain}.mo").open("rb") as handle:
+def test_zh_hant_has_no_simplified_only_character(domain: str) -> None:
+    found = {
+        msgid: simplified_characters(strs[0])
+        for msgid, (strs, _fuzzy) in parse_po(LOCALES["zh-hant"] / f"{domain}.po").items()
+        if simplified_characters(strs[0])
+    }
+    assert found == {}
+
+
+def test_the_simplified_check_catches_one() -> None:
+    assert simplified_characters("设定对话") == ["对", "设", "话"]
+    assert simplified_characters("設定對話、訊息、檔案、登入、帳號、伺服器、預設") == []
+
+
+@by_locale
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_the_committed_mo_matches_the_po(domain: str, language: str) -> None:
+    with (LOCALES[language] / f"{domain}.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    for (context, msgid), (strs, _fuzzy) in _entries(LOCALE / f"{domain}.po").items():
+    for (context, msgid), (strs, _fuzzy) in _entries(LOCALES[language] / f"{domain}.po").items():
         found = {
             compiled.pgettext(context, msgid) if context else compiled.gettext(msgid),
             compiled.npgettext(context, msgid, msgid, 1)
@@ -302,7 +377,7 @@ def test_the_committed_mo_matches_the_po(domain: str) -> None:
 OUR_APPS = ("conversations", "catalog", "accounts")
 # Names that are the same in Chinese: Django's automatic primary key label, and each
 # language named in its own words (the language setting's choices).
-SAME_NAME_IN_CHINESE = {"ID", "English", "简体中文"}
+SAME_NAME_IN_CHINESE = {"ID", "English", "简体中文", "繁體中文"}
 
 
 def _model_names() -> list[tuple[str, object]]:
@@ -364,32 +439,35 @@ def _admin_names() -> list[tuple[str, object]]:
     return names
 
 
-def _same_in_both(names: list[tuple[str, object]]) -> list[str]:
+def _same_in_both(names: list[tuple[str, object]], language: str = "zh-hans") -> list[str]:
     same = []
     for where, name in names:
         with translation.override("en"):
             english = str(name)
-        with translation.override("zh-hans"):
+        with translation.override(language):
             chinese = str(name)
         if english == chinese and english not in SAME_NAME_IN_CHINESE:
             same.append(f"{where}: {english!r}")
     return same
 
 
-def test_our_apps_models_and_fields_have_chinese_names() -> None:
+@by_locale
+def test_our_apps_models_and_fields_have_chinese_names(language: str) -> None:
     names = _model_names()
     assert len(names) > 100
-    assert _same_in_both(names) == [], "mark with gettext_lazy, `make messages`, translate"
+    assert _same_in_both(names, language) == [], "mark with gettext_lazy, `make messages`"
 
 
-def test_our_admin_sections_columns_filters_and_actions_have_chinese_names() -> None:
+@by_locale
+def test_our_admin_sections_columns_filters_and_actions_have_chinese_names(language: str) -> None:
     names = _admin_names()
     assert len(names) > 10
-    assert _same_in_both(names) == [], "mark with gettext_lazy, `make messages`, translate"
+    assert _same_in_both(names, language) == [], "mark with gettext_lazy, `make messages`"
 
 
 def test_the_name_check_catches_a_bare_name() -> None:
     assert _same_in_both([("a", "published"), ("b", "ID")]) == ["a: 'published'"]
+    assert _same_in_both([("a", "published")], "zh-hant") == ["a: 'published'"]
     assert _same_in_both([("c", translation.gettext_lazy("published"))]) == []
 
 
@@ -519,21 +597,24 @@ def marked_in_python() -> set[str]:
     return marked
 
 
-def test_every_marked_python_string_is_in_django_po() -> None:
+@by_locale
+def test_every_marked_python_string_is_in_django_po(language: str) -> None:
     marked = marked_in_python()
     assert len(marked) > 100
-    missing = sorted(marked - set(parse_po(LOCALE / "django.po")))
+    missing = sorted(marked - set(parse_po(LOCALES[language] / "django.po")))
     assert missing == [], f"run `make messages`, then translate: {missing}"
 
 
-def django_catalogues() -> list[Path]:
-    """Django's own zh_Hans catalogues of the apps this project uses, and its core one."""
+def django_catalogues(language: str = "zh-hans") -> list[Path]:
+    """Django's own catalogues in this language of the apps this project uses, and its core
+    one."""
     import django
 
     root = Path(django.__file__).parent
+    folder = LOCALES[language].parent.name
     apps = ("admin", "auth", "contenttypes", "sessions")
-    paths = [root / "contrib" / app / "locale/zh_Hans/LC_MESSAGES/django.po" for app in apps]
-    return [*paths, root / "conf/locale/zh_Hans/LC_MESSAGES/django.po"]
+    paths = [root / "contrib" / app / f"locale/{folder}/LC_MESSAGES/django.po" for app in apps]
+    return [*paths, root / f"conf/locale/{folder}/LC_MESSAGES/django.po"]
 
 
 def overrides(ours: Path, theirs: list[Path]) -> list[str]:
@@ -552,20 +633,31 @@ def overrides(ours: Path, theirs: list[Path]) -> list[str]:
 
 # Worded differently from Django's, with the same meaning (read and kept on purpose).
 SAME_MEANING = {
-    "'Page not found': ours '页面不存在', Django's '页面没有找到'",
-    "'groups': ours '用户组', Django's '组'",  # "user groups": clearer beside "users"
-    "'group': ours '用户组', Django's '组'",
-    "'Text': ours '内容', Django's '文本'",  # a prompt's text: its content
+    "zh-hans": {
+        "'Page not found': ours '页面不存在', Django's '页面没有找到'",
+        "'groups': ours '用户组', Django's '组'",  # "user groups": clearer beside "users"
+        "'group': ours '用户组', Django's '组'",
+        "'Text': ours '内容', Django's '文本'",  # a prompt's text: its content
+    },
+    "zh-hant": {
+        "'Text': ours '內容', Django's '文字'",  # a prompt's text: its content
+    },
 }
 
 
-def test_our_catalogue_never_overrides_a_django_string_with_another_meaning() -> None:
+@by_locale
+def test_our_catalogue_never_overrides_a_django_string_with_another_meaning(language: str) -> None:
     """The admin's every "Change" link read 切换 ("switch") because the language switcher's
     "Change" was translated so: our own senses take a context (pgettext) instead."""
-    assert set(overrides(LOCALE / "django.po", django_catalogues())) <= SAME_MEANING
+    catalogues = django_catalogues(language)
+    assert all(path.exists() for path in catalogues), catalogues
+    found = set(overrides(LOCALES[language] / "django.po", catalogues))
+    assert found <= SAME_MEANING[language]
 
 
 def test_the_override_check_catches_one(tmp_path: Path) -> None:
     ours = tmp_path / "django.po"
     ours.write_text('msgid "Change"\nmsgstr "切换"\n')
     assert set(overrides(ours, django_catalogues())) == {"'Change': ours '切换', Django's '修改'"}
+    ours.write_text('msgid "Change"\nmsgstr "切換"\n')
+    assert "'Change': ours '切換', Django's '修改'" in overrides(ours, django_catalogues("zh-hant"))

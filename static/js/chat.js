@@ -13,7 +13,9 @@ import { setConversationTitle } from "chatweb/sidebar.js";
 import { copyText, enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMath } from "chatweb/math.js";
 import { renderDiagrams } from "chatweb/diagrams.js";
-import { renderMarkdown, sanitizeHtml } from "chatweb/render.js";
+import { sanitizeHtml } from "chatweb/render.js";
+import { LiveMarkdown } from "chatweb/live-render.js";
+import { fillTime, foldLong, showRating } from "chatweb/message-tools.js";
 import { showToast } from "chatweb/toast.js";
 import { showFinishedThinking, showLiveThinking } from "chatweb/thinking.js";
 
@@ -36,8 +38,9 @@ const titleHeading = document.getElementById("chat-title");
 const conversationId = Number(main.dataset.conversationId) || null;
 const wsPath = main.dataset.wsPath;
 
-/** The streaming answer: {id, el, body, text, reasoning, last} (last is null while
- * unknown; reasoning is a reasoning model's thinking, shown by thinking.js). */
+/** The streaming answer: {id, el, body, view, text, reasoning, last} (last is null while
+ * unknown; reasoning is a reasoning model's thinking, shown by thinking.js; view renders
+ * the text, live-render.js). */
 let live = null;
 /** Deltas that arrived out of step, applied after the next snapshot. */
 let kept = [];
@@ -114,8 +117,9 @@ function buildMessage(m) {
     const model = article.querySelector("[data-model]");
     model.textContent = m.model || "";
     model.hidden = !m.model;
+    showRating(article, m.rating ?? null);
   }
-  showTimestamps(article);
+  fillTime(article, m.created_at);
   return article;
 }
 
@@ -129,17 +133,6 @@ function rawText(article) {
   if (live && live.el === article) return live.text;
   if (article.dataset.role === "user") return article.querySelector("[data-bubble]").textContent;
   return article.querySelector("template[data-raw]")?.content.textContent ?? "";
-}
-
-/** Hovering a message shows when it was written, in the reader's own time zone. */
-function showTimestamps(root) {
-  const articles = root.matches?.(".msg") ? [root] : root.querySelectorAll(".msg");
-  for (const article of articles) {
-    const when = article.dataset.createdAt;
-    if (!when) continue;
-    const date = new Date(when);
-    if (!Number.isNaN(date.getTime())) article.title = date.toLocaleString(document.documentElement.lang || undefined);
-  }
 }
 
 /** Text as Django's |linebreaks shows it: paragraphs and line breaks, never markup. */
@@ -235,7 +228,7 @@ function scheduleRender() {
     if (!live) return;
     showLiveThinking(live.el, live);
     live.body.classList.remove("raw");
-    live.body.innerHTML = renderMarkdown(live.text);
+    live.view.update(live.text);
     enhanceCodeBlocks(live.body);
     renderMath(live.body);
     followIfStuck();
@@ -248,10 +241,13 @@ function setBusy(busy) {
 }
 
 function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
+  const body = article.querySelector("[data-markdown]");
   live = {
     id: m.id,
     el: article,
-    body: article.querySelector("[data-markdown]"),
+    body,
+    // Starts empty: the next frame renders the text so far (the server's, escaped).
+    view: new LiveMarkdown(body),
     text,
     reasoning: m.reasoning || "",
     last,
@@ -344,7 +340,11 @@ function finish(m) {
   if (m.role !== "user") {
     setRaw(article, m.content ?? "");
     showFinishedThinking(article, m, { folded });
+    showRating(article, m.rating ?? null);
   }
+  // An answer that ends in front of the reader is not folded (it would jump away while
+  // being read); it is folded, if long, the next time the page shows it.
+  article.dataset.foldChecked = "true";
   // As conversations/_message.html: the server's HTML, else the text escaped. Never the
   // browser's own rendering of the text: the server's sanitizer is the last word.
   if (m.html) body.innerHTML = sanitizeHtml(m.html);
@@ -374,6 +374,7 @@ function onMessage(m) {
   }
   if (m.role === "user") {
     lastSent = null;
+    foldLong(article);
     followIfStuck();
     return;
   }
@@ -406,6 +407,7 @@ function onSnapshot(m) {
     const last = m.seq ?? (m.content ? null : 0);
     if (live && live.id === m.id) {
       live.text = m.content || "";
+      live.view.reset();
       live.reasoning = m.reasoning || "";
       live.last = last;
       applyKept();
@@ -768,7 +770,7 @@ function enhanceRendered(root) {
   enhanceCodeBlocks(root);
   renderMath(root);
   renderDiagrams(root);
-  showTimestamps(root);
+  foldLong(root);
 }
 
 /** An answer the server showed as streaming: its text so far now, the snapshot next. */
@@ -852,7 +854,7 @@ function start() {
   const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
   if (streaming) resumeStreaming(streaming);
   renderDiagrams(document);
-  showTimestamps(list);
+  foldLong(list);
   scrollToBottom();
   updateToBottom();
   socket = new ChatSocket(wsPath, {

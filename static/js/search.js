@@ -3,6 +3,7 @@
 // A result opens its conversation at the message (#message-<id>), which this module
 // then scrolls to and highlights.
 import DOMPurify from "dompurify";
+import { unfold } from "chatweb/message-tools.js";
 
 const form = document.getElementById("sidebar-search");
 const input = document.getElementById("sidebar-search-q");
@@ -138,6 +139,7 @@ function revealTarget() {
   const target = document.getElementById(`message-${match[1]}`);
   if (!target) return;
   target.classList.add("is-found");
+  unfold(target);
   target.scrollIntoView({ block: "center" });
 }
 

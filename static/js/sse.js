@@ -9,7 +9,7 @@
 const MAX_BACKOFF_MS = 10_000;
 const API = "/api/v1";
 
-function csrfToken() {
+export function csrfToken() {
   const field = document.querySelector("input[name=csrfmiddlewaretoken]");
   if (field) return field.value;
   const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));

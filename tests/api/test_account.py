@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from accounts.models import ApiToken
-from catalog.models import Quota
+from accounts.models import ApiToken, UserSettings
+from api import openai_views
+from api.auth import Caller
+from catalog.models import Quota, SiteSettings
 from tests.api.conftest import Api, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -47,6 +50,35 @@ async def test_usage_and_models(alice, alice_api):
     assert [m["id"] for m in models] == ["fake-model", "fake-model-2"]
     narrowed = await token_for(alice, ["models:read"], models_allowed=["fake-model-2"])
     assert [m["id"] for m in (await narrowed.get("/models")).json()["data"]] == ["fake-model-2"]
+
+
+async def test_models_say_which_one_a_new_conversation_starts_with(alice, alice_api):
+    """Both APIs list the models in the picker's order, the site default first, and
+    /api/v1 marks the one POST /conversations without a model uses (#20, item 4)."""
+    data = (await alice_api.get("/models")).json()["data"]
+    assert [(m["id"], m["default"]) for m in data] == [
+        ("fake-model", True), ("fake-model-2", False),
+    ]  # fmt: skip
+    await SiteSettings.objects.acreate(default_model="fake-model-2")
+    data = (await alice_api.get("/models")).json()["data"]
+    assert [(m["id"], m["default"]) for m in data] == [
+        ("fake-model-2", True), ("fake-model", False),
+    ]  # fmt: skip
+    created = await alice_api.post("/conversations", {})
+    assert created.json()["model"] == "fake-model-2"
+    token = await ApiToken.objects.aget(user=alice)
+    v1 = await sync_to_async(openai_views._models)(Caller(user=alice, token=token))
+    assert [m["id"] for m in v1["data"]] == ["fake-model-2", "fake-model"]
+    # A saved default of the user's own is theirs, in /api/v1 and in a new conversation.
+    await UserSettings.objects.acreate(user=alice, default_model="fake-model")
+    data = (await alice_api.get("/models")).json()["data"]
+    assert [m["id"] for m in data if m["default"]] == ["fake-model"]
+    created = await alice_api.post("/conversations", {})
+    assert created.json()["model"] == "fake-model"
+    # A token whose allowlist leaves the default out marks none.
+    narrowed = await token_for(alice, ["models:read"], models_allowed=["fake-model-2"])
+    data = (await narrowed.get("/models")).json()["data"]
+    assert [(m["id"], m["default"]) for m in data] == [("fake-model-2", False)]
 
 
 async def test_a_session_makes_lists_and_revokes_tokens(alice):

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from catalog import clock
-from catalog.models import ChatModel, Provider
+from catalog.models import ChatModel, Provider, SiteSettings
 from tests.upstream import FakeUpstream
 
 # The canary: if this string shows up in any page, frame, log line or export, a key leaked.
@@ -73,8 +73,9 @@ def catalog_models(ollama: Provider, openai: Provider, team: Group) -> dict[str,
     big.groups.add(team)
     mini = ChatModel.objects.create(
         provider=openai, model_id="gpt-4o-mini", name="gpt-4o-mini", context_window=16000,
-        max_output_tokens=1000, is_default=True,
+        max_output_tokens=1000,
     )  # fmt: skip
+    SiteSettings.objects.create(default_model="gpt-4o-mini")
     return {"llama": llama, "gpt-4o": big, "gpt-4o-mini": mini}
 
 

@@ -153,23 +153,6 @@ def test_an_admin_enables_a_model_for_a_group(admin_client, ollama, team):
     assert "1 group, 0 users" in changelist
 
 
-def test_choosing_a_new_site_default_replaces_the_old(admin_client, catalog_models):
-    llama = catalog_models["llama"]
-    response = admin_client.post(
-        reverse("admin:catalog_chatmodel_change", args=[llama.pk]),
-        {
-            "provider": llama.provider_id, "model_id": "fake-model", "name": "llama",
-            "display_name": "Llama 3", "enabled": "on", "context_window": "4096",
-            "max_output_tokens": "512", "default_temperature": "", "is_default": "on",
-            "position": "0",
-        },
-    )  # fmt: skip
-    assert response.status_code == 302, page(response)
-    assert list(ChatModel.objects.filter(is_default=True).values_list("name", flat=True)) == [
-        "llama"
-    ]
-
-
 def test_the_provider_list_shows_the_environment_provider_without_its_key(admin_client, upstream):
     body = page(admin_client.get(reverse("admin:catalog_provider_changelist")))
     assert upstream.base_url in body

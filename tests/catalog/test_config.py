@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import translation
 
 from catalog import config, crypto
-from catalog.models import ChatModel, Provider
+from catalog.models import ChatModel, Provider, SiteSettings
 from tests.catalog.conftest import CANARY_KEY
 
 pytestmark = pytest.mark.django_db
@@ -145,11 +145,10 @@ def test_adding_a_provider_never_moves_the_default_by_itself(alice, upstream, ol
     """Without an explicit site default the first .env model stays the default when an
     admin adds a provider and its models (it became the first admin model before)."""
     assert config.default_for(alice) == "fake-model"
-    llama = ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
+    ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
     assert names(alice)[0] == "llama"  # the picker lists admin models first
     assert config.default_for(alice) == "fake-model"
-    llama.is_default = True  # the admin's explicit choice moves it
-    llama.save()
+    SiteSettings.objects.create(default_model="llama")  # the admin's explicit choice moves it
     assert config.default_for(alice) == "llama"
     assert config.default_for(alice, "fake-model-2") == "fake-model-2"  # a saved preference
 
@@ -160,7 +159,8 @@ def test_removing_a_provider_never_moves_the_default_to_another_admin_model(
     """The admin's site default goes with its provider; then the first .env model is the
     default again, never the next admin model in the picker's order."""
     ChatModel.objects.create(provider=ollama, model_id="fake-model", name="llama")
-    ChatModel.objects.create(provider=openai, model_id="gpt-4o", name="gpt-4o", is_default=True)
+    ChatModel.objects.create(provider=openai, model_id="gpt-4o", name="gpt-4o")
+    SiteSettings.objects.create(default_model="gpt-4o")
     assert config.default_for(alice) == "gpt-4o"
     ollama.delete()  # another provider goes: the choice stays
     assert config.default_for(alice) == "gpt-4o"

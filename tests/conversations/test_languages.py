@@ -228,3 +228,111 @@ async def test_socket_frames_follow_the_users_setting(
         assert frame["message"] == "当前没有正在生成的回答。"
     finally:
         await socket.disconnect()
+
+
+# --- Traditional Chinese (zh-hant) ------------------------------------------------------------
+
+TW = "zh-TW,zh;q=0.9,en;q=0.5"
+WELCOME = {"zh-hant": "歡迎回來", "zh-hans": "欢迎回来", "en": "Welcome back"}
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("zh-TW", "zh-hant"),
+        ("zh-HK", "zh-hant"),
+        ("zh-MO", "zh-hant"),
+        ("zh-Hant", "zh-hant"),
+        ("zh-Hant-TW", "zh-hant"),
+        (TW, "zh-hant"),
+        ("zh-CN", "zh-hans"),
+        ("zh-SG", "zh-hans"),
+        ("zh", "zh-hans"),
+        ("zh-Hans-CN", "zh-hans"),
+        ("en-US,zh-TW;q=0.5", "en"),
+    ],
+)
+def test_the_browsers_chinese_reaches_its_script(
+    client: Client, alice: Any, header: str, language: str
+) -> None:
+    from accounts.language import language_from_headers
+
+    assert language_from_headers({}, header) == language
+    # alice exists: past the first-run setup, the sign-in page is served.
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE=header).content.decode()
+    assert f'<html lang="{language}"' in page
+    assert WELCOME[language] in page
+    assert f'src="/jsi18n/?l={language}"' in page
+
+
+def test_a_taiwanese_browser_gets_traditional_pages_scripts_and_dates(
+    alice: Any, conversation: Any
+) -> None:
+    _failed(conversation, "upstream_timeout", "No response for 5 s.")
+    client = Client(HTTP_ACCEPT_LANGUAGE=TW)
+    page = client.get(reverse("login")).content.decode()
+    assert "登入以繼續你的對話。" in page
+    assert "使用者名稱" in page  # Django's own form label, from Django's zh_Hant
+    # The switcher offers it, named in its own script.
+    assert '<option value="zh-hant" lang="zh-hant" selected>繁體中文</option>' in page
+    client.force_login(alice)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert "新對話" in page
+    assert "模型伺服器未能及時回應。 詳細資訊：No response for 5 s." in page
+    catalog = client.get("/jsi18n/?l=zh-hant").content.decode()
+    assert "正在重新連線" in catalog or "\\u6b63\\u5728\\u91cd\\u65b0\\u9023\\u7dda" in catalog
+    # Dates on the server: Django's zh-hant formats.
+    from django.utils import formats, translation
+
+    with translation.override("zh-hant"):
+        assert formats.date_format(conversation.created_at, "DATE_FORMAT").endswith("日")
+
+
+@pytest.mark.asyncio
+async def test_socket_frames_are_traditional_for_a_taiwanese_browser(
+    live: None, alice: Any, conversation: Any
+) -> None:
+    socket = await _socket(alice, conversation.pk, TW)
+    try:
+        await socket.send_json_to({"type": "send", "text": "   "})
+        frame = await socket.receive_json_from(timeout=5)
+        assert (frame["code"], frame["message"]) == ("empty_text", "請先輸入訊息。")
+    finally:
+        await socket.disconnect()
+
+
+def test_the_users_traditional_setting_is_saved_and_wins_over_the_browser(alice: Any) -> None:
+    accounts = pytest.importorskip("accounts.models")
+    client = Client(HTTP_ACCEPT_LANGUAGE=ZH)
+    client.force_login(alice)
+    form = {"theme": "system", "language": "zh-hant", "send_key": "enter"}
+    assert client.post("/settings/", form).status_code == 302
+    assert accounts.UserSettings.objects.get(user=alice).language == "zh-hant"
+    page = client.get("/").content.decode()
+    assert '<html lang="zh-hant"' in page
+    assert "今天有什麼可以幫你的？" in page
+    # A code Django would map (zh-tw) is not a choice: refused, nothing changed.
+    refused = client.post("/settings/", {**form, "language": "zh-tw"})
+    assert refused.status_code == 400
+    assert accounts.UserSettings.objects.get(user=alice).language == "zh-hant"
+
+
+def test_the_admin_reads_traditional_and_no_django_string_reads_english(
+    django_user_model: Any, alice: Any
+) -> None:
+    """Django's own admin strings that its zh_Hans lacks (chatweb/django_gaps.py) read
+    Chinese in both scripts; the zh-Hant admin shows our apps in Traditional."""
+    boss = django_user_model.objects.create_superuser("boss", "boss@example.com", "x-12345-y")
+    for language, words in {
+        "zh-hans": ("模型名称", "对话", "修改"),
+        "zh-hant": ("模型名稱", "對話", "修改", "供應商"),
+    }.items():
+        client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        client.force_login(boss)
+        page = client.get(reverse("admin:index")).content.decode()
+        for word in words:
+            assert word in page, (language, word)
+        for english in ("Model name", "Add link", "Change or view list link"):
+            assert english not in page, (language, english)
+        added = client.get(reverse("admin:auth_user_add")).content.decode()
+        assert "edit more user options" not in added

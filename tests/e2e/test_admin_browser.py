@@ -146,3 +146,41 @@ def test_the_landing_page_in_simplified_chinese(
     axe_finds_nothing(page)
     page.screenshot(path=str(shots / "admin-index-zh-hans-desktop-light.png"), full_page=True)
     close_page(page, app)
+
+
+def test_the_admin_picks_the_site_default_and_a_new_chat_starts_with_it(
+    browser: Any, app: Daphne, providers: tuple[str, str], shots: Path
+) -> None:
+    """The site settings page names a .env model as the site's default (#20, item 4); a
+    user with no default of their own gets it in a new chat's picker. The page at both
+    sizes in both schemes."""
+    page = admin_in(browser, app, "desktop", "light")
+    page.goto("/admin/")
+    page.locator(".app-catalog").get_by_role("link", name="Site settings").click()
+    page.wait_for_url("**/admin/catalog/sitesettings/1/change/")
+    expect(page.locator(".field-in_use .readonly")).to_have_text(
+        "fake-model, the first .env model: none is chosen."
+    )
+    page.select_option("#id_default_model", "fake-model-2")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist .success")).to_have_text(
+        "Saved. New conversations start with fake-model-2."
+    )
+    expect(page.locator("#id_default_model")).to_have_value("fake-model-2")
+
+    user = open_page(browser, app)
+    user.goto("/")
+    expect(user.locator("#model-select")).to_have_value("fake-model-2")
+    close_page(user, app)
+
+    axe_finds_nothing(page)
+    for size in ("desktop", "phone"):
+        for scheme in ("light", "dark"):
+            page.set_viewport_size(SIZES[size])
+            page.emulate_media(color_scheme=scheme)
+            page.reload()
+            fits(page, size)
+            page.screenshot(
+                path=str(shots / f"admin-site-default-{size}-{scheme}.png"), full_page=True
+            )
+    close_page(page, app)

@@ -157,12 +157,13 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
 ) -> None:
     # A model with a 200-token input budget (700 - 500), for this user only.
     setup = (
-        "from catalog.models import ChatModel, Provider; "
+        "from catalog.models import ChatModel, Provider, SiteSettings; "
         "from django.contrib.auth import get_user_model; "
         f"p = Provider.objects.create(name='e2e-tiny', base_url={upstream.base_url!r}); "
         "m = ChatModel.objects.create(provider=p, model_id='fake-model', name='tiny', "
-        "context_window=700, max_output_tokens=500, is_default=True); "
-        f"m.users.add(get_user_model().objects.get(username={USERNAME!r}))"
+        "context_window=700, max_output_tokens=500); "
+        f"m.users.add(get_user_model().objects.get(username={USERNAME!r})); "
+        "SiteSettings(default_model='tiny').save()"
     )
     manage(app.env, "shell", "-c", setup)
     try:
@@ -195,8 +196,9 @@ def test_the_chat_marks_where_older_messages_left_the_models_view(
         page.reload()
         expect(page.locator(".context-cut")).to_have_count(1)
     finally:
-        manage(app.env, "shell", "-c", "from catalog.models import Provider; "
-               "Provider.objects.filter(name='e2e-tiny').delete()")  # fmt: skip
+        manage(app.env, "shell", "-c", "from catalog.models import Provider, SiteSettings; "
+               "Provider.objects.filter(name='e2e-tiny').delete(); "
+               "SiteSettings.objects.all().delete()")  # fmt: skip
 
 
 def test_on_a_phone_the_conversation_list_is_a_drawer(page: Any) -> None:

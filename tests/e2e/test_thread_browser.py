@@ -9,6 +9,7 @@ temporary folder), desktop and phone, light and dark, to be looked at.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -238,13 +239,15 @@ def test_scroll_to_bottom_button_and_local_timestamps_on_hover(page: Any) -> Non
     )
     expect(to_bottom).to_be_hidden()
 
-    # The title is the message's time in the browser's own locale and time zone.
-    title = page.locator(".msg-user").first.get_attribute("title")
-    expected = page.evaluate(
-        "() => new Date(document.querySelector('.msg-user').dataset.createdAt).toLocaleString()"
-    )
-    assert title == expected
-    assert title
+    # The message's time: a <time> shown on hover, its whole date as the tooltip (in the
+    # reader's zone: test_message_polish_browser.py).
+    question = page.locator(".msg-user").first
+    time = question.locator("time.msg-time")
+    assert re.fullmatch(r"\d{2}:\d{2}", time.text_content() or "")
+    assert time.get_attribute("title")
+    assert time.get_attribute("datetime")
+    question.hover()
+    expect(time).to_have_css("opacity", "1")
 
 
 def test_a_long_conversation_shows_earlier_messages_on_request_in_place(

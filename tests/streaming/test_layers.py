@@ -229,6 +229,67 @@ async def test_group_send_copies_the_message_once(monkeypatch: pytest.MonkeyPatc
     assert (await receive(layer, "test-gr-chan-49"))["type"] == "message.1"
 
 
+class Taker:
+    """A direct receiver (EmbeddedChannelLayer.attach) that records what it took, and can
+    be made busy, or slow (suspending inside take)."""
+
+    def __init__(self) -> None:
+        self.taken: list[dict[str, Any]] = []
+        self.busy = False
+        self.gate: asyncio.Event | None = None
+
+    def can_take(self) -> bool:
+        return not self.busy
+
+    async def take(self, message: dict[str, Any]) -> None:
+        self.busy = True
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            self.taken.append(message)
+        finally:
+            self.busy = False
+
+
+@pytest.mark.asyncio
+async def test_an_attached_receiver_takes_messages_in_the_senders_task() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    taker = Taker()
+    layer.attach(channel, taker)
+    await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "m", "n": 1})
+    await layer.send(channel, {"type": "m", "n": 2})
+    # Taken before the sends returned: nothing queued for the channel's own reader.
+    assert [m["n"] for m in taker.taken] == [1, 2]
+    assert channel not in layer.channels
+    layer.detach(channel)
+    await layer.group_send("g", {"type": "m", "n": 3})
+    assert (await receive(layer, channel))["n"] == 3
+
+
+@pytest.mark.asyncio
+async def test_a_busy_receiver_gets_the_next_messages_queued_in_order() -> None:
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    taker = Taker()
+    taker.gate = asyncio.Event()
+    layer.attach(channel, taker)
+    await layer.group_add("g", channel)
+    first = asyncio.create_task(layer.group_send("g", {"type": "m", "n": 1}))
+    await asyncio.sleep(0)  # the first is being taken (suspended in take)
+    assert taker.busy
+    await layer.group_send("g", {"type": "m", "n": 2})
+    taker.gate.set()
+    await first
+    # The second was queued (the receiver was busy), and later messages queue behind it
+    # even once the receiver is free, so they keep their order.
+    await layer.group_send("g", {"type": "m", "n": 3})
+    assert [m["n"] for m in taker.taken] == [1]
+    assert (await receive(layer, channel))["n"] == 2
+    assert (await receive(layer, channel))["n"] == 3
+
+
 @pytest.mark.asyncio
 async def test_sending_does_not_visit_other_channels() -> None:
     """A send costs the same with 1 or 1,000 other channels holding messages."""
