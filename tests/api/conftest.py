@@ -11,7 +11,8 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from accounts import api_tokens
-from tests.api.v1_server import v1  # noqa: F401  (fixture: /v1's live daphne, per module)
+from tests.api.live import api_server  # noqa: F401  (fixture: /api/v1 live, per session)
+from tests.api.v1_server import v1  # noqa: F401  (fixture: /v1's live daphne, per session)
 from tests.upstream import fake_upstream_server  # noqa: F401  (fixture)
 
 ALL_SCOPES = ["chat", "models:read", "conversations:read", "conversations:write", "usage:read"]

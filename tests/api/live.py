@@ -1,13 +1,17 @@
-"""A real daphne serving /api/v1 on its own SQLite database, with a token for alice."""
+"""A real daphne serving /api/v1 on its own SQLite database, with a token for alice: one
+for the session (api_server), shared by the modules that need the same one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.servers import Daphne, app_env, copy_database, manage
+from tests.upstream import FakeUpstream
 
 MINT = (
     "from accounts import api_tokens; from django.contrib.auth import get_user_model; "
@@ -41,3 +45,25 @@ def start(
     copy_database(alices_database, directory)
     token = mint_token(env)
     return Live(Daphne(env, directory / "daphne.log"), token)
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    static_root: Path,
+    alices_database: Path,
+    fake_upstream_server: FakeUpstream,
+) -> Iterator[Live]:
+    """/api/v1 live, for tests/api/test_events_live.py and test_schemathesis.py (a start is
+    two Django starts, several seconds): pings every 0.3 s, so a test waits out several
+    quickly. A test makes the conversations it reads; schemathesis' generated requests
+    (after test_events_live.py's, in file order) may touch any of them."""
+    started = start(
+        tmp_path_factory.mktemp("api-live"),
+        static_root,
+        alices_database,
+        fake_upstream_server.base_url,
+        API_SSE_PING_SECONDS="0.3",
+    )
+    yield started
+    started.server.stop()

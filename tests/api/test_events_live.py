@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,22 +21,9 @@ from tests.upstream import FakeUpstream, expected_text
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    static_root: Path,
-    alices_database: Path,
-    fake_upstream_server: FakeUpstream,
-) -> Iterator[live.Live]:
-    started = live.start(
-        tmp_path_factory.mktemp("api-live"),
-        static_root,
-        alices_database,
-        fake_upstream_server.base_url,
-        API_SSE_PING_SECONDS="0.3",
-    )
-    yield started
-    started.server.stop()
+@pytest.fixture
+def server(api_server: live.Live) -> live.Live:
+    return api_server
 
 
 def new_conversation(api: httpx.Client) -> int:

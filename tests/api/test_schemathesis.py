@@ -8,8 +8,6 @@ only whitespace, a model this user may not use, a title that shows nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +18,6 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api import live
-from tests.upstream import FakeUpstream
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +25,14 @@ EXAMPLES = 12
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    static_root: Path,
-    alices_database: Path,
-    fake_upstream_server: FakeUpstream,
-) -> Iterator[live.Live]:
-    started = live.start(
-        tmp_path_factory.mktemp("api-schemathesis"),
-        static_root,
-        alices_database,
-        fake_upstream_server.base_url,
-    )
+def server(api_server: live.Live) -> live.Live:
     # A conversation with an answer, so small generated ids also reach an owner's path.
-    with started.client() as api:
+    with api_server.client() as api:
         conversation = api.post("/conversations", json={"title": "fuzzed"}).json()["id"]
         api.post(
             f"/conversations/{conversation}/messages", json={"text": "[[fake tokens=3]]"}
         ).raise_for_status()
-    yield started
-    started.server.stop()
+    return api_server
 
 
 def test_every_operation_answers_within_its_schema(server: live.Live) -> None:

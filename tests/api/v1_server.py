@@ -1,8 +1,11 @@
 """A live daphne for the /v1 tests, on its own SQLite database, with the fake upstream.
 
-One server per module (each start is a few seconds): the tokens and users the tests need
-are made once, in one `manage.py shell` (their secrets come back as JSON), and the
-tests read the usage ledger straight from the server's SQLite file.
+One server for the session, shared by the modules that test /v1 (each start is a few
+seconds): the tokens and users the tests need are made once, in one `manage.py shell`
+(their secrets come back as JSON), and the tests read the usage ledger straight from the
+server's SQLite file. So that modules can share it, a test counts what it caused (rows,
+upstream requests) from a `before`, and a token whose quota a test spends (limited,
+carol, erin, frank) is used by that test alone.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ class V1Server:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def v1(
     tmp_path_factory: pytest.TempPathFactory,
     alices_database: Path,

@@ -4,10 +4,11 @@ and axe-core's check."""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
-from tests.servers import Daphne, app_env, manage
+from tests.servers import Daphne, app_env, copy_database, manage
 
 TIMEOUT_MS = 20_000
 USERNAME, PASSWORD = "carol", "carol-e2e-password-7"
@@ -53,6 +54,12 @@ def sign_in(page: Any, username: str = USERNAME, password: str = PASSWORD) -> No
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+# Per app and user, the cookies of a session signed in through the login page: the page
+# fixtures start from them instead of signing in again (each sign-in is the login page, a
+# PBKDF2 hash the server makes on purpose slow, and a redirect: about a second here).
+_SESSIONS: weakref.WeakKeyDictionary[Daphne, dict[str, list[Any]]] = weakref.WeakKeyDictionary()
+
+
 def open_page(
     browser: Any,
     app: Daphne,
@@ -60,17 +67,33 @@ def open_page(
     username: str | None = USERNAME,
     password: str = PASSWORD,
     init_script: str | None = None,
+    reuse_session: bool = False,
     **options: Any,
 ) -> Any:
-    """A watched page in a new context, signed in unless username is None."""
+    """A watched page in a new context, signed in unless username is None, on the home page.
+
+    reuse_session: the new context gets the cookies of this user's last sign-in on this
+    app (only them: no local storage), if that session is still signed in; otherwise it
+    signs in through the login page as without it. For the page fixtures, whose tests are
+    not about the session; another device of the same user (a test's own open_page) must
+    sign in for real and leave it False.
+    """
     options.setdefault("viewport", DESKTOP)
     context = new_context(browser, app, **options)
     if init_script:
         context.add_init_script(init_script)
     page = context.new_page()
     watch(page)
-    if username is not None:
-        sign_in(page, username, password)
+    if username is None:
+        return page
+    sessions = _SESSIONS.setdefault(app, {})
+    if reuse_session and username in sessions:
+        context.add_cookies(sessions[username])
+        page.goto("/")
+        if "/accounts/login/" not in page.url:
+            return page
+    sign_in(page, username, password)
+    sessions[username] = context.cookies()
     return page
 
 
@@ -112,10 +135,43 @@ def share_token(page: Any) -> str:
     )
 
 
-def start_app(data_dir: Path, static_root: Path, *, users: bool = True, **extra: str) -> Daphne:
+def prepare_databases(directory: Path) -> tuple[Path, Path]:
+    """Two migrated SQLite databases, made in one Django start: (with USERNAME and ADMIN,
+    with no account). An app copies one (start_app's database) instead of migrating its
+    own: migrate and the users' creation were two Django starts, ~4 s, per app."""
+    empty, with_users = directory / "empty.sqlite3", directory / "users.sqlite3"
+    env = app_env(directory)
+    manage(
+        env,
+        "shell",
+        "-c",
+        "import shutil; from django.core.management import call_command; "
+        "from django.db import connections; "
+        "call_command('migrate', interactive=False, verbosity=0); "
+        "connections.close_all(); "
+        f"shutil.copyfile({env['DATABASE_URL'].removeprefix('sqlite:///')!r}, {str(empty)!r}); "
+        "from django.contrib.auth import get_user_model; User = get_user_model(); "
+        f"User.objects.create_user({USERNAME!r}, password={PASSWORD!r}); "
+        f"User.objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r}); "
+        "connections.close_all(); "
+        f"shutil.copyfile({env['DATABASE_URL'].removeprefix('sqlite:///')!r}, "
+        f"{str(with_users)!r})",
+    )
+    return with_users, empty
+
+
+def start_app(
+    data_dir: Path,
+    static_root: Path,
+    *,
+    users: bool = True,
+    database: Path | None = None,
+    **extra: str,
+) -> Daphne:
     """daphne as in production (DEBUG off, collectstatic's hashed names, so the import map
-    points at hashed modules; the finders serve anything collectstatic missed), on a
-    migrated database with USERNAME and ADMIN unless users is False."""
+    points at hashed modules; the finders serve anything collectstatic missed), on a copy
+    of database (the e2e_database or fresh_database fixture) if given, else on a database
+    migrated here, with USERNAME and ADMIN unless users is False."""
     env = app_env(
         data_dir,
         static_root,
@@ -124,6 +180,9 @@ def start_app(data_dir: Path, static_root: Path, *, users: bool = True, **extra:
         DEBUG="false",
         **extra,
     )
+    if database is not None:
+        copy_database(database, data_dir)
+        return Daphne(env, data_dir / "daphne.log")
     manage(env, "migrate", "--noinput", "-v", "0")
     if users:
         manage(

@@ -1,5 +1,6 @@
 """Fixtures of the browser suites: one Debian Chromium for the session, and per test module
-a fake upstream and a real daphne on its own SQLite database.
+a fake upstream and a real daphne on its own SQLite database (a copy of one migrated once
+per session: e2e_database).
 
 A module tunes its app with two module-level names: UPSTREAM_SHOWCASE = True (the fake
 model's answers also show a table and math) and APP_ENV (extra environment for the app).
@@ -17,7 +18,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browsing import ADMIN, ADMIN_PASSWORD, close_page, open_page, start_app
+from tests.e2e.browsing import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    close_page,
+    open_page,
+    prepare_databases,
+    start_app,
+)
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne
 from tests.upstream import FakeUpstream
 
@@ -46,6 +54,24 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return prepare_databases(tmp_path_factory.mktemp("e2e-databases"))
+
+
+@pytest.fixture(scope="session")
+def e2e_database(_databases: tuple[Path, Path]) -> Path:
+    """A migrated SQLite database with USERNAME and ADMIN, made once per session: every
+    app starts on a copy of it (start_app's database)."""
+    return _databases[0]
+
+
+@pytest.fixture(scope="session")
+def fresh_database(_databases: tuple[Path, Path]) -> Path:
+    """The same, with no account yet (a fresh install)."""
+    return _databases[1]
+
+
 @pytest.fixture(scope="module")
 def upstream(request: pytest.FixtureRequest) -> Iterator[FakeUpstream]:
     with FakeUpstream(showcase=getattr(request.module, "UPSTREAM_SHOWCASE", False)) as server:
@@ -58,10 +84,12 @@ def app(
     tmp_path_factory: pytest.TempPathFactory,
     upstream: FakeUpstream,
     static_root: Path,
+    e2e_database: Path,
 ) -> Iterator[Daphne]:
     server = start_app(
         tmp_path_factory.mktemp("e2e-app"),
         static_root,
+        database=e2e_database,
         OPENAI_API_BASE_URL=upstream.base_url,
         **getattr(request.module, "APP_ENV", {}),
     )
@@ -73,9 +101,12 @@ def app(
 
 @pytest.fixture
 def page(browser: Any, app: Daphne) -> Iterator[Any]:
-    """A page signed in as USERNAME (desktop size, clipboard allowed); an uncaught script
-    error or a CSP violation fails the test."""
-    page = open_page(browser, app, permissions=["clipboard-read", "clipboard-write"])
+    """A page signed in as USERNAME (desktop size, clipboard allowed) on the home page, in a
+    session the module's earlier page fixtures may have used (open_page's reuse_session);
+    an uncaught script error or a CSP violation fails the test."""
+    page = open_page(
+        browser, app, permissions=["clipboard-read", "clipboard-write"], reuse_session=True
+    )
     yield page
     close_page(page, app)
 
@@ -83,6 +114,6 @@ def page(browser: Any, app: Daphne) -> Iterator[Any]:
 @pytest.fixture
 def admin_page(browser: Any, app: Daphne) -> Iterator[Any]:
     """The same, signed in as the superuser ADMIN."""
-    page = open_page(browser, app, username=ADMIN, password=ADMIN_PASSWORD)
+    page = open_page(browser, app, username=ADMIN, password=ADMIN_PASSWORD, reuse_session=True)
     yield page
     close_page(page, app)

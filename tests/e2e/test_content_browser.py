@@ -95,7 +95,7 @@ BLOCKED_STYLE = "Applying inline style violates"
 def page(browser: Any, app: Daphne) -> Iterator[Any]:
     """A signed-in page that remembers every forbidden element (WATCH_SCRIPT); a CSP
     violation or an uncaught script error fails the test."""
-    page = open_page(browser, app, init_script=WATCH_SCRIPT)
+    page = open_page(browser, app, init_script=WATCH_SCRIPT, reuse_session=True)
     yield page
     close_page(page, app, ignore=(BLOCKED_STYLE,) if getattr(page, "hostile_styles", False) else ())
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import SIZES, new_context, open_page, share_token, sign_in, watch
+from tests.e2e.browsing import SIZES, USERNAME, open_page, share_token
 from tests.servers import Daphne
 
 pytestmark = pytest.mark.e2e
@@ -49,15 +49,18 @@ def shoot(
     """Screenshots of one state at both sizes in both colour schemes, no CSP error."""
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            context = new_context(browser, app, viewport=viewport, color_scheme=scheme)
-            p = context.new_page()
-            errors = watch(p)
-            if signed_in:
-                sign_in(p)
+            p = open_page(
+                browser,
+                app,
+                username=USERNAME if signed_in else None,
+                reuse_session=True,
+                viewport=viewport,
+                color_scheme=scheme,
+            )
             setup(p, size)
             p.screenshot(path=str(shots / f"{name}-{size}-{scheme}.png"))
-            context.close()
-            assert not errors, errors
+            p.context.close()
+            assert not p.errors, p.errors
 
 
 def test_import_of_a_chatgpt_web_history_shows_its_conversations_and_error(

@@ -36,7 +36,7 @@ ANSWER = (
 
 @pytest.fixture
 def page(browser: Any, app: Daphne) -> Iterator[Any]:
-    page = open_page(browser, app)
+    page = open_page(browser, app, reuse_session=True)
     crashes: list[str] = []
     page.on("crash", lambda _page: crashes.append("crashed"))
     page.crashes = crashes

@@ -69,9 +69,11 @@ class Visit:
 
 
 @pytest.fixture(scope="module")
-def fresh_app(tmp_path_factory: pytest.TempPathFactory, static_root: Path) -> Iterator[Daphne]:
+def fresh_app(
+    tmp_path_factory: pytest.TempPathFactory, static_root: Path, fresh_database: Path
+) -> Iterator[Daphne]:
     """A fresh install: no account yet, sign-up off."""
-    server = start_app(tmp_path_factory.mktemp("e2e-fresh"), static_root, users=False)
+    server = start_app(tmp_path_factory.mktemp("e2e-fresh"), static_root, database=fresh_database)
     try:
         yield server
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import SIZES, new_context, sign_in, watch
+from tests.e2e.browsing import SIZES, new_context, open_page, sign_in
 from tests.servers import Daphne
 from tests.upstream import expected_text, expected_thinking
 
@@ -82,10 +82,9 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path) -> None:
 
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            context = new_context(browser, app, viewport=viewport, color_scheme=scheme)
-            p = context.new_page()
-            errors = watch(p)
-            sign_in(p)
+            p = open_page(browser, app, reuse_session=True, viewport=viewport, color_scheme=scheme)
+            errors = p.errors
+            context = p.context
             p.goto(chat_url)
             first = p.locator(".msg-assistant").first
             first.locator("[data-thinking] summary").click()

@@ -134,6 +134,7 @@ def test_screenshots(browser: Any, app: Daphne, dora: None, shots: Path, scheme:
             app,
             username=DORA,
             password=DORA_PASSWORD,
+            reuse_session=True,
             viewport=viewport,
             color_scheme=scheme,
         )
