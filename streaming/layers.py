@@ -265,26 +265,11 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc
     is on its way go out together as the next (one pipeline, in order, no transaction);
     alone, a publish goes at once as a plain PUBLISH (a pipeline of one costs more).
     group_send returns once its message is published, and raises what Redis raised.
-
-    A socket may attach itself as its channel's direct receiver, as on the embedded
-    layer: what the shard's reader gets for it is then handed over in the reader's task
-    (decoded once for all the receivers of a group message) instead of queued for the
-    socket's own task, on the same conditions (nothing queued for it, not busy).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._batches: dict[Any, _PublishBatch] = {}
-
-    def attach(self, channel: str, receiver: DirectReceiver) -> None:
-        layer = self._get_layer()
-        direct = getattr(layer, "_chatweb_direct", None)
-        if direct is None:
-            direct = layer._chatweb_direct = {}
-        direct[channel] = receiver
-
-    def detach(self, channel: str) -> None:
-        getattr(self._get_layer(), "_chatweb_direct", {}).pop(channel, None)
 
     def _get_layer(self) -> Any:
         layer = super()._get_layer()
@@ -327,37 +312,6 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]
         if self._subscribed is not None:
             self._subscribed.set()
 
-    async def _deliver(self, message: dict[str, Any]) -> None:
-        """channels-redis's _receive_message (queue the data for each local channel it is
-        for), with attached receivers (PipelinedPubSubChannelLayer.attach) handed it
-        directly when they can take it."""
-        layer = self.channel_layer
-        direct: dict[str, DirectReceiver] | None = getattr(layer, "_chatweb_direct", None)
-        if not direct:
-            self._receive_message(message)
-            return
-        name, data = message["channel"], message["data"]
-        if isinstance(name, bytes):
-            name = name.decode()
-        if name in layer.channels:
-            targets = [name]
-        elif name in layer.groups:
-            targets = [channel for channel in layer.groups[name] if channel in layer.channels]
-        else:
-            return
-        takers: list[DirectReceiver] = []
-        for channel in targets:
-            queue = layer.channels[channel]
-            receiver = direct.get(channel)
-            if receiver is not None and queue.empty() and receiver.can_take():
-                takers.append(receiver)
-            else:
-                queue.put_nowait(data)
-        if takers:
-            decoded = layer.channel_layer.deserialize(data)
-            for receiver in takers:
-                await receiver.take(decoded)
-
     async def _do_receiving(self) -> None:
         while True:
             try:
@@ -365,8 +319,7 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]
                     message = await self._pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=0.1
                     )
-                    if message is not None:
-                        await self._deliver(message)
+                    self._receive_message(message)
                 else:
                     self._subscribed = asyncio.Event()
                     with contextlib.suppress(TimeoutError):
