@@ -82,6 +82,9 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.groups: dict[str, dict[str, float]] = {}
         self._memberships: dict[str, set[str]] = {}
         self._direct: dict[str, DirectReceiver] = {}
+        # Attached channels whose reader was handed a message it has not resumed with yet:
+        # a later one must not overtake it by the direct way.
+        self._handed: set[str] = set()
 
     # --- Direct receivers -------------------------------------------------------------
 
@@ -92,10 +95,11 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     def detach(self, channel: str) -> None:
         self._direct.pop(channel, None)
+        self._handed.discard(channel)
 
     def _taker(self, channel: str) -> DirectReceiver | None:
         receiver = self._direct.get(channel)
-        if receiver is None or not receiver.can_take():
+        if receiver is None or channel in self._handed or not receiver.can_take():
             return None
         box = self.channels.get(channel)
         return receiver if box is None or not box.messages else None
@@ -127,8 +131,11 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         box.waiters.append(waiter)
         try:
-            return await waiter
+            message = await waiter
+            self._handed.discard(channel)
+            return message
         except asyncio.CancelledError:
+            self._handed.discard(channel)
             if waiter.done() and not waiter.cancelled():
                 # Handed a message, then cancelled before running: give it back, first
                 # in line, so a cancelled receive never loses a message.
@@ -154,6 +161,8 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             waiter = box.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(message)
+                if channel in self._direct:
+                    self._handed.add(channel)
                 return True
         self._expire(channel, box, now)
         if len(box.messages) >= self.get_capacity(channel):
@@ -244,6 +253,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def flush(self) -> None:
         self._direct = {}
+        self._handed = set()
         for box in self.channels.values():
             for waiter in box.waiters:
                 waiter.cancel()

@@ -291,6 +291,27 @@ async def test_a_busy_receiver_gets_the_next_messages_queued_in_order() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_message_handed_to_the_reader_is_not_overtaken_by_a_direct_one() -> None:
+    """The receiver was busy, so a message went to its own reader (waiting in receive);
+    until that reader resumes with it, the next message must queue behind it."""
+    layer = EmbeddedChannelLayer()
+    channel = await layer.new_channel()
+    taker = Taker()
+    layer.attach(channel, taker)
+    reader = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0)  # the reader waits
+    taker.busy = True
+    await layer.send(channel, {"type": "m", "n": 1})  # handed to the waiting reader
+    taker.busy = False
+    await layer.send(channel, {"type": "m", "n": 2})  # must not go direct before 1 is read
+    assert taker.taken == []
+    assert (await reader)["n"] == 1
+    assert (await receive(layer, channel))["n"] == 2
+    await layer.send(channel, {"type": "m", "n": 3})  # the reader has resumed: direct again
+    assert [m["n"] for m in taker.taken] == [3]
+
+
+@pytest.mark.asyncio
 async def test_sending_does_not_visit_other_channels() -> None:
     """A send costs the same with 1 or 1,000 other channels holding messages."""
     layer = EmbeddedChannelLayer(expiry=0.05)
