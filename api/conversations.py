@@ -23,7 +23,7 @@ from api.events import localized
 from api.schemas import Id
 from api.v1 import caller_of
 from catalog import config as catalog
-from conversations import actions, search, transfer
+from conversations import actions, organise, search, transfer
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message
 from realtime.codes import ProtocolError
@@ -187,7 +187,7 @@ async def get_conversation(request: HttpRequest, conversation_id: Id) -> Any:
 
 def _rename(user: Any, conversation_id: int, title: str) -> Conversation:
     conversation = _owned(user, conversation_id)
-    actions.rename(conversation=conversation, title=title)
+    organise.rename(conversation=conversation, title=title)
     return conversation
 
 
@@ -206,7 +206,7 @@ async def rename_conversation(
 
 
 def _delete(user: Any, conversation_id: int) -> None:
-    actions.delete_conversation(conversation=_owned(user, conversation_id))
+    organise.delete_conversation(conversation=_owned(user, conversation_id))
 
 
 @router.delete(

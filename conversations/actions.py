@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,12 +23,11 @@ from accounts.models import settings_for
 from catalog import clock, quotas
 from catalog import config as catalog
 from chatweb import visibility
-from conversations import markdown
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
-from realtime import events, instances
+from realtime import events
 from realtime.codes import ProtocolError
-from realtime.publish import publish, stop_answers
+from realtime.publish import publish
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -136,6 +135,11 @@ def _new_answer(
     conversation.save(update_fields=["current_leaf", "updated_at", "model", "title"])
     publish(conversation.pk, events.message_frame(answer.as_event()))
     return answer
+
+
+def temporary_expiry() -> dt.datetime:
+    """When a temporary chat started now is deleted."""
+    return clock.now() + dt.timedelta(hours=settings.TEMPORARY_CHAT_HOURS)
 
 
 def start_conversation(
@@ -370,88 +374,6 @@ def rate_answer(*, conversation: Conversation, message_id: object, rating: objec
     return message
 
 
-def rename(*, conversation: Conversation, title: object) -> None:
-    # A title of characters that show nothing (by Unicode property) is empty.
-    if not isinstance(title, str) or visibility.is_blank(clean_text(title)):
-        raise ActionError("empty_title", _("A title cannot be empty."))
-    conversation.title = title_from_text(title)
-    conversation.save(update_fields=["title"])
-    publish(conversation.pk, events.title_frame(conversation.pk, conversation.title))
-
-
-def _flag(value: object, name: str) -> bool:
-    if value in ("true", True):
-        return True
-    if value in ("false", False):
-        return False
-    raise ActionError("bad_flag", _("%(name)s must be true or false.") % {"name": name})
-
-
-def set_pinned(*, conversation: Conversation, pinned: object) -> None:
-    """Pin it to the top of the sidebar, or unpin it; an archived one is restored too."""
-    conversation.pinned = _flag(pinned, "pinned")
-    if conversation.pinned:
-        conversation.archived = False
-    conversation.save(update_fields=["pinned", "archived"])
-
-
-def set_archived(*, conversation: Conversation, archived: object) -> None:
-    """Archive it (out of the sidebar, still searchable; unpinned) or restore it."""
-    conversation.archived = _flag(archived, "archived")
-    if conversation.archived:
-        conversation.pinned = False
-    conversation.save(update_fields=["pinned", "archived"])
-
-
-def archive_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
-    """Archive every conversation of the user still in the sidebar. Returns how many."""
-    return (
-        Conversation.objects.for_user(user)
-        .filter(archived=False)
-        .update(archived=True, pinned=False)
-    )
-
-
-def delete_conversation(*, conversation: Conversation) -> None:
-    """Delete it with its messages; a running answer is stopped (no more tokens paid for)."""
-    conversation_id = conversation.pk
-    with transaction.atomic():
-        conversation.delete()
-
-        stop_answers([conversation_id])
-
-
-def temporary_expiry() -> dt.datetime:
-    """When a temporary chat started now is deleted."""
-    return clock.now() + dt.timedelta(hours=settings.TEMPORARY_CHAT_HOURS)
-
-
-def purge_temporary(*, now: dt.datetime | None = None) -> int:
-    """Delete the temporary chats whose time is up, with their messages; how many.
-
-    Running answers in them are stopped. The usage ledger (catalog.models.UsageRecord)
-    has no foreign key to conversations, so what their answers cost stays counted.
-    Run by every server process's heartbeat (streaming.heartbeat) and `manage.py
-    purge_temporary`.
-    """
-    with transaction.atomic():
-        ids = list(Conversation.objects.expired(now or clock.now()).values_list("pk", flat=True))
-        if ids:
-            Conversation.objects.filter(pk__in=ids).delete()
-            stop_answers(ids)
-    return len(ids)
-
-
-def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
-    """Delete every conversation of the user; running answers are stopped. Returns how many."""
-    with transaction.atomic():
-        ids = list(Conversation.objects.for_user(user).values_list("pk", flat=True))
-        Conversation.objects.filter(pk__in=ids).delete()
-
-        stop_answers(ids)
-    return len(ids)
-
-
 def update_settings(
     *,
     conversation: Conversation,
@@ -471,52 +393,3 @@ def update_settings(
     conversation.save(
         update_fields=["model", "context_enabled", "instructions_enabled", "system_prompt"]
     )
-
-
-def end_abandoned(message: Message) -> bool:
-    """Mark an answer whose process is gone as interrupted, keeping its checkpointed text.
-
-    Returns False if the answer was no longer live (someone else ended it first).
-    """
-    updated = Message.objects.end_interrupted(message, html=markdown.render(message.content))
-    if updated:
-        message.refresh_from_db()
-        publish(message.conversation_id, events.done_frame(message.as_event()))
-    return bool(updated)
-
-
-def is_abandoned(message: Message, *, running_here: bool) -> bool:
-    """A live answer whose process is gone.
-
-    Streaming under this instance's name but not running here: this process restarted.
-    Otherwise: its instance's heartbeat lapsed and it has not checkpointed since, or its
-    process stopped checkpointing (it heartbeats while the model is silent) for
-    STREAM_STALE_SECONDS.
-    """
-    if not message.is_live:
-        return False
-    if (
-        message.status == Message.Status.STREAMING
-        and message.worker == settings.INSTANCE_ID
-        and not running_here
-    ):
-        return True
-    quiet = timezone.now() - message.updated_at
-    if quiet > dt.timedelta(seconds=instances.ttl()) and not instances.is_alive(message.worker):
-        return True  # its instance stopped beating (realtime.instances)
-    return quiet > dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-
-
-def recover_interrupted(*, instance_id: str) -> int:
-    """At start-up: end the answers this instance left live, and any gone stale elsewhere."""
-    stale_before = timezone.now() - dt.timedelta(seconds=settings.STREAM_STALE_SECONDS)
-    candidates = Message.objects.filter(status__in=Message.LIVE).filter(
-        Q(worker=instance_id) | Q(updated_at__lt=stale_before)
-    )
-    count = 0
-    for message in candidates:
-        if end_abandoned(message):
-            count += 1
-    if count:
-        log.warning("Marked %d answer(s) left streaming by a stopped server as interrupted.", count)
-    return count

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import actions
+from conversations import actions, organise
 from conversations.models import Conversation
 from conversations.views import get_conversation_for_user
 
@@ -35,9 +35,9 @@ def _flagged(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         if field == "pinned":
-            actions.set_pinned(conversation=conversation, pinned=request.POST.get(field))
+            organise.set_pinned(conversation=conversation, pinned=request.POST.get(field))
         else:
-            actions.set_archived(conversation=conversation, archived=request.POST.get(field))
+            organise.set_archived(conversation=conversation, archived=request.POST.get(field))
     except actions.ActionError as exc:
         if wants_json:
             return JsonResponse(
@@ -92,7 +92,7 @@ def archive_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def archive_all(request: HttpRequest) -> HttpResponse:
-    count = actions.archive_all_conversations(user=request.user)
+    count = organise.archive_all_conversations(user=request.user)
     flash.info(
         request,
         ngettext("Archived %(count)d conversation.", "Archived %(count)d conversations.", count)

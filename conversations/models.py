@@ -88,7 +88,7 @@ class Conversation(models.Model):
     importing = models.BooleanField(_("being imported"), default=False, editable=False)
     # Set only on a temporary chat (started with the new-chat page's toggle): kept out of
     # the sidebar, search and exports, and deleted with its messages at this time
-    # (conversations.actions.purge_temporary). Null: an ordinary conversation, kept.
+    # (conversations.organise.purge_temporary). Null: an ordinary conversation, kept.
     expires_at = models.DateTimeField(
         _("temporary: deleted at"), null=True, blank=True, db_index=True, editable=False
     )

@@ -152,7 +152,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
             model=plan.model,
             system_prompt=plan.system_prompt,
             context_enabled=plan.context_enabled,
-            # Archiving unpins (actions.set_archived): a file saying both is archived.
+            # Archiving unpins (organise.set_archived): a file saying both is archived.
             pinned=plan.pinned and not plan.archived,
             archived=plan.archived,
             instructions_enabled=plan.instructions_enabled,

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import settings_for
 from accounts.views import needs_setup
 from catalog import config as catalog
-from conversations import actions, search
+from conversations import actions, organise, search
 from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message
 
@@ -267,7 +267,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, pk)
     try:
-        actions.rename(conversation=conversation, title=request.POST.get("title", ""))
+        organise.rename(conversation=conversation, title=request.POST.get("title", ""))
     except actions.ActionError as exc:
         flash.error(request, exc.message)
     return redirect("conversation", pk=pk)
@@ -277,7 +277,7 @@ def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete it; the page you were on stays, unless it was this conversation."""
-    actions.delete_conversation(conversation=get_conversation_for_user(request, pk))
+    organise.delete_conversation(conversation=get_conversation_for_user(request, pk))
     back = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -290,7 +290,7 @@ def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_delete_all(request: HttpRequest) -> HttpResponse:
-    count = actions.delete_all_conversations(user=request.user)
+    count = organise.delete_all_conversations(user=request.user)
     flash.info(request, f"Deleted {count} conversation{'' if count == 1 else 's'}.")
     return redirect("home")
 

@@ -27,5 +27,5 @@ def beat() -> None:
 def is_alive(instance_id: str) -> bool:
     """False once the instance's heartbeat has lapsed. This process is always alive; an
     instance that never beat (no server process) counts as dead, so callers also require
-    its answers to be older than ttl() (conversations.actions.is_abandoned)."""
+    its answers to be older than ttl() (conversations.recovery.is_abandoned)."""
     return instance_id == settings.INSTANCE_ID or cache.get(_key(instance_id)) is not None

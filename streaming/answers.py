@@ -21,7 +21,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from conversations import actions
+from conversations import actions, recovery
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message
 from realtime import events
@@ -393,7 +393,7 @@ def _ended(message: Message) -> MessageData | None:
 def _unless_abandoned(message: Message | None) -> Message | None:
     """End the answer first if its process is gone; return it as it now stands."""
     running_here = message is not None and registry.is_running(message.pk)
-    if message is not None and actions.is_abandoned(message, running_here=running_here):
-        actions.end_abandoned(message)
+    if message is not None and recovery.is_abandoned(message, running_here=running_here):
+        recovery.end_abandoned(message)
         message.refresh_from_db()
     return message

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from conversations import actions
+from conversations import organise, recovery
 from conversations.models import Message
 from realtime import events, instances
 from realtime.publish import close_sockets
@@ -49,7 +49,7 @@ def beat_and_sweep() -> int:
         for message in Message.objects.filter(
             status__in=Message.LIVE, worker=worker, updated_at__lt=stale_before
         ):
-            if actions.end_abandoned(message):
+            if recovery.end_abandoned(message):
                 ended += 1
     if ended:
         log.warning("Ended %d answer(s) of server process(es) that stopped beating.", ended)
@@ -57,7 +57,7 @@ def beat_and_sweep() -> int:
 
 
 def purge_temporary() -> int:
-    purged = actions.purge_temporary()
+    purged = organise.purge_temporary()
     if purged:
         log.info("Deleted %d temporary chat(s) whose time was up.", purged)
     return purged

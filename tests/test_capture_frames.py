@@ -8,14 +8,14 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from conversations import actions
+from conversations import organise
 from realtime import events
 
 
 @pytest.mark.django_db
 def test_it_records_the_frames_an_action_publishes_at_commit(conversation, capture_frames):
     with capture_frames() as captured:
-        actions.rename(conversation=conversation, title="Renamed")
+        organise.rename(conversation=conversation, title="Renamed")
         # Published after commit: nothing is sent while the transaction is open.
         assert captured.sent == []
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from conversations import actions, errors
+from conversations import actions, errors, organise, recovery
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Conversation, Message
 from realtime import events
@@ -153,7 +153,7 @@ def test_post_user_message_titles_an_empty_conversation(conversation):
 
 
 def test_post_user_message_keeps_the_title_of_a_started_conversation(answered):
-    actions.rename(conversation=answered, title="Arithmetic")
+    organise.rename(conversation=answered, title="Arithmetic")
 
     actions.post_user_message(conversation=answered, text="Something else entirely")
 
@@ -298,7 +298,7 @@ def test_regenerate_refuses_an_unknown_model(answered):
 
 
 def test_rename_sets_the_title(conversation):
-    actions.rename(conversation=conversation, title="  Trip   ideas ")
+    organise.rename(conversation=conversation, title="  Trip   ideas ")
 
     conversation.refresh_from_db()
     assert conversation.title == "Trip ideas"
@@ -307,7 +307,7 @@ def test_rename_sets_the_title(conversation):
 @pytest.mark.parametrize("title", ["", "   ", None])
 def test_rename_refuses_an_empty_title(conversation, title):
     with pytest.raises(ActionError) as caught:
-        actions.rename(conversation=conversation, title=title)
+        organise.rename(conversation=conversation, title=title)
 
     assert caught.value.code == "empty_title"
     conversation.refresh_from_db()
@@ -394,7 +394,7 @@ def _reloaded(message):
 
 
 def test_recover_interrupted_ends_this_instances_live_answers(streams):
-    actions.recover_interrupted(instance_id="web-1")
+    recovery.recover_interrupted(instance_id="web-1")
 
     mine = _reloaded(streams["mine"])
     assert mine.status == Message.Status.INTERRUPTED
@@ -407,7 +407,7 @@ def test_recover_interrupted_ends_this_instances_live_answers(streams):
 
 
 def test_recover_interrupted_leaves_another_instances_fresh_answer_alone(streams):
-    actions.recover_interrupted(instance_id="web-1")
+    recovery.recover_interrupted(instance_id="web-1")
 
     fresh = _reloaded(streams["fresh"])
     assert fresh.status == Message.Status.STREAMING
@@ -416,7 +416,7 @@ def test_recover_interrupted_leaves_another_instances_fresh_answer_alone(streams
 
 
 def test_recover_interrupted_ends_another_instances_stale_answer(streams):
-    actions.recover_interrupted(instance_id="web-1")
+    recovery.recover_interrupted(instance_id="web-1")
 
     stale = _reloaded(streams["stale"])
     assert stale.status == Message.Status.INTERRUPTED
@@ -424,7 +424,7 @@ def test_recover_interrupted_ends_another_instances_stale_answer(streams):
 
 
 def test_recover_interrupted_leaves_finished_answers_alone(streams):
-    actions.recover_interrupted(instance_id="web-1")
+    recovery.recover_interrupted(instance_id="web-1")
 
     finished = _reloaded(streams["finished"])
     assert finished.status == Message.Status.DONE
@@ -432,8 +432,8 @@ def test_recover_interrupted_leaves_finished_answers_alone(streams):
 
 
 def test_recover_interrupted_counts_what_it_ended(streams):
-    assert actions.recover_interrupted(instance_id="web-1") == 3
-    assert actions.recover_interrupted(instance_id="web-1") == 0
+    assert recovery.recover_interrupted(instance_id="web-1") == 3
+    assert recovery.recover_interrupted(instance_id="web-1") == 0
 
 
 def test_the_recover_streams_command_recovers_this_instance(streams):
@@ -450,22 +450,22 @@ def test_the_recover_streams_command_recovers_this_instance(streams):
 def test_end_abandoned_does_nothing_to_an_answer_that_already_ended(streams):
     finished = streams["finished"]
 
-    assert actions.end_abandoned(finished) is False
+    assert recovery.end_abandoned(finished) is False
     assert _reloaded(finished).status == Message.Status.DONE
 
 
 def test_an_answer_is_abandoned_only_when_live_and_past_the_stale_limit(streams):
-    assert actions.is_abandoned(streams["stale"], running_here=False) is True
-    assert actions.is_abandoned(streams["fresh"], running_here=False) is False
+    assert recovery.is_abandoned(streams["stale"], running_here=False) is True
+    assert recovery.is_abandoned(streams["fresh"], running_here=False) is False
     old_done = streams["finished"]
     old_done.updated_at = timezone.now() - timedelta(hours=1)
-    assert actions.is_abandoned(old_done, running_here=False) is False
+    assert recovery.is_abandoned(old_done, running_here=False) is False
 
 
 def test_this_instances_streaming_answer_not_running_here_is_abandoned_at_once(streams):
     # Daphne restarted without recover_streams: the answer is ours, fresh, but dead.
-    assert actions.is_abandoned(streams["mine"], running_here=False) is True
-    assert actions.is_abandoned(streams["mine"], running_here=True) is False
+    assert recovery.is_abandoned(streams["mine"], running_here=False) is True
+    assert recovery.is_abandoned(streams["mine"], running_here=True) is False
 
 
 # --- publishing -------------------------------------------------------------------------

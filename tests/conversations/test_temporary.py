@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import UserSettings
 from catalog import clock
 from catalog.models import UsageRecord
-from conversations import actions, sharing
+from conversations import actions, organise, sharing
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message, SharedLink
 from streaming import heartbeat
@@ -65,10 +65,10 @@ def test_the_purge_deletes_exactly_the_expired_ones_and_keeps_the_ledger(alice, 
     ledger_row(alice, later)
 
     with clock.frozen(NOON - dt.timedelta(seconds=1)):
-        assert actions.purge_temporary() == 0
+        assert organise.purge_temporary() == 0
     with clock.frozen(NOON):
         assert heartbeat.purge_temporary() == 1
-        assert actions.purge_temporary() == 0  # a second run finds nothing
+        assert organise.purge_temporary() == 0  # a second run finds nothing
 
     assert set(Conversation.objects.values_list("title", flat=True)) == {"later", "normal"}
     assert not Message.objects.filter(conversation_id=expired.pk).exists()

@@ -10,7 +10,7 @@ import pytest
 
 from accounts.models import UserSettings
 from chatweb.visibility import is_blank
-from conversations import actions, prompts, transfer
+from conversations import actions, organise, prompts, transfer
 from conversations.actions import ActionError
 from conversations.models import Conversation, Prompt
 from streaming.titles import clean_title
@@ -50,7 +50,7 @@ def test_renaming_to_an_invisible_title_is_refused_and_writes_nothing(conversati
     conversation.save(update_fields=["title"])
 
     with pytest.raises(ActionError) as caught:
-        actions.rename(conversation=conversation, title=title)
+        organise.rename(conversation=conversation, title=title)
 
     assert caught.value.code == "empty_title"
     conversation.refresh_from_db()
@@ -66,7 +66,7 @@ def test_the_rename_page_says_why(alice_client, conversation, title):
 
 
 def test_a_visible_title_with_invisible_characters_is_kept(conversation):
-    actions.rename(conversation=conversation, title="\u00adTrip\u200b ideas")
+    organise.rename(conversation=conversation, title="\u00adTrip\u200b ideas")
     conversation.refresh_from_db()
     assert conversation.title == "\u00adTrip\u200b ideas"
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations import actions
+from conversations import recovery
 from conversations.models import Message
 from realtime import instances
 from streaming import heartbeat
@@ -67,9 +67,9 @@ def test_a_sync_on_a_dead_instances_answer_ends_it_at_once(conversation, setting
     settings.INSTANCE_HEARTBEAT_SECONDS = 2
     settings.STREAM_STALE_SECONDS = 600
     answer = live_answer(conversation, worker="dead", quiet_s=10)
-    assert actions.is_abandoned(answer, running_here=False)
+    assert recovery.is_abandoned(answer, running_here=False)
     cache.set("chatweb:instance:dead", 1)
-    assert not actions.is_abandoned(answer, running_here=False)
+    assert not recovery.is_abandoned(answer, running_here=False)
 
 
 @pytest.mark.django_db(transaction=True)

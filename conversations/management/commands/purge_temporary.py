@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from conversations.actions import purge_temporary
+from conversations.organise import purge_temporary
 
 
 class Command(BaseCommand):

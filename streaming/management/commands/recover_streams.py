@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversations.actions import recover_interrupted
+from conversations.recovery import recover_interrupted
 from streaming import spill
 
 
