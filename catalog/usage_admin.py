@@ -1,0 +1,172 @@
+"""Quotas and the usage ledger in the admin: the ledger's totals and its CSV export."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import (
+    Quota,
+    UsageRecord,
+)
+
+# Cells a spreadsheet would run as a formula start with one of these (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "applies_to", "requests_per_hour", "tokens_per_day", "tokens_per_month",
+        "concurrent_answers",
+    )  # fmt: skip
+    list_select_related = ("user", "group")
+    raw_id_fields = ("user",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("user", "group"),
+                "description": _(
+                    "Choose a user, or a group, or neither for the site default. "
+                    "Empty limits inherit (user, then the user's groups, then the site default, "
+                    "then MAX_REQUEST_PER_HOUR); 0 means no limit."
+                ),
+            },
+        ),
+        (
+            _("Limits"),
+            {
+                "fields": (
+                    "requests_per_hour",
+                    "tokens_per_day",
+                    "tokens_per_month",
+                    "concurrent_answers",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description=_("applies to"))
+    def applies_to(self, obj: Quota) -> str:
+        if obj.user_id:
+            return gettext("user %(user)s") % {"user": obj.user}
+        if obj.group_id:
+            return gettext("group %(group)s") % {"group": obj.group}
+        return gettext("the whole site (default)")
+
+
+class UsageMonthFilter(admin.SimpleListFilter):
+    title = _("when")
+    parameter_name = "when"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("today", gettext("Today")), ("month", gettext("This month"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        from catalog import usage
+
+        if self.value() == "today":
+            return queryset.filter(created_at__gte=usage.day_start())
+        if self.value() == "month":
+            return queryset.filter(created_at__gte=usage.month_start())
+        return queryset
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "created_at", "username", "model", "kind", "api_token", "outcome",
+        "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
+    )  # fmt: skip
+    list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
+    search_fields = ("username", "model", "api_token")
+    date_hierarchy = "created_at"
+    change_list_template = "admin/catalog/usagerecord/change_list.html"
+    actions = ["export_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_view),
+                name="catalog_usagerecord_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            queryset = context["cl"].queryset.order_by()
+            context["totals_by_user"] = _totals(queryset, "username")
+            context["totals_by_model"] = _totals(queryset, "model")
+            context["totals"] = queryset.aggregate(
+                requests=Count("id"), prompt=Sum("prompt_tokens"),
+                completion=Sum("completion_tokens"), total=Sum("total_tokens"),
+            )  # fmt: skip
+            context["export_query"] = request.GET.urlencode()
+        return response
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        changelist = self.get_changelist_instance(request)
+        return usage_csv(changelist.get_queryset(request))
+
+    @admin.action(description=_("Export the selected records as CSV"))
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> HttpResponse:
+        return usage_csv(queryset)
+
+
+def _totals(queryset: QuerySet[UsageRecord], field: str) -> list[dict[str, Any]]:
+    return list(
+        queryset.values(field)
+        .annotate(
+            requests=Count("id"),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            total=Sum("total_tokens"),
+        )
+        .order_by("-total", field)
+    )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="chatweb-usage.csv"'
+    writer = csv.writer(response)
+    columns = [
+        "created_at", "username", "provider", "model", "kind", "outcome", "prompt_tokens",
+        "completion_tokens", "total_tokens", "estimated", "conversation_id", "message_id",
+        "api_token",
+    ]  # fmt: skip
+    writer.writerow(columns)
+    for record in queryset.order_by("created_at", "id").iterator():
+        row = [getattr(record, column) for column in columns]
+        row[0] = record.created_at.isoformat()
+        writer.writerow([_cell(value) for value in row])
+    return response
