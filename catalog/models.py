@@ -17,6 +17,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
+from catalog.usage_models import Quota as Quota
+from catalog.usage_models import UsageRecord as UsageRecord
 from modelclient.baseurl import normalize_base_url
 from modelclient.proxies import ProxyURL, ProxyURLError, parse_proxy_url
 
@@ -367,115 +369,3 @@ class SiteSettings(models.Model):
     def load(cls) -> SiteSettings:
         """The row, or an unsaved one with the defaults (reading never writes)."""
         return cls.objects.filter(pk=cls.ONLY).first() or cls(pk=cls.ONLY)
-
-
-class Quota(models.Model):
-    """Limits for one user, one group, or (neither) the whole site. Empty: inherit; 0: none.
-
-    Each limit is resolved on its own: the user's row, else the most generous of the
-    user's groups' rows, else the site row, else the environment (MAX_REQUEST_PER_HOUR).
-    """
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-        related_name="quota", verbose_name=_("user"),
-    )  # fmt: skip
-    group = models.OneToOneField(
-        Group,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="quota",
-        verbose_name=_("group"),
-    )
-    requests_per_hour = models.PositiveIntegerField(_("requests per hour"), null=True, blank=True)
-    tokens_per_day = models.PositiveIntegerField(_("tokens per day"), null=True, blank=True)
-    tokens_per_month = models.PositiveIntegerField(_("tokens per month"), null=True, blank=True)
-    concurrent_answers = models.PositiveIntegerField(_("answers at a time"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("quota")
-        verbose_name_plural = _("quotas")
-        constraints = [
-            models.CheckConstraint(
-                condition=~models.Q(user__isnull=False, group__isnull=False),
-                name="quota_for_user_or_group_or_site",
-            ),
-            models.UniqueConstraint(
-                fields=["user", "group"],
-                condition=models.Q(user__isnull=True, group__isnull=True),
-                name="one_site_quota",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        if self.user_id:
-            return f"Quota for user {self.user}"
-        if self.group_id:
-            return f"Quota for group {self.group}"
-        return "Site default quota"
-
-    def clean(self) -> None:
-        if self.user_id and self.group_id:
-            raise ValidationError(_("A quota is for a user or for a group, not both."))
-        if not self.user_id and not self.group_id:
-            others = Quota.objects.filter(user__isnull=True, group__isnull=True)
-            if others.exclude(pk=self.pk).exists():
-                raise ValidationError(
-                    _("There is already a site default quota (no user, no group): edit it.")
-                )
-
-
-class UsageRecord(models.Model):
-    """One upstream request and what it cost. No foreign key to conversations or messages,
-    so deleting a conversation (or a user) keeps the accounting."""
-
-    class Kind(models.TextChoices):
-        ANSWER = "answer", _("Answer")
-        CONTINUATION = "continuation", _("Continuation")
-        TITLE = "title", _("Title")
-        API = "api", _("API")
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="usage",
-        verbose_name=_("user"),
-    )
-    username = models.CharField(
-        _("username"), max_length=150, help_text=_("Kept when the user is deleted.")
-    )
-    conversation_id = models.BigIntegerField(_("conversation ID"), null=True, blank=True)
-    message_id = models.BigIntegerField(_("message ID"), null=True, blank=True)
-    # The public id (tok_…) of the API token that made the request, for `api` rows: a
-    # string, not a foreign key (accounts sits above catalog), kept when the token goes.
-    api_token = models.CharField(
-        _("API token"), max_length=40, blank=True, default="", db_index=True
-    )
-    provider = models.CharField(_("provider"), max_length=100)
-    model = models.CharField(
-        _("model"), max_length=200, help_text=_("The model's name in the catalog.")
-    )
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    outcome = models.CharField(
-        _("outcome"), max_length=16, help_text=_("done, stopped, error or interrupted")
-    )
-    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
-    completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
-    total_tokens = models.PositiveIntegerField(_("total tokens"), default=0)
-    estimated = models.BooleanField(
-        _("estimated"),
-        default=False,
-        help_text=_("The upstream reported no usage; Chatweb counted the tokens."),
-    )
-    created_at = models.DateTimeField(_("time"), default=clock.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "created_at"])]
-        verbose_name = _("usage record")
-        verbose_name_plural = _("usage records")
-
-    def __str__(self) -> str:
-        return f"{self.username} {self.model} {self.kind} {self.total_tokens}"
