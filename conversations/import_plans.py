@@ -1,8 +1,8 @@
 """Import, first half: a file checked whole and turned into plans before anything is
-written. Chatweb's own export (conversations/exporting.py's format: a round trip gives the
-same conversations, every branch included) or chatgpt-web's history file
+written. The checks both formats share, and chatgpt-web's history file
 (chat-store_<date>.json from its settings page: the localStorage wrapper
-{"data": {"active", "usingContext", "history": [...], "chat": [...]}, "expire": null}).
+{"data": {"active", "usingContext", "history": [...], "chat": [...]}, "expire": null});
+Chatweb's own export is planned by conversations/import_chatweb.py, on these checks.
 
 A malformed, truncated, too large or too deeply nested file, or one of more messages or
 characters than an import may write in a few seconds (IMPORT_MAX_MESSAGES,
@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -26,16 +26,9 @@ from conversations import fields
 from conversations.actions import ActionError
 from conversations.models import TITLE_MAX, Message
 
-if TYPE_CHECKING:
-    pass
-
-from conversations.exporting import FORMAT, VERSION
-
 MAX_DEPTH = 32
 MAX_CONVERSATIONS = 5_000
 MAX_TEXT_CHARS = 1_000_000
-FINISHED = {s.value for s in Message.Status} - {s.value for s in Message.LIVE}
-ROLES = {r.value for r in Message.Role}
 
 
 # --- Import: parsing ---------------------------------------------------------------------
@@ -118,7 +111,7 @@ def parse_document(raw: bytes) -> object:
     return document
 
 
-def _flag(value: object, what: str) -> bool:
+def read_flag(value: object, what: str) -> bool:
     """An optional true/false (absent: false)."""
     if value is None:
         return False
@@ -127,7 +120,7 @@ def _flag(value: object, what: str) -> bool:
     return value
 
 
-def _text(value: object, what: str) -> str:
+def read_text(value: object, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -140,29 +133,29 @@ def _text(value: object, what: str) -> str:
     return fields.clean_text(value)
 
 
-def _title(value: object, what: str) -> str:
-    title = " ".join(_text(value, what).split())[:TITLE_MAX]
+def read_title(value: object, what: str) -> str:
+    title = " ".join(read_text(value, what).split())[:TITLE_MAX]
     return _("Imported chat") if visibility.is_blank(title) else title
 
 
 # What a refusal names, in the reader's language: an entry of the file, or one of its
 # fields (the JSON key, which is the same in every language).
-def _chat_message(chat: int, message: int) -> str:
+def name_chat_message(chat: int, message: int) -> str:
     return _("Message %(message)s of chat %(chat)s") % {"message": message, "chat": chat}
 
 
-def _conversation(conversation: int) -> str:
+def name_conversation(conversation: int) -> str:
     return _("Conversation %(n)s") % {"n": conversation}
 
 
-def _conversation_message(conversation: int, message: int) -> str:
+def name_conversation_message(conversation: int, message: int) -> str:
     return _("Message %(message)s of conversation %(conversation)s") % {
         "message": message,
         "conversation": conversation,
     }
 
 
-def _field(owner: str, key: str) -> str:
+def name_field(owner: str, key: str) -> str:
     return _("%(owner)s's %(field)s") % {"owner": owner, "field": key}
 
 
@@ -220,7 +213,7 @@ def parse_locale_datetime(value: object, *, fallback: dt.datetime) -> dt.datetim
     return parsed
 
 
-def _check_count(count: int) -> None:
+def check_count(count: int) -> None:
     """Refuse a file of too many messages before reading them one by one (planning alone
     costs a tenth of a millisecond a message)."""
     limit: int = settings.IMPORT_MAX_MESSAGES
@@ -234,7 +227,7 @@ def _check_count(count: int) -> None:
         )
 
 
-def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
+def check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
     if not plans:
         raise ImportRefused(_("The file holds no conversation."))
     if len(plans) > MAX_CONVERSATIONS:
@@ -242,7 +235,7 @@ def _check_size(plans: list[PlannedConversation]) -> list[PlannedConversation]:
             _("The file holds more than %(count)s conversations.")
             % {"count": f"{MAX_CONVERSATIONS:,}"}
         )
-    _check_count(sum(len(p.messages) for p in plans))
+    check_count(sum(len(p.messages) for p in plans))
     chars = sum(
         len(p.system_prompt)
         + sum(len(m.content) + len(m.reasoning) + len(m.error) for m in p.messages)
@@ -273,10 +266,10 @@ def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[Plan
     for i, entry in enumerate(history):
         if not isinstance(entry, dict) or "uuid" not in entry:
             raise ImportRefused(_("History entry %(n)s has no uuid.") % {"n": i + 1})
-        titles[entry["uuid"]] = _title(
+        titles[entry["uuid"]] = read_title(
             entry.get("title"), _("The title of history entry %(n)s") % {"n": i + 1}
         )
-    _check_count(
+    check_count(
         sum(
             len(c["data"]) for c in chats if isinstance(c, dict) and isinstance(c.get("data"), list)
         )
@@ -290,10 +283,10 @@ def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[Plan
         )
         previous: PlannedMessage | None = None
         for j, item in enumerate(chat["data"]):
-            where = _chat_message(i + 1, j + 1)
+            where = name_chat_message(i + 1, j + 1)
             if not isinstance(item, dict):
                 raise ImportRefused(_("%(what)s is not an object.") % {"what": where})
-            text = _text(
+            text = read_text(
                 item.get("text"),
                 _("The text of message %(message)s of chat %(chat)s")
                 % {"message": j + 1, "chat": i + 1},
@@ -326,156 +319,4 @@ def plan_chatgpt_web(document: dict[str, Any], *, now: dt.datetime) -> list[Plan
         plan.created_at = plan.messages[0].created_at
         plan.updated_at = plan.messages[-1].created_at
         plans.append(plan)
-    return _check_size(plans)
-
-
-def _when(value: object, what: str, *, now: dt.datetime) -> dt.datetime:
-    if value is None:
-        return now
-    if not isinstance(value, str):
-        raise ImportRefused(_("%(what)s is not a date.") % {"what": what})
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return parse_locale_datetime(value, fallback=now)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
-
-
-def _usage(value: object, what: str) -> dict[str, int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(
-        isinstance(value.get(k), int) and value[k] >= 0
-        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-    ):
-        raise ImportRefused(_("%(what)s: usage must hold three token counts.") % {"what": what})
-    usage = {k: int(value[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    reasoning = value.get("reasoning_tokens")
-    if isinstance(reasoning, int) and not isinstance(reasoning, bool) and reasoning >= 0:
-        usage["reasoning_tokens"] = reasoning
-    return usage
-
-
-def _seconds(value: object) -> float | None:
-    """A duration in seconds, or None for anything that is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if 0 <= value < 1e9 else None
-
-
-def _rating(value: object) -> str:
-    """An answer's thumbs ("up" or "down"); anything else is no rating."""
-    return value if isinstance(value, str) and value in Message.Rating.values else ""
-
-
-def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
-    if document.get("version") != VERSION:
-        raise ImportRefused(
-            _("This export is version %(version)s; this server reads version %(supported)s.")
-            % {"version": repr(document.get("version")), "supported": VERSION}
-        )
-    items = document.get("conversations")
-    if not isinstance(items, list):
-        raise ImportRefused(_('The export has no "conversations" list.'))
-    _check_count(
-        sum(
-            len(c["messages"])
-            for c in items
-            if isinstance(c, dict) and isinstance(c.get("messages"), list)
-        )
-    )
-    plans: list[PlannedConversation] = []
-    for i, item in enumerate(items):
-        where = _conversation(i + 1)
-        if not isinstance(item, dict) or not isinstance(item.get("messages"), list):
-            raise ImportRefused(_('%(what)s has no "messages" list.') % {"what": where})
-        plan = PlannedConversation(
-            title=_title(item.get("title"), _("The title of conversation %(n)s") % {"n": i + 1}),
-            created_at=_when(item.get("created_at"), _field(where, "created_at"), now=now),
-            updated_at=_when(item.get("updated_at"), _field(where, "updated_at"), now=now),
-            model=_text(item.get("model"), _field(where, "model"))[:200],
-            system_prompt=_text(item.get("system_prompt"), _field(where, "system_prompt")),
-            context_enabled=item.get("context_enabled") is not False,
-            pinned=_flag(item.get("pinned"), _field(where, "pinned")),
-            archived=_flag(item.get("archived"), _field(where, "archived")),
-            # Missing (an older export, chatgpt-web's file): on, as for a new chat.
-            instructions_enabled=item.get("instructions_enabled") is None
-            or _flag(item.get("instructions_enabled"), _field(where, "instructions_enabled")),
-            leaf=item.get("current_leaf"),
-        )
-        keys: set[object] = set()
-        for j, raw in enumerate(item["messages"]):
-            what = _conversation_message(i + 1, j + 1)
-            if not isinstance(raw, dict):
-                raise ImportRefused(_("%(what)s is not an object.") % {"what": what})
-            key, parent = raw.get("id"), raw.get("parent")
-            if not isinstance(key, int) or isinstance(key, bool) or key in keys:
-                raise ImportRefused(_("%(what)s has a missing or repeated id.") % {"what": what})
-            if parent is not None and parent not in keys:
-                raise ImportRefused(
-                    _("%(what)s answers a message that does not come before it.") % {"what": what}
-                )
-            role, status = raw.get("role"), raw.get("status", Message.Status.DONE)
-            if role not in ROLES:
-                raise ImportRefused(
-                    _("%(what)s has an unknown role %(role)s.") % {"what": what, "role": repr(role)}
-                )
-            if status in Message.LIVE:
-                status = Message.Status.INTERRUPTED
-            if status not in FINISHED:
-                raise ImportRefused(
-                    _("%(what)s has an unknown status %(status)s.")
-                    % {"what": what, "status": repr(status)}
-                )
-            created = _when(raw.get("created_at"), _field(what, "created_at"), now=now)
-            content_of = _("The text of message %(message)s of conversation %(conversation)s")
-            plan.messages.append(
-                PlannedMessage(
-                    key=key,
-                    parent=parent,
-                    role=role,
-                    content=_text(
-                        raw.get("content"), content_of % {"message": j + 1, "conversation": i + 1}
-                    ),
-                    status=status,
-                    created_at=created,
-                    model=_text(raw.get("model"), _field(what, "model"))[:200],
-                    finish_reason=_text(raw.get("finish_reason"), _field(what, "finish_reason"))[
-                        :32
-                    ],
-                    error_code=_text(raw.get("error_code"), _field(what, "error_code"))[:40],
-                    error=_text(raw.get("error"), _field(what, "error")),
-                    usage=_usage(raw.get("usage"), what),
-                    reasoning=_text(raw.get("reasoning"), _field(what, "reasoning")),
-                    reasoning_seconds=_seconds(raw.get("reasoning_seconds")),
-                    rating=_rating(raw.get("rating")),
-                    finished_at=_when(raw.get("finished_at"), _field(what, "finished_at"), now=now)
-                    if raw.get("finished_at")
-                    else None,
-                )
-            )
-            keys.add(key)
-        if plan.leaf is not None and plan.leaf not in keys:
-            raise ImportRefused(
-                _("%(what)s's current_leaf is not one of its messages.") % {"what": where}
-            )
-        plans.append(plan)
-    return _check_size(plans)
-
-
-def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversation]:
-    """Recognise the file's kind and check it whole; nothing is written here."""
-    if isinstance(document, dict) and document.get("format") == FORMAT:
-        return plan_chatweb(document, now=now)
-    if (
-        isinstance(document, dict)
-        and isinstance(document.get("data", document), dict)
-        and ("chat" in document.get("data", document))
-    ):
-        return plan_chatgpt_web(document, now=now)
-    raise ImportRefused(
-        _(
-            "This file is neither a Chatweb export nor a chatgpt-web history file "
-            "(chat-store_<date>.json)."
-        )
-    )
+    return check_size(plans)

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations import markdown
+from conversations.import_chatweb import plan_chatweb
+from conversations.import_plans import plan_chatgpt_web
 from conversations.models import Conversation, Message
 
 if TYPE_CHECKING:
@@ -40,7 +43,6 @@ from conversations.import_plans import PlannedConversation as PlannedConversatio
 from conversations.import_plans import PlannedMessage as PlannedMessage
 from conversations.import_plans import parse_document as parse_document
 from conversations.import_plans import parse_locale_datetime as parse_locale_datetime
-from conversations.import_plans import plan_import as plan_import
 
 # Rows written per transaction by an import: each holds SQLite's write lock for a few
 # milliseconds (docs/security.md, "Imports").
@@ -48,6 +50,24 @@ BATCH = 50
 # A conversation still hidden this long after its import began was left by a killed
 # process (an import at the limits takes seconds).
 STALE_IMPORT = dt.timedelta(hours=1)
+
+
+def plan_import(document: object, *, now: dt.datetime) -> list[PlannedConversation]:
+    """Recognise the file's kind and check it whole; nothing is written here."""
+    if isinstance(document, dict) and document.get("format") == FORMAT:
+        return plan_chatweb(document, now=now)
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("data", document), dict)
+        and ("chat" in document.get("data", document))
+    ):
+        return plan_chatgpt_web(document, now=now)
+    raise ImportRefused(
+        _(
+            "This file is neither a Chatweb export nor a chatgpt-web history file "
+            "(chat-store_<date>.json)."
+        )
+    )
 
 
 # --- Import: writing ---------------------------------------------------------------------
