@@ -10,11 +10,11 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chatweb import backends
 from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
 
@@ -172,56 +172,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 
-def _layer_prefix(redis_url: str) -> str:
-    """CHANNEL_LAYER_PREFIX, else one naming the Redis database.
-
-    Redis pub/sub channels ignore the database number, so two deployments (or test
-    runs) sharing one Redis server with different databases would hear each other's
-    conversations; putting the number in the prefix keeps them apart as the database
-    number keeps their keys apart.
-    """
-    configured = str(env.str("CHANNEL_LAYER_PREFIX", default=""))
-    if configured:
-        return configured
-    db = urlsplit(redis_url).path.strip("/") or "0"
-    return f"chatweb.db{db}."
-
-
 if REDIS_URL:
-    # The pub/sub layer: every message is pushed to the processes that subscribed, so a
-    # socket's frames never wait in (or overflow) a per-process queue as with
-    # RedisChannelLayer, whose one `capacity` bounds a whole process's backlog. There is
-    # no capacity to exceed and nothing to expire; a message for a channel or group
-    # nobody listens to is dropped at once (a closed socket's frames). Ours publishes in
-    # pipelines (streaming/layers.py).
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "streaming.layers.PipelinedPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": _layer_prefix(REDIS_URL)},
-        }
-    }
-    # Django's RedisCache with one connection pool per process, not per socket (cache.py).
-    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL}}
-    # The catalog's version (catalog/snapshot.py), seen by every instance.
-    CACHES["catalog"] = CACHES["default"]
+    CHANNEL_LAYERS, CACHES = backends.redis(
+        REDIS_URL, prefix=str(env.str("CHANNEL_LAYER_PREFIX", default=""))
+    )
 else:
-    # channels' InMemoryChannelLayer without its per-message scans (streaming/layers.py).
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "streaming.layers.EmbeddedChannelLayer",
-            "CONFIG": {"capacity": 1000},
-        }
-    }
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        # The catalog's version (catalog/snapshot.py) in a file beside the database, so
-        # that a change made by another process (a manage.py command beside `make run`)
-        # is seen too: the in-memory cache is this process's alone.
-        "catalog": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(DATA_DIR / "cache" / "catalog"),
-        },
-    }
+    CHANNEL_LAYERS, CACHES = backends.embedded(DATA_DIR)
 # Sessions are read from the cache (Redis in production), written through to the
 # database: a socket's handshake costs no session query.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
