@@ -28,7 +28,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
 from catalog import clock
-from chatweb.sso import SSOConfig, check_url
+from chatweb.sso import SSOConfig, check_url, origin, sign_out_origins
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,8 @@ def end_session_url(request: HttpRequest, return_to: str) -> str | None:
         url = endpoints(sso).get("end_session")
     except Refused:
         return None
-    if not url:
+    # Only where the sign-out form may go (the page's form-action, chatweb/csp.py).
+    if not url or origin(url) not in sign_out_origins(sso):
         return None
     query = urlencode(
         {

@@ -111,3 +111,20 @@ def configure(
         timeout_seconds=timeout_seconds,
         endpoints=given,
     )
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def sign_out_origins(config: SSOConfig | None) -> tuple[str, ...]:
+    """Where the sign-out form may send the browser besides this site: the provider's
+    end-session endpoint, on the issuer's origin or the one configured (chatweb/csp.py
+    adds them to form-action, which Chromium applies to a form's redirects too)."""
+    if config is None:
+        return ()
+    found = [origin(config.issuer)]
+    if config.endpoints.get("end_session"):
+        found.append(origin(config.endpoints["end_session"]))
+    return tuple(dict.fromkeys(found))

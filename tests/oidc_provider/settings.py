@@ -35,6 +35,9 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA / 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/login/"
+# Cookies ignore ports: on 127.0.0.1 beside Chatweb, the provider's must have other names.
+SESSION_COOKIE_NAME = "provider_sessionid"
+CSRF_COOKIE_NAME = "provider_csrftoken"
 USE_TZ = True
 
 OAUTH2_PROVIDER = {
