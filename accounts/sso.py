@@ -55,7 +55,8 @@ class Refused(Exception):
 
 
 def config() -> SSOConfig | None:
-    return settings.SSO  # type: ignore[no-any-return]
+    sso: SSOConfig | None = settings.SSO
+    return sso
 
 
 # --- The provider's endpoints -------------------------------------------------------
@@ -194,7 +195,7 @@ class SSOBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     def get_user(self, user_id: int) -> Any:
         return ModelBackend.get_user(self, user_id)
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, flow: Flow | None = None, **kwargs: Any
     ) -> Any:
         """The callback's code exchanged, the ID token checked, the account found or made.

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from accounts import sso
+from chatweb.sso import SSOConfig
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _refused(request: HttpRequest, refusal: sso.Refused) -> HttpResponse:
     return redirect("login")
 
 
-def _configured() -> sso.SSOConfig:
+def _configured() -> SSOConfig:
     config = sso.config()
     if config is None:
         raise Http404

@@ -251,7 +251,7 @@ def test_sign_out_ends_the_session_and_the_providers(client, alice, sso_on, prov
     assert "_auth_user_id" not in client.session
     assert client.get("/usage/").status_code == 302
     # The provider ends its session and sends the browser back to the sign-in page.
-    browser = client.provider_browser  # type: ignore[attr-defined]
+    browser = client.provider_browser
     back = browser.get(end)
     assert back.status_code == 302, back.text[:500]
     assert back.headers["location"] == "http://testserver/accounts/login/"

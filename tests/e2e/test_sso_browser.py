@@ -35,12 +35,10 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCProvider]
 def _app(
     tmp: Path, static_root: Path, database: Path, provider: OIDCProvider, **env: str
 ) -> Daphne:
-    return start_app(
-        tmp,
-        static_root,
-        database=database,
-        **provider.app_env(OIDC_BUTTON_LABEL="Acme ID", OIDC_GROUPS_CLAIM="groups", **env),
+    variables: dict[str, Any] = provider.app_env(
+        OIDC_BUTTON_LABEL="Acme ID", OIDC_GROUPS_CLAIM="groups", **env
     )
+    return start_app(tmp, static_root, database=database, **variables)
 
 
 @pytest.fixture(scope="module")
