@@ -1,12 +1,13 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import timezones, token_views, views
+from accounts import sso_views, timezones, token_views, views
 
 urlpatterns = [
     path("setup/", views.setup, name="setup"),
     path("accounts/login/", views.sign_in, name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", sso_views.SignOut.as_view(), name="logout"),
+    path("accounts/sso/start/", sso_views.start, name="sso_start"),
+    path("accounts/sso/callback/", sso_views.callback, name="sso_callback"),
     path("accounts/signup/", views.signup, name="signup"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/time-zone/", timezones.report, name="time_zone_report"),

@@ -63,8 +63,12 @@ def setup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/setup.html", {"form": form})
 
 
+def _sso_only() -> bool:
+    return settings.SSO is not None and settings.SSO.sso_only
+
+
 def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.ALLOW_SIGNUP:
+    if not settings.ALLOW_SIGNUP or _sso_only():
         # The app's own page (still a 404: there is nothing to sign up at), not Django's.
         return render(request, "registration/signup_closed.html", status=404)
     if needs_setup():
@@ -90,10 +94,18 @@ def signup(request: HttpRequest) -> HttpResponse:
 def sign_in(request: HttpRequest) -> HttpResponseBase:
     if needs_setup():
         return redirect("setup")
+    context = {
+        "allow_signup": settings.ALLOW_SIGNUP and not _sso_only(),
+        "sso": settings.SSO,
+        "sso_only": _sso_only(),
+    }
+    if _sso_only() and request.method == "POST":
+        # Only the provider signs people in here; administrators use /admin/login/.
+        return render(request, "registration/login.html", context, status=403)
     view = auth_views.LoginView.as_view(
         authentication_form=protection.ThrottledAuthenticationForm,
         redirect_authenticated_user=True,
-        extra_context={"allow_signup": settings.ALLOW_SIGNUP},
+        extra_context=context,
     )
     response = view(request)
     form = getattr(response, "context_data", {}).get("form")

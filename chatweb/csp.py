@@ -16,6 +16,8 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+from chatweb import sso
+
 HEADER = "Content-Security-Policy"
 
 
@@ -37,6 +39,8 @@ def policy(request: HttpRequest) -> str:
         # 'self' covers the page's own ws:/wss: in CSP3 browsers; named for older ones.
         sockets = f" ws://{host} wss://{host}"
     images = "'self' http: https:" if settings.ALLOW_REMOTE_IMAGES else "'self'"
+    # Signing out through the single sign-on provider redirects the sign-out form there.
+    forms = " ".join(("'self'", *sso.sign_out_origins(settings.SSO)))
     directives = [
         "default-src 'self'",
         f"script-src 'self' 'nonce-{nonce(request)}'",
@@ -46,7 +50,7 @@ def policy(request: HttpRequest) -> str:
         f"connect-src 'self'{sockets}",
         "object-src 'none'",
         "base-uri 'self'",
-        "form-action 'self'",
+        f"form-action {forms}",
         "frame-ancestors 'none'",
     ]
     return "; ".join(directives)

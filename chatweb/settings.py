@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from chatweb import backends
+from chatweb import backends, sso
 from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
 
@@ -258,6 +258,36 @@ for _name in (
         raise ImproperlyConfigured(f"{_name} must be 0 (off) or a positive number.")
 if LOGIN_LOCKOUT_SECONDS <= 0:
     raise ImproperlyConfigured("LOGIN_LOCKOUT_SECONDS must be a positive number of seconds.")
+
+# --- Single sign-on (OpenID Connect; chatweb/sso.py checks it, accounts/sso.py uses it) ---
+# Off unless OIDC_ISSUER is set. Endpoints not given are read from the issuer's discovery
+# document. OIDC_SSO_ONLY hides the password form from everyone but admins, who keep
+# /admin/login/.
+SSO = sso.configure(
+    issuer=env.str("OIDC_ISSUER", default=""),
+    client_id=env.str("OIDC_CLIENT_ID", default=""),
+    client_secret=env.str("OIDC_CLIENT_SECRET", default=""),
+    scopes=env.str("OIDC_SCOPES", default="openid email profile"),
+    button_label=env.str("OIDC_BUTTON_LABEL", default="SSO"),
+    create_users=env.bool("OIDC_CREATE_USERS", default=True),
+    groups_claim=env.str("OIDC_GROUPS_CLAIM", default=""),
+    sso_only=env.bool("OIDC_SSO_ONLY", default=False),
+    sign_algorithm=env.str("OIDC_SIGN_ALGORITHM", default="RS256"),
+    timeout_seconds=env.float("OIDC_TIMEOUT_SECONDS", default=10.0),
+    endpoints={
+        "authorization": env.str("OIDC_AUTHORIZATION_ENDPOINT", default=""),
+        "token": env.str("OIDC_TOKEN_ENDPOINT", default=""),
+        "userinfo": env.str("OIDC_USERINFO_ENDPOINT", default=""),
+        "jwks": env.str("OIDC_JWKS_ENDPOINT", default=""),
+        "end_session": env.str("OIDC_END_SESSION_ENDPOINT", default=""),
+    },
+)
+# A session signed in through the provider is checked by accounts.sso.SSOBackend (the
+# same rules as ModelBackend's: a disabled account is signed out).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.sso.SSOBackend",
+]
 
 # --- Model upstream (chatgpt-web's variable names) --------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -196,3 +196,56 @@ def test_the_outbound_proxy_is_read_from_curls_and_chatgpt_webs_variables(tmp_pa
 def test_a_bad_proxy_fails_at_start_naming_the_variable(tmp_path):
     with pytest.raises(ImproperlyConfigured, match="HTTPS_PROXY must start with"):
         read_settings(tmp_path, HTTPS_PROXY="ftp://user:secret@proxy.example:21")
+
+
+# --- Single sign-on (chatweb/sso.py) -----------------------------------------------------
+
+SSO_ENV = {
+    "OIDC_ISSUER": "https://id.example.com/realms/staff",
+    "OIDC_CLIENT_ID": "chatweb",
+    "OIDC_CLIENT_SECRET": "the-client-secret",
+}
+
+
+def test_single_sign_on_is_off_unless_an_issuer_is_set(tmp_path):
+    assert read_settings(tmp_path).SSO is None
+
+
+def test_single_sign_on_reads_its_variables(tmp_path):
+    sso = read_settings(
+        tmp_path, **SSO_ENV, OIDC_SCOPES="openid email groups", OIDC_BUTTON_LABEL="Acme ID",
+        OIDC_CREATE_USERS="false", OIDC_GROUPS_CLAIM="groups", OIDC_SSO_ONLY="true",
+    ).SSO  # fmt: skip
+    assert (sso.issuer, sso.scopes, sso.button_label, sso.create_users) == (
+        "https://id.example.com/realms/staff",
+        ("openid", "email", "groups"),
+        "Acme ID",
+        False,
+    )
+    assert (sso.groups_claim, sso.sso_only, sso.endpoints) == ("groups", True, {})
+    assert "the-client-secret" not in repr(sso)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({**SSO_ENV, "OIDC_ISSUER": "http://id.example.com"}, "OIDC_ISSUER must use https"),
+        ({**SSO_ENV, "OIDC_ISSUER": "id.example.com"}, "OIDC_ISSUER must be an https URL"),
+        ({**SSO_ENV, "OIDC_CLIENT_SECRET": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        ({"OIDC_CLIENT_ID": "x", "OIDC_CLIENT_SECRET": "y"}, "needs OIDC_ISSUER"),
+        ({"OIDC_SSO_ONLY": "true"}, "needs OIDC_ISSUER"),
+        ({**SSO_ENV, "OIDC_SCOPES": "openid profile"}, "must include openid and email"),
+        ({**SSO_ENV, "OIDC_SIGN_ALGORITHM": "HS256"}, "OIDC_SIGN_ALGORITHM must be"),
+        ({**SSO_ENV, "OIDC_TIMEOUT_SECONDS": "0"}, "OIDC_TIMEOUT_SECONDS must be"),
+        ({**SSO_ENV, "OIDC_BUTTON_LABEL": "x" * 41}, "OIDC_BUTTON_LABEL must be"),
+        ({**SSO_ENV, "OIDC_TOKEN_ENDPOINT": "http://id.example.com/token"}, "must use https"),
+    ],
+)
+def test_a_bad_single_sign_on_setting_fails_at_start(tmp_path, env, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        read_settings(tmp_path, **env)
+
+
+def test_a_provider_on_this_machine_may_use_plain_http(tmp_path):
+    sso = read_settings(tmp_path, **{**SSO_ENV, "OIDC_ISSUER": "http://127.0.0.1:9000/o/"}).SSO
+    assert sso.issuer == "http://127.0.0.1:9000/o"
