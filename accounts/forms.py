@@ -129,6 +129,9 @@ class UserSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         for name in ("instructions_about", "instructions_style"):
             field = self.fields[name]
             field.help_text = str(field.help_text) % {"max": INSTRUCTIONS_MAX}
+            # Questions: Django leaves out the colon after "?" but not after the Chinese
+            # full-width question mark (the zh pages showed both marks), so no suffix.
+            field.label_suffix = ""
 
     def clean_display_name(self) -> str:
         # Empty means the username; a name of characters that show nothing is refused.

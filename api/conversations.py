@@ -1,4 +1,4 @@
-"""Conversations over /api/v1: list (cursor-paged), create, rename, delete, messages,
+"""Conversations over /api/v1: list (cursor-paged), create, rename/pin/archive, delete, messages,
 export and import, search. Ownership is enforced by Conversation.objects.for_user: another
 user's ids answer 404, as missing ones do."""
 
@@ -43,8 +43,8 @@ class ConversationsQuery(PageQuery):
         False,
         description="List the temporary chats (left out otherwise) instead of the others.",
     )
-    archived: bool | None = Field(
-        None, description="Only archived (true) or only unarchived (false) ones; both if absent."
+    archived: bool = Field(
+        False, description="List the archived ones (left out otherwise) instead of the others."
     )
 
 
@@ -97,12 +97,10 @@ def _owned(user: Any, conversation_id: int) -> Conversation:
 
 
 def _list(
-    user: Any, cursor: str | None, limit: int, temporary: bool, archived: bool | None
+    user: Any, cursor: str | None, limit: int, temporary: bool, archived: bool
 ) -> dict[str, Any]:
     rows = Conversation.objects.for_user(user).order_by("-updated_at", "-id")
-    rows = rows.filter(expires_at__isnull=not temporary)
-    if archived is not None:
-        rows = rows.filter(archived=archived)
+    rows = rows.filter(expires_at__isnull=not temporary, archived=archived)
     if cursor:
         parts = _decode(cursor)
         try:
@@ -125,7 +123,8 @@ def _list(
     response={200: schemas.ConversationPage, schemas.REFUSALS: schemas.ErrorBody},
     summary="The user's conversations, most recently active first",
     description="Scope `conversations:read`. Cursor-paged: pass `next_cursor` as `cursor`. "
-    "Temporary chats are left out; `temporary=true` lists only them.",
+    "Temporary and archived chats are left out; `temporary=true` lists only the temporary "
+    "ones, `archived=true` only the archived ones.",
 )
 async def list_conversations(request: HttpRequest, query: Query[ConversationsQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
@@ -157,6 +156,7 @@ def _create(user: Any, body: schemas.ConversationCreate, allowed: Any) -> Conver
         model=model,
         system_prompt=system_prompt,
         instructions_enabled=body.instructions_enabled,
+        expires_at=actions.temporary_expiry() if body.temporary else None,
     )
 
 
@@ -185,24 +185,28 @@ async def get_conversation(request: HttpRequest, conversation_id: Id) -> Any:
     return conversation_out(found)
 
 
-def _rename(user: Any, conversation_id: int, title: str) -> Conversation:
+def _update(user: Any, conversation_id: int, body: schemas.ConversationPatch) -> Conversation:
     conversation = _owned(user, conversation_id)
-    organise.rename(conversation=conversation, title=title)
+    organise.update(
+        conversation=conversation, title=body.title, pinned=body.pinned, archived=body.archived
+    )
     return conversation
 
 
 @router.patch(
     "/conversations/{conversation_id}",
     response={200: schemas.ConversationOut, schemas.REFUSALS: schemas.ErrorBody},
-    summary="Rename a conversation",
-    description="Scope `conversations:write`.",
+    summary="Rename, pin, unpin, archive or restore a conversation",
+    description="Scope `conversations:write`. Only the fields sent change, all or none "
+    "(`bad_flag` for pinned and archived both true; `temporary_not_organised` for pinning "
+    "or archiving a temporary chat). Every tab of the owner shows the change at once.",
 )
-async def rename_conversation(
-    request: HttpRequest, conversation_id: Id, body: schemas.ConversationRename
+async def update_conversation(
+    request: HttpRequest, conversation_id: Id, body: schemas.ConversationPatch
 ) -> Any:
     caller = caller_of(request, "conversations:write")
-    renamed = await database_sync_to_async(_rename)(caller.user, conversation_id, body.title)
-    return conversation_out(renamed)
+    updated = await database_sync_to_async(_update)(caller.user, conversation_id, body)
+    return conversation_out(updated)
 
 
 def _delete(user: Any, conversation_id: int) -> None:

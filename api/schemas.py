@@ -113,10 +113,22 @@ class ConversationCreate(Schema):
     instructions_enabled: bool = Field(
         True, description="Send the owner's custom instructions with each message."
     )
+    temporary: bool = Field(
+        False,
+        description="A temporary chat: kept out of the list, search and the export of "
+        "everything, never shared, pinned or archived, and deleted with its messages "
+        "TEMPORARY_CHAT_HOURS after it starts (`expires_at`).",
+    )
 
 
-class ConversationRename(Schema):
-    title: str
+class ConversationPatch(Schema):
+    title: str | None = Field(None, description="A new title; absent: unchanged.")
+    pinned: bool | None = Field(
+        None, description="Pin (true: first in the sidebar; restores an archived one) or unpin."
+    )
+    archived: bool | None = Field(
+        None, description="Archive (true: out of the sidebar and the list; unpins) or restore."
+    )
 
 
 class SearchHit(Schema):

@@ -67,16 +67,42 @@ def conversation_archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
+def conversation_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sidebar's row for one conversation as it is now, for a tab that heard it was
+    pinned, unpinned, archived or restored (an `organised` frame): 204 when it is not in
+    the sidebar (archived, temporary), so the tab drops it. ?current=<id>: the page's own
+    conversation, marked as such."""
+    conversation = get_conversation_for_user(request, pk)
+    if conversation.archived or conversation.is_temporary:
+        return HttpResponse(status=204)
+    current = request.GET.get("current", "")
+    current_id = int(current) if current.isascii() and current.isdigit() else None
+    return render(
+        request,
+        "conversations/_sidebar_item.html",
+        {
+            "c": conversation,
+            "current_id": current_id,
+            "page_path": reverse("conversation", args=[current_id]) if current_id else "/",
+        },
+    )
+
+
+@login_required
+@require_GET
 def archive_page(request: HttpRequest) -> HttpResponse:
     """The archived conversations, newest first, a page at a time: open, restore, delete."""
     archived = (
         Conversation.objects.for_user(request.user)
+        .listed()
         .filter(archived=True)
         .order_by("-updated_at", "-id")
         .only("pk", "title", "updated_at")
     )
     page = Paginator(archived, ARCHIVE_PAGE).get_page(request.GET.get("page"))
-    unarchived = Conversation.objects.for_user(request.user).filter(archived=False).exists()
+    unarchived = (
+        Conversation.objects.for_user(request.user).listed().filter(archived=False).exists()
+    )
     return render(
         request,
         "conversations/archive.html",

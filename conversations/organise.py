@@ -18,7 +18,7 @@ from conversations.actions import ActionError, title_from_text
 from conversations.fields import clean_text
 from conversations.models import Conversation
 from realtime import events
-from realtime.publish import publish, stop_answers
+from realtime.publish import publish, publish_to_user, stop_answers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -41,29 +41,81 @@ def _flag(value: object, name: str) -> bool:
     raise ActionError("bad_flag", _("%(name)s must be true or false.") % {"name": name})
 
 
+def _not_temporary(conversation: Conversation) -> None:
+    if conversation.is_temporary:
+        raise ActionError(
+            "temporary_not_organised", _("A temporary chat cannot be pinned or archived.")
+        )
+
+
+def _organised(conversation: Conversation) -> None:
+    """Save both flags and tell every tab of the owner (their sidebars), after commit."""
+    conversation.save(update_fields=["pinned", "archived"])
+    publish_to_user(
+        conversation.user_id,
+        events.organised_frame(
+            conversation.pk, pinned=conversation.pinned, archived=conversation.archived
+        ),
+    )
+
+
 def set_pinned(*, conversation: Conversation, pinned: object) -> None:
     """Pin it to the top of the sidebar, or unpin it; an archived one is restored too."""
-    conversation.pinned = _flag(pinned, "pinned")
+    value = _flag(pinned, "pinned")
+    _not_temporary(conversation)
+    conversation.pinned = value
     if conversation.pinned:
         conversation.archived = False
-    conversation.save(update_fields=["pinned", "archived"])
+    _organised(conversation)
 
 
 def set_archived(*, conversation: Conversation, archived: object) -> None:
     """Archive it (out of the sidebar, still searchable; unpinned) or restore it."""
-    conversation.archived = _flag(archived, "archived")
+    value = _flag(archived, "archived")
+    _not_temporary(conversation)
+    conversation.archived = value
     if conversation.archived:
         conversation.pinned = False
-    conversation.save(update_fields=["pinned", "archived"])
+    _organised(conversation)
+
+
+def update(
+    *,
+    conversation: Conversation,
+    title: object = None,
+    pinned: object = None,
+    archived: object = None,
+) -> None:
+    """The API's PATCH: any of a new title, pinned, archived (None: unchanged), all checked
+    before anything is written, in one transaction. Pinned and archived both true is
+    refused (archiving unpins, pinning restores)."""
+    pin = None if pinned is None else _flag(pinned, "pinned")
+    archive = None if archived is None else _flag(archived, "archived")
+    if pin and archive:
+        raise ActionError("bad_flag", _("A conversation cannot be pinned and archived at once."))
+    if pin is not None or archive is not None:
+        _not_temporary(conversation)
+    with transaction.atomic():
+        if title is not None:
+            rename(conversation=conversation, title=title)
+        if archive is not None:
+            set_archived(conversation=conversation, archived=archive)
+        if pin is not None:
+            set_pinned(conversation=conversation, pinned=pin)
 
 
 def archive_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
     """Archive every conversation of the user still in the sidebar. Returns how many."""
-    return (
-        Conversation.objects.for_user(user)
-        .filter(archived=False)
-        .update(archived=True, pinned=False)
-    )
+    with transaction.atomic():
+        count = (
+            Conversation.objects.for_user(user)
+            .listed()
+            .filter(archived=False)
+            .update(archived=True, pinned=False)
+        )
+        if count and user.pk is not None:
+            publish_to_user(user.pk, events.organised_frame(None, pinned=False, archived=True))
+    return count
 
 
 def delete_conversation(*, conversation: Conversation) -> None:

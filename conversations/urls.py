@@ -21,6 +21,7 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<int:pk>/pin/", archive_views.conversation_pin, name="conversation_pin"),
     path("c/<int:pk>/archive/", archive_views.conversation_archive, name="conversation_archive"),
+    path("c/<int:pk>/row/", archive_views.conversation_row, name="conversation_row"),
     path("archive/", archive_views.archive_page, name="archive"),
     path("archive/all/", archive_views.archive_all, name="archive_all"),
     path("c/<int:pk>/settings/", views.conversation_settings, name="conversation_settings"),

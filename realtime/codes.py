@@ -196,7 +196,13 @@ declare(
     "bad_flag",
     400,
     "page",
-    "`POST /c/<id>/pin/` or `/c/<id>/archive/` with a `pinned` or `archived` other than `true` or `false`.",
+    "`POST /c/<id>/pin/` or `/c/<id>/archive/` with a `pinned` or `archived` other than `true` or `false` (or the API's `PATCH` asking for both at once).",
+)
+declare(
+    "temporary_not_organised",
+    409,
+    "page",
+    "Pinning or archiving a temporary chat: it is kept out of the sidebar and the archive, and deleted when its time is up.",
 )
 
 # --- A failed or interrupted answer's error_code -------------------------------------------

@@ -23,7 +23,8 @@ def control_group(conversation_id: int) -> str:
 
 
 def user_group(user_id: int) -> str:
-    """The group every socket of a user joins, so deactivation can close them all."""
+    """The group every socket of a user joins: deactivation closes them all, and a pin or
+    an archive reaches every tab's sidebar."""
     return f"user.{user_id}"
 
 
@@ -124,6 +125,17 @@ class PathFrame(TypedDict):
     leaf_id: int | None
 
 
+class OrganisedFrame(TypedDict):
+    """A conversation was pinned, unpinned, archived or restored: every socket of its
+    owner hears it (the user's group), so each tab's sidebar moves or drops the row.
+    conversation_id None: all the user's conversations (archive all)."""
+
+    type: Literal["organised"]
+    conversation_id: int | None
+    pinned: bool
+    archived: bool
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     code: str
@@ -132,7 +144,14 @@ class ErrorFrame(TypedDict):
 
 
 ServerFrame = (
-    MessageFrame | DeltaFrame | SnapshotFrame | DoneFrame | TitleFrame | PathFrame | ErrorFrame
+    MessageFrame
+    | DeltaFrame
+    | SnapshotFrame
+    | DoneFrame
+    | TitleFrame
+    | PathFrame
+    | OrganisedFrame
+    | ErrorFrame
 )
 
 # --- Frames: client -> server ---------------------------------------------------------
@@ -149,7 +168,8 @@ class ForwardEvent(TypedDict):
     frame: ServerFrame
 
 
-# To a user's or a session's group: every socket in it closes with `code`.
+# To a user's group, chat.frame events carry frames every tab of the user shows (an
+# `organised` frame). To a user's or a session's group: every socket in it closes with `code`.
 
 
 class CloseEvent(TypedDict):
@@ -224,6 +244,15 @@ def title_frame(conversation_id: int, title: str) -> TitleFrame:
 
 def path_frame(conversation_id: int, leaf_id: int | None) -> PathFrame:
     return {"type": "path", "conversation_id": conversation_id, "leaf_id": leaf_id}
+
+
+def organised_frame(conversation_id: int | None, *, pinned: bool, archived: bool) -> OrganisedFrame:
+    return {
+        "type": "organised",
+        "conversation_id": conversation_id,
+        "pinned": pinned,
+        "archived": archived,
+    }
 
 
 def error_frame(code: str, message: str, request: str | None = None) -> ErrorFrame:

@@ -1,5 +1,5 @@
-"""Publishing after commit: frames to a conversation's sockets, closes to a user's or a
-session's sockets, stops to a conversation's running answers.
+"""Publishing after commit: frames to a conversation's sockets or to all of a user's,
+closes to a user's or a session's sockets, stops to a conversation's running answers.
 
 Every send waits for the transaction in progress to commit (transaction.on_commit), so
 nobody hears of a row that could still be rolled back. Sent from a worker thread, each
@@ -41,9 +41,18 @@ def held_frames() -> Iterator[HeldFrames]:
 
 def publish(conversation_id: int, frame: events.ServerFrame) -> None:
     """Send a frame to every socket on the conversation once the transaction commits."""
+    _publish_to(events.conversation_group(conversation_id), frame)
 
+
+def publish_to_user(user_id: int, frame: events.ServerFrame) -> None:
+    """Send a frame to every socket of the user (any conversation, any instance) once the
+    transaction commits: what every tab's sidebar shows."""
+    _publish_to(events.user_group(user_id), frame)
+
+
+def _publish_to(group: str, frame: events.ServerFrame) -> None:
     def send() -> None:
-        message = (events.conversation_group(conversation_id), events.forward(frame))
+        message = (group, events.forward(frame))
         held: HeldFrames | None = getattr(_held, "frames", None)
         if held is not None:
             held.append(message)

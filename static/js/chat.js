@@ -9,7 +9,7 @@
 import { ChatSocket } from "chatweb/socket.js";
 import { EventTransport } from "chatweb/sse.js";
 import { setupComposer } from "chatweb/composer.js";
-import { setConversationTitle } from "chatweb/sidebar.js";
+import { onOrganised, setConversationTitle } from "chatweb/sidebar.js";
 import { copyText, enhanceCodeBlocks } from "chatweb/code-copy.js";
 import { renderMath } from "chatweb/math.js";
 import { renderDiagrams } from "chatweb/diagrams.js";
@@ -467,6 +467,9 @@ function onFrame(frame) {
       break;
     case "path":
       reloadThread();
+      break;
+    case "organised":
+      onOrganised(frame);
       break;
     case "error":
       onError(frame);

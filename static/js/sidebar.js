@@ -1,6 +1,6 @@
 // The conversation list: the phone drawer, inline rename, confirm before delete, "Load
 // more" (the server renders the next page of the list; it loads by itself when it scrolls
-// into view), and title updates pushed by the server.
+// into view), and title, pin and archive updates pushed by the server.
 
 const app = document.getElementById("app");
 const sidebar = document.getElementById("sidebar");
@@ -53,10 +53,21 @@ async function loadMore(button) {
     const response = await fetch(button.dataset.loadMore, { headers: { Accept: "text/html" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     button.closest(".conv-more").outerHTML = await response.text();
+    dropDuplicates();
     groupConversations();
     watchForMore();
   } catch {
     button.disabled = false;
+  }
+}
+
+// A row moved by another tab (onOrganised, below) may come again with the next page:
+// the one already shown stays.
+function dropDuplicates() {
+  const seen = new Set();
+  for (const item of document.querySelectorAll("#conv-list .conv[data-conversation-id]")) {
+    if (seen.has(item.dataset.conversationId)) item.remove();
+    else seen.add(item.dataset.conversationId);
   }
 }
 
@@ -166,4 +177,75 @@ export function setConversationTitle(conversationId, title) {
   item.querySelector(".conv-title").textContent = label;
   item.querySelector(".conv-link").title = label;
   item.querySelector("[data-rename]")?.setAttribute("aria-label", interpolate(gettext("Rename “%(title)s”"), { title: label }, true));
+}
+
+// ---- Pinned, unpinned, archived or restored in another tab --------------------------------
+// An `organised` frame (docs/protocol.md) only says which conversation changed: the row
+// is fetched again as the server renders it now (the database is the truth, so frames
+// that cross, a pin in one tab and an archive in another, end as the last write left it).
+// Fetches of one conversation run one after another, so an older answer never lands last.
+
+const rowUpdates = new Map();
+
+function rowOrder(item) {
+  return {
+    pinned: item.hasAttribute("data-pinned"),
+    when: new Date(item.dataset.updatedAt).getTime(),
+    id: Number(item.dataset.conversationId),
+  };
+}
+
+// True when a comes before b in the server's order: pinned first, then newest, then by id.
+function before(a, b) {
+  if (a.pinned !== b.pinned) return a.pinned;
+  if (a.when !== b.when) return a.when > b.when;
+  return a.id > b.id;
+}
+
+function placeRow(list, row) {
+  const key = rowOrder(row);
+  const next = [...list.querySelectorAll(".conv[data-conversation-id]")].find((item) => before(key, rowOrder(item)));
+  if (next) {
+    next.before(row);
+    return;
+  }
+  // Past the last row shown: if more rows follow on the server, it comes with them.
+  if (list.querySelector(".conv-more")) return;
+  list.append(row);
+}
+
+async function refreshRow(conversationId) {
+  const list = document.getElementById("conv-list");
+  if (!list) return;
+  const current = Number(document.getElementById("chat")?.dataset.conversationId) || "";
+  const response = await fetch(`/c/${conversationId}/row/?current=${current}`, { headers: { Accept: "text/html" } });
+  if (!response.ok && response.status !== 404) throw new Error(`HTTP ${response.status}`);
+  list.querySelector(`.conv[data-conversation-id="${conversationId}"]`)?.remove();
+  if (response.status === 200) {
+    const template = document.createElement("template");
+    template.innerHTML = (await response.text()).trim();
+    const row = template.content.querySelector(".conv");
+    if (row) {
+      list.querySelector(".conv-empty")?.remove();
+      placeRow(list, row);
+    }
+  }
+  groupConversations();
+}
+
+/** Shows an `organised` frame: one conversation's row moved or dropped, or all archived. */
+export function onOrganised(frame) {
+  const list = document.getElementById("conv-list");
+  if (!list) return;
+  if (frame.conversation_id === null) {
+    for (const item of list.querySelectorAll(".conv, .conv-group, .conv-more")) item.remove();
+    return;
+  }
+  const id = Number(frame.conversation_id);
+  const previous = rowUpdates.get(id) ?? Promise.resolve();
+  const next = previous.then(() => refreshRow(id)).catch(() => {});
+  rowUpdates.set(id, next);
+  next.then(() => {
+    if (rowUpdates.get(id) === next) rowUpdates.delete(id);
+  });
 }

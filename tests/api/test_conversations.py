@@ -4,6 +4,7 @@ input writes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -64,22 +65,97 @@ async def test_the_list_pages_by_cursor_newest_first_without_gaps(alice, bob, al
     assert seen == list(reversed(ids))  # all of alice's, none of bob's, once each
 
 
-async def test_the_list_carries_pinned_and_archived_and_filters_on_archived(alice, alice_api):
+async def test_the_list_leaves_archived_ones_out_unless_asked(alice, alice_api):
     ids = await sync_to_async(make_conversations)(alice, 3)
     await Conversation.objects.filter(pk=ids[0]).aupdate(archived=True)
     await Conversation.objects.filter(pk=ids[1]).aupdate(pinned=True)
 
-    every = (await alice_api.get("/conversations")).json()["data"]
-    assert {c["id"]: (c["pinned"], c["archived"]) for c in every} == {
-        ids[0]: (False, True),
-        ids[1]: (True, False),
-        ids[2]: (False, False),
-    }
+    listed = (await alice_api.get("/conversations")).json()["data"]
+    assert [(c["id"], c["pinned"], c["archived"]) for c in listed] == [
+        (ids[2], False, False),
+        (ids[1], True, False),
+    ]
     archived = (await alice_api.get("/conversations", archived="true")).json()["data"]
-    assert [c["id"] for c in archived] == [ids[0]]
+    assert [(c["id"], c["pinned"], c["archived"]) for c in archived] == [(ids[0], False, True)]
     kept = (await alice_api.get("/conversations", archived="false")).json()["data"]
     assert [c["id"] for c in kept] == [ids[2], ids[1]]
     assert (await alice_api.get("/conversations", archived="maybe")).status_code == 400
+
+
+async def test_patch_pins_archives_and_restores(alice, alice_api, capture_frames):
+    from realtime import events
+
+    ids = await sync_to_async(make_conversations)(alice, 2)
+    path = f"/conversations/{ids[0]}"
+    with capture_frames() as captured:
+        pinned = await alice_api.send("patch", path, {"pinned": True})
+        assert pinned.status_code == 200, pinned.content
+        assert (pinned.json()["pinned"], pinned.json()["archived"]) == (True, False)
+        archived = (await alice_api.send("patch", path, {"archived": True})).json()
+        assert (archived["pinned"], archived["archived"]) == (False, True)  # archiving unpins
+        assert [c["id"] for c in (await alice_api.get("/conversations")).json()["data"]] == [ids[1]]
+        both = (await alice_api.send("patch", path, {"archived": False, "pinned": True})).json()
+        assert (both["pinned"], both["archived"]) == (True, False)
+        renamed = (await alice_api.send("patch", path, {"title": "Kept"})).json()
+        assert (renamed["title"], renamed["pinned"]) == ("Kept", True)
+    # Every tab of alice's hears each change (the organised frame, docs/protocol.md).
+    assert [
+        (f["pinned"], f["archived"])
+        for f in captured.frames("organised", group=events.user_group(alice.pk))
+    ] == [(True, False), (False, True), (False, False), (True, False)]
+
+
+async def test_a_bad_patch_is_refused_whole_and_writes_nothing(alice, alice_api):
+    from django.utils import timezone
+
+    (chat,) = await sync_to_async(make_conversations)(alice, 1)
+    path = f"/conversations/{chat}"
+    both = await alice_api.send("patch", path, {"title": "New", "pinned": True, "archived": True})
+    assert both.status_code == 400
+    assert both.json()["error"]["code"] == "bad_flag"
+    wrong = await alice_api.send("patch", path, {"pinned": "often"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["param"] == "pinned"
+    empty_title = await alice_api.send("patch", path, {"title": " ", "archived": True})
+    assert empty_title.json()["error"]["code"] == "empty_title"
+    saved = await Conversation.objects.aget(pk=chat)
+    assert (saved.title, saved.pinned, saved.archived) == ("chat 0", False, False)
+
+    passing = await Conversation.objects.acreate(
+        user=alice, title="passing", expires_at=timezone.now() + dt.timedelta(hours=1)
+    )
+    refused = await alice_api.send("patch", f"/conversations/{passing.pk}", {"pinned": True})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "temporary_not_organised"
+    renamed = await alice_api.send("patch", f"/conversations/{passing.pk}", {"title": "Still"})
+    assert renamed.json()["title"] == "Still"
+
+
+async def test_a_temporary_chat_is_created_listed_apart_and_exported_alone(
+    alice, alice_api, settings
+):
+    settings.TEMPORARY_CHAT_HOURS = 6
+    before = dt.datetime.now(dt.UTC)
+    created = await alice_api.post("/conversations", {"title": "Passing", "temporary": True})
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["temporary"] is True
+    expires = dt.datetime.fromisoformat(body["expires_at"])
+    assert (
+        before + dt.timedelta(hours=6) <= expires <= dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
+    )
+    normal = (await alice_api.post("/conversations", {"title": "Kept"})).json()
+    assert (normal["temporary"], normal["expires_at"]) == (False, None)
+
+    assert [c["id"] for c in (await alice_api.get("/conversations")).json()["data"]] == [
+        normal["id"]
+    ]
+    asked = (await alice_api.get("/conversations", temporary="true")).json()["data"]
+    assert [c["id"] for c in asked] == [body["id"]]
+    everything = (await alice_api.get("/export")).json()["conversations"]
+    assert [c["title"] for c in everything] == ["Kept"]
+    alone = (await alice_api.get(f"/conversations/{body['id']}/export")).json()
+    assert [c["title"] for c in alone["conversations"]] == ["Passing"]
 
 
 async def test_a_bad_cursor_or_limit_is_refused(alice_api):

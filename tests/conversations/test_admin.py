@@ -81,6 +81,35 @@ def test_the_conversation_changelist_filters(admin_client, history):
     assert list(by_model.context["cl"].result_list) == [tides]
 
 
+def test_the_conversation_changelist_filters_pinned_archived_and_temporary(
+    admin_client, history, alice
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    tides, bread = history
+    Conversation.objects.filter(pk=tides.pk).update(pinned=True)
+    Conversation.objects.filter(pk=bread.pk).update(archived=True)
+    passing = Conversation.objects.create(
+        user=alice, title="Passing", expires_at=timezone.now() + dt.timedelta(hours=1)
+    )
+    url = "/admin/conversations/conversation/"
+
+    def listed(**query: str) -> set[Conversation]:
+        response = admin_client.get(url, query)
+        assert response.status_code == 200
+        return set(response.context["cl"].result_list)
+
+    assert listed(pinned__exact="1") == {tides}
+    assert listed(archived__exact="1") == {bread}
+    assert listed(expires_at__isempty="0") == {passing}  # temporary
+    assert listed(expires_at__isempty="1") == {tides, bread}
+    page = _page(admin_client.get(url))
+    for title in ("By pinned", "By archived", "By temporary: deleted at"):
+        assert title in page
+
+
 def test_the_conversation_page_shows_its_messages_inline(admin_client, history):
     tides, _ = history
 

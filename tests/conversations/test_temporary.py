@@ -128,7 +128,7 @@ def test_the_page_says_it_is_temporary_and_when_it_goes_in_the_users_zone(
     # 23:30 UTC is 08:30 the next morning in Tokyo.
     assert "March 15, 2030, 8:30 a.m. (your time)" in html
     assert "March 14, 2030" not in html
-    assert 'id="share-form"' not in html  # no share or export menu
+    assert 'id="share-form"' not in html  # never shared (its menu only downloads it)
 
     normal = Conversation.objects.create(user=alice, title="N")
     assert 'id="temporary-banner"' not in alice_client.get(f"/c/{normal.pk}/").text

@@ -33,6 +33,8 @@ FRAMES = [
     events.title_frame(1, "Owls"),
     events.path_frame(1, 7),
     events.path_frame(1, None),
+    events.organised_frame(1, pinned=True, archived=False),
+    events.organised_frame(None, pinned=False, archived=True),
     events.error_frame("busy", "Wait.", "send"),
 ]
 
@@ -60,7 +62,7 @@ def test_each_frame_has_exactly_its_declared_keys(frame):
         "message": events.MessageFrame, "delta": events.DeltaFrame,
         "snapshot": events.SnapshotFrame, "done": events.DoneFrame,
         "title": events.TitleFrame, "error": events.ErrorFrame,
-        "path": events.PathFrame,
+        "path": events.PathFrame, "organised": events.OrganisedFrame,
     }[frame["type"]]  # fmt: skip
     hints = get_type_hints(declared)
     # Optional keys (NotRequired) appear only when they carry something.
