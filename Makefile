@@ -135,9 +135,10 @@ test-deploy: install-dev
 # The tests that wait out outages by design (tests/streaming/test_outage.py: PostgreSQL or
 # Redis stopped mid-answer for seconds, 1 and 5 minutes; a kill -9 mid-outage), idle
 # meanwhile: apart from `make test`, so that stays quick, and run once, not in both
-# configurations (they start their own servers). CI runs them.
+# configurations (they start their own servers). CI runs them, in the background beside
+# the other suites (.ci/run), with ARGS giving them a pytest temporary folder of their own.
 test-long: install-dev
-	$(BIN)/pytest -m long -o faulthandler_timeout=600
+	$(BIN)/pytest -m long -o faulthandler_timeout=600 $(ARGS)
 
 e2e: install-dev
 	$(BIN)/pytest -m e2e
