@@ -135,12 +135,15 @@ test-deploy: install-dev
 # The tests that wait out outages by design (tests/streaming/test_outage.py: PostgreSQL or
 # Redis stopped mid-answer for seconds, 1 and 5 minutes; a kill -9 mid-outage), idle
 # meanwhile: apart from `make test`, so that stays quick, and run once, not in both
-# configurations (they start their own servers). CI runs them.
+# configurations (they start their own servers). CI runs them in the background beside
+# the other suites (.ci/run), as e2e below.
 test-long: install-dev
-	$(BIN)/pytest -m long -o faulthandler_timeout=600
+	$(BIN)/pytest -m long -o faulthandler_timeout=600 $(ARGS)
 
+# CI runs it in the background beside the other suites (.ci/run): ARGS gives it a pytest
+# temporary folder of its own and no cache.
 e2e: install-dev
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest -m e2e $(ARGS)
 
 # The benchmark (bench/README.md): both configurations, every scenario and the page
 # timings, about 10 minutes; writes bench/results/latest.md. PROFILE=1 adds a py-spy flame

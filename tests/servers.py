@@ -122,9 +122,16 @@ class Daphne:
              "--proxy-headers", "chatweb.asgi:application"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            # Not left running (nor its log open) for a later test's ResourceWarning.
+            self.stop()
+            raise
 
-    def _wait_ready(self, timeout: float = 20) -> None:
+    # A generous bound, reached only when daphne is not coming up: a start takes seconds,
+    # but several times longer on a busy machine (CI runs suites side by side).
+    def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

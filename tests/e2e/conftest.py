@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.browsing import (
     ADMIN,
     ADMIN_PASSWORD,
+    TIMEOUT_MS,
     close_page,
     open_page,
     prepare_databases,
@@ -28,6 +30,11 @@ from tests.e2e.browsing import (
 )
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, Daphne
 from tests.upstream import FakeUpstream
+
+# expect() waits as long as the pages' actions do (new_context's default timeout, which
+# expect does not read: its own is 5 s). It returns as soon as its condition holds; the
+# bound only matters on a busy machine (CI runs e2e beside the other suites).
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")

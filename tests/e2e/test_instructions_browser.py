@@ -84,7 +84,9 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path) -> None:
     chat_url = ""
     for scheme in ("light", "dark"):
         for size, viewport in SIZES.items():
-            page = open_page(browser, app, viewport=viewport, color_scheme=scheme)
+            page = open_page(
+                browser, app, reuse_session=True, viewport=viewport, color_scheme=scheme
+            )
             try:
                 page.goto("/settings/")
                 section = page.locator("section[aria-labelledby=instructions-heading]")
@@ -115,7 +117,7 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path) -> None:
             finally:
                 close_page(page, app)
 
-    page = open_page(browser, app, color_scheme="dark", locale="zh-CN")
+    page = open_page(browser, app, reuse_session=True, color_scheme="dark", locale="zh-CN")
     try:
         page.goto("/settings/")
         expect(page.locator("#instructions-heading")).to_have_text("自定义指令")

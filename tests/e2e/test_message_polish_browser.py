@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import PHONE, SIZES, new_context, sign_in, watch
+from tests.e2e.browsing import PHONE, SIZES, new_context, open_page, sign_in, watch
 from tests.servers import Daphne
 
 pytestmark = pytest.mark.e2e
@@ -201,12 +201,15 @@ def test_a_message_walks_through_its_polish(browser: Any, app: Daphne, shots: Pa
     # 7. On a phone, a tap shows a message's time; the pictures.
     for size, viewport in SIZES.items():
         for scheme in ("light", "dark"):
-            context = new_context(
-                browser, app, viewport=viewport, color_scheme=scheme, timezone_id=ZONE
+            p = open_page(
+                browser,
+                app,
+                reuse_session=True,
+                viewport=viewport,
+                color_scheme=scheme,
+                timezone_id=ZONE,
             )
-            p = context.new_page()
-            errors = watch(p)
-            sign_in(p)
+            context, errors = p.context, p.errors
             p.goto(chat_url)
             first = p.locator(".msg-assistant").first
             up = first.locator('[data-tool="rate"][data-rating="up"]')

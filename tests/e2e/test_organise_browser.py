@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import SIZES, close_page, new_context, open_page, sign_in, watch
+from tests.e2e.browsing import SIZES, close_page, open_page, watch
 from tests.servers import Daphne
 
 pytestmark = pytest.mark.e2e
@@ -120,18 +120,16 @@ def test_pin_archive_restore_and_shortcuts(browser: Any, app: Daphne, shots: Pat
     for locale in ("en-US", "zh-CN"):
         for size, viewport in SIZES.items():
             for scheme in ("light", "dark"):
-                context = new_context(
+                p = open_page(
                     browser,
                     app,
+                    reuse_session=True,
                     viewport=viewport,
                     color_scheme=scheme,
                     locale=locale,
                     reduced_motion="reduce",  # the drawer without its slide
                 )
-                p = context.new_page()
-                errors = watch(p)
-                sign_in(p)
-                p.goto("/")
+                context, errors = p.context, p.errors
                 if size == "phone":
                     p.click("[data-drawer-toggle]")
                 else:

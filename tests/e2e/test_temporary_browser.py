@@ -55,7 +55,9 @@ def test_a_temporary_chat_is_said_so_and_kept_out_of_the_sidebar(
 
     for scheme in ("light", "dark"):
         for size, viewport in SIZES.items():
-            page = open_page(browser, app, viewport=viewport, color_scheme=scheme)
+            page = open_page(
+                browser, app, reuse_session=True, viewport=viewport, color_scheme=scheme
+            )
             try:
                 page.goto(path)
                 expect(page.locator("#temporary-banner")).to_be_visible()
@@ -69,7 +71,7 @@ def test_a_temporary_chat_is_said_so_and_kept_out_of_the_sidebar(
             finally:
                 close_page(page, app)
 
-    page = open_page(browser, app, locale="zh-CN")
+    page = open_page(browser, app, reuse_session=True, locale="zh-CN")
     try:
         page.goto(path)
         expect(page.locator("#temporary-banner")).to_contain_text("临时对话")

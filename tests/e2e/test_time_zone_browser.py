@@ -82,7 +82,7 @@ def test_another_device_elsewhere_does_not_overwrite_it(browser: Any, app: Daphn
 def test_screenshots(browser: Any, app: Daphne, shots: Path, scheme: str) -> None:
     """The field on each size; on a desktop, axe-core's check of the page."""
     for size, viewport in SIZES.items():
-        page = open_page(browser, app, viewport=viewport, color_scheme=scheme)
+        page = open_page(browser, app, reuse_session=True, viewport=viewport, color_scheme=scheme)
         try:
             page.goto("/settings/")
             field = page.locator(".field:has(#id_time_zone)")
@@ -99,7 +99,7 @@ def test_screenshots(browser: Any, app: Daphne, shots: Path, scheme: str) -> Non
 
 
 def test_the_field_in_chinese(browser: Any, app: Daphne, shots: Path) -> None:
-    page = open_page(browser, app, color_scheme="dark", locale="zh-CN")
+    page = open_page(browser, app, reuse_session=True, color_scheme="dark", locale="zh-CN")
     try:
         page.goto("/settings/")
         expect(page.locator("label[for=id_time_zone]")).to_contain_text("时区")

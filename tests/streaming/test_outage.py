@@ -69,11 +69,15 @@ class Postgres:
         self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                  "--no-sync", "-E", "UTF8")  # fmt: skip
-        self.start()
-        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
-            connection.execute("CREATE DATABASE chatweb")
+        try:
+            self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                      "-A", "trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+            self.start()
+            with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+                connection.execute("CREATE DATABASE chatweb")
+        except BaseException:  # interrupted too (CI stops the suite with SIGINT)
+            self.close()
+            raise
 
     def _run(self, *args: str) -> None:
         subprocess.run(_as_postgres(list(args)), check=True, capture_output=True, timeout=60)
