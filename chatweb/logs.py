@@ -155,17 +155,19 @@ class RequestIdMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
+    # The id is set, never reset: Django logs a response's status (django.request's "Not
+    # Found") after the middleware chain has returned, and under ASGI a streaming body
+    # (SSE: /v1, /api/v1) is read then too. Each ASGI request runs in a context of its
+    # own, and every request sets its id first, so none inherits another's.
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        with bound(from_header(request.headers.get(HEADER))):
-            response: HttpResponse = self.get_response(request)  # type: ignore[assignment]
-            response[HEADER] = request_id.get()
+        request_id.set(from_header(request.headers.get(HEADER)))
+        response: HttpResponse = self.get_response(request)  # type: ignore[assignment]
+        response[HEADER] = request_id.get()
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        # Set, not reset: under ASGI each request has a task (a context) of its own, and a
-        # streaming body (SSE: /v1, /api/v1) is read after this returns, still under it.
         request_id.set(from_header(request.headers.get(HEADER)))
         response: HttpResponse = await self.get_response(request)  # type: ignore[misc]
         response[HEADER] = request_id.get()
