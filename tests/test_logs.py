@@ -10,7 +10,6 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,19 +67,23 @@ def test_a_request_logs_under_its_x_request_id_and_echoes_it(json_lines, client:
     assert response.status_code == 404
     assert response["X-Request-ID"] == "nginx-id-42"
     not_found = [line for line in parsed(json_lines) if line["logger"] == "django.request"]
-    assert not_found and {line["request_id"] for line in not_found} == {"nginx-id-42"}
+    assert not_found
+    assert {line["request_id"] for line in not_found} == {"nginx-id-42"}
 
 
 @pytest.mark.django_db
 def test_a_request_without_a_sane_id_gets_a_new_one(json_lines, client: Client):
     made = client.get("/no-such-page/")["X-Request-ID"]
     forged = client.get("/no-such-page/", HTTP_X_REQUEST_ID="a\nforged line")["X-Request-ID"]
-    assert len(made) == 32 and len(forged) == 32 and made != forged
+    assert len(made) == len(forged) == 32
+    assert made != forged
     assert {line["request_id"] for line in parsed(json_lines)} == {made, forged}
 
 
 @pytest.mark.asyncio
-async def test_a_failed_checkpoint_logs_under_the_answers_request_id(json_lines, settings, tmp_path):
+async def test_a_failed_checkpoint_logs_under_the_answers_request_id(
+    json_lines, settings, tmp_path
+):
     """Checkpoints are written by a task of the process (streaming.checkpoints), which
     reports each answer's failure to it: the line is the answer's, under its id."""
     settings.DATA_DIR = tmp_path
@@ -98,10 +101,12 @@ async def test_a_failed_checkpoint_logs_under_the_answers_request_id(json_lines,
         generation.checkpointed(OperationalError("the database went away"))
 
     await asyncio.create_task(checkpoints_task(), context=contextvars.Context())
-    await asyncio.sleep(0)
+    spilling = generation.ending._spilling  # the text meanwhile goes to disk
+    assert spilling is not None
+    await spilling
     lines = [line for line in parsed(json_lines) if "checkpoint failed" in line["message"]]
     assert [line["request_id"] for line in lines] == ["posted-by-request-7"]
-    assert Path(tmp_path).exists()
+    assert generation.ending.spill.exists
 
 
 def test_log_format_json_configures_the_json_formatter(tmp_path):
