@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.servers import Daphne, app_env, copy_database, csrf_post, sign_in
+from tests.servers import Daphne, app_env, copy_database, csrf_post, manage, sign_in
 from tests.streaming.test_prometheus import scrape_text, value
 from tests.upstream import FakeUpstream
 
@@ -115,6 +115,26 @@ def test_metrics_and_json_logs_of_a_real_server(
         counted = scrape_until(server, lambda s: value(s, errors, **code) == 1)
         assert value(counted, errors, **code) == 1
         assert value(counted, "chatweb_answers_total", kind="answer", outcome="error") == 1
+
+        # A /v1 completion: its own kind, its first piece timed.
+        secret = manage(
+            env, "shell", "-c",
+            "from django.contrib.auth import get_user_model; from accounts import api_tokens; "
+            "print(api_tokens.create(user=get_user_model().objects.get(username='alice'), "
+            "name='scrape', scopes=['chat']).secret)",
+        ).strip().splitlines()[-1]  # fmt: skip
+        completion = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {secret}", "X-Request-ID": "live-v1-2"},
+            timeout=30,
+        )
+        assert completion.status_code == 200, completion.text[:300]
+        assert completion.headers["X-Request-ID"] == "live-v1-2"
+        v1 = scrape(server)
+        assert value(v1, "chatweb_answers_total", kind="completion", outcome="done") == 1
+        assert value(v1, "chatweb_time_to_first_token_seconds_count", kind="completion") == 1
+        assert value(v1, "chatweb_answers_in_flight", kind="completion") == 0
     finally:
         server.stop()
 
