@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from catalog import clock, tokens
 from catalog.models import UsageRecord
+from chatweb import prometheus
 from modelclient.providers import ChatMessage, Usage
 
 __all__ = ["UsageRecord"]
@@ -119,6 +120,7 @@ class UpstreamRequest:
         else:
             prompt = tokens.count_messages(self.messages)
             completion = tokens.count("".join(self.parts))
+        prometheus.tokens(self.model, prompt, completion)
         return entry(
             user_id=self.user_id,
             username=self.username,

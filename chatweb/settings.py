@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from chatweb import backends, sso
+from chatweb import backends, logs, sso
 from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
 
@@ -100,6 +100,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Each request's id (X-Request-ID) on every log line it causes (chatweb/logs.py).
+    "chatweb.logs.RequestIdMiddleware",
     # First, so that every response (static files and errors included) carries the policy.
     "chatweb.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -435,13 +437,22 @@ if WS_MAX_SOCKETS_PER_USER < 0:
 # is installed and the endpoint answers 404.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # httpx logs every request line at INFO; keep the noise (never the key: it is a
-    # header) at WARNING.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
-}
+# --- Operations (docs/operations.md) -----------------------------------------------------
+# The Prometheus endpoint /metrics (chatweb/prometheus.py): off by default (404). On, it
+# needs PROMETHEUS_TOKEN (sent as "Authorization: Bearer <token>") and/or the scraper's
+# address in PROMETHEUS_ALLOWED_NETWORKS (CIDR blocks; a direct peer, never one through
+# nginx); both when both are set.
+PROMETHEUS_ENABLED = env.bool("PROMETHEUS_ENABLED", default=False)
+PROMETHEUS_TOKEN = str(env.str("PROMETHEUS_TOKEN", default=""))
+PROMETHEUS_ALLOWED_NETWORKS = logs.networks(env.list("PROMETHEUS_ALLOWED_NETWORKS", default=[]))
+if PROMETHEUS_TOKEN and len(PROMETHEUS_TOKEN) < 16:
+    raise ImproperlyConfigured("PROMETHEUS_TOKEN must be at least 16 characters long.")
+if PROMETHEUS_ENABLED and not (PROMETHEUS_TOKEN or PROMETHEUS_ALLOWED_NETWORKS):
+    raise ImproperlyConfigured(
+        "PROMETHEUS_ENABLED needs PROMETHEUS_TOKEN or PROMETHEUS_ALLOWED_NETWORKS (or both)."
+    )
+# "plain" (default) or "json": one JSON object a line, each with its request id.
+LOG_FORMAT = str(env.str("LOG_FORMAT", default="plain"))
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured('LOG_FORMAT must be "plain" or "json".')
+LOGGING = logs.config(log_format=LOG_FORMAT, level=str(env.str("LOG_LEVEL", default="INFO")))

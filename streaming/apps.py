@@ -9,6 +9,15 @@ class StreamingConfig(AppConfig):
         from modelclient import providers
 
         providers.max_connections = settings.UPSTREAM_MAX_CONNECTIONS or None
+        from chatweb import prometheus
+        from streaming import completions, sockets_budget
+        from streaming.registry import registry
+
+        prometheus.watch(
+            answers=lambda: len(registry.running),
+            completions=completions.running_count,
+            sockets=sockets_budget.open_count,
+        )
         if settings.METRICS_ENABLED:
             from streaming import metrics
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from chatweb import prometheus
 from modelclient import netio
 from realtime import events
 from streaming.registry import registry
@@ -77,6 +78,7 @@ class DeltaStream:
         # Loop time of the last delta (or of the start, or of the last heartbeat).
         self._quiet_since = 0.0
         self._heartbeat: asyncio.TimerHandle | None = None
+        self.started = time.monotonic()  # for the time to the first delta
 
     @property
     def text(self) -> str:
@@ -173,6 +175,8 @@ class DeltaStream:
         # before, until issue 19) cost each frame a second wake-up of run().
         self.read_hold.until = self.next_flush
         await self._publish(events.delta_frame(self.message_id, self.seq, text, reasoning))
+        if self.seq == 1:
+            prometheus.first_token("answer", time.monotonic() - self.started)
         # No checkpoint on the way out: the end, saved next, holds the whole text.
         if (
             not self._closing

@@ -40,6 +40,7 @@ from catalog import config as catalog
 from catalog.models import UsageRecord
 from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
+from chatweb import prometheus
 from conversations import actions
 from conversations.models import Outcome
 from modelclient.providers import ChatMessage, Delta, OpenAICompatible, Usage
@@ -191,6 +192,7 @@ class Completion:
     async def _read(self, queue: asyncio.Queue[Delta | BaseException | None]) -> None:
         """Read the upstream into `queue` (None at the end, or the Failed), then record."""
         outcome = Outcome.stopped()
+        started, first = time.monotonic(), True
         try:
             provider = OpenAICompatible(self.model.config)
             async with contextlib.aclosing(
@@ -210,6 +212,9 @@ class Completion:
                     if delta.usage:
                         self.request.usage = delta.usage
                     queue.put_nowait(delta)
+                    if first and (delta.text or delta.reasoning):
+                        first = False
+                        prometheus.first_token("completion", time.monotonic() - started)
                     if delta.text and self.meter.budget is not None:
                         self.meter.piece(delta.text)
             outcome = Outcome.done(self.finish_reason)
@@ -228,6 +233,7 @@ class Completion:
             return
         self._recorded = True
         _forget(self)
+        prometheus.answer_ended("completion", status)
         try:
             await database_sync_to_async(usage.record_all)([self.request.entry(outcome=status)])
         except Exception:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from channels.db import database_sync_to_async
 
 from catalog.models import UsageRecord
+from chatweb import prometheus
 from conversations import markdown
 from conversations.models import Message, Outcome, end_fields
 from modelclient.providers import Usage
@@ -84,6 +85,7 @@ class Ending:
                 )  # fmt: skip
                 break
             except RETRYABLE as exc:
+                prometheus.database_error("end")
                 if self._kept is None:
                     log.warning(
                         "Answer %s: the database is unreachable; its end is kept on disk "

@@ -25,6 +25,7 @@ from django.conf import settings
 from catalog import config as catalog
 from catalog.models import UsageRecord
 from catalog.usage import UpstreamRequest
+from chatweb import logs, prometheus
 from conversations.fields import clean_text
 from conversations.models import Message, Outcome
 from modelclient import netio
@@ -76,6 +77,7 @@ class Generation:
         self.ending = Ending(message_id, publish=self._publish)
         self._layer_failures = 0
         self.thoughts = Thoughts()
+        self.request_id = logs.request_id.get()  # its starter's (checkpoints log under it)
 
     @property
     def text(self) -> str:
@@ -113,6 +115,7 @@ class Generation:
                 return
             self.answer = job.answer
             self.context_from_id = job.context_from_id
+            log.info("Answer %s started (%s)", self.message_id, job.model and job.model.name)
             if self.provider is None and job.model is not None:
                 self.provider = OpenAICompatible(job.model.config)
             flusher = asyncio.create_task(self.deltas.run())
@@ -124,6 +127,8 @@ class Generation:
             # one being written is waited for, so it cannot follow the end.
             await checkpoints.discard(self)
             message = await self._save_end(outcome)
+            log.info("Answer %s ended: %s %s", self.message_id, outcome.status, outcome.error_code)
+            prometheus.answer_ended("answer", outcome.status)
             await control.stop_listening(self, listener)
             if message is not None and self.provider and titles.wanted(job, outcome.status):
                 title = await titles.make_title(job, self.provider, self.text)
@@ -131,6 +136,7 @@ class Generation:
                     await self._publish(title)
         except asyncio.CancelledError:
             # The process is shutting down: keep what arrived, say what happened.
+            prometheus.answer_ended("answer", Message.Status.INTERRUPTED)
             await self._end_interrupted()
             raise
         finally:
@@ -144,6 +150,7 @@ class Generation:
                 )
                 await layers.release_channel(self.layer, self.channel)
             except Exception as exc:
+                prometheus.layer_error("group_discard")
                 log.warning(
                     "Answer %s: could not leave its control group: %r", self.message_id, exc
                 )
@@ -157,6 +164,7 @@ class Generation:
                 job: Job | None = await database_sync_to_async(jobs.load)(self.message_id)
                 return job
             except RETRYABLE as exc:
+                prometheus.database_error("load")
                 if time.monotonic() + delay > deadline:
                     log.error("Answer %s: no database, not started: %r", self.message_id, exc)
                     return None
@@ -272,10 +280,17 @@ class Generation:
         """How this answer's checkpoint went (streaming.checkpoints writes it with others').
 
         While the database is unreachable the answer streams on: its text goes to its
-        spill file instead, however long the outage lasts."""
+        spill file instead, however long the outage lasts. Called by the checkpoints' task:
+        its lines are logged under this answer's request id."""
         if error is None:
             self._outage.ok()
-        elif isinstance(error, RETRYABLE):
+            return
+        prometheus.database_error("checkpoint")
+        with logs.bound(self.request_id):
+            self._checkpoint_failed(error)
+
+    def _checkpoint_failed(self, error: Exception) -> None:
+        if isinstance(error, RETRYABLE):
             if self._outage.since is None:  # once per outage, not once per checkpoint
                 log.warning(
                     "Answer %s: checkpoint failed, the text goes to disk meanwhile: %r",
@@ -294,6 +309,7 @@ class Generation:
         try:
             await self.layer.group_send(self.group, events.forward(frame))
         except Exception as exc:
+            prometheus.layer_error("publish")
             self._layer_failures += 1
             if self._layer_failures == 1 or self._layer_failures % 100 == 0:
                 log.warning(
@@ -377,5 +393,6 @@ async def start(
     except Exception as exc:
         # Without the channel layer the answer still runs and is saved; only Stop and
         # snapshots from other tabs cannot reach it.
+        prometheus.layer_error("group_add")
         log.warning("Answer %s: could not join its control group: %r", message_id, exc)
     return task

@@ -16,6 +16,7 @@ from catalog import quotas, tokens
 from catalog.models import UsageRecord
 from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
+from chatweb import prometheus
 from conversations.context import fit_context
 from conversations.models import Message, Outcome
 from modelclient.providers import ChatMessage, ProviderError, UpstreamHTTPError
@@ -122,6 +123,7 @@ def failure(exc: Exception, *, what: str) -> Outcome:
         with translation.override("en"):  # stored in English, shown in the reader's
             return Outcome.failed(exc.budget.code, exc.budget.describe())
     if isinstance(exc, ProviderError):
+        prometheus.upstream_error(exc.code)
         retry_after = exc.retry_after if isinstance(exc, UpstreamHTTPError) else None
         return Outcome.failed(exc.code, exc.message, retry_after=retry_after)
     log.error("%s failed", what, exc_info=exc)

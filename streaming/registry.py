@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextvars
 import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
+
+from chatweb import logs
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ class Registry:
     def add(self, answer: Running) -> asyncio.Task[None]:
         # A fresh context: the task must not inherit the request's or the socket's
         # context (asgiref keeps their thread executor there, which ends with them).
+        # Only the request id goes along: the answer's log lines carry its starter's.
         task = asyncio.get_running_loop().create_task(
-            answer.run(), name=f"answer-{answer.message_id}", context=contextvars.Context()
+            answer.run(), name=f"answer-{answer.message_id}", context=logs.context_with_id()
         )
         self.running[answer.message_id] = (answer, task)
         task.add_done_callback(lambda t: self._finished(answer.message_id, t))

@@ -35,6 +35,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 
+from chatweb import logs
+
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +50,8 @@ class EventLoopSocket(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """channels' AsyncConsumer.__call__, with the channel layer read by _channel_events."""
         self.scope = scope
+        # The socket's log lines, and the answers it starts, carry its handshake's id.
+        logs.request_id.set(logs.from_scope_headers(scope.get("headers", ())))
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
         events_in: asyncio.Task[None] | None = None

@@ -69,6 +69,11 @@ def _release(key: str) -> None:
             _open_per_user.pop(user_id, None)
 
 
+def open_count() -> int:
+    """Signed-in sockets open in this process (the sockets-open gauge)."""
+    return len(_admitted)
+
+
 def open_users() -> list[Any]:
     """The users with a socket open in this process."""
     with _lock:

@@ -123,6 +123,7 @@ def test_nginx_passes_websocket_upgrades_and_forwarded_headers() -> None:
         "proxy_set_header Host $http_host;",
         "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Request-ID $request_id;",
     ):
         assert header in config
     # Appending ($proxy_add_x_forwarded_for) would keep a client's own header first, and
@@ -133,6 +134,8 @@ def test_nginx_passes_websocket_upgrades_and_forwarded_headers() -> None:
     for location in re.findall(r"location [^{]*\{(.*?)\n    \}", server_block, re.S):
         assert "proxy_set_header" not in location
     assert re.search(r"^    client_max_body_size \d+m;", config, re.M)
+    # Prometheus scrapes each instance itself; nginx does not serve /metrics.
+    assert "return 404;" in _location(config, "= /metrics")
     assert re.search(r"^# server \{\n#     listen 443 ssl;", config, re.M), "HTTPS example"
 
 
