@@ -127,7 +127,12 @@ class Generation:
             # one being written is waited for, so it cannot follow the end.
             await checkpoints.discard(self)
             message = await self._save_end(outcome)
-            log.info("Answer %s ended: %s %s", self.message_id, outcome.status, outcome.error_code)
+            log.info(
+                "Answer %s ended: %s%s",
+                self.message_id,
+                outcome.status,
+                f" ({outcome.error_code})" if outcome.error_code else "",
+            )
             prometheus.answer_ended("answer", outcome.status)
             await control.stop_listening(self, listener)
             if message is not None and self.provider and titles.wanted(job, outcome.status):
