@@ -21,6 +21,8 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     text = request.POST.get("text", "")
     # The new-chat page's "Temporary chat" toggle (a checkbox: sent only when on).
     temporary = bool(request.POST.get("temporary"))
+    # A project's page starts its chats in the project (its id; the action checks it).
+    project_id = request.POST.get("project") or None
     if not await sync_to_async(views.provider_configured)(user):
         # Refused before anything is written: a chat whose answer can only fail helps nobody.
         context = await sync_to_async(views.chat_context)(request, None)
@@ -32,6 +34,7 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
             text=text,
             model=request.POST.get("model") or None,
             temporary=temporary,
+            project_id=project_id,
         )
     except ActionError as exc:
         context = await sync_to_async(views.chat_context)(request, None)

@@ -7,48 +7,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0014_instructions_switch'),
+        ("conversations", "0014_instructions_switch"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, verbose_name='name')),
-                ('instructions', models.TextField(blank=True, help_text='Sent to the model in every conversation of the project.', max_length=8000, verbose_name='instructions')),
-                ('default_model', models.CharField(blank=True, help_text="New chats started in the project use it (empty: the owner's default).", max_length=200, verbose_name='default model')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, verbose_name="name")),
+                (
+                    "instructions",
+                    models.TextField(
+                        blank=True,
+                        help_text="Sent to the model in every conversation of the project.",
+                        max_length=8000,
+                        verbose_name="instructions",
+                    ),
+                ),
+                (
+                    "default_model",
+                    models.CharField(
+                        blank=True,
+                        help_text="New chats started in the project use it (empty: the owner's default).",
+                        max_length=200,
+                        verbose_name="default model",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
             ],
             options={
-                'verbose_name': 'project',
-                'verbose_name_plural': 'projects',
-                'ordering': ['name', 'id'],
+                "verbose_name": "project",
+                "verbose_name_plural": "projects",
+                "ordering": ["name", "id"],
             },
         ),
         migrations.RemoveIndex(
-            model_name='conversation',
-            name='conversation_sidebar_idx',
+            model_name="conversation",
+            name="conversation_sidebar_idx",
         ),
         migrations.AddField(
-            model_name='project',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to=settings.AUTH_USER_MODEL, verbose_name='user'),
+            model_name="project",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="projects",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='project',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='conversations', to='conversations.project', verbose_name='project'),
+            model_name="conversation",
+            name="project",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="conversations",
+                to="conversations.project",
+                verbose_name="project",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['user', 'archived', 'project', '-pinned', '-updated_at', '-id'], name='conversation_sidebar_idx'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["user", "archived", "project", "-pinned", "-updated_at", "-id"],
+                name="conversation_sidebar_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.UniqueConstraint(fields=('user', 'name'), name='project_name_unique_per_user'),
+            model_name="project",
+            constraint=models.UniqueConstraint(
+                fields=("user", "name"), name="project_name_unique_per_user"
+            ),
         ),
     ]
