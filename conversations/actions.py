@@ -23,8 +23,8 @@ from accounts.models import settings_for
 from catalog import clock, quotas
 from catalog import config as catalog
 from chatweb import visibility
-from conversations.fields import clean_text
 from conversations import projects
+from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
 from realtime import events
 from realtime.codes import ProtocolError

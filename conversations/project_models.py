@@ -44,7 +44,7 @@ class Project(models.Model):
         _("default model"),
         max_length=200,
         blank=True,
-        help_text=_("New chats started in the project use it (empty: the owner's default)."),
+        help_text=_("New chats in the project start with it."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 

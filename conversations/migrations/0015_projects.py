@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                     "default_model",
                     models.CharField(
                         blank=True,
-                        help_text="New chats started in the project use it (empty: the owner's default).",
+                        help_text="New chats in the project start with it.",
                         max_length=200,
                         verbose_name="default model",
                     ),

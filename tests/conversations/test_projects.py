@@ -39,7 +39,7 @@ def test_creating_from_the_sidebar_form_opens_the_project_page(alice_client, ali
     assert response["Location"] == f"/p/{project.pk}/"
     page = _html(alice_client.get(response["Location"]))
     assert '<h1 id="chat-title">Garden plans</h1>' in page
-    assert 'data-drop-project="%d"' % project.pk in page
+    assert f'data-drop-project="{project.pk}"' in page
 
 
 @pytest.mark.parametrize("name", ["", "   ", "\u200b\u200d", "x" * 81])
@@ -227,7 +227,8 @@ def test_two_tabs_moving_the_same_chat_last_write_wins_without_an_error(alice, c
     two = second.post(
         f"/c/{chat.pk}/project/", {"project": kitchen.pk}, HTTP_ACCEPT="application/json"
     )
-    assert one.json()["ok"] and two.json()["ok"]
+    assert one.json()["ok"]
+    assert two.json()["ok"]
     for tab in (first, second):  # After a reload both show the last move's outcome.
         assert _listed(_html(tab.get("/"))) == []
         assert f'data-conversation-id="{chat.pk}"' in _html(tab.get(f"/p/{kitchen.pk}/"))
@@ -288,7 +289,7 @@ def test_deleting_and_keeping_the_chats_puts_them_back_in_the_list(
 
 
 def test_deleting_with_the_chats_deletes_them_and_only_them(alice_client, alice, add_message):
-    project, chats = _with_chats(alice, add_message)
+    project, _chats = _with_chats(alice, add_message)
     other = Conversation.objects.create(user=alice, title="other")
     alice_client.post(f"/p/{project.pk}/delete/", {"conversations": "delete"})
     assert not Project.objects.exists()
@@ -300,7 +301,7 @@ def test_deleting_with_the_chats_deletes_them_and_only_them(alice_client, alice,
 def test_deleting_without_a_choice_is_refused_and_nothing_written(
     alice_client, alice, add_message, choice
 ):
-    project, chats = _with_chats(alice, add_message)
+    project, _chats = _with_chats(alice, add_message)
     data = {} if choice is None else {"conversations": choice}
     assert alice_client.post(f"/p/{project.pk}/delete/", data).status_code == 400
     assert Project.objects.count() == 1
