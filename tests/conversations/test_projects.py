@@ -306,3 +306,27 @@ def test_deleting_without_a_choice_is_refused_and_nothing_written(
     assert alice_client.post(f"/p/{project.pk}/delete/", data).status_code == 400
     assert Project.objects.count() == 1
     assert Conversation.objects.filter(project=project).count() == 3
+
+
+# --- Search -------------------------------------------------------------------------------
+
+
+def test_the_search_page_can_be_kept_to_a_project(alice_client, alice, bob, add_message):
+    project = _project(alice)
+    inside = Conversation.objects.create(user=alice, title="inside", project=project)
+    outside = Conversation.objects.create(user=alice, title="outside")
+    for c in (inside, outside):
+        add_message(c, "user", "about roses")
+
+    def found(**params: Any) -> set[int]:
+        response = alice_client.get(
+            "/search/", {"q": "roses", **params}, HTTP_ACCEPT="application/json"
+        )
+        return {hit["conversation_id"] for hit in response.json()["results"]}
+
+    assert found() == {inside.pk, outside.pk}
+    assert found(project=project.pk) == {inside.pk}
+    page = _html(alice_client.get("/search/", {"q": "roses", "project": project.pk}))
+    assert f'<option value="{project.pk}" selected>' in page
+    bobs = _project(bob, "Bob's")
+    assert alice_client.get("/search/", {"q": "roses", "project": bobs.pk}).status_code == 404
