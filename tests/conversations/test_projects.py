@@ -4,13 +4,14 @@ sidebar that still costs the same number of queries."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from conversations import actions, projects
+from conversations import actions, projects, transfer
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message, Project
 from tests.conversations.test_views import (
@@ -330,3 +331,76 @@ def test_the_search_page_can_be_kept_to_a_project(alice_client, alice, bob, add_
     assert f'<option value="{project.pk}" selected>' in page
     bobs = _project(bob, "Bob's")
     assert alice_client.get("/search/", {"q": "roses", "project": bobs.pk}).status_code == 404
+
+
+# --- Export and import --------------------------------------------------------------------
+
+
+def test_the_export_carries_the_project_and_the_import_makes_missing_ones(alice, bob, add_message):
+    garden = _project(alice, instructions="Latin names.", default_model="fake-model-2")
+    inside = Conversation.objects.create(user=alice, title="Roses", project=garden)
+    add_message(inside, "user", "hello")
+    Conversation.objects.create(user=alice, title="Taxes")
+    document = transfer.export_user(user=alice)
+    assert [c["project"] for c in document["conversations"]] == ["Garden", None]
+    assert document["projects"] == [
+        {"name": "Garden", "instructions": "Latin names.", "default_model": "fake-model-2"}
+    ]
+    raw = json.dumps(document).encode()
+
+    roses, taxes = transfer.import_file(user=bob, raw=raw)
+    made = Project.objects.get(user=bob)
+    assert (made.name, made.instructions, made.default_model) == (
+        "Garden",
+        "Latin names.",
+        "fake-model-2",
+    )
+    assert roses.project == made
+    assert taxes.project is None
+    # Imported again, it goes into the same project: none is made twice.
+    again, _ = transfer.import_file(user=bob, raw=raw)
+    assert again.project == made
+    assert Project.objects.filter(user=bob).count() == 1
+
+
+def test_an_existing_project_of_that_name_is_used_as_it_is(alice, bob):
+    bobs = _project(bob, instructions="Bob's own.")
+    document = {
+        "format": "chatweb-export",
+        "version": 1,
+        "conversations": [{"title": "Roses", "project": " Garden ", "messages": []}],
+    }
+    (roses,) = transfer.import_file(user=bob, raw=json.dumps(document).encode())
+    assert roses.project == bobs
+    bobs.refresh_from_db()
+    assert bobs.instructions == "Bob's own."
+
+
+def test_a_bad_projects_list_is_refused_and_nothing_written(bob):
+    document = {
+        "format": "chatweb-export",
+        "version": 1,
+        "projects": "Garden",
+        "conversations": [{"title": "Roses", "project": "Garden", "messages": []}],
+    }
+    with pytest.raises(ActionError):
+        transfer.import_file(user=bob, raw=json.dumps(document).encode())
+    assert not Project.objects.exists()
+    assert not Conversation.objects.exists()
+
+
+# --- The admin ----------------------------------------------------------------------------
+
+
+def test_the_admin_lists_projects_and_the_project_of_each_conversation(admin_client, alice):
+    garden = _project(alice)
+    Conversation.objects.create(user=alice, title="Roses", project=garden)
+    Conversation.objects.create(user=alice, title="Taxes")
+    projects_page = admin_client.get("/admin/conversations/project/")
+    assert projects_page.status_code == 200
+    assert list(projects_page.context["cl"].result_list) == [garden]
+    assert projects_page.context["cl"].result_list[0].conversation_count == 1
+    listed = admin_client.get("/admin/conversations/conversation/", {"project__isnull": "False"})
+    assert [c.title for c in listed.context["cl"].result_list] == ["Roses"]
+    assert "Garden" in _html(listed)
+    assert admin_client.get(f"/admin/conversations/project/{garden.pk}/change/").status_code == 200
