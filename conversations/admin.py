@@ -64,7 +64,8 @@ class ProjectAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "created_at"
 
     def get_queryset(self, request: Any) -> QuerySet[Project]:
-        return super().get_queryset(request).annotate(conversation_count=Count("conversations"))
+        rows: QuerySet[Project] = super().get_queryset(request)
+        return rows.annotate(conversation_count=Count("conversations"))
 
     @admin.display(description=_("conversations"), ordering="conversation_count")
     def conversation_count(self, obj: Any) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chatweb import visibility
 from conversations.exporting import VERSION
 from conversations.import_plans import (
     ImportRefused,
@@ -25,7 +26,6 @@ from conversations.import_plans import (
     read_text,
     read_title,
 )
-from chatweb import visibility
 from conversations.models import Message
 from conversations.project_models import PROJECT_INSTRUCTIONS_MAX, PROJECT_NAME_MAX
 

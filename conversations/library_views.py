@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import search as search_module
 from conversations import projects, sharing
+from conversations import search as search_module
 from conversations.actions import ActionError
 from conversations.models import Project, SharedLink
 from conversations.views import get_conversation_for_user
