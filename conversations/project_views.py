@@ -3,6 +3,8 @@ settings), create, change, delete, and moving a conversation in or out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -39,6 +41,11 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
     """The chat page for a project: its conversations (pinned first, newest first, a page
     at a time), a composer that starts a chat in it, and its settings."""
     project = get_project_for_user(request, pk)
+    return render(request, "conversations/chat.html", project_context(request, project))
+
+
+def project_context(request: HttpRequest, project: Project) -> dict[str, Any]:
+    """The chat page's context for a project's page (also when its new chat is refused)."""
     listed = (
         Conversation.objects.for_user(request.user)
         .listed()
@@ -49,7 +56,20 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(listed, PROJECT_PAGE).get_page(request.GET.get("page"))
     context = views.chat_context(request, None, project=project)
     context.update(project_page=page, page_path=request.get_full_path())
-    return render(request, "conversations/chat.html", context)
+    return context
+
+
+def refused_page_context(request: HttpRequest, project_id: object) -> dict[str, Any]:
+    """The context a refused new chat is shown again in: its project's page if it was
+    started from one of the user's projects, else the new-chat page."""
+    project = Project.objects.for_user(request.user).filter(pk=_int_or_none(project_id)).first()
+    if project is None:
+        return views.chat_context(request, None)
+    return project_context(request, project)
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
 
 
 @login_required

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from conversations import views
+from conversations import project_views, views
 from conversations.actions import ActionError
 from streaming import answers
 
@@ -37,7 +37,8 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
             project_id=project_id,
         )
     except ActionError as exc:
-        context = await sync_to_async(views.chat_context)(request, None)
+        # Shown again where it was typed: the new-chat page or the project's page.
+        context = await sync_to_async(project_views.refused_page_context)(request, project_id)
         context.update(error=exc.message, draft=text, temporary=temporary)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
     return redirect("conversation", pk=answer.conversation_id)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from conversations import actions, projects, transfer
 from conversations.actions import ActionError
@@ -404,3 +404,25 @@ def test_the_admin_lists_projects_and_the_project_of_each_conversation(admin_cli
     assert [c.title for c in listed.context["cl"].result_list] == ["Roses"]
     assert "Garden" in _html(listed)
     assert admin_client.get(f"/admin/conversations/project/{garden.pk}/change/").status_code == 200
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_new_chat_in_a_project_shows_the_project_page_again(alice, live, settings):
+    settings.OPENAI_API_BASE_URL = "http://127.0.0.1:9/v1"  # Configured, never reached.
+    project = await Project.objects.acreate(user=alice, name="Garden")
+    inside = await Conversation.objects.acreate(user=alice, title="Roses", project=project)
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    response = await client.post("/c/new/", {"text": "   ", "project": project.pk})
+    assert response.status_code == 400
+    page = _html(response)
+    assert f'<input type="hidden" name="project" value="{project.pk}">' in page
+    assert f'<li data-conversation-id="{inside.pk}"' in page
+    temporary = await client.post(
+        "/c/new/", {"text": "Hi", "project": project.pk, "temporary": "1"}
+    )
+    assert temporary.status_code == 400
+    assert "A temporary chat cannot be put in a project." in _html(temporary)
+    assert await Conversation.objects.acount() == 1
+    assert await Message.objects.acount() == 0
