@@ -62,7 +62,8 @@ def project_context(request: HttpRequest, project: Project) -> dict[str, Any]:
 def refused_page_context(request: HttpRequest, project_id: object) -> dict[str, Any]:
     """The context a refused new chat is shown again in: its project's page if it was
     started from one of the user's projects, else the new-chat page."""
-    project = Project.objects.for_user(request.user).filter(pk=_int_or_none(project_id)).first()
+    pk = _int_or_none(project_id)
+    project = None if pk is None else Project.objects.for_user(request.user).filter(pk=pk).first()
     if project is None:
         return views.chat_context(request, None)
     return project_context(request, project)
