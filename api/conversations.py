@@ -23,7 +23,7 @@ from api.events import localized
 from api.schemas import Id
 from api.v1 import caller_of
 from catalog import config as catalog
-from conversations import actions, organise, search, transfer
+from conversations import actions, organise, projects, search, transfer
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message
 from realtime.codes import ProtocolError
@@ -68,6 +68,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "updated_at": c.updated_at.isoformat(),
         "temporary": c.is_temporary,
         "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+        "project": c.project_id,
     }
 
 
@@ -353,6 +354,7 @@ async def import_conversations(request: HttpRequest) -> Any:
 
 class SearchQuery(Schema):
     q: str
+    project: int | None = Field(None, description="Only the conversations of this project.")
 
 
 @router.get(
@@ -364,5 +366,10 @@ class SearchQuery(Schema):
 )
 async def search_conversations(request: HttpRequest, query: Query[SearchQuery]) -> Any:
     caller = caller_of(request, "conversations:read")
-    hits = await database_sync_to_async(search.search)(user=caller.user, query=query.q)
+    hits = await database_sync_to_async(_search)(caller.user, query.q, query.project)
     return {"data": [hit.as_json() for hit in hits]}
+
+
+def _search(user: Any, q: str, project_id: int | None) -> list[search.Hit]:
+    project = projects.project_for(user, project_id)
+    return search.search(user=user, query=q, project_id=project.pk if project else None)

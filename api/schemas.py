@@ -97,6 +97,7 @@ class ConversationOut(Schema):
     updated_at: str
     temporary: bool = Field(description="A temporary chat: deleted at expires_at.")
     expires_at: str | None
+    project: int | None = Field(description="The id of the project it is in, if any.")
 
 
 class ConversationPage(Schema):
@@ -129,6 +130,28 @@ class ConversationPatch(Schema):
     archived: bool | None = Field(
         None, description="Archive (true: out of the sidebar and the list; unpins) or restore."
     )
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    instructions: str = Field(description="Sent in every conversation of the project.")
+    default_model: str = Field(description="New chats in it start with it; empty: none.")
+    created_at: str
+
+
+class ProjectList(Schema):
+    data: list[ProjectOut]
+
+
+class ProjectCreate(Schema):
+    name: str
+    instructions: str = ""
+    default_model: str | None = None
+
+
+class ProjectMove(Schema):
+    project: int | None = Field(description="A project's id, or null for none.")
 
 
 class SearchHit(Schema):

@@ -23,6 +23,7 @@ from accounts.models import settings_for
 from catalog import clock, quotas
 from catalog import config as catalog
 from chatweb import visibility
+from conversations import projects
 from conversations.fields import clean_text
 from conversations.models import TITLE_MAX, Conversation, Message
 from realtime import events
@@ -148,19 +149,27 @@ def start_conversation(
     text: object,
     model: object = None,
     temporary: bool = False,
+    project_id: object = None,
 ) -> Message:
     """Create a conversation from its first message; returns the pending answer.
 
     The answer's `conversation` is the new conversation (already loaded). It starts with
     the user's default model (unless one is chosen) and default system prompt (accounts'
     settings page). A temporary one is deleted TEMPORARY_CHAT_HOURS after it starts.
+    Started in one of the user's projects (`project_id`), it is in that project and
+    starts with the project's default model (unless one is chosen); a temporary chat
+    cannot be.
     """
     if user.pk is None:
         raise ActionError("not_signed_in", _("Sign in to start a conversation."))
     text = _clean_text(text)
+    project = projects.project_for(user, project_id)
+    if project is not None and temporary:
+        raise projects.refuse_temporary()
     preferences = settings_for(user)
-    # The user's default model if the catalog still lets them use it, else the site's.
-    chosen = _clean_model(user, model, preferences.default_model)
+    default = (project.default_model if project else "") or preferences.default_model
+    # The default model if the catalog still lets them use it, else the site's.
+    chosen = _clean_model(user, model, default)
     with transaction.atomic():
         lock_user(user.pk)
         budget = check_quota(user)
@@ -170,6 +179,7 @@ def start_conversation(
             model=chosen,
             system_prompt=preferences.system_prompt,
             expires_at=temporary_expiry() if temporary else None,
+            project=project,
         )
         conversation.known_messages = []
         return _post(conversation, text, chosen, budget)
@@ -191,7 +201,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         # sort by Meta.ordering and Django compile that ordering, every post.
         locked = next(
             iter(
-                Conversation.objects.select_related("user__chat_settings")
+                Conversation.objects.select_related("user__chat_settings", "project")
                 .defer("user__chat_settings__avatar")
                 .select_for_update(of=("self", "user"))
                 .filter(pk=conversation.pk, user_id=conversation.user_id)

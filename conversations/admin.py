@@ -1,11 +1,11 @@
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.protection import ThrottledAdminAuthenticationForm
-from conversations.models import Conversation, Message, Prompt, SharedLink
+from conversations.models import Conversation, Message, Project, Prompt, SharedLink
 
 # The admin's login is throttled like the app's (docs/security.md).
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -31,11 +31,12 @@ class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "title", "user", "model", "context_enabled", "pinned", "archived", "updated_at",
-        "expires_at",
+        "title", "user", "project", "model", "context_enabled", "pinned", "archived",
+        "updated_at", "expires_at",
     )  # fmt: skip
     list_filter = (
         "model",
+        ("project", admin.EmptyFieldListFilter),
         "context_enabled",
         "pinned",
         "archived",
@@ -44,14 +45,31 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     readonly_fields = ("expires_at",)
     search_fields = ("title", "user__username", "messages__content")
-    list_select_related = ("user",)
-    raw_id_fields = ("user", "current_leaf")
+    list_select_related = ("user", "project")
+    raw_id_fields = ("user", "current_leaf", "project")
     date_hierarchy = "updated_at"
     inlines = [MessageInline]
 
     def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
         queryset, _may_duplicate = super().get_search_results(request, queryset, search_term)
         return queryset.distinct(), False
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "user", "default_model", "conversation_count", "created_at")
+    search_fields = ("name", "user__username", "instructions")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: Any) -> QuerySet[Project]:
+        rows: QuerySet[Project] = super().get_queryset(request)
+        return rows.annotate(conversation_count=Count("conversations"))
+
+    @admin.display(description=_("conversations"), ordering="conversation_count")
+    def conversation_count(self, obj: Any) -> int:
+        return int(obj.conversation_count)
 
 
 class RatedFilter(admin.SimpleListFilter):

@@ -28,12 +28,17 @@ def custom_instructions(preferences: UserSettings) -> str:
 
 
 def project_instructions(conversation: Conversation) -> str:
-    """The slot for a project's instructions (#22): projects do not exist yet, so none.
+    """The instructions of the conversation's project (#22), labelled; "" outside one.
 
-    When they arrive, the conversation's project's instructions are returned here and
-    take their place in system_message() between the user's and the conversation's.
+    Read without a query when the caller selected the project with the conversation
+    (streaming.jobs.load, actions.post_user_message), and none is read outside projects.
     """
-    return ""
+    if conversation.project_id is None:
+        return ""
+    project = conversation.project
+    if project is None or not (text := project.instructions.strip()):
+        return ""
+    return f"Instructions for the project “{project.name}”:\n{text}"
 
 
 def system_message(conversation: Conversation) -> str:
@@ -41,7 +46,7 @@ def system_message(conversation: Conversation) -> str:
 
     1. the site's SYSTEM_PROMPT;
     2. the owner's custom instructions, unless switched off for this conversation;
-    3. the project's instructions (project_instructions(): a slot for now);
+    3. the instructions of the conversation's project, if it is in one;
     4. the conversation's own system prompt.
 
     A conversation's prompt adds to the site's rather than replacing it (it did before

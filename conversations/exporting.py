@@ -33,6 +33,9 @@ def conversation_as_dict(conversation: Conversation, messages: list[Message]) ->
         "pinned": conversation.pinned,
         "archived": conversation.archived,
         "instructions_enabled": conversation.instructions_enabled,
+        # The project it is in, by name (null: none); the document's "projects" has each
+        # one's settings.
+        "project": conversation.project.name if conversation.project else None,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "current_leaf": conversation.current_leaf_id,
@@ -65,10 +68,11 @@ def export_user(
     *, user: AbstractBaseUser, conversation: Conversation | None = None
 ) -> dict[str, Any]:
     """The export document: all the user's conversations (temporary chats left out), or
-    just the one asked for. Two queries."""
-    rows = Conversation.objects.for_user(user)
+    just the one asked for, and the projects they are in. Two queries."""
+    rows = Conversation.objects.for_user(user).select_related("project")
     rows = rows.filter(pk=conversation.pk) if conversation else rows.listed()
     conversations = list(rows.order_by("created_at", "id"))
+    projects = {c.project.name: c.project for c in conversations if c.project}
     by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
     for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
         by_conversation[m.conversation_id].append(m)
@@ -76,6 +80,10 @@ def export_user(
         "format": FORMAT,
         "version": VERSION,
         "exported_at": timezone.now().isoformat(),
+        "projects": [
+            {"name": p.name, "instructions": p.instructions, "default_model": p.default_model}
+            for _, p in sorted(projects.items())
+        ],
         "conversations": [conversation_as_dict(c, by_conversation[c.pk]) for c in conversations],
     }
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chatweb import visibility
 from conversations.exporting import VERSION
 from conversations.import_plans import (
     ImportRefused,
@@ -26,6 +27,7 @@ from conversations.import_plans import (
     read_title,
 )
 from conversations.models import Message
+from conversations.project_models import PROJECT_INSTRUCTIONS_MAX, PROJECT_NAME_MAX
 
 FINISHED = {s.value for s in Message.Status} - {s.value for s in Message.LIVE}
 ROLES = {r.value for r in Message.Role}
@@ -70,6 +72,32 @@ def _rating(value: object) -> str:
     return value if isinstance(value, str) and value in Message.Rating.values else ""
 
 
+def _project_name(value: object, what: str) -> str:
+    """A project's name as the pages clean it ("" for none, or one that shows nothing)."""
+    if value is None:
+        return ""
+    name = " ".join(read_text(value, what).split())[:PROJECT_NAME_MAX]
+    return "" if visibility.is_blank(name) else name
+
+
+def _projects(value: object) -> dict[str, tuple[str, str]]:
+    """The document's projects' settings by name: (instructions, default model)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise ImportRefused(_('The export\'s "projects" is not a list.'))
+    found: dict[str, tuple[str, str]] = {}
+    for n, item in enumerate(value):
+        what = _("Project %(n)s") % {"n": n + 1}
+        if not isinstance(item, dict):
+            raise ImportRefused(_("%(what)s is not an object.") % {"what": what})
+        name = _project_name(item.get("name"), name_field(what, "name"))
+        instructions = read_text(item.get("instructions"), name_field(what, "instructions"))
+        model = read_text(item.get("default_model"), name_field(what, "default_model"))
+        found[name] = (instructions[:PROJECT_INSTRUCTIONS_MAX], model[:200])
+    return found
+
+
 def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedConversation]:
     if document.get("version") != VERSION:
         raise ImportRefused(
@@ -86,6 +114,7 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
             if isinstance(c, dict) and isinstance(c.get("messages"), list)
         )
     )
+    projects = _projects(document.get("projects"))
     plans: list[PlannedConversation] = []
     for i, item in enumerate(items):
         where = name_conversation(i + 1)
@@ -108,7 +137,9 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
                 item.get("instructions_enabled"), name_field(where, "instructions_enabled")
             ),
             leaf=item.get("current_leaf"),
+            project=_project_name(item.get("project"), name_field(where, "project")),
         )
+        plan.project_instructions, plan.project_model = projects.get(plan.project, ("", ""))
         keys: set[object] = set()
         for j, raw in enumerate(item["messages"]):
             what = name_conversation_message(i + 1, j + 1)

@@ -71,6 +71,11 @@ class PlannedConversation:
     pinned: bool = False
     archived: bool = False
     instructions_enabled: bool = True
+    # The name of the project it was in ("" none), with that project's settings when the
+    # file has them: the import puts it in the user's project of that name, made if missing.
+    project: str = ""
+    project_instructions: str = ""
+    project_model: str = ""
 
 
 def _depth_ok(document: object) -> bool:

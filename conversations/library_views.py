@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations import projects, sharing
 from conversations import search as search_module
-from conversations import sharing
 from conversations.actions import ActionError
-from conversations.models import SharedLink
+from conversations.models import Project, SharedLink
 from conversations.views import get_conversation_for_user
 
 NOINDEX = "noindex, nofollow"
@@ -28,11 +28,28 @@ def _wants_json(request: HttpRequest) -> bool:
 def search(request: HttpRequest) -> HttpResponse:
     """JSON for the sidebar's search box; a plain results page without JavaScript."""
     query = search_module.clean_query(request.GET.get("q", ""))
-    hits = search_module.search(user=request.user, query=query)
+    # ?project=<id> keeps the search to one of the user's projects (#22).
+    try:
+        project = projects.project_for(request.user, request.GET.get("project"))
+    except ActionError as exc:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "code": exc.code, "error": exc.message}, status=404)
+        raise Http404(exc.message) from None
+    hits = search_module.search(
+        user=request.user, query=query, project_id=project.pk if project else None
+    )
     if _wants_json(request):
         return JsonResponse({"query": query, "results": [h.as_json() for h in hits]})
     return render(
-        request, "conversations/search.html", {"query": query, "hits": hits, "nav": "search"}
+        request,
+        "conversations/search.html",
+        {
+            "query": query,
+            "hits": hits,
+            "nav": "search",
+            "project": project,
+            "projects": Project.objects.for_user(request.user).only("pk", "name"),
+        },
     )
 
 

@@ -21,6 +21,9 @@ from conversations.lifecycle import LIVE, Status
 from conversations.lifecycle import MessageQuerySet as MessageQuerySet
 from conversations.lifecycle import Outcome as Outcome
 from conversations.lifecycle import end_fields as end_fields
+
+# Projects (#22) live in their own module, named here with the other models.
+from conversations.project_models import Project as Project
 from realtime.events import MessageData, UsageData
 
 if TYPE_CHECKING:
@@ -38,8 +41,7 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         return self.filter(user_id=user.pk, importing=False)
 
     def listed(self) -> ConversationQuerySet:
-        """Without temporary chats: what the sidebar, search and exports show (projects,
-        when they come, must list only these too)."""
+        """Without temporary chats: what the sidebar, search, projects and exports show."""
         return self.filter(expires_at__isnull=True)
 
     def expired(self, now: dt.datetime) -> ConversationQuerySet:
@@ -96,6 +98,17 @@ class Conversation(models.Model):
     # restored from the archive page. Archiving unpins.
     pinned = models.BooleanField(_("pinned"), default=False)
     archived = models.BooleanField(_("archived"), default=False)
+    # The project it is in (#22): out of the sidebar's "Chats", on the project's page, with
+    # the project's instructions in its context. Deleting a project either deletes its
+    # conversations (conversations.projects.delete_project) or sets this back to null.
+    project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+        verbose_name=_("project"),
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -108,9 +121,10 @@ class Conversation(models.Model):
         ordering = ["-updated_at", "-id"]
         indexes = [
             models.Index(fields=["user", "-updated_at"]),
-            # The sidebar: a user's unarchived conversations, pinned first, newest first.
+            # The sidebar: a user's unarchived conversations outside projects (project
+            # null) or in one project, pinned first, newest first.
             models.Index(
-                fields=["user", "archived", "-pinned", "-updated_at", "-id"],
+                fields=["user", "archived", "project", "-pinned", "-updated_at", "-id"],
                 name="conversation_sidebar_idx",
             ),
         ]

@@ -83,8 +83,11 @@ def clean_query(query: object) -> str:
     return fields.clean_text(" ".join(query.split())[:MAX_QUERY_CHARS])
 
 
-def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit]:
-    """The user's matching conversations (by title) and messages, newest first."""
+def search(
+    *, user: AbstractBaseUser | AnonymousUser, query: object, project_id: int | None = None
+) -> list[Hit]:
+    """The user's matching conversations (by title) and messages, newest first; only
+    those of the project `project_id` when given (the caller checked it is the user's)."""
     text = clean_query(query)
     if not text or not user.is_authenticated:
         return []
@@ -95,6 +98,9 @@ def search(*, user: AbstractBaseUser | AnonymousUser, query: object) -> list[Hit
         conversation__importing=False,
         conversation__expires_at__isnull=True,
     ).exclude(role=Message.Role.SYSTEM)
+    if project_id is not None:
+        conversations = conversations.filter(project_id=project_id)
+        messages = messages.filter(conversation__project_id=project_id)
     if connection.vendor == "postgresql":
         return _search_postgres(conversations, messages, text)
     return _search_simple(conversations, messages, text)

@@ -24,10 +24,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import config as catalog
 from conversations import markdown
 from conversations.import_chatweb import plan_chatweb
 from conversations.import_plans import plan_chatgpt_web
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Project
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -151,6 +152,36 @@ def _write_messages(plans: list[PlannedConversation], hidden: list[Conversation]
             conversation.current_leaf_id = saved[i, plan.leaf]
 
 
+def _projects_for(
+    user: AbstractBaseUser, plans: list[PlannedConversation]
+) -> tuple[list[int], dict[str, Project]]:
+    """The user's projects the plans name, by name, those missing made (with the file's
+    instructions, and its default model if the user may use it); and the ids of the ones
+    made. Three queries at most, however many conversations."""
+    wanted = {plan.project: plan for plan in plans if plan.project}
+    if not wanted:
+        return [], {}
+    existing = set(
+        Project.objects.filter(user_id=user.pk, name__in=wanted).values_list("name", flat=True)
+    )
+    allowed = {choice.name for choice in catalog.models_for(user)}
+    missing = [
+        Project(
+            user_id=user.pk,
+            name=name,
+            instructions=plan.project_instructions,
+            default_model=plan.project_model if plan.project_model in allowed else "",
+        )
+        for name, plan in wanted.items()
+        if name not in existing
+    ]
+    # A project of the same name made meanwhile (another tab) is used, not duplicated.
+    Project.objects.bulk_create(missing, ignore_conflicts=True)
+    found = {p.name: p for p in Project.objects.filter(user_id=user.pk, name__in=wanted)}
+    made = [found[p.name].pk for p in missing if p.name in found]
+    return made, found
+
+
 def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     """Check the file whole, then write it in short transactions and show it at once.
 
@@ -165,9 +196,11 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     Conversation.objects.filter(
         user_id=user.pk, importing=True, created_at__lt=now - STALE_IMPORT
     ).delete()
+    made, in_project = _projects_for(user, plans)
     hidden = [
         Conversation(
             user_id=user.pk,
+            project=in_project.get(plan.project),
             title=plan.title,
             model=plan.model,
             system_prompt=plan.system_prompt,
@@ -204,5 +237,6 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
             conversation.importing = False
     except BaseException:
         Conversation.objects.filter(pk__in=[c.pk for c in hidden if c.pk]).delete()
+        Project.objects.filter(pk__in=made).delete()
         raise
     return hidden

@@ -20,7 +20,7 @@ from accounts.views import needs_setup
 from catalog import config as catalog
 from conversations import actions, organise, search
 from conversations.forms import SettingsForm
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Project
 
 PROVIDER_HINT = _(
     "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
@@ -84,15 +84,16 @@ SIDEBAR_PAGE = 28
 def _sidebar_page(
     request: HttpRequest, before: Conversation | None = None
 ) -> tuple[list[Conversation], bool]:
-    """One page of the user's listed (not temporary), unarchived conversations, pinned
-    ones first, then newest first (after `before`), and whether more follow. One query:
-    keyset pagination on the (user, archived, -pinned, -updated_at, -id) index."""
+    """One page of the user's listed (not temporary), unarchived conversations outside
+    projects, pinned ones first, then newest first (after `before`), and whether more
+    follow. One query: keyset pagination on the (user, archived, project, -pinned,
+    -updated_at, -id) index."""
     conversations = (
         Conversation.objects.for_user(request.user)
         .listed()
-        .filter(archived=False)
+        .filter(archived=False, project__isnull=True)
         .order_by("-pinned", "-updated_at", "-id")
-        .only("pk", "title", "updated_at", "pinned")
+        .only("pk", "title", "updated_at", "pinned", "project")
     )
     if before is not None:
         older = Q(updated_at__lt=before.updated_at) | Q(
@@ -146,9 +147,20 @@ def _thread_window(
     }
 
 
+def sidebar_projects(request: HttpRequest) -> list[Project]:
+    """The sidebar's "Projects" (and every move menu's choices): one query."""
+    return list(Project.objects.for_user(request.user).only("pk", "name"))
+
+
 def chat_context(
-    request: HttpRequest, conversation: Conversation | None, *, focus: int | None = None
+    request: HttpRequest,
+    conversation: Conversation | None,
+    *,
+    focus: int | None = None,
+    project: Project | None = None,
 ) -> dict[str, Any]:
+    """The chat page's context: a conversation's, the new-chat page's (neither), or a
+    project's page (`project`: its new chat starts in it, with its default model)."""
     path: list[Message] = conversation.active_thread() if conversation else []
     sidebar, more = _sidebar_page(request)
     live = next((m for m in path if m.is_live), None)
@@ -159,7 +171,8 @@ def chat_context(
     preferred = (
         conversation.model
         if conversation and conversation.model in names
-        else preferences.default_model
+        else (project.default_model if project and project.default_model in names else "")
+        or preferences.default_model
     )
     current_model = catalog.default_for(request.user, preferred, choices=models)
     # Said beside the picker when the user's saved default is what fell back.
@@ -168,10 +181,17 @@ def chat_context(
         if preferred == preferences.default_model
         else ""
     )
+    projects = sidebar_projects(request)
+    current_project_id = project.pk if project else getattr(conversation, "project_id", None)
     return {
         **_thread_window(path, focus=focus),
         "conversations": sidebar,
         "more_conversations": more,
+        "projects": projects,
+        # The project shown (its page) or the conversation's: the sidebar marks it.
+        "project": project,
+        "current_project_id": current_project_id,
+        "current_project": next((p for p in projects if p.pk == current_project_id), None),
         "conversation": conversation,
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
@@ -255,6 +275,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         {
             "conversations": page,
             "more_conversations": more,
+            "projects": sidebar_projects(request),
             "current_id": current_id,
             # Deleting from a row loaded here returns to the page it is shown on.
             "page_path": reverse("conversation", args=[current_id]) if current_id else "/",

@@ -204,6 +204,31 @@ declare(
     "page",
     "Pinning or archiving a temporary chat: it is kept out of the sidebar and the archive, and deleted when its time is up.",
 )
+declare(
+    "project_name",
+    400,
+    "page",
+    "A project with no name (or invisible characters only), or a name over 80 characters.",
+)
+declare("project_exists", 409, "page", "The user already has a project with that name.")
+declare(
+    "project_instructions",
+    400,
+    "page",
+    "A project's instructions over 8,000 characters.",
+)
+declare(
+    "project_not_found",
+    404,
+    "page",
+    "`POST /c/<id>/project/` (or the API's `project`) naming a project that is not the user's (perhaps deleted from another tab).",
+)
+declare(
+    "temporary_not_in_project",
+    400,
+    "page",
+    "A temporary chat moved into a project, or started in one: temporary chats stay out of projects.",
+)
 
 # --- A failed or interrupted answer's error_code -------------------------------------------
 declare("not_configured", 503, "answer", "No model server is configured (no key, no provider).")

@@ -48,11 +48,19 @@ SNAPSHOT_WAIT_SECONDS = 3.0
 
 
 async def start_conversation(
-    *, user: User, text: object, model: object = None, temporary: bool = False
+    *,
+    user: User,
+    text: object,
+    model: object = None,
+    temporary: bool = False,
+    project_id: object = None,
 ) -> Message:
-    """A new conversation from its first message; returns the pending answer, started."""
+    """A new conversation from its first message (in one of the user's projects, with
+    `project_id`); returns the pending answer, started."""
     return await _post_and_start(
-        lambda: actions.start_conversation(user=user, text=text, model=model, temporary=temporary)
+        lambda: actions.start_conversation(
+            user=user, text=text, model=model, temporary=temporary, project_id=project_id
+        )
     )
 
 

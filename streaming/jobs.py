@@ -135,7 +135,7 @@ def load(message_id: int) -> Job | None:
     this process as its worker, by the action that posted it; the registry makes sure one
     process runs it once. None if it is no longer live (ended, or deleted)."""
     answer = (
-        Message.objects.select_related("conversation__user__chat_settings")
+        Message.objects.select_related("conversation__user__chat_settings", "conversation__project")
         .defer("conversation__user__chat_settings__avatar")
         .filter(pk=message_id, status__in=Message.LIVE)
         .first()

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from conversations import views
+from conversations import project_views, views
 from conversations.actions import ActionError
 from streaming import answers
 
@@ -21,6 +21,8 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
     text = request.POST.get("text", "")
     # The new-chat page's "Temporary chat" toggle (a checkbox: sent only when on).
     temporary = bool(request.POST.get("temporary"))
+    # A project's page starts its chats in the project (its id; the action checks it).
+    project_id = request.POST.get("project") or None
     if not await sync_to_async(views.provider_configured)(user):
         # Refused before anything is written: a chat whose answer can only fail helps nobody.
         context = await sync_to_async(views.chat_context)(request, None)
@@ -32,9 +34,11 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
             text=text,
             model=request.POST.get("model") or None,
             temporary=temporary,
+            project_id=project_id,
         )
     except ActionError as exc:
-        context = await sync_to_async(views.chat_context)(request, None)
+        # Shown again where it was typed: the new-chat page or the project's page.
+        context = await sync_to_async(project_views.refused_page_context)(request, project_id)
         context.update(error=exc.message, draft=text, temporary=temporary)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
     return redirect("conversation", pk=answer.conversation_id)

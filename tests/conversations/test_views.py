@@ -223,11 +223,13 @@ def _fill(user: Any, conversations: int, exchanges: int) -> Conversation:
     return conversation
 
 
-# User, "does any account exist?", the user's settings, the conversation list; the session
-# is cached, and so is the catalog (catalog.snapshot: warm_catalog() as on a running server).
-HOME_QUERIES = 4
-# User, the conversation, its messages, the user's settings, the conversation list.
-CONVERSATION_QUERIES = 5
+# User, "does any account exist?", the user's settings, the conversation list, the projects;
+# the session is cached, and so is the catalog (catalog.snapshot: warm_catalog() as on a
+# running server).
+HOME_QUERIES = 5
+# User, the conversation, its messages, the user's settings, the conversation list, the
+# projects.
+CONVERSATION_QUERIES = 6
 
 
 def warm_catalog() -> None:
@@ -290,7 +292,8 @@ def test_load_more_walks_every_conversation_once_in_order(
     page = _html(alice_client.get("/"))
     seen = _listed(page)
     while (more := re.search(r'data-load-more="([^"]+)"', page)) is not None:
-        with django_assert_num_queries(4):  # the user, their language, the cursor, the page
+        # The user, their language, the cursor, the page, the projects (the move menus').
+        with django_assert_num_queries(5):
             response = alice_client.get(more[1].replace("&amp;", "&"))
         assert response.status_code == 200
         page = _html(response)
