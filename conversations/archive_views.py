@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations import actions, organise
 from conversations.models import Conversation
-from conversations.views import get_conversation_for_user
+from conversations.views import get_conversation_for_user, sidebar_projects
 
 ARCHIVE_PAGE = 50
 
@@ -69,11 +69,11 @@ def conversation_archive(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def conversation_row(request: HttpRequest, pk: int) -> HttpResponse:
     """The sidebar's row for one conversation as it is now, for a tab that heard it was
-    pinned, unpinned, archived or restored (an `organised` frame): 204 when it is not in
-    the sidebar (archived, temporary), so the tab drops it. ?current=<id>: the page's own
-    conversation, marked as such."""
+    pinned, unpinned, archived, restored or moved (an `organised` frame): 204 when it is not
+    in the sidebar's "Chats" (archived, temporary, in a project), so the tab drops it.
+    ?current=<id>: the page's own conversation, marked as such."""
     conversation = get_conversation_for_user(request, pk)
-    if conversation.archived or conversation.is_temporary:
+    if conversation.archived or conversation.is_temporary or conversation.project_id:
         return HttpResponse(status=204)
     current = request.GET.get("current", "")
     current_id = int(current) if current.isascii() and current.isdigit() else None
@@ -82,6 +82,7 @@ def conversation_row(request: HttpRequest, pk: int) -> HttpResponse:
         "conversations/_sidebar_item.html",
         {
             "c": conversation,
+            "projects": sidebar_projects(request),
             "current_id": current_id,
             "page_path": reverse("conversation", args=[current_id]) if current_id else "/",
         },

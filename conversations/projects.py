@@ -18,8 +18,9 @@ from chatweb import visibility
 from conversations.fields import clean_text
 from conversations.models import Conversation, Project
 from conversations.project_models import PROJECT_INSTRUCTIONS_MAX, PROJECT_NAME_MAX
+from realtime import events
 from realtime.codes import ProtocolError as ActionError
-from realtime.publish import stop_answers
+from realtime.publish import publish_to_user, stop_answers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -156,10 +157,18 @@ def refuse_temporary() -> ActionError:
 
 def move_conversation(*, conversation: Conversation, project_id: object) -> Project | None:
     """Put the conversation in the user's project `project_id`, or out of any ("" or
-    None). One UPDATE: the last of two concurrent moves wins. Returns the project."""
+    None). One UPDATE: the last of two concurrent moves wins. Every tab of the owner hears
+    of it after commit (the `organised` frame, as for pins): its sidebar drops the row or
+    fetches it again. Returns the project."""
     project = project_for(conversation.user, project_id)
     if project is not None and conversation.is_temporary:
         raise refuse_temporary()
     Conversation.objects.filter(pk=conversation.pk).update(project=project)
     conversation.project = project
+    publish_to_user(
+        conversation.user_id,
+        events.organised_frame(
+            conversation.pk, pinned=conversation.pinned, archived=conversation.archived
+        ),
+    )
     return project

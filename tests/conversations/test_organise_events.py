@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations import organise
 from conversations.actions import ActionError
-from conversations.models import Conversation
+from conversations.models import Conversation, Project
 from realtime import events
 from tests.conversations.test_views import _html, _listed
 
@@ -105,6 +105,25 @@ def test_archive_all_and_the_archive_page_leave_temporary_chats_alone(alice_clie
     archive = _html(alice_client.get("/archive/"))
     assert f'href="/c/{kept.pk}/"' in archive
     assert f'href="/c/{chat.pk}/"' not in archive
+
+
+def test_a_move_in_or_out_of_a_project_is_published_and_the_row_follows(
+    alice_client, alice, capture_frames
+):
+    chat = Conversation.objects.create(user=alice, title="Trip")
+    project = Project.objects.create(user=alice, name="Travel")
+    with capture_frames() as captured:
+        alice_client.post(f"/c/{chat.pk}/project/", {"project": project.pk})
+        assert alice_client.get(f"/c/{chat.pk}/row/").status_code == 204  # left "Chats"
+        alice_client.post(f"/c/{chat.pk}/project/", {"project": ""})
+    assert captured.frames("organised", group=events.user_group(alice.pk)) == [
+        organised(chat.pk, False, False),
+        organised(chat.pk, False, False),
+    ]
+    row = _html(alice_client.get(f"/c/{chat.pk}/row/"))
+    assert _listed(row) == [chat.pk]
+    # The row fetched again keeps its move menu, which lists the user's projects.
+    assert f'<option value="{project.pk}"' in row
 
 
 def test_the_row_is_the_sidebars_row_as_it_is_now(alice_client, alice, bob):
