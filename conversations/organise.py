@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from audit import record
+from audit.models import Action
 from catalog import clock
 from chatweb import visibility
 from conversations.actions import ActionError, title_from_text
@@ -59,11 +61,14 @@ def set_archived(*, conversation: Conversation, archived: object) -> None:
 
 def archive_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
     """Archive every conversation of the user still in the sidebar. Returns how many."""
-    return (
-        Conversation.objects.for_user(user)
-        .filter(archived=False)
-        .update(archived=True, pinned=False)
-    )
+    with transaction.atomic():
+        count = (
+            Conversation.objects.for_user(user)
+            .filter(archived=False)
+            .update(archived=True, pinned=False)
+        )
+        record.record(Action.ARCHIVE_ALL, actor=user, target=user, details={"conversations": count})
+    return count
 
 
 def delete_conversation(*, conversation: Conversation) -> None:
@@ -96,6 +101,9 @@ def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
     with transaction.atomic():
         ids = list(Conversation.objects.for_user(user).values_list("pk", flat=True))
         Conversation.objects.filter(pk__in=ids).delete()
+        record.record(
+            Action.DELETE_ALL, actor=user, target=user, details={"conversations": len(ids)}
+        )
 
         stop_answers(ids)
     return len(ids)

@@ -24,6 +24,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit import record
+from audit.models import Action
 from conversations import markdown
 from conversations.import_chatweb import plan_chatweb
 from conversations.import_plans import plan_chatgpt_web
@@ -205,4 +207,13 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     except BaseException:
         Conversation.objects.filter(pk__in=[c.pk for c in hidden if c.pk]).delete()
         raise
+    record.record(
+        Action.IMPORT,
+        actor=user,
+        target=user,
+        details={
+            "conversations": len(hidden),
+            "messages": sum(len(plan.messages) for plan in plans),
+        },
+    )
     return hidden
