@@ -68,6 +68,16 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_shown(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(_shown(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"  # data, as stored (JSON), not prose
+    return str(value)
+
+
 class TargetTypeFilter(admin.SimpleListFilter):
     title = _("target type")
     parameter_name = "target_type"
@@ -87,10 +97,7 @@ class TargetTypeFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = (
-        "time", "actor_username", "action", "target_type", "target_label", "address",
-        "details",
-    )  # fmt: skip
+    list_display = ("time", "actor_username", "action", "target_shown", "address", "details_shown")
     list_filter = (
         "action",
         ("actor", admin.RelatedOnlyFieldListFilter),
@@ -102,6 +109,17 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     actions = None
     list_per_page = 100
     show_full_result_count = False
+
+    @admin.display(description=_("target"), ordering="target_label")
+    def target_shown(self, event: AuditEvent) -> str:
+        """The target's name, then its type and id in brackets."""
+        where = " ".join(part for part in (event.target_type, event.target_id) if part)
+        return f"{event.target_label} ({where})" if where else event.target_label
+
+    @admin.display(description=_("details"))
+    def details_shown(self, event: AuditEvent) -> str:
+        """The details as short text: `changed: API key, Base URL; days: 30`."""
+        return "; ".join(f"{key}: {_shown(value)}" for key, value in event.details.items())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
