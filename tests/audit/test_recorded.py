@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts import api_tokens
@@ -92,6 +92,22 @@ def sign_in_wrong_password(w: World) -> Expected:
 def sign_in_unknown_user(w: World) -> Expected:
     _ok(Client().post("/accounts/login/", {"username": "mallory", "password": "guess"}), 200)
     return Expected("", Action.SIGNIN_FAILED, "auth.user", "mallory")
+
+
+def sign_in_throttled(w: World) -> Expected:
+    """A wrong password, then a try refused by the throttle before any password check."""
+    with override_settings(LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS=1):
+        for password in ("guess", "alice-password-1"):
+            Client().post("/accounts/login/", {"username": "alice", "password": password})
+    return Expected(
+        "", Action.SIGNIN_FAILED, "auth.user", "alice", count=2,
+        details={"username": "alice", "reason": "throttled"},
+    )  # fmt: skip
+
+
+def admin_sign_in(w: World) -> Expected:
+    _ok(Client().post("/admin/login/", {"username": "root", "password": "root-password-1"}))
+    return Expected("root", Action.SIGNIN, "auth.user", "root")
 
 
 def sign_out(w: World) -> Expected:
@@ -281,7 +297,8 @@ def archive_all(w: World) -> Expected:
 
 
 ACTIONS: list[Callable[[World], Expected]] = [
-    sign_in, sign_in_wrong_password, sign_in_unknown_user, sign_out,
+    sign_in, sign_in_wrong_password, sign_in_unknown_user, sign_in_throttled,
+    admin_sign_in, sign_out,
     admin_creates_account, admin_makes_staff, admin_deactivates, admin_adds_to_group,
     admin_deletes_account, admin_creates_group, admin_renames_group, admin_deletes_group,
     admin_adds_provider, admin_changes_provider_key, admin_deletes_provider,
