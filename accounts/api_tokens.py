@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
+from audit import record
+from audit.models import Action
 from catalog import clock, config, quotas
 from realtime.codes import ProtocolError
 
@@ -141,7 +144,29 @@ def create(
         if model not in open_to_user:
             raise refuse(_("%(model)s is not a model you may use.") % {"model": model})
     secret = generate()
-    token = ApiToken.objects.create(
+    with transaction.atomic():
+        token = _create(user, name, scopes, days, models_allowed, requests_per_hour, secret)
+        record.record(
+            Action.TOKEN_CREATE,
+            actor=user,
+            target=token,
+            target_id=token.public_id,
+            target_label=token.name,
+            details={"scopes": token.scopes, "days": days},
+        )
+    return Issued(token, secret)
+
+
+def _create(
+    user: AbstractBaseUser | AnonymousUser,
+    name: str,
+    scopes: list[str] | tuple[str, ...],
+    days: int,
+    models_allowed: list[str] | tuple[str, ...],
+    requests_per_hour: int | None,
+    secret: str,
+) -> ApiToken:
+    return ApiToken.objects.create(
         user_id=int(user.pk or 0),
         name=name,
         public_id="tok_" + secrets.token_hex(8),
@@ -152,7 +177,6 @@ def create(
         requests_per_hour=requests_per_hour,
         expires_at=clock.now() + dt.timedelta(days=days),
     )
-    return Issued(token, secret)
 
 
 def authenticate(raw: str | None, *, address: str | None = None) -> ApiToken:
@@ -224,11 +248,20 @@ def visible_models(token: ApiToken, names: Iterable[str]) -> list[str]:
 def revoke(token: ApiToken, *, by: AbstractBaseUser | AnonymousUser | None) -> bool:
     """Revoke (soft: the row stays, for audit). False when it already was."""
     now = clock.now()
-    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=now, revoked_by_id=by.pk if by is not None else None
-    )
-    if changed:
-        token.revoked_at = now
+    with transaction.atomic():
+        changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_by_id=by.pk if by is not None else None
+        )
+        if changed:
+            token.revoked_at = now
+            record.record(
+                Action.TOKEN_REVOKE,
+                actor=by if by is not None and by.is_authenticated else None,
+                target=token,
+                target_id=token.public_id,
+                target_label=token.name,
+                details={"owner_id": token.user_id},
+            )
     return bool(changed)
 
 

@@ -24,6 +24,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from audit import record
+from audit.models import Action
 from realtime import events
 from realtime.publish import close_sockets
 
@@ -285,6 +287,14 @@ class ThrottledLoginMixin:
         address = client_address(self.request)
         wait = login_wait(username, address)
         if wait:
+            record.record(
+                Action.SIGNIN_FAILED,
+                actor=None,
+                target_type="auth.user",
+                target_label=username[:150],
+                address=address or None,
+                details={"username": username[:150], "reason": THROTTLED},
+            )
             raise forms.ValidationError(
                 wait_message(wait, _("Too many failed sign-in attempts.")), code=THROTTLED
             )

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "audit",
     "accounts",
     "conversations",
     "streaming",
@@ -113,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request's user and address, for audit entries written by signal receivers.
+    "audit.context.AuditContextMiddleware",
     "accounts.language.UserLanguageMiddleware",
     # Times are shown in the signed-in user's zone (accounts.timezones), else TIME_ZONE's.
     "accounts.timezones.UserTimeZoneMiddleware",
@@ -366,6 +369,11 @@ if IMPORT_MAX_MESSAGES <= 0 or IMPORT_MAX_CHARS <= 0:
 TEMPORARY_CHAT_HOURS = env.int("TEMPORARY_CHAT_HOURS", default=24)
 if TEMPORARY_CHAT_HOURS <= 0:
     raise ImproperlyConfigured("TEMPORARY_CHAT_HOURS must be a positive number of hours.")
+# How long audit entries are kept, in days (docs/security.md, "Audit log"); 0 keeps them
+# for ever. Older ones are purged by the server's heartbeat and `manage.py purge_audit`.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+if AUDIT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("AUDIT_RETENTION_DAYS must be 0 (keep for ever) or more days.")
 # Rough token budget for the history sent with each request (oldest messages drop first).
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=4000)
 # How many times a reply cut off by finish_reason "length" is continued automatically.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from audit import record
+from audit.models import Action
 from conversations.models import Conversation, Message
 
 if TYPE_CHECKING:
@@ -68,7 +70,8 @@ def export_user(
     *, user: AbstractBaseUser, conversation: Conversation | None = None
 ) -> dict[str, Any]:
     """The export document: all the user's conversations (temporary chats left out), or
-    just the one asked for, and the projects they are in. Two queries."""
+    just the one asked for, and the projects they are in. Two queries, and the audit
+    entry's INSERT."""
     rows = Conversation.objects.for_user(user).select_related("project")
     rows = rows.filter(pk=conversation.pk) if conversation else rows.listed()
     conversations = list(rows.order_by("created_at", "id"))
@@ -76,6 +79,7 @@ def export_user(
     by_conversation: dict[int, list[Message]] = {c.pk: [] for c in conversations}
     for m in Message.objects.filter(conversation__in=conversations).order_by("created_at", "id"):
         by_conversation[m.conversation_id].append(m)
+    _record_export(user, conversation, "json", len(conversations))
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -88,9 +92,21 @@ def export_user(
     }
 
 
+def _record_export(
+    user: AbstractBaseUser, conversation: Conversation | None, fmt: str, count: int
+) -> None:
+    record.record(
+        Action.EXPORT,
+        actor=user,
+        target=conversation if conversation is not None else user,
+        details={"format": fmt, "conversations": count},
+    )
+
+
 def export_markdown(*, conversation: Conversation) -> str:
     """The active branch as a readable Markdown document; its dates in the reader's zone
     (the active one: accounts.timezones)."""
+    _record_export(conversation.user, conversation, "markdown", 1)
     lines = [f"# {conversation.title}", "", _dates_line(conversation), ""]
     for m in conversation.active_path():
         if m.role == Message.Role.SYSTEM:

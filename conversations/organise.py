@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from audit import record
+from audit.models import Action
 from catalog import clock
 from chatweb import visibility
 from conversations.actions import ActionError, title_from_text
@@ -115,6 +117,7 @@ def archive_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
         )
         if count and user.pk is not None:
             publish_to_user(user.pk, events.organised_frame(None, pinned=False, archived=True))
+        record.record(Action.ARCHIVE_ALL, actor=user, target=user, details={"conversations": count})
     return count
 
 
@@ -148,6 +151,9 @@ def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
     with transaction.atomic():
         ids = list(Conversation.objects.for_user(user).values_list("pk", flat=True))
         Conversation.objects.filter(pk__in=ids).delete()
+        record.record(
+            Action.DELETE_ALL, actor=user, target=user, details={"conversations": len(ids)}
+        )
 
         stop_answers(ids)
     return len(ids)

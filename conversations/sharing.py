@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from audit import record
+from audit.models import Action
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message, SharedLink
 
@@ -23,19 +25,36 @@ def share_conversation(*, conversation: Conversation) -> SharedLink:
     if not path:
         raise ActionError("nothing_to_share", _("This conversation has no finished message yet."))
     with transaction.atomic():
-        return SharedLink.objects.create(
+        link = SharedLink.objects.create(
             conversation=conversation,
             title=conversation.title,
             message_ids=[m.pk for m in path],
         )
+        _record(Action.SHARE_CREATE, link, conversation.user)
+    return link
+
+
+def _record(action: Action, link: SharedLink, actor: object) -> None:
+    # The link's token is what reads it: only the link's id and its conversation are kept.
+    record.record(
+        action,
+        actor=actor,
+        target=link,
+        target_label=link.title,
+        details={"conversation_id": link.conversation_id},
+    )
 
 
 def revoke_share(*, user: AbstractBaseUser | AnonymousUser, token: str) -> bool:
     """Delete the user's link; True if there was one. The link then answers 404."""
     if not user.is_authenticated:
         return False
-    deleted, _ = SharedLink.objects.filter(token=token, conversation__user_id=user.pk).delete()
-    return deleted > 0
+    with transaction.atomic():
+        links = list(SharedLink.objects.filter(token=token, conversation__user_id=user.pk))
+        for link in links:
+            _record(Action.SHARE_REVOKE, link, user)
+            link.delete()
+    return bool(links)
 
 
 def links_for_user(*, user: AbstractBaseUser | AnonymousUser) -> list[SharedLink]:

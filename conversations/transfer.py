@@ -24,6 +24,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit import record
+from audit.models import Action
 from catalog import config as catalog
 from conversations import markdown
 from conversations.import_chatweb import plan_chatweb
@@ -239,4 +241,13 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
         Conversation.objects.filter(pk__in=[c.pk for c in hidden if c.pk]).delete()
         Project.objects.filter(pk__in=made).delete()
         raise
+    record.record(
+        Action.IMPORT,
+        actor=user,
+        target=user,
+        details={
+            "conversations": len(hidden),
+            "messages": sum(len(plan.messages) for plan in plans),
+        },
+    )
     return hidden

@@ -3,7 +3,8 @@ an instance whose heartbeat lapsed: they are ended as interrupted, with the text
 last checkpoint, everywhere within about INSTANCE_HEARTBEAT_SECONDS x 4 of the death.
 Every DEACTIVATED_CHECK_SECONDS it also closes the sockets of users deactivated without
 the signal that does it at once, and every PURGE_CHECK_SECONDS (first at start-up) deletes
-the temporary chats whose time is up. Started by the launcher (streaming.server) once daphne
+the temporary chats whose time is up and the audit entries older than AUDIT_RETENTION_DAYS.
+Started by the launcher (streaming.server) once daphne
 listens."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from audit import retention
 from conversations import organise, recovery
 from conversations.models import Message
 from realtime import events, instances
@@ -63,6 +65,13 @@ def purge_temporary() -> int:
     return purged
 
 
+def purge_audit() -> int:
+    purged = retention.purge()
+    if purged:
+        log.info("Deleted %d audit entr(ies) older than AUDIT_RETENTION_DAYS.", purged)
+    return purged
+
+
 # The running loop keeps only a weak reference to its tasks: this one is kept here.
 _task: asyncio.Task[None] | None = None
 
@@ -94,8 +103,8 @@ def close_deactivated_sockets() -> int:
 
 async def run() -> None:
     """Beat and sweep every INSTANCE_HEARTBEAT_SECONDS, look for deactivated users'
-    sockets every DEACTIVATED_CHECK_SECONDS and purge expired temporary chats every
-    PURGE_CHECK_SECONDS (both at once at start-up), for the life of the process."""
+    sockets every DEACTIVATED_CHECK_SECONDS and purge expired temporary chats and audit
+    entries every PURGE_CHECK_SECONDS (both at once at start-up), for the life of the process."""
     beats = 0
     every = max(1, round(DEACTIVATED_CHECK_SECONDS / settings.INSTANCE_HEARTBEAT_SECONDS))
     purge_every = max(1, round(PURGE_CHECK_SECONDS / settings.INSTANCE_HEARTBEAT_SECONDS))
@@ -106,6 +115,7 @@ async def run() -> None:
                 await database_sync_to_async(close_deactivated_sockets)()
             if beats % purge_every == 0:
                 await database_sync_to_async(purge_temporary)()
+                await database_sync_to_async(purge_audit)()
         except Exception as exc:  # the cache or the database away: try again next beat
             log.warning("Heartbeat failed: %r", exc)
         beats += 1

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[set[str]] = [
     {"modelclient"},
     {"realtime", "chatweb"},
+    # The audit log: every app above records into it (audit.record).
+    {"audit"},
     {"catalog"},
     {"accounts"},
     {"conversations"},
