@@ -25,7 +25,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "applies_to", "requests_per_hour", "tokens_per_day", "tokens_per_month",
-        "concurrent_answers",
+        "concurrent_answers", "budget_per_month",
     )  # fmt: skip
     list_select_related = ("user", "group")
     raw_id_fields = ("user",)
@@ -50,6 +50,16 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "tokens_per_month",
                     "concurrent_answers",
                 )
+            },
+        ),
+        (
+            _("Money"),
+            {
+                "fields": ("budget_per_month",),
+                "description": _(
+                    "What each person's requests may cost in a calendar month, in the site's "
+                    "currency (CURRENCY), at the models' prices. Empty: inherit; 0: no budget."
+                ),
             },
         ),
     )
@@ -84,7 +94,7 @@ class UsageMonthFilter(admin.SimpleListFilter):
 class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "created_at", "username", "model", "kind", "api_token", "outcome",
-        "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
+        "prompt_tokens", "completion_tokens", "total_tokens", "cost", "estimated",
     )  # fmt: skip
     list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
     search_fields = ("username", "model", "api_token")
@@ -161,8 +171,8 @@ def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
     writer = csv.writer(response)
     columns = [
         "created_at", "username", "provider", "model", "kind", "outcome", "prompt_tokens",
-        "completion_tokens", "total_tokens", "estimated", "conversation_id", "message_id",
-        "api_token",
+        "completion_tokens", "total_tokens", "cost", "estimated", "conversation_id",
+        "message_id", "api_token",
     ]  # fmt: skip
     writer.writerow(columns)
     for record in queryset.order_by("created_at", "id").iterator():
