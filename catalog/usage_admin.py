@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,7 @@ from catalog.models import (
     UsageRecord,
 )
 
+DASHBOARD_TEMPLATE = "admin/catalog/usagerecord/dashboard.html"
 # Cells a spreadsheet would run as a formula start with one of these (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -111,6 +114,11 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_urls(self) -> list[URLPattern]:
         return [
             path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="catalog_usagerecord_dashboard",
+            ),
+            path(
                 "export.csv",
                 self.admin_site.admin_view(self.export_view),
                 name="catalog_usagerecord_export",
@@ -133,6 +141,55 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )  # fmt: skip
             context["export_query"] = request.GET.urlencode()
         return response
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Answers, tokens and cost per day, model and user for a period (catalog.dashboard)."""
+        from catalog import dashboard
+
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        start, end = dashboard.default_period()
+        form = dashboard.PeriodForm(request.GET or {"start": start, "end": end})
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Usage dashboard"),
+            "opts": self.model._meta,
+            "form": form,
+            "currency": settings.CURRENCY,
+        }
+        if not form.is_valid():
+            return TemplateResponse(request, DASHBOARD_TEMPLATE, context, status=400)
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        view = request.GET.get("csv")
+        if view in dashboard.CSV_VIEWS:
+            return dashboard.csv_response(start, end, view)
+        days = dashboard.by_day(start, end)
+        models = dashboard.by_key(start, end, "model")
+        users = dashboard.by_key(start, end, "username")
+        spent = gettext("Cost (%(currency)s)") % {"currency": settings.CURRENCY}
+        context.update(
+            start=start,
+            end=end,
+            period=f"start={start.isoformat()}&end={end.isoformat()}",
+            days=days,
+            models=models,
+            users=users,
+            totals=dashboard.totals(days),
+            day_charts=[
+                dashboard.column_chart("day-answers", gettext("Answers per day"), days, "answers"),
+                dashboard.column_chart("day-tokens", gettext("Tokens per day"), days, "tokens"),
+                dashboard.column_chart("day-cost", spent, days, "spent"),
+            ],
+            model_charts=[
+                dashboard.bar_chart("model-cost", spent, models, "model", "spent"),
+                dashboard.bar_chart("model-tokens", gettext("Tokens"), models, "model", "tokens"),
+            ],
+            user_charts=[
+                dashboard.bar_chart("user-cost", spent, users, "username", "spent"),
+                dashboard.bar_chart("user-tokens", gettext("Tokens"), users, "username", "tokens"),
+            ],
+        )
+        return TemplateResponse(request, DASHBOARD_TEMPLATE, context)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
