@@ -125,6 +125,16 @@ def test_the_default_period_is_this_month(admin_client, alice):
     assert body.count('class="bar"') == 3 * 14
 
 
+def test_the_period_form_keeps_iso_dates_in_chinese(admin_client, alice):
+    body = admin_client.get(
+        reverse(URL),
+        {"start": "2026-03-01", "end": "2026-03-02"},
+        headers={"accept-language": "zh-hans"},
+    ).content.decode()
+    assert "按日" in body
+    assert 'value="2026-03-01"' in body
+
+
 def test_the_dashboard_is_for_staff_only(client, alice_client):
     assert client.get(reverse(URL)).status_code == 302
     assert alice_client.get(reverse(URL)).status_code == 302
