@@ -96,8 +96,8 @@ def by_day(start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     One aggregate per day over its range of the created_at index, the day's bounds in
     TIME_ZONE computed here (exact across DST changes). Not a GROUP BY on the local date:
     SQLite converts each row's time zone in Python, about 10 us a row (seconds on a
-    million rows); this costs a query per day instead (366 at most), on PostgreSQL too, where it measured
-    no slower than the GROUP BY (docs/architecture.md)."""
+    million rows); this costs a query per day instead (366 at most), on PostgreSQL too,
+    where it measured no slower than the GROUP BY (docs/architecture.md)."""
     days = []
     for offset in range((end - start).days + 1):
         day = start + dt.timedelta(days=offset)
