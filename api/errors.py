@@ -28,7 +28,11 @@ TYPES = {
     429: "rate_limit_error",
 }
 # Token quotas are "insufficient_quota" in OpenAI's words: no retry helps before the reset.
-QUOTA_TYPES = {"quota_tokens_day": "insufficient_quota", "quota_tokens_month": "insufficient_quota"}
+# So are money budgets.
+QUOTA_TYPES = dict.fromkeys(
+    ("quota_tokens_day", "quota_tokens_month", "budget_user", "budget_group", "budget_site"),
+    "insufficient_quota",
+)
 
 
 def body(code: str, message: str, *, param: str | None = None) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class Page:
 
     key: str
     title: str
-    user: str  # few (20 conversations), many (2,000) or long (one of 500 messages)
+    user: str  # few (20 conversations), many (2,000), long (one of 500 messages) or admin
     path: str  # {newest}: the user's newest conversation; {oldest_shown}: its last sidebar row;
     # {first_shown}: the long conversation's first message on its page
     holds: tuple[str, ...]  # what the page must show: one that does not is not timed
@@ -130,6 +130,9 @@ PAGES = [
          "many", "/c/list/?before={oldest_shown}",
          (f"Chat {_LAST - 1} about", f"Chat {_LAST - SIDEBAR_PAGE} about"),
          (f"Chat {_LAST} about", f"Chat {_LAST - SIDEBAR_PAGE - 1} about")),
+    Page("dashboard", "Usage dashboard (admin), 30 days of a 1,000,000-row ledger", "admin",
+         "/admin/catalog/usagerecord/dashboard/?start={start}&end={end}",
+         ("In this period:", "bench-model-19", "bench-user-499")),
 ]  # fmt: skip
 PAGE_REQUESTS = 40  # timed per page, in rounds of one to each page, after 3 untimed
 

@@ -14,7 +14,9 @@ chat's "token", an API token, with --tokens).
 --pages makes what the page timings read (bench/run.py, "Pages") and prints
 {"login": {...}, "users": {name: {"session", "newest", "oldest_shown"}}}: a user
 with 20 conversations, one with 2,000 (two messages each), and one whose only conversation
-holds 500 messages, every answer with the same rendered markdown (a list, a table, code).
+holds 500 messages, every answer with the same rendered markdown (a list, a table, code);
+and a staff user ("admin", with "start" and "end") for the usage dashboard over a ledger of
+LEDGER_ROWS rows (--ledger-rows for fewer), spread over the 30 days before today.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
 
@@ -31,6 +33,9 @@ LOGIN_PASSWORD = "bench-login-password-1"
 # Conversations of the two sidebar users, and messages of the long conversation.
 SIDEBAR_USERS = {"few": 20, "many": 2000}
 LONG_MESSAGES = 500
+# The usage ledger the dashboard's timing reads: rows, days, models and users in it.
+LEDGER_ROWS = 1_000_000
+LEDGER_DAYS, LEDGER_MODELS, LEDGER_USERS = 30, 20, 500
 ANSWER = """Here is how to do it, step by step:
 
 1. **Read** the file with `open()` and keep the lines you need.
@@ -61,6 +66,7 @@ def main() -> None:
     parser.add_argument("--count", type=int)
     parser.add_argument("--pages", action="store_true", help="the page timings' data")
     parser.add_argument("--tokens", action="store_true", help="an API token for each chat")
+    parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS, help="with --pages")
     args = parser.parse_args()
     if not args.pages and (args.tag is None or args.count is None):
         parser.error("--tag and --count, or --pages")
@@ -79,6 +85,7 @@ def main() -> None:
     output: dict[str, Any] = {"login": {"username": LOGIN_USER, "password": LOGIN_PASSWORD}}
     if args.pages:
         output.update(_pages())
+        output["users"]["admin"] = _ledger(args.ledger_rows)
     else:
         output["chats"] = _chats(args.tag, args.count, tokens=args.tokens)
     # As `make run` does before daphne starts.
@@ -231,6 +238,52 @@ def _pages() -> dict[str, Any]:
         "first_shown": path[-THREAD_PAGE].pk,
     }
     return out
+
+
+def _ledger(rows: int) -> dict[str, Any]:
+    """A staff user and `rows` usage records (priced: 1.25 per million prompt tokens and
+    5.00 per million answer tokens) spread evenly over the LEDGER_DAYS before today in
+    TIME_ZONE, across LEDGER_MODELS models and LEDGER_USERS users; inserted in batches."""
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from catalog import costs
+    from catalog.models import UsageRecord
+
+    staff = get_user_model().objects.create_superuser("bench-pages-admin", password=None)
+    (session,) = _sessions([staff])
+    today = timezone.localdate()
+    start = today - timedelta(days=LEDGER_DAYS)
+    first = timezone.make_aware(
+        datetime.combine(start, datetime.min.time()), timezone.get_default_timezone()
+    )
+    spacing = timedelta(days=LEDGER_DAYS) / max(1, rows)
+    prices = (Decimal("1.25"), Decimal("5.00"))
+    batch: list[UsageRecord] = []
+    for index in range(rows):
+        prompt, completion = 200 + index % 800, 50 + index % 400
+        batch.append(
+            UsageRecord(
+                username=f"bench-user-{index % LEDGER_USERS}",
+                provider="bench",
+                model=f"bench-model-{index % LEDGER_MODELS}",
+                kind="answer",
+                outcome="done",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=prompt + completion,
+                cost=costs.cost(prompt, completion, prices),
+                created_at=first + spacing * index,
+            )
+        )
+        if len(batch) == 10_000:
+            UsageRecord.objects.bulk_create(batch)
+            batch = []
+    UsageRecord.objects.bulk_create(batch)
+    end = today - timedelta(days=1)
+    return {"session": session, "start": start.isoformat(), "end": end.isoformat()}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,7 +25,8 @@ from catalog.models import ChatModel, SiteSettings
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "name", "provider", "model_id", "context_window", "enabled", "site_default", "audience",
+        "name", "provider", "model_id", "context_window", "prices", "enabled", "site_default",
+        "audience",
     )  # fmt: skip
     list_filter = ("provider", "enabled")
     list_editable = ("enabled",)
@@ -34,6 +36,17 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
         (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
+        (
+            _("Prices"),
+            {
+                "fields": ("input_price", "output_price"),
+                "description": _(
+                    "Per million tokens, in %(currency)s (the CURRENCY setting). Each usage "
+                    "record keeps its cost at the prices when it was recorded: a change applies "
+                    "from now on. Empty: unpriced (no cost, nothing counted against budgets)."
+                ),
+            },
+        ),
         (_("Who may use it"), {"fields": ("groups", "users", "position")}),
     )
 
@@ -43,6 +56,28 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             n_users=Count("users", distinct=True), n_groups=Count("groups", distinct=True)
         )
         return annotated
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        # The currency is a setting: filled into the prices' description when shown.
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "description": options["description"] % {"currency": settings.CURRENCY},
+                },
+            )
+            if "description" in options
+            else (name, options)
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description=_("prices (in / out)"))
+    def prices(self, obj: ChatModel) -> str:
+        if obj.input_price is None or obj.output_price is None:
+            return "-"
+        return f"{obj.input_price.normalize():f} / {obj.output_price.normalize():f}"
 
     @admin.display(boolean=True, description=_("site default"))
     def site_default(self, obj: ChatModel) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -294,6 +295,26 @@ class ChatModel(models.Model):
     )
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in the model picker.")
+    )
+    # Prices per million tokens in the site's CURRENCY (catalog.costs); empty: unpriced,
+    # and its ledger rows have no cost. A change applies to rows recorded after it.
+    input_price = models.DecimalField(
+        _("input price"),
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Per million prompt tokens, in the site's currency. Empty: unpriced."),
+    )
+    output_price = models.DecimalField(
+        _("output price"),
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Per million answer tokens, in the site's currency. Empty: unpriced."),
     )
 
     objects = ChatModelQuerySet.as_manager()

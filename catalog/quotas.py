@@ -1,4 +1,5 @@
-"""Per-user limits: requests per hour, tokens per day and per month, concurrent answers.
+"""Per-user limits: requests per hour, tokens per day and per month, concurrent answers,
+and a money budget per month.
 
 Each limit resolves on its own: the user's quota, else the most generous of the user's
 groups' quotas, else the site default quota, else the environment (MAX_REQUEST_PER_HOUR
@@ -7,8 +8,14 @@ for requests, MAX_CONCURRENT_ANSWERS for concurrent answers; no limit for tokens
 
 Counters hold across instances: requests per hour in the cache (Redis in production;
 a fixed window per clock hour), tokens from the usage ledger (day and month), concurrent
-answers from the messages still being written. Over a limit nothing is sent upstream:
-the action refuses with QuotaExceeded, saying which limit and when it resets.
+answers from the messages still being written, money from the ledger's costs (the
+month's). Over a limit nothing is sent upstream: the action refuses with QuotaExceeded,
+saying which limit and when it resets.
+
+A money budget resolves like the others, and names where it came from (the user's own
+row, their group's, the site's): it limits each user's own spending this month. Only
+finished requests have a cost, so an answer started under the budget may end a little
+over it; the next one is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -26,12 +34,16 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from catalog import clock, snapshot, usage
+from catalog import clock, costs, snapshot, usage
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from catalog.models import Quota
+
 LIMITS = ("requests_per_hour", "tokens_per_day", "tokens_per_month", "concurrent_answers")
+# A money budget's refusal code, by where the budget came from (Limits.budget_from).
+BUDGET_CODES = {"user": "budget_user", "group": "budget_group", "site": "budget_site"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class Limits:
     tokens_per_day: int = 0
     tokens_per_month: int = 0
     concurrent_answers: int = 0
+    # Money per month in CURRENCY (0: no budget), and whose: "user", "group" or "site".
+    budget_per_month: Decimal = Decimal(0)
+    budget_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ class QuotaExceeded(Exception):
     """A limit is reached. `code` is stable (docs/protocol.md); `resets_at` may be None
     (concurrent answers free up when one ends)."""
 
-    def __init__(self, code: str, limit: int, resets_at: dt.datetime | None) -> None:
+    def __init__(self, code: str, limit: int | Decimal, resets_at: dt.datetime | None) -> None:
         self.code = code
         self.limit = limit
         self.resets_at = resets_at
@@ -68,8 +83,11 @@ class QuotaExceeded(Exception):
         super().__init__(self.message)
 
 
-def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
+def describe(code: str, limit: int | Decimal, resets_at: dt.datetime | None) -> str:
     """The refusal's sentence, in the active language (the request's or the socket's)."""
+    if code in BUDGET_CODES.values():
+        return _describe_budget(code, Decimal(limit), resets_at)
+    limit = int(limit)
     count = formats.number_format(limit, force_grouping=True)
     what = {
         "rate_limited": ngettext(
@@ -89,6 +107,14 @@ def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
         return _("You have reached your limit of %(what)s. Wait for one to finish, or stop it.") % {
             "what": what
         }
+    return _("You have reached your limit of %(what)s. It resets at %(when)s (%(zone)s).") % {
+        "what": what,
+        **_when(resets_at),
+    }
+
+
+def _when(resets_at: dt.datetime) -> dict[str, str]:
+    """A reset time for a sentence: its time, and its date unless it is today; its zone."""
     local = timezone.localtime(resets_at)
     today = timezone.localtime(clock.now()).date()
     when = formats.time_format(local.time(), "H:i")
@@ -97,11 +123,25 @@ def describe(code: str, limit: int, resets_at: dt.datetime | None) -> str:
             "date": formats.date_format(local.date(), "MONTH_DAY_FORMAT"),
             "time": when,
         }
-    return _("You have reached your limit of %(what)s. It resets at %(when)s (%(zone)s).") % {
-        "what": what,
-        "when": when,
-        "zone": local.tzname(),
+    return {"when": when, "zone": str(local.tzname())}
+
+
+def _describe_budget(code: str, limit: Decimal, resets_at: dt.datetime | None) -> str:
+    sentences = {
+        "budget_user": _(
+            "You have reached your monthly budget of %(amount)s. It resets at %(when)s (%(zone)s)."
+        ),
+        "budget_group": _(
+            "You have reached your group's monthly budget of %(amount)s a person. It resets "
+            "at %(when)s (%(zone)s)."
+        ),
+        "budget_site": _(
+            "You have reached the site's monthly budget of %(amount)s a person. It resets "
+            "at %(when)s (%(zone)s)."
+        ),
     }
+    assert resets_at is not None
+    return sentences[code] % {"amount": costs.money(limit), **_when(resets_at)}
 
 
 def budget_of(user: AbstractBaseUser | AnonymousUser, tokens: int) -> TokenBudget:
@@ -129,7 +169,7 @@ def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
         "requests_per_hour": max(0, settings.MAX_REQUEST_PER_HOUR),
         "concurrent_answers": max(0, settings.MAX_CONCURRENT_ANSWERS),
     }
-    resolved: dict[str, int] = {}
+    resolved: dict[str, object] = {}
     for name in LIMITS:
         own = [getattr(q, name) for q in rows if getattr(q, name) is not None]
         group_values = [getattr(q, name) for q in groups if getattr(q, name) is not None]
@@ -144,7 +184,24 @@ def limits_for(user: AbstractBaseUser | AnonymousUser) -> Limits:
         else:
             value = defaults.get(name, 0)
         resolved[name] = int(value)
-    return Limits(**resolved)
+    resolved.update(_budget(rows, groups, site))
+    return Limits(**resolved)  # type: ignore[arg-type]
+
+
+def _budget(rows: list[Quota], groups: list[Quota], site: list[Quota]) -> dict[str, object]:
+    """The money budget (0: none) and whose it is, resolved like the other limits."""
+    own = [q.budget_per_month for q in rows if q.budget_per_month is not None]
+    group_values = [q.budget_per_month for q in groups if q.budget_per_month is not None]
+    site_values = [q.budget_per_month for q in site if q.budget_per_month is not None]
+    if own:
+        value, source = own[0], "user"
+    elif group_values:
+        value, source = (Decimal(0) if 0 in group_values else max(group_values)), "group"
+    elif site_values:
+        value, source = site_values[0], "site"
+    else:
+        value, source = Decimal(0), ""
+    return {"budget_per_month": Decimal(value), "budget_from": source if value else ""}
 
 
 def _hour_key(user_id: object, now: dt.datetime) -> str:
@@ -209,6 +266,11 @@ def check(
     budget = min(budgets, key=lambda b: b.tokens) if budgets else None
     if budget is not None and budget.tokens <= 0:
         raise QuotaExceeded(budget.code, budget.limit, budget.resets_at)
+    if limits.budget_per_month:
+        spent = costs.spent_since(user_id, usage.month_start())
+        if spent >= limits.budget_per_month:
+            code = BUDGET_CODES[limits.budget_from]
+            raise QuotaExceeded(code, limits.budget_per_month, usage.next_month())
     counters = [(_hour_key(user.pk, clock.now()), limits.requests_per_hour)]
     extra = _extra_hourly.get()
     if extra is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from catalog import clock, tokens
+from catalog import clock, costs, tokens
 from catalog.models import UsageRecord
 from chatweb import prometheus
 from modelclient.providers import ChatMessage, Usage
@@ -50,15 +50,17 @@ def next_month(at: dt.datetime | None = None) -> dt.datetime:
 
 
 def record(**fields: Any) -> UsageRecord:
-    """Write one row of the ledger (the keyword arguments of entry())."""
+    """Write one row of the ledger (the keyword arguments of entry()), with its cost."""
     row = entry(**fields)
+    costs.price([row])
     row.save()
     return row
 
 
 def record_all(rows: list[UsageRecord]) -> None:
-    """Write rows made by entry() in one INSERT."""
+    """Write rows made by entry() in one INSERT, each with its cost at the prices now."""
     if rows:
+        costs.price(rows)
         UsageRecord.objects.bulk_create(rows)
 
 
@@ -155,6 +157,8 @@ def month_by_model(user_id: int) -> list[dict[str, Any]]:
             completion=Sum("completion_tokens"),
             total=Sum("total_tokens"),
             estimated=Count("id", filter=Q(estimated=True)),
+            spent=Sum("cost"),
+            unpriced=Count("id", filter=Q(cost__isnull=True)),
         )
         .order_by("-total", "model")
     )

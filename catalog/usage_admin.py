@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,7 @@ from catalog.models import (
     UsageRecord,
 )
 
+DASHBOARD_TEMPLATE = "admin/catalog/usagerecord/dashboard.html"
 # Cells a spreadsheet would run as a formula start with one of these (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -25,7 +28,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "applies_to", "requests_per_hour", "tokens_per_day", "tokens_per_month",
-        "concurrent_answers",
+        "concurrent_answers", "budget_per_month",
     )  # fmt: skip
     list_select_related = ("user", "group")
     raw_id_fields = ("user",)
@@ -50,6 +53,16 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "tokens_per_month",
                     "concurrent_answers",
                 )
+            },
+        ),
+        (
+            _("Money"),
+            {
+                "fields": ("budget_per_month",),
+                "description": _(
+                    "What each person's requests may cost in a calendar month, in the site's "
+                    "currency (CURRENCY), at the models' prices. Empty: inherit; 0: no budget."
+                ),
             },
         ),
     )
@@ -84,7 +97,7 @@ class UsageMonthFilter(admin.SimpleListFilter):
 class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "created_at", "username", "model", "kind", "api_token", "outcome",
-        "prompt_tokens", "completion_tokens", "total_tokens", "estimated",
+        "prompt_tokens", "completion_tokens", "total_tokens", "cost", "estimated",
     )  # fmt: skip
     list_filter = (UsageMonthFilter, "kind", "outcome", "estimated", "provider", "model")
     search_fields = ("username", "model", "api_token")
@@ -100,6 +113,11 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_urls(self) -> list[URLPattern]:
         return [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="catalog_usagerecord_dashboard",
+            ),
             path(
                 "export.csv",
                 self.admin_site.admin_view(self.export_view),
@@ -123,6 +141,55 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )  # fmt: skip
             context["export_query"] = request.GET.urlencode()
         return response
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Answers, tokens and cost per day, model and user for a period (catalog.dashboard)."""
+        from catalog import dashboard
+
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        start, end = dashboard.default_period()
+        form = dashboard.PeriodForm(request.GET or {"start": start, "end": end})
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Usage dashboard"),
+            "opts": self.model._meta,
+            "form": form,
+            "currency": settings.CURRENCY,
+        }
+        if not form.is_valid():
+            return TemplateResponse(request, DASHBOARD_TEMPLATE, context, status=400)
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        view = request.GET.get("csv")
+        if view in dashboard.CSV_VIEWS:
+            return dashboard.csv_response(start, end, view)
+        days = dashboard.by_day(start, end)
+        models = dashboard.by_key(start, end, "model")
+        users = dashboard.by_key(start, end, "username")
+        spent = gettext("Cost (%(currency)s)") % {"currency": settings.CURRENCY}
+        context.update(
+            start=start,
+            end=end,
+            period=f"start={start.isoformat()}&end={end.isoformat()}",
+            days=days,
+            models=models,
+            users=users,
+            totals=dashboard.totals(days),
+            day_charts=[
+                dashboard.column_chart("day-answers", gettext("Answers per day"), days, "answers"),
+                dashboard.column_chart("day-tokens", gettext("Tokens per day"), days, "tokens"),
+                dashboard.column_chart("day-cost", spent, days, "spent"),
+            ],
+            model_charts=[
+                dashboard.bar_chart("model-cost", spent, models, "model", "spent"),
+                dashboard.bar_chart("model-tokens", gettext("Tokens"), models, "model", "tokens"),
+            ],
+            user_charts=[
+                dashboard.bar_chart("user-cost", spent, users, "username", "spent"),
+                dashboard.bar_chart("user-tokens", gettext("Tokens"), users, "username", "tokens"),
+            ],
+        )
+        return TemplateResponse(request, DASHBOARD_TEMPLATE, context)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -161,8 +228,8 @@ def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
     writer = csv.writer(response)
     columns = [
         "created_at", "username", "provider", "model", "kind", "outcome", "prompt_tokens",
-        "completion_tokens", "total_tokens", "estimated", "conversation_id", "message_id",
-        "api_token",
+        "completion_tokens", "total_tokens", "cost", "estimated", "conversation_id",
+        "message_id", "api_token",
     ]  # fmt: skip
     writer.writerow(columns)
     for record in queryset.order_by("created_at", "id").iterator():

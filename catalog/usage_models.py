@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,16 @@ class Quota(models.Model):
     tokens_per_day = models.PositiveIntegerField(_("tokens per day"), null=True, blank=True)
     tokens_per_month = models.PositiveIntegerField(_("tokens per month"), null=True, blank=True)
     concurrent_answers = models.PositiveIntegerField(_("answers at a time"), null=True, blank=True)
+    # Money, in the site's CURRENCY: what the ledger's costs of a user's month may reach
+    # (each user's own spending, whichever row the limit comes from).
+    budget_per_month = models.DecimalField(
+        _("budget per month"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
 
     class Meta:
         verbose_name = _("quota")
@@ -112,6 +123,8 @@ class UsageRecord(models.Model):
         default=False,
         help_text=_("The upstream reported no usage; Chatweb counted the tokens."),
     )
+    # At the model's prices when the row was written (catalog.costs); null: unpriced.
+    cost = models.DecimalField(_("cost"), max_digits=18, decimal_places=8, null=True, blank=True)
     created_at = models.DateTimeField(_("time"), default=clock.now, db_index=True)
 
     class Meta:

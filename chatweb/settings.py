@@ -251,6 +251,11 @@ MAX_CONCURRENT_ANSWERS = env.int("MAX_CONCURRENT_ANSWERS", default=3)
 CATALOG_RECHECK_SECONDS = env.float("CATALOG_RECHECK_SECONDS", default=1.0)
 if CATALOG_RECHECK_SECONDS < 0:
     raise ImproperlyConfigured("CATALOG_RECHECK_SECONDS must be 0 (every request) or more.")
+# The currency of model prices and money budgets (an ISO 4217 code: prices are entered and
+# costs shown in it; Chatweb converts nothing).
+CURRENCY = env.str("CURRENCY", default="USD").strip().upper()
+if len(CURRENCY) != 3 or not CURRENCY.isascii() or not CURRENCY.isalpha():
+    raise ImproperlyConfigured("CURRENCY must be a three-letter currency code, e.g. USD or EUR.")
 for _name in (
     "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
     "LOGIN_FAILURES_PER_ACCOUNT",

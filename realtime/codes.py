@@ -127,6 +127,24 @@ declare(
     "The user's tokens-per-month quota is used up; resets on the 1st, said in the message.",
 )
 declare(
+    "budget_user",
+    429,
+    "frame",
+    "The user's own monthly money budget (their quota row) is spent; resets on the 1st in `TIME_ZONE`, said in the message.",
+)
+declare(
+    "budget_group",
+    429,
+    "frame",
+    "The monthly money budget for each person set on the user's group (the most generous of their groups) is spent; resets on the 1st, said in the message.",
+)
+declare(
+    "budget_site",
+    429,
+    "frame",
+    "The site's default monthly money budget for each person is spent; resets on the 1st, said in the message.",
+)
+declare(
     "too_many_answers",
     429,
     "frame",

@@ -42,6 +42,11 @@ erin = User.objects.create_user("erin", password="erin-password-1")
 Quota.objects.create(user=erin, concurrent_answers=1)
 frank = User.objects.create_user("frank", password="frank-password-1")
 Quota.objects.create(user=frank, tokens_per_day=60)
+gina = User.objects.create_user("gina", password="gina-password-1")
+Quota.objects.create(user=gina, budget_per_month="0.50")
+from catalog.models import UsageRecord
+UsageRecord.objects.create(user=gina, username="gina", provider="environment",
+    model="fake-model", kind="api", outcome="done", cost="0.50")
 def make(user, name, **kw):
     kw.setdefault("scopes", ["chat", "models:read"])
     return api_tokens.create(user=user, name=name, **kw)
@@ -58,6 +63,7 @@ for key, user, kw in [
     ("dave", dave, {}),
     ("erin", erin, {}),
     ("frank", frank, {}),
+    ("gina", gina, {}),
 ]:
     issued = make(user, key, **kw)
     out[key] = {"secret": issued.secret, "public_id": issued.token.public_id}
