@@ -171,18 +171,18 @@ async def rate_limit(*, user: AbstractBaseUser, token: ApiToken) -> completions.
 # --- Stopping and watching ---------------------------------------------------------------
 
 
-async def stop(*, user: User, conversation_id: int) -> int:
+async def stop(*, user: User, conversation_id: int, message_id: int | None = None) -> int:
     """Stop the answers being written in the conversation (both sides of a comparison),
-    on whichever instance runs them (the upstream requests are closed: no more tokens
-    paid for). Returns the id of one of them."""
+    or only answer `message_id`, on whichever instance runs them (the upstream requests
+    are closed: no more tokens paid for). Returns the id of one of them."""
     live: Message | None = await database_sync_to_async(_live_answer)(user, conversation_id)
     if live is None:
         raise ActionError("not_streaming", _("Nothing is being written right now."))
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is configured in settings"
-    # Every answer of the conversation (None): two run at once only in a comparison.
-    await layer.group_send(events.control_group(conversation_id), events.stop_event(None))
-    return live.pk
+    # None: every answer of the conversation (two run at once only in a comparison).
+    await layer.group_send(events.control_group(conversation_id), events.stop_event(message_id))
+    return message_id or live.pk
 
 
 async def request_snapshot(
