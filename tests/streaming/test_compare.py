@@ -44,9 +44,7 @@ async def start_comparison(socket: Any, *, text: str = SLOW) -> tuple[int, int, 
     await socket.send_json_to({"type": "send", "text": text})
     frames = await frames_until(socket, lambda f: f["type"] == "delta")
     first = frames[-1]["message_id"]
-    await socket.send_json_to(
-        {"type": "compare", "message_id": first, "model": "fake-model-2"}
-    )
+    await socket.send_json_to({"type": "compare", "message_id": first, "model": "fake-model-2"})
     more = await frames_until(
         socket, lambda f: f["type"] == "message" and f["message"]["id"] != first
         and f["message"]["role"] == "assistant",
@@ -70,9 +68,7 @@ async def test_two_answers_stream_at_once_over_one_socket_with_every_seq_intact(
     first_done = next(
         i for i, f in enumerate(frames) if f["type"] == "done" and f["message"]["id"] == first
     )
-    assert any(
-        f["type"] == "delta" and f["message_id"] == second for f in frames[:first_done]
-    )
+    assert any(f["type"] == "delta" and f["message_id"] == second for f in frames[:first_done])
     ends = {f["message"]["id"]: f["message"] for f in frames if f["type"] == "done"}
     assert ends[first]["model"] == "fake-model"
     assert ends[second]["model"] == "fake-model-2"
@@ -81,8 +77,7 @@ async def test_two_answers_stream_at_once_over_one_socket_with_every_seq_intact(
 
     # Two answers in the ledger, each with its model; the conversation's model unchanged.
     rows = [
-        row
-        async for row in UsageRecord.objects.filter(kind=UsageRecord.Kind.ANSWER).order_by("pk")
+        row async for row in UsageRecord.objects.filter(kind=UsageRecord.Kind.ANSWER).order_by("pk")
     ]
     assert [(r.message_id, r.model) for r in rows] == [
         (first, "fake-model"),
@@ -184,7 +179,8 @@ async def test_choosing_a_side_switches_to_it_and_closes_the_comparison(
         await Conversation.objects.aget(pk=conversation.pk)
     )
     assert thread[-1].pk == second
-    assert thread[-1].compared is not None and thread[-1].compared.pk == first
+    assert thread[-1].compared is not None
+    assert thread[-1].compared.pk == first
     assert (thread[-1].compared.branch_index, thread[-1].branch_index) == (1, 2)
 
     await socket.send_json_to({"type": "switch", "message_id": first})
