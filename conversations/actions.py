@@ -233,7 +233,11 @@ def _post(
         conversation.known_messages.append(user_message)
     publish(conversation.pk, events.message_frame(user_message.as_event()))
     conversation.model = model
-    return _new_answer(conversation, user_message, model, budget)
+    comparing = conversation.compare_with_id is not None
+    answer = _new_answer(conversation, user_message, model, budget)
+    if comparing:  # the comparison closed: pages show the thread again without it
+        _branch_changed(conversation)
+    return answer
 
 
 def _locked_for_change(conversation: Conversation) -> Conversation:

@@ -330,6 +330,13 @@ class Message(models.Model):
             setattr(changed, name, clean_text(value) if isinstance(value, str) else value)
         return changed
 
+    @property
+    def comparison(self) -> list[Message]:
+        """Both sides of an open comparison, the older first (none without one)."""
+        if self.compared is None:
+            return []
+        return sorted((self, self.compared), key=lambda m: (m.created_at, m.pk))
+
     def set_branch(self, sibling_ids: list[int]) -> None:
         index = sibling_ids.index(self.pk)
         self.branch_index = index + 1
