@@ -641,6 +641,12 @@ list.addEventListener("click", (event) => {
     return;
   }
   const button = event.target.closest("[data-action], [data-edit-cancel]");
+  if (button?.dataset.action === "choose") {
+    // A comparison's side, kept by a switch to it (docs/protocol.md): it closes the comparison.
+    focusAfterReload = Number(button.dataset.targetId);
+    sendFrame({ type: "switch", message_id: focusAfterReload });
+    return;
+  }
   const article = button?.closest(".msg");
   if (!article) return;
   const id = Number(article.dataset.messageId);
@@ -665,11 +671,6 @@ list.addEventListener("click", (event) => {
       break;
     case "compare":
       compareMenu.toggle(button);
-      break;
-    case "choose":
-      // A switch to that side (docs/protocol.md): it closes the comparison.
-      focusAfterReload = Number(button.dataset.targetId);
-      sendFrame({ type: "switch", message_id: focusAfterReload });
       break;
     case "delete":
       if (
@@ -787,7 +788,12 @@ async function reloadThread() {
   followIfStuck();
   const chosen = focusAfterReload && messageElement(focusAfterReload);
   focusAfterReload = 0;
-  if (chosen) chosen.focus({ preventScroll: true });
+  if (chosen) {
+    // The button pressed went with the comparison: focus goes to the answer it kept
+    // (thread-keys.js makes it the thread's tab stop when it gets there).
+    if (!chosen.hasAttribute("tabindex")) chosen.tabIndex = -1;
+    chosen.focus({ preventScroll: true });
+  }
 }
 
 /**

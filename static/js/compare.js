@@ -64,27 +64,28 @@ export function setupCompareMenu({ onChoose }) {
       close({ focus: true });
       onChoose(messageId, item.dataset.model);
     });
+    const moves = {
+      ArrowDown: (all, at) => all[(at + 1) % all.length],
+      ArrowUp: (all, at) => all[(at - 1 + all.length) % all.length],
+      Home: (all) => all[0],
+      End: (all) => all.at(-1),
+    };
     menu.addEventListener("keydown", (event) => {
-      const all = items();
-      const at = all.indexOf(document.activeElement);
-      let next = null;
-      if (event.key === "ArrowDown") next = all[(at + 1) % all.length];
-      else if (event.key === "ArrowUp") next = all[(at - 1 + all.length) % all.length];
-      else if (event.key === "Home") next = all[0];
-      else if (event.key === "End") next = all[all.length - 1];
-      else if (event.key === "Escape") {
+      if (event.key === "Escape") {
         event.preventDefault();
-        event.stopPropagation();
+        event.stopPropagation(); // Esc here closes the menu; it does not stop an answer
         close({ focus: true });
         return;
-      } else if (event.key === "Tab") {
+      }
+      if (event.key === "Tab") {
         close();
         return;
       }
-      if (next) {
-        event.preventDefault();
-        next.focus();
-      }
+      const move = moves[event.key];
+      if (!move) return;
+      event.preventDefault();
+      const all = items();
+      move(all, all.indexOf(document.activeElement))?.focus();
     });
     document.addEventListener("click", (event) => {
       if (menu.hidden || menu.contains(event.target) || event.target.closest?.('[data-action="compare"]')) return;
