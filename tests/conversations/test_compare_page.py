@@ -50,7 +50,7 @@ def test_the_compare_menu_lists_the_users_models(alice_client, compared):
 
 
 def test_a_closed_or_stale_comparison_shows_the_plain_thread(alice_client, compared):
-    conversation, first, second = compared
+    conversation, first, _ = compared
     conversation.compare_with = None
     conversation.save()
     assert "data-compare " not in alice_client.get(f"/c/{conversation.pk}/thread/").content.decode()

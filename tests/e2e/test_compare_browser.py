@@ -29,19 +29,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 def column_boxes(page: Any) -> list[dict[str, float]]:
     """The two columns' boxes, measured at one moment (the thread scrolls as text comes)."""
-    return page.eval_on_selector_all(
+    boxes: list[dict[str, float]] = page.eval_on_selector_all(
         "[data-compare] .compare-col",
         "cols => cols.map(c => { const r = c.getBoundingClientRect();"
         " return {x: r.x, y: r.y, width: r.width, height: r.height}; })",
     )
+    return boxes
 
 
 def raw_texts(page: Any) -> list[str]:
     """Each column's answer as stored (its inert <template data-raw>), left to right."""
-    return page.eval_on_selector_all(
+    texts: list[str] = page.eval_on_selector_all(
         "[data-compare] .msg-assistant template[data-raw]",
         "nodes => nodes.map(n => n.content.textContent)",
     )
+    return texts
 
 
 def start_comparison(page: Any, question: str) -> None:
