@@ -77,7 +77,10 @@ async def test_two_answers_stream_at_once_over_one_socket_with_every_seq_intact(
 
     # Two answers in the ledger, each with its model; the conversation's model unchanged.
     rows = [
-        row async for row in UsageRecord.objects.filter(kind=UsageRecord.Kind.ANSWER).order_by("pk")
+        row
+        async for row in UsageRecord.objects.filter(kind=UsageRecord.Kind.ANSWER).order_by(
+            "message_id"
+        )
     ]
     assert [(r.message_id, r.model) for r in rows] == [
         (first, "fake-model"),
