@@ -1,4 +1,4 @@
-"""Answers over /api/v1: post, regenerate, edit, switch, stop, and the events stream.
+"""Answers over /api/v1: post, regenerate, compare, edit, switch, stop, and the events stream.
 
 Each goes through the answer engine (streaming.answers), so an answer started here is the
 one the page shows, under the same quotas; posting also applies the token's model
@@ -24,6 +24,7 @@ from api.conversations import router as router
 from api.schemas import (
     REFUSALS,
     Accepted,
+    Compare,
     Edit,
     ErrorBody,
     Id,
@@ -164,6 +165,33 @@ async def regenerate(request: HttpRequest, conversation_id: Id, body: Regenerate
 
 
 @router.post(
+    "/conversations/{conversation_id}/messages/{message_id}/compare",
+    tags=TAGS,
+    response=ACCEPTED,
+    openapi_extra=SSE_RESPONSE,
+    summary="Compare an answer with another model",
+    description="Scope `chat`. The question this answer answers, answered again by `model` "
+    "as a sibling branch shown beside it until one is chosen (`switch`). It may start while "
+    "the compared answer is still being written: both then stream, and both count towards "
+    "the concurrent-answers quota (429 `too_many_answers`). 400 `not_comparable` for a "
+    "message that is not an answer.",
+)
+async def compare(request: HttpRequest, conversation_id: Id, message_id: Id, body: Compare) -> Any:
+    caller = caller_of(request, "chat")
+    return await _start(
+        request,
+        conversation_id,
+        body.model,
+        lambda: answers.compare(
+            user=caller.user,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            model=body.model,
+        ),
+    )
+
+
+@router.post(
     "/conversations/{conversation_id}/messages/{message_id}/edit",
     tags=TAGS,
     response=ACCEPTED,
@@ -219,8 +247,9 @@ async def switch(request: HttpRequest, conversation_id: Id, body: Switch) -> Any
     tags=TAGS,
     response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop the answer being written",
-    description="Scope `chat`. Stops it on whichever instance runs it (the upstream request "
-    "is closed). 409 `not_streaming` when nothing is being written.",
+    description="Scope `chat`. Stops it (both answers of a comparison) on whichever instance "
+    "runs it (the upstream request is closed). 409 `not_streaming` when nothing is being "
+    "written.",
 )
 async def stop(request: HttpRequest, conversation_id: Id) -> Any:
     caller = caller_of(request, "chat")
@@ -248,12 +277,15 @@ def _conversation_of(user: Any, message_id: int) -> int:
     tags=TAGS,
     response={202: Stopped, REFUSALS: ErrorBody},
     summary="Stop this answer",
-    description="Scope `chat`. As POST /conversations/{id}/stop, by the answer's id.",
+    description="Scope `chat`. As POST /conversations/{id}/stop, by the answer's id: only "
+    "that answer (the other side of a comparison streams on).",
 )
 async def stop_message(request: HttpRequest, message_id: Id) -> Any:
     caller = caller_of(request, "chat")
     conversation_id = await database_sync_to_async(_conversation_of)(caller.user, message_id)
-    stopped = await answers.stop(user=caller.user, conversation_id=conversation_id)
+    stopped = await answers.stop(
+        user=caller.user, conversation_id=conversation_id, message_id=message_id
+    )
     return Status(202, {"message_id": stopped})
 
 

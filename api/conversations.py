@@ -64,6 +64,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
         "archived": c.archived,
         "instructions_enabled": c.instructions_enabled,
         "current_leaf_id": c.current_leaf_id,
+        "compare_with_id": c.compare_with_id,
         "created_at": c.created_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
         "temporary": c.is_temporary,

@@ -93,6 +93,10 @@ class ConversationOut(Schema):
         description="The owner's custom instructions are sent with each message."
     )
     current_leaf_id: int | None
+    compare_with_id: int | None = Field(
+        description="While a comparison is open: the answer shown beside the last one of the "
+        "active path (a sibling by another model); null otherwise."
+    )
     created_at: str
     updated_at: str
     temporary: bool = Field(description="A temporary chat: deleted at expires_at.")
@@ -186,6 +190,12 @@ class Regenerate(Schema):
         description="The answer (or question) to answer again; default: the last one.",
     )
     model: str | None = None
+
+
+class Compare(Schema):
+    model: str = Field(
+        description="The model that answers beside this answer (one the user may use)."
+    )
 
 
 class Edit(Schema):

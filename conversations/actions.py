@@ -131,9 +131,12 @@ def _new_answer(
     if conversation.known_messages is not None:
         conversation.known_messages.append(answer)
     conversation.current_leaf = answer
+    conversation.compare_with = None  # a new answer on the path closes a comparison
     conversation.updated_at = timezone.now()
     # One UPDATE for everything posting changes on the conversation (title included).
-    conversation.save(update_fields=["current_leaf", "updated_at", "model", "title"])
+    conversation.save(
+        update_fields=["current_leaf", "compare_with", "updated_at", "model", "title"]
+    )
     publish(conversation.pk, events.message_frame(answer.as_event()))
     return answer
 
@@ -240,7 +243,11 @@ def _post(
         conversation.known_messages.append(user_message)
     publish(conversation.pk, events.message_frame(user_message.as_event()))
     conversation.model = model
-    return _new_answer(conversation, user_message, model, budget)
+    comparing = conversation.compare_with_id is not None
+    answer = _new_answer(conversation, user_message, model, budget)
+    if comparing:  # the comparison closed: pages show the thread again without it
+        _branch_changed(conversation)
+    return answer
 
 
 def _locked_for_change(conversation: Conversation) -> Conversation:
@@ -338,9 +345,11 @@ def switch_branch(*, conversation: Conversation, message_id: object) -> Message:
         locked = _locked_for_change(conversation)
         chosen = _message_in(locked, message_id)
         leaf_id = locked.newest_leaf_under(chosen.pk)
-        if leaf_id != locked.current_leaf_id:
+        # Choosing a side of a comparison closes it, even the side already on the path.
+        if leaf_id != locked.current_leaf_id or locked.compare_with_id is not None:
             locked.current_leaf_id = leaf_id
-            locked.save(update_fields=["current_leaf"])
+            locked.compare_with_id = None
+            locked.save(update_fields=["current_leaf", "compare_with"])
             _branch_changed(locked)
         return chosen
 
@@ -366,8 +375,9 @@ def delete_message(*, conversation: Conversation, message_id: object) -> None:
             locked.current_leaf_id = locked.newest_leaf_under(survivor)
         else:
             locked.current_leaf_id = parent_id
+        locked.compare_with_id = None
         locked.updated_at = timezone.now()
-        locked.save(update_fields=["current_leaf", "updated_at"])
+        locked.save(update_fields=["current_leaf", "compare_with", "updated_at"])
         _branch_changed(locked)
 
 

@@ -83,6 +83,18 @@ class Conversation(models.Model):
         related_name="+",
         verbose_name=_("last message shown"),
     )
+    # While a comparison is open (conversations/compare.py): the sibling answer shown
+    # beside the last answer of the active path, by another model. Any change of the path
+    # (a post, regenerate, edit, switch, delete) closes it.
+    compare_with = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        verbose_name=_("answer compared with"),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
     # True while an import writes it batch by batch (conversations/transfer.py): nobody
@@ -139,7 +151,7 @@ class Conversation(models.Model):
         return self.expires_at is not None
 
     def live_answer(self) -> Message | None:
-        """The answer being written (at most one: actions refuse a second)."""
+        """The answer being written (the older one, when a comparison writes two)."""
         return self.messages.filter(role=Message.Role.ASSISTANT, status__in=Message.LIVE).first()
 
     def active_path(self) -> list[Message]:
@@ -170,9 +182,22 @@ class Conversation(models.Model):
         children: dict[int | None, list[int]] = {}
         for m in everything:  # Already in (created_at, id) order: Meta.ordering.
             children.setdefault(m.parent_id, []).append(m.pk)
-        path = _path(self.current_leaf_id, {m.pk: m for m in everything})
+        by_id = {m.pk: m for m in everything}
+        path = _path(self.current_leaf_id, by_id)
         for m in path:
             m.set_branch(children[m.parent_id])
+        # An open comparison: its other side, a sibling of the path's last answer.
+        other = by_id.get(self.compare_with_id) if self.compare_with_id else None
+        last = path[-1] if path else None
+        if (
+            other is not None
+            and last is not None
+            and last.role == Message.Role.ASSISTANT
+            and other.parent_id == last.parent_id
+            and other.pk != last.pk
+        ):
+            other.set_branch(children[other.parent_id])
+            last.compared = other
         return path
 
     def newest_leaf_under(self, message_id: int) -> int:
@@ -217,6 +242,9 @@ class Message(models.Model):
     branch_count = 1
     previous_version_id: int | None = None
     next_version_id: int | None = None
+    # On the active path's last answer while a comparison is open: the other side
+    # (active_thread() sets it; conversations/compare.py).
+    compared: Message | None = None
     # The quota behind token_cap, when the action that created the answer knows it.
     token_budget: TokenBudget | None = None
 
@@ -315,6 +343,13 @@ class Message(models.Model):
         for name, value in fields.items():
             setattr(changed, name, clean_text(value) if isinstance(value, str) else value)
         return changed
+
+    @property
+    def comparison(self) -> list[Message]:
+        """Both sides of an open comparison, the older first (none without one)."""
+        if self.compared is None:
+            return []
+        return sorted((self, self.compared), key=lambda m: (m.created_at, m.pk))
 
     def set_branch(self, sibling_ids: list[int]) -> None:
         index = sibling_ids.index(self.pk)

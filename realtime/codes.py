@@ -81,7 +81,7 @@ declare(
     "busy",
     409,
     "frame",
-    "An answer is already streaming in this conversation (`send`, `edit`, `regenerate`, `switch` and `delete` wait for it to end).",
+    "An answer is already streaming in this conversation (`send`, `edit`, `regenerate`, `switch` and `delete` wait for it to end; `compare` waits for any other than the answer it compares).",
 )
 declare("not_streaming", 409, "frame", "`stop` with nothing streaming.")
 declare(
@@ -91,10 +91,16 @@ declare(
     "`regenerate` in a conversation with no user message, or of a message that answers nothing.",
 )
 declare(
+    "not_comparable",
+    400,
+    "frame",
+    "`compare` of a message that is not an answer to a question: only answers are compared.",
+)
+declare(
     "bad_message",
     400,
     "frame",
-    "`edit`, `switch`, `delete` or `regenerate` whose `message_id` is not an integer.",
+    "`edit`, `switch`, `delete`, `regenerate` or `compare` whose `message_id` is not an integer.",
 )
 declare(
     "message_not_found",

@@ -156,7 +156,7 @@ ServerFrame = (
 
 # --- Frames: client -> server ---------------------------------------------------------
 
-CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync", "edit", "switch", "delete")
+CLIENT_FRAME_TYPES = ("send", "stop", "regenerate", "sync", "edit", "switch", "delete", "compare")
 
 
 # --- Channel-layer events -------------------------------------------------------------

@@ -11,24 +11,22 @@ and starts the answer only after the commit (streaming.generation.start).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
-from django.conf import settings
+from channels.layers import get_channel_layer
 from django.utils.translation import gettext as _
 
-from conversations import actions, recovery
+from conversations import actions
+from conversations import compare as comparing
 from conversations.actions import ActionError
 from conversations.models import Conversation, Message
 from realtime import events
-from realtime.events import MessageData
 from realtime.publish import HeldFrames
-from streaming import completions, generation, jobs, layers
-from streaming.registry import registry
+from streaming import completions, generation, jobs, layers, watching
+from streaming.watching import Watch, unless_abandoned
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -41,8 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How long a snapshot request waits for the answer's process before asking again.
-SNAPSHOT_WAIT_SECONDS = 3.0
-
+SNAPSHOT_WAIT_SECONDS = watching.SNAPSHOT_WAIT_SECONDS
 
 # --- Posting and starting ----------------------------------------------------------------
 
@@ -81,6 +78,19 @@ async def regenerate(
     """A new answer to the same question, as a sibling branch; started."""
     return await _post_and_start(
         lambda: actions.regenerate(
+            conversation=_owned(user, conversation_id), message_id=message_id, model=model
+        )
+    )
+
+
+async def compare(
+    *, user: User, conversation_id: int, message_id: object, model: object
+) -> Message:
+    """The question that answer `message_id` answers, answered again by `model` beside it
+    (a sibling branch, shown with it until one is chosen); started, even while the
+    compared answer is still being written (conversations/compare.py)."""
+    return await _post_and_start(
+        lambda: comparing.compare_answer(
             conversation=_owned(user, conversation_id), message_id=message_id, model=model
         )
     )
@@ -169,16 +179,18 @@ async def rate_limit(*, user: AbstractBaseUser, token: ApiToken) -> completions.
 # --- Stopping and watching ---------------------------------------------------------------
 
 
-async def stop(*, user: User, conversation_id: int) -> int:
-    """Stop the answer being written in the conversation, on whichever instance runs it
-    (the upstream request is closed: no more tokens paid for). Returns its id."""
+async def stop(*, user: User, conversation_id: int, message_id: int | None = None) -> int:
+    """Stop the answers being written in the conversation (both sides of a comparison),
+    or only answer `message_id`, on whichever instance runs them (the upstream requests
+    are closed: no more tokens paid for). Returns the id of one of them."""
     live: Message | None = await database_sync_to_async(_live_answer)(user, conversation_id)
     if live is None:
         raise ActionError("not_streaming", _("Nothing is being written right now."))
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is configured in settings"
-    await layer.group_send(events.control_group(conversation_id), events.stop_event(live.pk))
-    return live.pk
+    # None: every answer of the conversation (two run at once only in a comparison).
+    await layer.group_send(events.control_group(conversation_id), events.stop_event(message_id))
+    return message_id or live.pk
 
 
 async def request_snapshot(
@@ -190,10 +202,20 @@ async def request_snapshot(
     the request goes to it (any instance) and the snapshot arrives on `reply_channel`
     (None is returned). Otherwise the frame is returned, from the database.
     """
-    last = await database_sync_to_async(_last_answer)(user, conversation_id)
+    last, compared = await database_sync_to_async(_last_answer)(user, conversation_id)
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is configured in settings"
+    if compared is not None:
+        # An open comparison: its other side's snapshot comes on `reply_channel` too.
+        if compared.is_live:
+            await layer.group_send(
+                events.control_group(conversation_id),
+                events.snapshot_request(compared.pk, reply_channel),
+            )
+        else:
+            frame = events.snapshot_frame(compared.as_event())
+            await layer.send(reply_channel, events.forward(frame))
     if last is not None and last.is_live:
-        layer = get_channel_layer()
-        assert layer is not None, "CHANNEL_LAYERS is configured in settings"
         await layer.group_send(
             events.control_group(conversation_id), events.snapshot_request(last.pk, reply_channel)
         )
@@ -218,7 +240,7 @@ async def watch(*, user: User, message_id: int) -> AsyncGenerator[events.ServerF
     channel = await layer.new_channel()
     await layer.group_add(events.conversation_group(message.conversation_id), channel)
     try:
-        frames = _Watch(layer, channel, message)
+        frames = Watch(layer, channel, message)
         async for frame in frames:
             yield frame
     finally:
@@ -258,85 +280,6 @@ async def watch_conversation(
         await layers.release_channel(layer, channel)
 
 
-class _Watch:
-    """watch()'s loop: the conversation's frames on `channel`, kept to one answer."""
-
-    def __init__(self, layer: BaseChannelLayer, channel: str, message: Message) -> None:
-        self.layer, self.channel, self.message = layer, channel, message
-        self.last = 0  # the seq of the last delta given out
-
-    async def __aiter__(self) -> AsyncIterator[events.ServerFrame]:
-        snapshot = await self._snapshot()
-        while snapshot is not None:
-            if snapshot["status"] not in Message.LIVE:
-                yield events.done_frame(snapshot)
-                return
-            yield events.snapshot_frame(snapshot)
-            self.last = snapshot["seq"] or 0
-            snapshot = None
-            async for frame in self._frames():
-                if frame["type"] == "done":
-                    yield frame
-                    return
-                assert frame["type"] == "delta"
-                if frame["seq"] <= self.last:
-                    continue  # already in the snapshot
-                if frame["seq"] > self.last + 1:  # a delta was lost: resync
-                    snapshot = await self._snapshot()
-                    break
-                self.last = frame["seq"]
-                yield frame
-
-    async def _frames(self) -> AsyncIterator[events.DeltaFrame | events.DoneFrame]:
-        """This answer's deltas and its done, as they arrive; its done from the database
-        when it ended unseen (its process died, or a frame was lost)."""
-        quiet = settings.STREAM_STALE_SECONDS
-        while True:
-            try:
-                async with asyncio.timeout(quiet):
-                    event = await self.layer.receive(self.channel)
-            except TimeoutError:
-                ended = await database_sync_to_async(_ended)(self.message)
-                if ended is not None:
-                    yield events.done_frame(ended)
-                    return
-                continue
-            frame = event.get("frame") if event.get("type") == "chat.frame" else None
-            if frame is None:
-                continue
-            if frame["type"] == "delta":
-                if frame["message_id"] == self.message.pk:
-                    yield frame
-            elif frame["type"] == "done" and frame["message"]["id"] == self.message.pk:
-                yield frame
-
-    async def _snapshot(self) -> MessageData | None:
-        """The answer as it stands: from its generation when it runs here, else asked of
-        the process running it (any instance), else the database (an ended answer)."""
-        running = registry.get(self.message.pk)
-        if isinstance(running, generation.Generation):
-            return running.snapshot() or self.message.as_event()
-        while True:
-            await self.layer.group_send(
-                events.control_group(self.message.conversation_id),
-                events.snapshot_request(self.message.pk, self.channel),
-            )
-            try:
-                async with asyncio.timeout(SNAPSHOT_WAIT_SECONDS):
-                    while True:
-                        event = await self.layer.receive(self.channel)
-                        frame = event.get("frame")
-                        # Deltas before the snapshot are in it; a done ends the wait too.
-                        if frame is not None and frame["type"] in ("snapshot", "done"):
-                            found: MessageData | None = frame["message"]
-                            if found is not None and found["id"] == self.message.pk:
-                                return found
-            except TimeoutError:
-                ended: MessageData | None = await database_sync_to_async(_ended)(self.message)
-                if ended is not None:
-                    return ended
-
-
 # --- Database steps (the database thread) ------------------------------------------------
 
 
@@ -362,7 +305,7 @@ def _owned_message(user: User, message_id: int) -> Message:
         raise ActionError(
             "message_not_found", _("That message is not in this conversation (any more).")
         )
-    return _unless_abandoned(message) or message
+    return unless_abandoned(message) or message
 
 
 def _switch(user: User, conversation_id: int, message_id: object) -> Message:
@@ -374,34 +317,16 @@ def _delete(user: User, conversation_id: int, message_id: object) -> None:
 
 
 def _live_answer(user: User, conversation_id: int) -> Message | None:
-    live = _unless_abandoned(_owned(user, conversation_id).live_answer())
+    live = unless_abandoned(_owned(user, conversation_id).live_answer())
     return live if live is not None and live.is_live else None
 
 
-def _last_answer(user: User, conversation_id: int) -> Message | None:
-    """The last answer on the active path."""
-    path = _owned(user, conversation_id).active_path()
+def _last_answer(user: User, conversation_id: int) -> tuple[Message | None, Message | None]:
+    """The last answer on the active path, and the other side of an open comparison."""
+    conversation = _owned(user, conversation_id)
+    path = conversation.active_thread() if conversation.compare_with_id else None
+    if path is None:
+        path = conversation.active_path()
     last = next((m for m in reversed(path) if m.role == Message.Role.ASSISTANT), None)
-    return _unless_abandoned(last)
-
-
-def _ended(message: Message) -> MessageData | None:
-    """The answer as stored, if it has ended (ending it first if its process is gone).
-    Gone with its conversation: ActionError("not_found"), so a watcher ends instead of
-    waiting for an end that cannot come."""
-    current = Message.objects.filter(pk=message.pk).first()
-    if current is None:
-        raise ActionError("not_found", _("This conversation was deleted."))
-    current = _unless_abandoned(current)
-    if current is None or current.is_live:
-        return None
-    return current.as_event()
-
-
-def _unless_abandoned(message: Message | None) -> Message | None:
-    """End the answer first if its process is gone; return it as it now stands."""
-    running_here = message is not None and registry.is_running(message.pk)
-    if message is not None and recovery.is_abandoned(message, running_here=running_here):
-        recovery.end_abandoned(message)
-        message.refresh_from_db()
-    return message
+    compared = last.compared if last is not None else None
+    return unless_abandoned(last), unless_abandoned(compared)

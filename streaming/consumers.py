@@ -184,6 +184,12 @@ class ConversationConsumer(EventLoopSocket):
             message_id=content.get("message_id"), model=content.get("model"),
         )  # fmt: skip
 
+    async def on_compare(self, content: dict[str, Any]) -> None:
+        await answers.compare(
+            user=self.user, conversation_id=self.conversation_id,
+            message_id=content.get("message_id"), model=content.get("model"),
+        )  # fmt: skip
+
     async def on_edit(self, content: dict[str, Any]) -> None:
         await answers.edit(
             user=self.user, conversation_id=self.conversation_id,

@@ -1,6 +1,7 @@
 // The conversation page: turns socket frames into the thread, as docs/protocol.md says.
 //
-// For the streaming answer the page keeps its text and the last `seq` applied:
+// For each streaming answer (two at once in a comparison: compare.js) the page keeps its
+// text and the last `seq` applied, by the answer's id:
 //   delta seq == last + 1  -> append
 //   delta seq <= last      -> duplicate, ignore
 //   gap, or last unknown   -> keep the delta aside, send `sync`; the `snapshot` replaces
@@ -18,6 +19,7 @@ import { LiveMarkdown } from "chatweb/live-render.js";
 import { fillTime, foldLong, showRating } from "chatweb/message-tools.js";
 import { showToast } from "chatweb/toast.js";
 import { showFinishedThinking, showLiveThinking } from "chatweb/thinking.js";
+import { setupCompareMenu } from "chatweb/compare.js";
 
 const LIVE_STATUSES = new Set(["pending", "streaming"]);
 const STICK_THRESHOLD_PX = 48;
@@ -38,10 +40,10 @@ const titleHeading = document.getElementById("chat-title");
 const conversationId = Number(main.dataset.conversationId) || null;
 const wsPath = main.dataset.wsPath;
 
-/** The streaming answer: {id, el, body, view, text, reasoning, last} (last is null while
- * unknown; reasoning is a reasoning model's thinking, shown by thinking.js; view renders
- * the text, live-render.js). */
-let live = null;
+/** The streaming answers by id, each {id, el, body, view, text, reasoning, last, dirty}
+ * (last is null while unknown; reasoning is a reasoning model's thinking, shown by
+ * thinking.js; view renders the text, live-render.js). One, or two in a comparison. */
+const lives = new Map();
 /** Deltas that arrived out of step, applied after the next snapshot. */
 let kept = [];
 /** Text of the last `send`, put back into the composer if the server rejects it. */
@@ -56,6 +58,7 @@ let stick = true;
 
 const composer = setupComposer(form, { onSend: sendMessage, onStop: stopAnswer });
 let socket = null;
+const compareMenu = setupCompareMenu({ onChoose: compareWith });
 
 // ---- DOM helpers ---------------------------------------------------------------------
 
@@ -130,6 +133,7 @@ function setRaw(article, text) {
 }
 
 function rawText(article) {
+  const live = lives.get(Number(article.dataset.messageId));
   if (live && live.el === article) return live.text;
   if (article.dataset.role === "user") return article.querySelector("[data-bubble]").textContent;
   return article.querySelector("template[data-raw]")?.content.textContent ?? "";
@@ -176,10 +180,11 @@ function fillStatus(area, m) {
 function pruneAfter(parentId) {
   const parent = messageElement(parentId);
   if (!parent) return;
-  let node = parent.nextElementSibling;
+  // An answer inside a comparison: the comparison is the thread's item.
+  let node = (parent.closest("[data-compare]") || parent).nextElementSibling;
   while (node) {
     const next = node.nextElementSibling;
-    if (node.classList.contains("msg")) node.remove();
+    if (node.classList.contains("msg") || node.hasAttribute("data-compare")) node.remove();
     node = next;
   }
 }
@@ -195,7 +200,7 @@ function place(m) {
   }
   if (m.parent_id != null) pruneAfter(m.parent_id);
   // A new first message (an edit of the first one) starts the thread over.
-  else for (const node of list.querySelectorAll(".msg")) node.remove();
+  else for (const node of list.querySelectorAll(".msg, [data-compare]")) node.remove();
   list.querySelector(".welcome")?.remove();
   list.append(buildMessage(m));
   return true;
@@ -214,7 +219,7 @@ function reloadOnce() {
 
 function watchSilence() {
   clearTimeout(silenceTimer);
-  if (!live) return;
+  if (!lives.size) return;
   silenceTimer = setTimeout(() => {
     socket?.sync();
     watchSilence();
@@ -225,12 +230,15 @@ function scheduleRender() {
   if (renderFrame) return;
   renderFrame = requestAnimationFrame(() => {
     renderFrame = 0;
-    if (!live) return;
-    showLiveThinking(live.el, live);
-    live.body.classList.remove("raw");
-    live.view.update(live.text);
-    enhanceCodeBlocks(live.body);
-    renderMath(live.body);
+    for (const live of lives.values()) {
+      if (!live.dirty) continue;
+      live.dirty = false;
+      showLiveThinking(live.el, live);
+      live.body.classList.remove("raw");
+      live.view.update(live.text);
+      enhanceCodeBlocks(live.body);
+      renderMath(live.body);
+    }
     followIfStuck();
   });
 }
@@ -242,7 +250,7 @@ function setBusy(busy) {
 
 function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
   const body = article.querySelector("[data-markdown]");
-  live = {
+  const live = {
     id: m.id,
     el: article,
     body,
@@ -251,7 +259,9 @@ function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
     text,
     reasoning: m.reasoning || "",
     last,
+    dirty: true,
   };
+  lives.set(m.id, live);
   article.classList.add("is-streaming");
   article.dataset.status = m.status;
   article.querySelector("[data-status-area]")?.replaceChildren();
@@ -262,34 +272,39 @@ function beginLive(m, article, { text, last }, { fromSnapshot = false } = {}) {
   applyKept();
   scheduleRender();
   watchSilence();
-  if (live && live.last === null && !fromSnapshot) socket?.sync();
+  if (live.last === null && !fromSnapshot) socket?.sync();
 }
 
 function keep(delta) {
   if (kept.length < MAX_KEPT_DELTAS) kept.push(delta);
 }
 
+/** Each streaming answer whose place is known takes its kept deltas that follow it. */
 function applyKept() {
-  if (!live || live.last === null) return;
-  const mine = kept.filter((d) => d.message_id === live.id).sort((a, b) => a.seq - b.seq);
-  kept = [];
-  for (const d of mine) {
-    if (d.seq <= live.last) continue;
-    if (d.seq === live.last + 1) {
+  const waiting = [];
+  let hole = false;
+  for (const d of kept.sort((a, b) => a.seq - b.seq)) {
+    const live = lives.get(d.message_id);
+    if (!live || live.last === null) {
+      waiting.push(d); // its answer's place is not known yet
+    } else if (d.seq === live.last + 1) {
       live.text += d.text;
       live.reasoning += d.reasoning ?? "";
       live.last = d.seq;
-    } else {
+      live.dirty = true;
+    } else if (d.seq > live.last) {
       // Still a hole: keep the rest and ask again.
-      kept.push(...mine.filter((x) => x.seq >= d.seq));
-      socket?.sync();
-      break;
+      waiting.push(d);
+      hole = true;
     }
   }
+  kept = waiting;
+  if (hole) socket?.sync();
 }
 
 function onDelta(frame) {
-  if (!live || live.id !== frame.message_id || live.last === null) {
+  const live = lives.get(frame.message_id);
+  if (!live || live.last === null) {
     keep(frame);
     socket?.sync();
     return;
@@ -303,6 +318,7 @@ function onDelta(frame) {
   live.text += frame.text;
   live.reasoning += frame.reasoning ?? "";
   live.last = frame.seq;
+  live.dirty = true;
   scheduleRender();
   watchSilence();
 }
@@ -327,12 +343,15 @@ function finish(m) {
     article = messageElement(m.id);
   }
   let folded = false;
-  if (live && live.id === m.id) {
+  const live = lives.get(m.id);
+  if (live) {
     folded = Boolean(live.folded);
-    live = null;
-    clearTimeout(silenceTimer);
-    cancelAnimationFrame(renderFrame);
-    renderFrame = 0;
+    lives.delete(m.id);
+    if (!lives.size) {
+      clearTimeout(silenceTimer);
+      cancelAnimationFrame(renderFrame);
+      renderFrame = 0;
+    }
   }
   kept = kept.filter((d) => d.message_id !== m.id);
   const body = article.querySelector("[data-markdown]");
@@ -356,7 +375,7 @@ function finish(m) {
   article.dataset.status = m.status;
   fillStatus(article.querySelector("[data-status-area]"), m);
   if (m.role === "assistant") markContextCut(m.context_from_id);
-  if (!live) {
+  if (!lives.size) {
     composer.setState(pending ? "pending" : "idle");
     setBusy(false);
   }
@@ -390,9 +409,9 @@ function onMessage(m) {
 
 function onSnapshot(m) {
   if (!m) {
-    if (live) {
+    if (lives.size) {
       // The answer we showed as streaming is gone from the active path.
-      live = null;
+      lives.clear();
       composer.setState("idle");
       setBusy(false);
     }
@@ -405,11 +424,13 @@ function onSnapshot(m) {
   }
   if (LIVE_STATUSES.has(m.status)) {
     const last = m.seq ?? (m.content ? null : 0);
-    if (live && live.id === m.id) {
+    const live = lives.get(m.id);
+    if (live) {
       live.text = m.content || "";
       live.view.reset();
       live.reasoning = m.reasoning || "";
       live.last = last;
+      live.dirty = true;
       applyKept();
       scheduleRender();
       watchSilence();
@@ -438,9 +459,9 @@ function onError(frame) {
     composer.restore(lastSent);
     lastSent = null;
   }
-  if (frame.request === "send" || frame.request === "regenerate" || frame.request === "edit") {
+  if (["send", "regenerate", "edit", "compare"].includes(frame.request)) {
     clearPending();
-    if (!live) composer.setState("idle");
+    if (!lives.size) composer.setState("idle");
     updateRegenerate();
   }
   // "busy": an answer streams that this page does not show; "not_streaming": the one it
@@ -497,7 +518,7 @@ function startPending() {
 function givePendingUp() {
   if (!pending) return;
   clearPending();
-  if (!live) composer.setState("idle");
+  if (!lives.size) composer.setState("idle");
   updateRegenerate();
   if (lastSent !== null) {
     composer.restore(lastSent);
@@ -512,7 +533,7 @@ function clearPending() {
 }
 
 function sendMessage(text) {
-  if (live || pending) return false;
+  if (lives.size || pending) return false;
   const frame = { type: "send", text };
   if (modelSelect?.value) frame.model = modelSelect.value;
   if (!socket || !socket.send(frame)) {
@@ -539,14 +560,14 @@ function stopAnswer() {
     composer.stopRequested();
     return;
   }
-  stopWantedFor = live ? live.id : "pending";
+  stopWantedFor = lives.size ? lives.keys().next().value : "pending";
   composer.stopRequested();
   showToast(gettext("Connecting to the server; the answer stops as soon as it is reached."));
 }
 
 /** Sends a frame that starts an answer (regenerate, edit): the composer waits for it. */
 function sendAnswering(frame) {
-  if (live || pending) return false;
+  if (lives.size || pending) return false;
   if (modelSelect?.value) frame.model = modelSelect.value;
   if (!socket?.send(frame)) {
     showToast(gettext("Not connected to the server yet."));
@@ -558,6 +579,24 @@ function sendAnswering(frame) {
   return true;
 }
 
+/**
+ * "Compare with…" a model: another model answers the same question beside this answer,
+ * which may still be streaming (the only answer that may be, then).
+ */
+function compareWith(messageId, model) {
+  if (pending || lives.size > 1 || (lives.size === 1 && !lives.has(messageId))) {
+    showToast(gettext("Wait for the answer to finish, or stop it."));
+    return;
+  }
+  if (!socket?.send({ type: "compare", message_id: messageId, model })) {
+    showToast(gettext("Not connected to the server yet."));
+    return;
+  }
+  stick = true;
+  startPending();
+  updateRegenerate();
+}
+
 function regenerate(messageId) {
   const frame = { type: "regenerate" };
   if (messageId) frame.message_id = messageId;
@@ -565,7 +604,7 @@ function regenerate(messageId) {
 }
 
 function sendFrame(frame) {
-  if (live || pending) {
+  if (lives.size || pending) {
     showToast(gettext("Wait for the answer to finish, or stop it."));
     return;
   }
@@ -605,6 +644,12 @@ list.addEventListener("click", (event) => {
     return;
   }
   const button = event.target.closest("[data-action], [data-edit-cancel]");
+  if (button?.dataset.action === "choose") {
+    // A comparison's side, kept by a switch to it (docs/protocol.md): it closes the comparison.
+    focusAfterReload = Number(button.dataset.targetId);
+    sendFrame({ type: "switch", message_id: focusAfterReload });
+    return;
+  }
   const article = button?.closest(".msg");
   if (!article) return;
   const id = Number(article.dataset.messageId);
@@ -626,6 +671,9 @@ list.addEventListener("click", (event) => {
       if (button.dataset.targetId) {
         sendFrame({ type: "switch", message_id: Number(button.dataset.targetId) });
       }
+      break;
+    case "compare":
+      compareMenu.toggle(button);
       break;
     case "delete":
       if (
@@ -671,10 +719,16 @@ list.addEventListener("keydown", (event) => {
  * and a question left without an answer (its answer could not start) offers one.
  */
 function updateRegenerate() {
-  const busy = Boolean(live || pending || !socket);
+  const busy = Boolean(lives.size || pending || !socket);
   list.classList.toggle("is-busy", busy);
   for (const b of list.querySelectorAll("[data-action]:not([data-action=copy])")) {
     b.disabled = busy || (b.dataset.action === "switch" && !b.dataset.targetId);
+  }
+  // One answer being written may be compared at once: both then stream side by side.
+  if (lives.size === 1 && !pending && socket) {
+    const [only] = lives.values();
+    const button = only.el.querySelector('[data-action="compare"]');
+    if (button && !only.el.closest("[data-compare]")) button.disabled = false;
   }
   for (const b of list.querySelectorAll(".answer-btn")) b.remove();
   if (busy) return;
@@ -690,6 +744,9 @@ function updateRegenerate() {
 // ---- The active path changed (edit, regenerate, switch, delete: from any tab) ----------
 
 let threadFetch = null;
+/** The answer "Choose this one" chose: focused once the thread is shown again. */
+let focusAfterReload = 0;
+const STREAMING = '.msg[data-status="streaming"], .msg[data-status="pending"]';
 
 /** Shows the active path again, as the server renders it (conversations/_thread.html). */
 async function reloadThread() {
@@ -714,23 +771,32 @@ async function reloadThread() {
   // Parsed inert (no script runs, the CSP holds), then moved in.
   const parsed = document.createElement("template");
   parsed.innerHTML = html;
-  if (live) {
+  if (lives.size) {
     clearTimeout(silenceTimer);
     cancelAnimationFrame(renderFrame);
     renderFrame = 0;
-    live = null;
+    lives.clear();
   }
+  compareMenu.close();
   list.replaceChildren(parsed.content);
   enhanceRendered(list);
-  const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
-  if (streaming) {
-    resumeStreaming(streaming);
+  const streaming = list.querySelectorAll(STREAMING);
+  if (streaming.length) {
+    for (const article of streaming) resumeStreaming(article);
   } else {
     composer.setState(pending ? "pending" : "idle");
     setBusy(false);
   }
   updateRegenerate();
   followIfStuck();
+  const chosen = focusAfterReload && messageElement(focusAfterReload);
+  focusAfterReload = 0;
+  if (chosen) {
+    // The button pressed went with the comparison: focus goes to the answer it kept
+    // (thread-keys.js makes it the thread's tab stop when it gets there).
+    if (!chosen.hasAttribute("tabindex")) chosen.tabIndex = -1;
+    chosen.focus({ preventScroll: true });
+  }
 }
 
 /**
@@ -813,7 +879,7 @@ toBottom?.addEventListener("click", () => {
 
 // Esc stops the answer being written (as in ChatGPT), unless Esc means something nearer.
 document.addEventListener("keydown", (event) => {
-  if (event.key !== "Escape" || event.defaultPrevented || !live) return;
+  if (event.key !== "Escape" || event.defaultPrevented || !lives.size) return;
   if (event.target.closest?.("dialog, [data-edit-form], .rename-form, details[open]")) return;
   event.preventDefault();
   stopAnswer();
@@ -823,7 +889,7 @@ function showConnection(state, code, words) {
   if (state === "open" && stopWantedFor !== null) {
     const wanted = stopWantedFor;
     stopWantedFor = null;
-    if ((live && (live.id === wanted || wanted === "pending")) || (!live && pending)) stopAnswer();
+    if ((lives.size && (lives.has(wanted) || wanted === "pending")) || (!lives.size && pending)) stopAnswer();
   }
   if (state === "open") {
     connStatus.hidden = true;
@@ -854,8 +920,7 @@ function start() {
   }
   // An answer the server showed as streaming: render its text so far now, then take
   // the snapshot as the truth (its seq is unknown until then).
-  const streaming = list.querySelector('.msg[data-status="streaming"], .msg[data-status="pending"]');
-  if (streaming) resumeStreaming(streaming);
+  for (const streaming of list.querySelectorAll(STREAMING)) resumeStreaming(streaming);
   renderDiagrams(document);
   foldLong(list);
   scrollToBottom();
@@ -864,7 +929,7 @@ function start() {
     onFrame,
     onStatus: showConnection,
     // After a reconnect anything may have happened meanwhile: always ask.
-    needsSync: (reconnected) => reconnected || live !== null || pending,
+    needsSync: (reconnected) => reconnected || lives.size > 0 || pending,
     onUnreachable: useHttpFallback,
   });
   socket.connect();

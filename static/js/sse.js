@@ -100,6 +100,9 @@ export class EventTransport {
           ...model,
         });
         return true;
+      case "compare":
+        this.post(frame.type, "POST", `${this.base}/messages/${frame.message_id}/compare`, model);
+        return true;
       case "switch":
         this.post(frame.type, "POST", `${this.base}/switch`, { message_id: frame.message_id });
         return true;

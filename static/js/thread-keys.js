@@ -13,7 +13,9 @@ const SAVED = "rovingTabindex";
 let current = null;
 
 function messages() {
-  return list ? [...list.querySelectorAll(":scope > article.msg, :scope > * > article.msg")] : [];
+  // A comparison's answers are in its columns (conversations/_compare.html).
+  const selector = ":scope > article.msg, :scope > * > article.msg, :scope > [data-compare] > * > article.msg";
+  return list ? [...list.querySelectorAll(selector)] : [];
 }
 
 function setTabbable(article, on) {
