@@ -56,7 +56,7 @@ def _clean_text(text: object) -> str:
     return text
 
 
-def _clean_model(user: AbstractBaseUser | AnonymousUser, model: object, current: str) -> str:
+def clean_model(user: AbstractBaseUser | AnonymousUser, model: object, current: str) -> str:
     """The model to use: `model` if this user may (the catalog decides), else refused;
     none given: the conversation's if still allowed, else the user's default."""
     try:
@@ -172,7 +172,7 @@ def start_conversation(
     preferences = settings_for(user)
     default = (project.default_model if project else "") or preferences.default_model
     # The default model if the catalog still lets them use it, else the site's.
-    chosen = _clean_model(user, model, default)
+    chosen = clean_model(user, model, default)
     with transaction.atomic():
         lock_user(user.pk)
         budget = check_quota(user)
@@ -215,7 +215,7 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         if locked is None:
             # Deleted from another tab while this one stayed open.
             raise ActionError("not_found", _("This conversation was deleted."))
-        chosen = _clean_model(locked.user, model, locked.model)
+        chosen = clean_model(locked.user, model, locked.model)
         # Every message, read once: the busy check now, the answer's context next.
         locked.known_messages = list(locked.messages.all())
         if any(m.role == Message.Role.ASSISTANT and m.is_live for m in locked.known_messages):
@@ -302,7 +302,7 @@ def regenerate(
                 question = target.parent
             else:
                 raise ActionError("nothing_to_regenerate", _("That message answers nothing."))
-        locked.model = _clean_model(locked.user, model, locked.model)
+        locked.model = clean_model(locked.user, model, locked.model)
         budget = _check_answer_allowed(locked)
         answer = _new_answer(locked, question, locked.model, budget)
         _branch_changed(locked)
@@ -323,7 +323,7 @@ def edit_message(
         if original.role != Message.Role.USER:
             raise ActionError("not_editable", _("Only your own messages can be edited."))
         budget = _check_answer_allowed(locked)
-        chosen = _clean_model(locked.user, model, locked.model)
+        chosen = clean_model(locked.user, model, locked.model)
         edited = Message.objects.create(
             conversation=locked,
             parent_id=original.parent_id,
@@ -392,24 +392,3 @@ def rate_answer(*, conversation: Conversation, message_id: object, rating: objec
         raise ActionError("not_ratable", _("Only a finished answer can be rated."))
     message.rate(rating)
     return message
-
-
-def update_settings(
-    *,
-    conversation: Conversation,
-    model: object,
-    context_enabled: bool,
-    system_prompt: object,
-    instructions_enabled: bool,
-) -> None:
-    if not isinstance(system_prompt, str):
-        system_prompt = ""
-    if len(system_prompt) > MAX_MESSAGE_CHARS:
-        raise ActionError("too_long", _("The system prompt is too long."))
-    conversation.model = _clean_model(conversation.user, model, conversation.model)
-    conversation.context_enabled = context_enabled
-    conversation.instructions_enabled = instructions_enabled
-    conversation.system_prompt = system_prompt.strip()
-    conversation.save(
-        update_fields=["model", "context_enabled", "instructions_enabled", "system_prompt"]
-    )

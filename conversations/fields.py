@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+# The longest conversation title (and a share link's copy of it).
+TITLE_MAX = 120
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

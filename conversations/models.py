@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -14,15 +13,23 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conversations import fields
+from conversations.fields import TITLE_MAX as TITLE_MAX
 from conversations.fields import clean_text
+
+# Projects (#22), share links and prompts live in modules of their own, named here with
+# the other models (migrations name new_share_token from here).
+from conversations.library_models import PROMPT_TEXT_MAX as PROMPT_TEXT_MAX
+from conversations.library_models import PROMPT_TITLE_MAX as PROMPT_TITLE_MAX
+from conversations.library_models import Prompt as Prompt
+from conversations.library_models import PromptQuerySet as PromptQuerySet
+from conversations.library_models import SharedLink as SharedLink
+from conversations.library_models import new_share_token as new_share_token
 
 # A message's life (re-exported: callers import them from here, with the models).
 from conversations.lifecycle import LIVE, Status
 from conversations.lifecycle import MessageQuerySet as MessageQuerySet
 from conversations.lifecycle import Outcome as Outcome
 from conversations.lifecycle import end_fields as end_fields
-
-# Projects (#22) live in their own module, named here with the other models.
 from conversations.project_models import Project as Project
 from realtime.events import MessageData, UsageData
 
@@ -30,8 +37,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     from catalog.quotas import TokenBudget
-
-TITLE_MAX = 120
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -392,81 +397,3 @@ class Message(models.Model):
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }
-
-
-def new_share_token() -> str:
-    """An unguessable link token: 32 random bytes, URL-safe (43 characters)."""
-    return secrets.token_urlsafe(32)
-
-
-class SharedLink(models.Model):
-    """A read-only public link to a conversation as it stood when shared.
-
-    message_ids snapshots the active path at that moment, so later messages (and later
-    branch switches) never show through the link. Revoking deletes the row: the link
-    then answers 404.
-    """
-
-    conversation = models.ForeignKey(
-        Conversation,
-        on_delete=models.CASCADE,
-        related_name="shared_links",
-        verbose_name=_("conversation"),
-    )
-    token = models.CharField(_("link token"), max_length=64, unique=True, default=new_share_token)
-    title = fields.CharField(_("title"), max_length=TITLE_MAX)
-    message_ids = models.JSONField(_("messages shared"), default=list)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name = _("shared link")
-        verbose_name_plural = _("shared links")
-
-    def __str__(self) -> str:
-        return f"share of {self.conversation_id}: {self.title}"
-
-
-PROMPT_TITLE_MAX = 100
-PROMPT_TEXT_MAX = 20_000
-
-
-class PromptQuerySet(models.QuerySet["Prompt"]):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> PromptQuerySet:
-        """The user's own prompts and every published one."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(models.Q(user_id=user.pk) | models.Q(is_public=True))
-
-
-class Prompt(models.Model):
-    """A saved prompt (chatgpt-web's prompt store): a short title and the text inserted."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="prompts",
-        verbose_name=_("user"),
-    )
-    title = fields.CharField(_("title"), max_length=PROMPT_TITLE_MAX)
-    text = fields.TextField(_("text"), max_length=PROMPT_TEXT_MAX)
-    is_public = models.BooleanField(
-        default=False,
-        verbose_name=_("published"),
-        help_text=_("Offer this prompt to every user (administrators only)."),
-    )
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
-
-    objects = PromptQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["title", "id"]
-        verbose_name = _("prompt")
-        verbose_name_plural = _("prompts")
-        constraints = [
-            models.UniqueConstraint(fields=["user", "title"], name="prompt_title_unique_per_user")
-        ]
-
-    def __str__(self) -> str:
-        return self.title

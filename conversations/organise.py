@@ -1,4 +1,4 @@
-"""Organising conversations: rename, pin, archive, delete, and temporary chats' end.
+"""Organising conversations: rename, settings, pin, archive, delete, and temporary chats' end.
 
 Workflows like conversations.actions' (keyword-only, one transaction, publish after
 commit), for what a user does to whole conversations rather than to their messages.
@@ -16,7 +16,7 @@ from audit import record
 from audit.models import Action
 from catalog import clock
 from chatweb import visibility
-from conversations.actions import ActionError, title_from_text
+from conversations.actions import MAX_MESSAGE_CHARS, ActionError, clean_model, title_from_text
 from conversations.fields import clean_text
 from conversations.models import Conversation
 from realtime import events
@@ -157,3 +157,24 @@ def delete_all_conversations(*, user: AbstractBaseUser | AnonymousUser) -> int:
 
         stop_answers(ids)
     return len(ids)
+
+
+def update_settings(
+    *,
+    conversation: Conversation,
+    model: object,
+    context_enabled: bool,
+    system_prompt: object,
+    instructions_enabled: bool,
+) -> None:
+    if not isinstance(system_prompt, str):
+        system_prompt = ""
+    if len(system_prompt) > MAX_MESSAGE_CHARS:
+        raise ActionError("too_long", _("The system prompt is too long."))
+    conversation.model = clean_model(conversation.user, model, conversation.model)
+    conversation.context_enabled = context_enabled
+    conversation.instructions_enabled = instructions_enabled
+    conversation.system_prompt = system_prompt.strip()
+    conversation.save(
+        update_fields=["model", "context_enabled", "instructions_enabled", "system_prompt"]
+    )

@@ -325,7 +325,7 @@ def conversation_settings(request: HttpRequest, pk: int) -> HttpResponse:
     form.is_valid()  # Every field is optional; cleaned_data holds what was sent.
     data = form.cleaned_data
     try:
-        actions.update_settings(
+        organise.update_settings(
             conversation=conversation,
             model=data.get("model") or conversation.model,
             context_enabled=bool(data.get("context_enabled")),

@@ -317,7 +317,7 @@ def test_rename_refuses_an_empty_title(conversation, title):
 def test_update_settings_saves_model_context_instructions_and_prompt(conversation):
     assert conversation.instructions_enabled is True
 
-    actions.update_settings(
+    organise.update_settings(
         conversation=conversation,
         model="fake-model-2",
         context_enabled=False,
@@ -334,7 +334,7 @@ def test_update_settings_saves_model_context_instructions_and_prompt(conversatio
 
 def test_update_settings_refuses_an_unknown_model(conversation):
     with pytest.raises(ActionError) as caught:
-        actions.update_settings(
+        organise.update_settings(
             conversation=conversation,
             model="gpt-unknown",
             context_enabled=False,
