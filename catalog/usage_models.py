@@ -135,3 +135,37 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} {self.model} {self.kind} {self.total_tokens}"
+
+
+class UsageDay(models.Model):
+    """The ledger's figures of one closed day (a calendar day in TIME_ZONE) for one model
+    and username, so the dashboard reads a row per day, model and user instead of a row
+    per request (catalog.rollup writes it; UsageDayDone marks the day as rolled up)."""
+
+    day = models.DateField()
+    model = models.CharField(max_length=200)
+    username = models.CharField(max_length=150)
+    answers = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    spent = models.DecimalField(max_digits=24, decimal_places=8, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model", "username"], name="one_usage_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.username} {self.model} {self.tokens}"
+
+
+class UsageDayDone(models.Model):
+    """A day whose UsageDay rows are written (in `zone`: a day rolled up in another
+    TIME_ZONE is rolled up again)."""
+
+    day = models.DateField(unique=True)
+    zone = models.CharField(max_length=64)
+    rolled_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.zone})"
