@@ -68,10 +68,12 @@ EMPTY: dict[str, Any] = {"answers": 0, "requests": 0, "tokens": None, "spent": N
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    # To the ledger's 8 places: SQLite keeps decimals as floats, so its SUM carries float
+    # noise beyond them (66.3859437500001 for 66.38594375).
     return {
         **row,
         "tokens": int(row["tokens"] or 0),
-        "spent": Decimal(row["spent"] or 0),
+        "spent": Decimal(row["spent"] or 0).quantize(costs.STORED),
     }
 
 

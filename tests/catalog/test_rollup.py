@@ -281,3 +281,19 @@ def test_the_heartbeat_warms_the_latest_days_first_a_few_at_a_time(new_york):
         with CaptureQueriesContext(connection) as queries:
             assert heartbeat.warm_usage_rollup() == 0
         assert len(queries) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", [at(8, 12), at(10, 11)], ids=["rolled-up", "today"])
+def test_costs_add_up_to_the_ledgers_eight_places(new_york, when):
+    """SQLite keeps decimals as floats: its SUM of 0.1 and 0.2 is 0.30000000000000004."""
+    for cost in ("0.1", "0.2"):
+        UsageRecord.objects.create(
+            username="alice", provider="p", model="m", kind="answer", outcome="done",
+            cost=Decimal(cost), created_at=when,
+        )  # fmt: skip
+    day = when.astimezone(NY()).date()
+    with clock.frozen(at(10, 12)):
+        (spent,) = [row["spent"] for row in dashboard.by_day(day, day)]
+        (by_model,) = dashboard.by_key(day, day, "model")
+    assert str(spent) == str(by_model["spent"]) == "0.30000000"
