@@ -10,8 +10,8 @@ class CatalogConfig(AppConfig):
         from django.contrib.auth.models import Group
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from catalog import snapshot
-        from catalog.models import ChatModel, Provider, Quota, SiteSettings
+        from catalog import rollup, snapshot
+        from catalog.models import ChatModel, Provider, Quota, SiteSettings, UsageRecord
 
         # Every process keeps these tables in memory (catalog.snapshot): a change drops it.
         for model in (Provider, ChatModel, Quota, Group, SiteSettings):
@@ -22,3 +22,5 @@ class CatalogConfig(AppConfig):
             m2m_changed.connect(
                 snapshot.on_change, sender=through, dispatch_uid=f"catalog-snapshot-{through}"
             )
+        # A deleted ledger row (the admin may delete them) reopens its day's rollup.
+        post_delete.connect(rollup.on_delete, sender=UsageRecord, dispatch_uid="usage-rollup")

@@ -1,11 +1,11 @@
 """The usage dashboard (admin): answers, tokens and cost per day, per model and per user
 over a chosen period, as server-rendered SVG bar charts with a table beside each, and CSV.
 
-Every figure is aggregated in the database (an aggregate per day, and a GROUP BY per model
-and per user, over the period's rows, which the created_at index selects), never by
-loading the ledger: it stays fast on a
-ledger of a million rows (bench: the `dashboard` page timing). Days are calendar days in
-TIME_ZONE, as the quota windows are.
+Every figure is aggregated in the database, never by loading the ledger: the closed days
+from their rollup (catalog.rollup: a row per day, model and user), today (and yesterday
+just after midnight) from the ledger's rows, which the created_at index selects. So it
+stays fast on a ledger of a million rows (bench: the `dashboard` page timing). Days are
+calendar days in TIME_ZONE, as the quota windows are.
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from catalog import clock, costs
-from catalog.models import UsageRecord
+from catalog import clock, costs, rollup
+from catalog.models import UsageDay, UsageRecord
 
 MAX_DAYS = 366
-ANSWER_KINDS = (UsageRecord.Kind.ANSWER, UsageRecord.Kind.API)
 ISO_DATE = {"type": "date"}
 CHART_ROWS = 15  # bars in a per-model or per-user chart (the table and CSV have them all)
 
@@ -57,63 +56,83 @@ def default_period() -> tuple[dt.date, dt.date]:
     return today.replace(day=1), today
 
 
-def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    zone = timezone.get_default_timezone()
-    return (
-        timezone.make_aware(dt.datetime.combine(start, dt.time()), zone),
-        timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), zone),
-    )
-
-
 def ledger(start: dt.date, end: dt.date) -> QuerySet[UsageRecord]:
-    since, until = _bounds(start, end)
+    since, until = rollup.bounds(start, end)
     return UsageRecord.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
 
 
-AGGREGATES = {
-    "answers": Count("id", filter=Q(kind__in=ANSWER_KINDS)),
-    "requests": Count("id"),
-    "tokens": Sum("total_tokens"),
-    "spent": Sum("cost"),
-}
-
-
-def _figures(queryset: QuerySet[Any], key: str) -> list[dict[str, Any]]:
-    return list(queryset.values(key).annotate(**AGGREGATES))
+AGGREGATES = rollup.AGGREGATES
+# The same figures summed over the rollup's rows.
+SUMS = {name: Sum(name) for name in AGGREGATES}
+EMPTY: dict[str, Any] = {"answers": 0, "requests": 0, "tokens": None, "spent": None}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    # To the ledger's 8 places: SQLite keeps decimals as floats, so its SUM carries float
+    # noise beyond them (66.3859437500001 for 66.38594375).
     return {
         **row,
         "tokens": int(row["tokens"] or 0),
-        "spent": Decimal(row["spent"] or 0),
+        "spent": Decimal(row["spent"] or 0).quantize(costs.STORED),
     }
+
+
+def _split(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The period's closed days come from the rollup (rolled up here if need be), up to
+    the first returned day; the open ones (today, yesterday within rollup.GRACE, and any
+    later ones) from the ledger, from the second."""
+    rollup.ensure(start, end)
+    first_open = max(start, rollup.first_open_day())
+    return min(end, first_open - dt.timedelta(days=1)), first_open
 
 
 def by_day(start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """Every day of the period (a day with no request: zeros), oldest first.
 
-    One aggregate per day over its range of the created_at index, the day's bounds in
-    TIME_ZONE computed here (exact across DST changes). Not a GROUP BY on the local date:
-    SQLite converts each row's time zone in Python, about 10 us a row (seconds on a
-    million rows); this costs a query per day instead (366 at most), on PostgreSQL too,
-    where it measured no slower than the GROUP BY (docs/architecture.md)."""
-    days = []
-    for offset in range((end - start).days + 1):
-        day = start + dt.timedelta(days=offset)
-        since, until = _bounds(day, day)
-        figures = (
-            UsageRecord.objects.filter(created_at__gte=since, created_at__lt=until)
-            .order_by()
-            .aggregate(**AGGREGATES)
-        )
-        days.append(_clean({"day": day, **figures}))
-    return days
+    Closed days: one GROUP BY day over the rollup (catalog.rollup). Open days: an
+    aggregate per day over its range of the created_at index, the day's bounds in
+    TIME_ZONE computed here (exact across DST changes); not a GROUP BY on the local date,
+    which SQLite computes in Python for each row. So the queries do not grow with the
+    ledger, nor with the days (docs/architecture.md)."""
+    last_closed, first_open = _split(start, end)
+    figures: dict[dt.date, dict[str, Any]] = {}
+    if start <= last_closed:
+        rolled = UsageDay.objects.filter(day__gte=start, day__lte=last_closed).order_by()
+        figures.update((row.pop("day"), row) for row in rolled.values("day").annotate(**SUMS))
+    if first_open <= end:
+        figures.update(_live_days(first_open, end))
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    return [_clean({"day": day, **figures.get(day, EMPTY)}) for day in days]
+
+
+def _live_days(start: dt.date, end: dt.date) -> dict[dt.date, dict[str, Any]]:
+    """The open days' figures from the ledger: an aggregate for each day begun (one or
+    two), one for the days to come (empty unless another server's clock runs ahead)."""
+    now = clock.now()
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    begun = [day for day in days if rollup.bounds(day, day)[0] <= now]
+    later = days[len(begun) :]
+    if later and not ledger(later[0], later[-1]).exists():
+        later = []
+    return {day: ledger(day, day).aggregate(**AGGREGATES) for day in begun + later}
 
 
 def by_key(start: dt.date, end: dt.date, key: str) -> list[dict[str, Any]]:
-    """Per model or per user (username): the costliest first, then the most tokens."""
-    rows = [_clean(row) for row in _figures(ledger(start, end), key)]
+    """Per model or per user (username): the costliest first, then the most tokens. The
+    rollup's GROUP BY over the closed days, the ledger's over the open ones, added up."""
+    last_closed, first_open = _split(start, end)
+    parts: list[dict[str, Any]] = []
+    if start <= last_closed:
+        rolled = UsageDay.objects.filter(day__gte=start, day__lte=last_closed).order_by()
+        parts += rolled.values(key).annotate(**SUMS)
+    if first_open <= end:
+        parts += ledger(first_open, end).values(key).annotate(**AGGREGATES)
+    merged: dict[str, dict[str, Any]] = {}
+    for part in map(_clean, parts):
+        row = merged.setdefault(part[key], {key: part[key], **_clean(EMPTY)})
+        for name in AGGREGATES:
+            row[name] += part[name]
+    rows = list(merged.values())
     return sorted(rows, key=lambda r: (-r["spent"], -r["tokens"], str(r[key])))
 
 

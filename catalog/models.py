@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, crypto
 from catalog.usage_models import Quota as Quota
+from catalog.usage_models import UsageDay as UsageDay
+from catalog.usage_models import UsageDayDone as UsageDayDone
 from catalog.usage_models import UsageRecord as UsageRecord
 from modelclient.baseurl import normalize_base_url
 from modelclient.proxies import ProxyURL, ProxyURLError, parse_proxy_url

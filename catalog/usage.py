@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from catalog import clock, costs, tokens
+from catalog import clock, costs, rollup, tokens
 from catalog.models import UsageRecord
 from chatweb import prometheus
 from modelclient.providers import ChatMessage, Usage
@@ -54,6 +54,7 @@ def record(**fields: Any) -> UsageRecord:
     row = entry(**fields)
     costs.price([row])
     row.save()
+    rollup.reopen_late([row])
     return row
 
 
@@ -62,6 +63,10 @@ def record_all(rows: list[UsageRecord]) -> None:
     if rows:
         costs.price(rows)
         UsageRecord.objects.bulk_create(rows)
+        # Rows kept through a database outage may be of a day already rolled up. Reopened
+        # after the insert (in the caller's transaction, if any), so a fill running
+        # meanwhile is undone (catalog.rollup).
+        rollup.reopen_late(rows)
 
 
 def entry(

@@ -135,3 +135,43 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} {self.model} {self.kind} {self.total_tokens}"
+
+
+class UsageDay(models.Model):
+    """The ledger's figures of one closed day (a calendar day in TIME_ZONE) for one model
+    and username, so the dashboard reads a row per day, model and user instead of a row
+    per request (catalog.rollup writes it; UsageDayDone marks the day as rolled up)."""
+
+    day = models.DateField(_("day"))
+    model = models.CharField(_("model"), max_length=200)
+    username = models.CharField(_("username"), max_length=150)
+    answers = models.PositiveIntegerField(_("answers"), default=0)
+    requests = models.PositiveIntegerField(_("requests"), default=0)
+    tokens = models.PositiveBigIntegerField(_("tokens"), default=0)
+    spent = models.DecimalField(_("cost"), max_digits=24, decimal_places=8, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model", "username"], name="one_usage_day")
+        ]
+        verbose_name = _("usage per day")
+        verbose_name_plural = _("usage per day")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.username} {self.model} {self.tokens}"
+
+
+class UsageDayDone(models.Model):
+    """A day whose UsageDay rows are written (in `zone`: a day rolled up in another
+    TIME_ZONE is rolled up again)."""
+
+    day = models.DateField(_("day"), unique=True)
+    zone = models.CharField(_("time zone"), max_length=64)
+    rolled_at = models.DateTimeField(_("rolled up at"), default=clock.now)
+
+    class Meta:
+        verbose_name = _("day rolled up")
+        verbose_name_plural = _("days rolled up")
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.zone})"

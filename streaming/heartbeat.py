@@ -3,7 +3,8 @@ an instance whose heartbeat lapsed: they are ended as interrupted, with the text
 last checkpoint, everywhere within about INSTANCE_HEARTBEAT_SECONDS x 4 of the death.
 Every DEACTIVATED_CHECK_SECONDS it also closes the sockets of users deactivated without
 the signal that does it at once, and every PURGE_CHECK_SECONDS (first at start-up) deletes
-the temporary chats whose time is up and the audit entries older than AUDIT_RETENTION_DAYS.
+the temporary chats whose time is up and the audit entries older than AUDIT_RETENTION_DAYS,
+and rolls up the usage ledger's days just closed (catalog.rollup).
 Started by the launcher (streaming.server) once daphne
 listens."""
 
@@ -19,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from audit import retention
+from catalog import rollup
 from conversations import organise, recovery
 from conversations.models import Message
 from realtime import events, instances
@@ -63,6 +65,12 @@ def purge_temporary() -> int:
     if purged:
         log.info("Deleted %d temporary chat(s) whose time was up.", purged)
     return purged
+
+
+def warm_usage_rollup() -> int:
+    """Roll up yesterday and the missing days before it (catalog.rollup), a few at a time:
+    the dashboard's first view is fast too. One query once they are done."""
+    return rollup.warm()
 
 
 def purge_audit() -> int:
@@ -116,6 +124,7 @@ async def run() -> None:
             if beats % purge_every == 0:
                 await database_sync_to_async(purge_temporary)()
                 await database_sync_to_async(purge_audit)()
+                await database_sync_to_async(warm_usage_rollup)()
         except Exception as exc:  # the cache or the database away: try again next beat
             log.warning("Heartbeat failed: %r", exc)
         beats += 1
