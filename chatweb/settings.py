@@ -214,7 +214,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # whitenoise's hashed, compressed files; unhashed names before collectstatic.
     "staticfiles": {"BACKEND": "chatweb.storage.StaticFilesStorage"},
@@ -374,6 +374,34 @@ if IMPORT_MAX_MESSAGES <= 0 or IMPORT_MAX_CHARS <= 0:
 TEMPORARY_CHAT_HOURS = env.int("TEMPORARY_CHAT_HOURS", default=24)
 if TEMPORARY_CHAT_HOURS <= 0:
     raise ImproperlyConfigured("TEMPORARY_CHAT_HOURS must be a positive number of hours.")
+# --- Attachments (#21; docs/security.md, "Attachments") ---
+# Where uploaded files are kept: "local" (DATA_DIR/attachments, the default) or "s3" (any
+# S3-compatible store: ATTACHMENT_S3_*). Files are served only through Chatweb's views,
+# to their owner or a share link's readers, never from a public URL.
+ATTACHMENT_STORAGE = env.str("ATTACHMENT_STORAGE", default="local")
+# The largest file accepted, in bytes (nginx's client_max_body_size allows a little more).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=20 * 1024 * 1024)
+ATTACHMENT_MAX_PER_MESSAGE = env.int("ATTACHMENT_MAX_PER_MESSAGE", default=10)
+# An image is scaled so its longest side is at most this many pixels before it is stored
+# and sent to the model; one with more pixels than ATTACHMENT_MAX_PIXELS is refused
+# before it is decoded (decompression bombs).
+ATTACHMENT_IMAGE_MAX_SIDE = env.int("ATTACHMENT_IMAGE_MAX_SIDE", default=2048)
+ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
+# A PDF with more pages is refused; a document's extracted text is cut at this many
+# characters (the chat says how much of it the model read).
+ATTACHMENT_PDF_MAX_PAGES = env.int("ATTACHMENT_PDF_MAX_PAGES", default=500)
+ATTACHMENT_TEXT_MAX_CHARS = env.int("ATTACHMENT_TEXT_MAX_CHARS", default=2_000_000)
+if ATTACHMENT_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured('ATTACHMENT_STORAGE must be "local" or "s3".')
+_attachment_limits = (ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_PER_MESSAGE, ATTACHMENT_IMAGE_MAX_SIDE)
+if min(*_attachment_limits, ATTACHMENT_MAX_PIXELS, ATTACHMENT_PDF_MAX_PAGES) <= 0:
+    raise ImproperlyConfigured("Every ATTACHMENT_* limit must be a positive number.")
+if ATTACHMENT_TEXT_MAX_CHARS <= 0:
+    raise ImproperlyConfigured("ATTACHMENT_TEXT_MAX_CHARS must be a positive number.")
+STORAGES["attachments"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": DATA_DIR / "attachments", "base_url": "/unused/"},
+}
 # How long audit entries are kept, in days (docs/security.md, "Audit log"); 0 keeps them
 # for ever. Older ones are purged by the server's heartbeat and `manage.py purge_audit`.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)

@@ -23,9 +23,10 @@ from accounts.models import settings_for
 from catalog import clock, quotas
 from catalog import config as catalog
 from chatweb import visibility
+from conversations import attachments as attaching
 from conversations import projects
 from conversations.fields import clean_text
-from conversations.models import TITLE_MAX, Conversation, Message
+from conversations.models import TITLE_MAX, Attachment, Conversation, Message
 from realtime import events
 from realtime.codes import ProtocolError
 from realtime.publish import publish
@@ -43,8 +44,11 @@ MAX_MESSAGE_CHARS = 100_000
 ActionError = ProtocolError
 
 
-def _clean_text(text: object) -> str:
-    # What is stored is cleaned by the fields; a text that cleans to nothing is empty.
+def _clean_text(text: object, *, files: bool = False) -> str:
+    # What is stored is cleaned by the fields; a text that cleans to nothing is empty
+    # (allowed when files go with it: a screenshot needs no words).
+    if files and (text is None or (isinstance(text, str) and not clean_text(text).strip())):
+        return ""
     if not isinstance(text, str) or not clean_text(text).strip():
         raise ActionError("empty_text", _("Type a message first."))
     if len(text) > MAX_MESSAGE_CHARS:
@@ -153,6 +157,7 @@ def start_conversation(
     model: object = None,
     temporary: bool = False,
     project_id: object = None,
+    attachments: object = None,
 ) -> Message:
     """Create a conversation from its first message; returns the pending answer.
 
@@ -165,7 +170,8 @@ def start_conversation(
     """
     if user.pk is None:
         raise ActionError("not_signed_in", _("Sign in to start a conversation."))
-    text = _clean_text(text)
+    ids = attaching.clean_ids(attachments)
+    text = _clean_text(text, files=bool(ids))
     project = projects.project_for(user, project_id)
     if project is not None and temporary:
         raise projects.refuse_temporary()
@@ -176,19 +182,22 @@ def start_conversation(
     with transaction.atomic():
         lock_user(user.pk)
         budget = check_quota(user)
+        files = attaching.pending_for(user.pk, ids)
         conversation = Conversation.objects.create(
             user_id=user.pk,
-            title=title_from_text(text),
+            title=title_from_text(text or files[0].name),
             model=chosen,
             system_prompt=preferences.system_prompt,
             expires_at=temporary_expiry() if temporary else None,
             project=project,
         )
         conversation.known_messages = []
-        return _post(conversation, text, chosen, budget)
+        return _post(conversation, text, chosen, budget, files)
 
 
-def post_user_message(*, conversation: Conversation, text: object, model: object = None) -> Message:
+def post_user_message(
+    *, conversation: Conversation, text: object, model: object = None, attachments: object = None
+) -> Message:
     """Save the user's message (before any model call) and create the pending answer.
 
     Only `conversation.pk` and `conversation.user_id` are used: the row is read again,
@@ -196,7 +205,8 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
     conversation then holds its owner (with their settings) and every message
     (known_messages), so the generation can start without reading them again.
     """
-    text = _clean_text(text)
+    ids = attaching.clean_ids(attachments)
+    text = _clean_text(text, files=bool(ids))
     with transaction.atomic():
         # Lock the conversation so two tabs cannot both start an answer, and its owner's
         # row in the same statement so the concurrency check holds (as lock_user does).
@@ -221,15 +231,20 @@ def post_user_message(*, conversation: Conversation, text: object, model: object
         if any(m.role == Message.Role.ASSISTANT and m.is_live for m in locked.known_messages):
             raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
         budget = check_quota(locked.user)
+        files = attaching.pending_for(locked.user_id, ids)
         if locked.current_leaf_id is None:
             # Saved with the rest by _new_answer; cleaned as the field cleans it.
-            locked.title = clean_text(title_from_text(text))
+            locked.title = clean_text(title_from_text(text or files[0].name))
             publish(locked.pk, events.title_frame(locked.pk, locked.title))
-        return _post(locked, text, chosen, budget)
+        return _post(locked, text, chosen, budget, files)
 
 
 def _post(
-    conversation: Conversation, text: str, model: str, budget: quotas.TokenBudget | None
+    conversation: Conversation,
+    text: str,
+    model: str,
+    budget: quotas.TokenBudget | None,
+    files: list[Attachment],
 ) -> Message:
     user_message = Message.objects.create(
         conversation=conversation,
@@ -238,7 +253,9 @@ def _post(
         content=text,
         status=Message.Status.DONE,
         finished_at=timezone.now(),
+        attachment_count=len(files),
     )
+    attaching.link(user_message, files)
     if conversation.known_messages is not None:
         conversation.known_messages.append(user_message)
     publish(conversation.pk, events.message_frame(user_message.as_event()))

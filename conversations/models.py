@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conversations import fields
+from conversations.attachment_models import Attachment as Attachment
 from conversations.fields import TITLE_MAX as TITLE_MAX
 from conversations.fields import clean_text
 
@@ -252,6 +253,8 @@ class Message(models.Model):
     compared: Message | None = None
     # The quota behind token_cap, when the action that created the answer knows it.
     token_budget: TokenBudget | None = None
+    # Its attachments when the code that made or read it has them (no query then).
+    known_attachments: list[Attachment] | None = None
 
     conversation = models.ForeignKey(
         Conversation,
@@ -300,6 +303,9 @@ class Message(models.Model):
     token_cap = models.PositiveIntegerField(_("token budget"), null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
     worker = fields.CharField(_("server process"), max_length=200, blank=True)
+    # How many files the message has (#21): 0 for almost every message, so a page or a
+    # frame shows one without a query for its attachments.
+    attachment_count = models.PositiveSmallIntegerField(_("attachments"), default=0)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     # Touched by every checkpoint: a streaming answer whose updated_at goes stale has
     # lost its process.
@@ -375,6 +381,15 @@ class Message(models.Model):
             usage["reasoning_tokens"] = self.reasoning_tokens
         return usage
 
+    def attachment_list(self) -> list[Attachment]:
+        """Its attachments in order: none without a query when it has none, and none
+        when they were prefetched or are known (Message.known_attachments)."""
+        if not self.attachment_count:
+            return []
+        if self.known_attachments is None:
+            self.known_attachments = list(self.attachments.all())
+        return self.known_attachments
+
     def as_event(self, *, seq: int | None = None) -> MessageData:
         """The protocol's Message object (docs/protocol.md)."""
         return {
@@ -394,6 +409,7 @@ class Message(models.Model):
             "retry_after": self.retry_after,
             "context_from_id": self.context_from_id,
             "rating": self.rating or None,
+            "attachments": [a.as_event() for a in self.attachment_list()],
             "seq": seq,
             "created_at": self.created_at.isoformat(),
         }

@@ -2,6 +2,7 @@ from django.urls import path
 
 from conversations import (
     archive_views,
+    attachment_views,
     frames,
     library_views,
     project_views,
@@ -51,5 +52,18 @@ urlpatterns = [
     path("prompts/import/", prompt_views.prompt_import, name="prompt_import"),
     path("prompts/export.json", prompt_views.prompt_export, name="prompt_export"),
     path("prompts/picker.json", prompt_views.prompt_picker, name="prompt_picker"),
+    path("attachments/", attachment_views.attachment_upload, name="attachment_upload"),
+    path("attachments/<int:pk>/", attachment_views.attachment_file, name="attachment"),
+    path(
+        "attachments/<int:pk>/thumbnail/",
+        attachment_views.attachment_thumbnail,
+        name="attachment_thumbnail",
+    ),
+    path("attachments/<int:pk>/text/", attachment_views.attachment_text, name="attachment_text"),
+    path(
+        "attachments/<int:pk>/remove/",
+        attachment_views.attachment_remove,
+        name="attachment_remove",
+    ),
     path("render/diagram/", frames.diagram_frame, name="diagram_frame"),
 ]

@@ -316,6 +316,61 @@ declare(
 )
 
 
+# --- Attachments (#21): an upload's refusal (a page's JSON, or a post's frame) ------------
+declare("attachment_empty", 400, "frame", "An uploaded file with no bytes.")
+declare("attachment_too_large", 413, "frame", "A file over `ATTACHMENT_MAX_BYTES`.")
+declare(
+    "attachment_unsupported",
+    415,
+    "frame",
+    "Not an image, PDF, DOCX or UTF-8 text file (an SVG, an archive, a binary).",
+)
+declare(
+    "attachment_unreadable",
+    422,
+    "frame",
+    "A file that is damaged or not what it starts as (a bad image, PDF or DOCX; a zip bomb).",
+)
+declare(
+    "attachment_image_too_big",
+    422,
+    "frame",
+    "An image with more pixels than `ATTACHMENT_MAX_PIXELS` (refused before decoding).",
+)
+declare(
+    "attachment_too_many_pages",
+    422,
+    "frame",
+    "A PDF with more pages than `ATTACHMENT_PDF_MAX_PAGES`.",
+)
+declare("attachment_encrypted", 422, "frame", "A password-protected PDF.")
+declare("attachment_no_text", 422, "frame", "A document with no text to read (a scanned PDF).")
+declare(
+    "attachment_quota",
+    413,
+    "frame",
+    "The user's stored files would pass their storage quota (bytes, set in the admin).",
+)
+declare(
+    "too_many_attachments",
+    400,
+    "frame",
+    "More files on one message than `ATTACHMENT_MAX_PER_MESSAGE`.",
+)
+declare(
+    "attachment_not_found",
+    404,
+    "frame",
+    "An attachment id that is not one of the user's uploads waiting for a message.",
+)
+declare(
+    "model_text_only",
+    400,
+    "frame",
+    "Images sent to a model the catalog does not mark as accepting images.",
+)
+
+
 # --- The API (tokens and what they allow) -----------------------------------------------------
 declare(
     "invalid_api_key",

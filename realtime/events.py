@@ -58,6 +58,20 @@ class UsageData(TypedDict):
     reasoning_tokens: NotRequired[int]
 
 
+class AttachmentData(TypedDict):
+    """A file on a message (#21): its bytes are served by /attachments/<id>/ to its owner."""
+
+    id: int
+    kind: str  # "image" or "document"
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    pages: int | None
+    text_tokens: int
+
+
 class MessageData(TypedDict):
     id: int
     parent_id: int | None
@@ -77,6 +91,8 @@ class MessageData(TypedDict):
     context_from_id: int | None
     # The owner's thumbs on an answer: "up", "down", or None (not rated).
     rating: str | None
+    # A user message's files, in order (empty for most messages).
+    attachments: list[AttachmentData]
     seq: int | None
     created_at: str
 

@@ -51,24 +51,39 @@ async def start_conversation(
     model: object = None,
     temporary: bool = False,
     project_id: object = None,
+    attachments: object = None,
 ) -> Message:
     """A new conversation from its first message (in one of the user's projects, with
-    `project_id`); returns the pending answer, started."""
+    `project_id`; with the user's uploaded `attachments`, a list of ids); returns the
+    pending answer, started."""
     return await _post_and_start(
         lambda: actions.start_conversation(
-            user=user, text=text, model=model, temporary=temporary, project_id=project_id
+            user=user,
+            text=text,
+            model=model,
+            temporary=temporary,
+            project_id=project_id,
+            attachments=attachments,
         )
     )
 
 
 async def post_message(
-    *, user: User, conversation_id: int, text: object, model: object = None
+    *,
+    user: User,
+    conversation_id: int,
+    text: object,
+    model: object = None,
+    attachments: object = None,
 ) -> Message:
-    """The user's message (saved before any model call) and its answer, started."""
+    """The user's message (saved before any model call, with the user's uploaded
+    `attachments`, a list of ids) and its answer, started."""
     # The action reads the row itself, locked, and refuses one that is not the user's.
     conversation = Conversation(pk=conversation_id, user_id=_user_id(user))
     return await _post_and_start(
-        lambda: actions.post_user_message(conversation=conversation, text=text, model=model)
+        lambda: actions.post_user_message(
+            conversation=conversation, text=text, model=model, attachments=attachments
+        )
     )
 
 

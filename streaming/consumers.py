@@ -176,6 +176,7 @@ class ConversationConsumer(EventLoopSocket):
         await answers.post_message(
             user=self.user, conversation_id=self.conversation_id,
             text=content.get("text"), model=content.get("model"),
+            attachments=content.get("attachments"),
         )  # fmt: skip
 
     async def on_regenerate(self, content: dict[str, Any]) -> None:

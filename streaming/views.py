@@ -35,6 +35,7 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
             model=request.POST.get("model") or None,
             temporary=temporary,
             project_id=project_id,
+            attachments=_attachment_ids(request.POST.getlist("attachments")),
         )
     except ActionError as exc:
         # Shown again where it was typed: the new-chat page or the project's page.
@@ -42,3 +43,8 @@ async def conversation_create(request: HttpRequest) -> HttpResponseBase:
         context.update(error=exc.message, draft=text, temporary=temporary)
         return await sync_to_async(render)(request, "conversations/chat.html", context, status=400)
     return redirect("conversation", pk=answer.conversation_id)
+
+
+def _attachment_ids(values: list[str]) -> list[object]:
+    """The form's attachment ids as integers where they are (the action refuses the rest)."""
+    return [int(v) if v.isdigit() else v for v in values]

@@ -29,7 +29,15 @@ from tests.upstream import FakeUpstream, fake_upstream, fake_upstream_server  # 
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings: Any) -> Iterator[None]:
+def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Each test's attachments in a folder of its own (#21), never the checkout's data/.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path_factory.mktemp("attachments")},
+        },
+    }
     # A model-made title is one more upstream request; the tests that want it opt in.
     settings.AUTO_TITLE = False
     settings.OPENAI_API_MODELS = ["fake-model", "fake-model-2"]
