@@ -7,6 +7,7 @@ sets DATABASE_URL and REDIS_URL. A bad value fails at start with ImproperlyConfi
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -398,10 +399,49 @@ if min(*_attachment_limits, ATTACHMENT_MAX_PIXELS, ATTACHMENT_PDF_MAX_PAGES) <= 
     raise ImproperlyConfigured("Every ATTACHMENT_* limit must be a positive number.")
 if ATTACHMENT_TEXT_MAX_CHARS <= 0:
     raise ImproperlyConfigured("ATTACHMENT_TEXT_MAX_CHARS must be a positive number.")
-STORAGES["attachments"] = {
-    "BACKEND": "django.core.files.storage.FileSystemStorage",
-    "OPTIONS": {"location": DATA_DIR / "attachments", "base_url": "/unused/"},
-}
+# ATTACHMENT_STORAGE=s3: the bucket (required), the store's endpoint (empty: AWS itself;
+# MinIO, Ceph, R2… give theirs), its region and the key pair (empty: boto3's own chain,
+# e.g. an instance role). The objects are private (ACL "private", no public URL): every
+# byte goes out through Chatweb's views.
+ATTACHMENT_S3_BUCKET = env.str("ATTACHMENT_S3_BUCKET", default="")
+ATTACHMENT_S3_ENDPOINT_URL = env.str("ATTACHMENT_S3_ENDPOINT_URL", default="")
+ATTACHMENT_S3_REGION = env.str("ATTACHMENT_S3_REGION", default="")
+ATTACHMENT_S3_ACCESS_KEY_ID = env.str("ATTACHMENT_S3_ACCESS_KEY_ID", default="")
+ATTACHMENT_S3_SECRET_ACCESS_KEY = env.str("ATTACHMENT_S3_SECRET_ACCESS_KEY", default="")
+if ATTACHMENT_STORAGE == "s3":
+    if not ATTACHMENT_S3_BUCKET:
+        raise ImproperlyConfigured(
+            "ATTACHMENT_STORAGE=s3 needs ATTACHMENT_S3_BUCKET: the name of the bucket files go in."
+        )
+    if ATTACHMENT_S3_ENDPOINT_URL and not re.match(r"https?://[^/]", ATTACHMENT_S3_ENDPOINT_URL):
+        raise ImproperlyConfigured(
+            "ATTACHMENT_S3_ENDPOINT_URL must be an http(s) URL, e.g. http://minio:9000."
+        )
+    if bool(ATTACHMENT_S3_ACCESS_KEY_ID) != bool(ATTACHMENT_S3_SECRET_ACCESS_KEY):
+        raise ImproperlyConfigured(
+            "Set both ATTACHMENT_S3_ACCESS_KEY_ID and ATTACHMENT_S3_SECRET_ACCESS_KEY, or neither."
+        )
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENT_S3_BUCKET,
+            "endpoint_url": ATTACHMENT_S3_ENDPOINT_URL or None,
+            "region_name": ATTACHMENT_S3_REGION or None,
+            "access_key": ATTACHMENT_S3_ACCESS_KEY_ID or None,
+            "secret_key": ATTACHMENT_S3_SECRET_ACCESS_KEY or None,
+            "default_acl": "private",
+            # A name is never reused (a new one is chosen), and url() would sign a link
+            # for a short while if anything called it; nothing does.
+            "file_overwrite": False,
+            "querystring_auth": True,
+            "querystring_expire": 60,
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "attachments", "base_url": "/unused/"},
+    }
 # How long audit entries are kept, in days (docs/security.md, "Audit log"); 0 keeps them
 # for ever. Older ones are purged by the server's heartbeat and `manage.py purge_audit`.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)

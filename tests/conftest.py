@@ -98,6 +98,31 @@ def alices_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "db.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's S3-compatible server, one process for the session (tests.servers.S3Server)."""
+    from tests.servers import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_attachments(s3_server: Any, settings: Any, request: pytest.FixtureRequest) -> Any:
+    """This test's attachments in a bucket of their own on the S3 server: the bucket's
+    boto3 client and name, as `(client, bucket)`."""
+    import re
+
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-files"
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {**settings.STORAGES, "attachments": s3_server.storage_options(bucket)}
+    return client, bucket
+
+
 @pytest.fixture
 def upstream(fake_upstream: FakeUpstream, settings: Any) -> FakeUpstream:  # noqa: F811
     """The real local OpenAI-compatible server, configured as the app's upstream."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -182,3 +183,76 @@ def csrf_post(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Re
         data={**data, "csrfmiddlewaretoken": token},
         headers={"Referer": f"{client.base_url}/"},
     )
+
+
+class S3Server:
+    """moto's S3-compatible server as a process of its own on 127.0.0.1: a real HTTP S3 API
+    (no patched client), reached by django-storages through ATTACHMENT_S3_ENDPOINT_URL."""
+
+    REGION = "us-east-1"
+    ACCESS_KEY = "test-access-key"
+    SECRET_KEY = "test-secret-key"
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log_path.open("w")
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=ROOT, env=isolation.clean(os.environ), stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto exited: {self.log_path.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{self.url}/", timeout=1)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"moto did not start: {self.log_path.read_text()}")
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.REGION,
+            aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=self.SECRET_KEY,
+        )
+
+    def storage_options(self, bucket: str) -> dict[str, object]:
+        """STORAGES["attachments"] as chatweb/settings.py makes it for ATTACHMENT_STORAGE=s3."""
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": self.url,
+                "region_name": self.REGION,
+                "access_key": self.ACCESS_KEY,
+                "secret_key": self.SECRET_KEY,
+                "default_acl": "private",
+                "file_overwrite": False,
+                "querystring_auth": True,
+                "querystring_expire": 60,
+            },
+        }
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
