@@ -1,5 +1,5 @@
 """Per-user limits: requests per hour, tokens per day and per month, concurrent answers,
-and a money budget per month.
+storage for attached files, and a money budget per month.
 
 Each limit resolves on its own: the user's quota, else the most generous of the user's
 groups' quotas, else the site default quota, else the environment (MAX_REQUEST_PER_HOUR
@@ -41,7 +41,13 @@ if TYPE_CHECKING:
 
     from catalog.models import Quota
 
-LIMITS = ("requests_per_hour", "tokens_per_day", "tokens_per_month", "concurrent_answers")
+LIMITS = (
+    "requests_per_hour",
+    "tokens_per_day",
+    "tokens_per_month",
+    "concurrent_answers",
+    "storage_bytes",
+)
 # A money budget's refusal code, by where the budget came from (Limits.budget_from).
 BUDGET_CODES = {"user": "budget_user", "group": "budget_group", "site": "budget_site"}
 
@@ -52,6 +58,8 @@ class Limits:
     tokens_per_day: int = 0
     tokens_per_month: int = 0
     concurrent_answers: int = 0
+    # Bytes the user's attachments may take (conversations/attachments.py checks it).
+    storage_bytes: int = 0
     # Money per month in CURRENCY (0: no budget), and whose: "user", "group" or "site".
     budget_per_month: Decimal = Decimal(0)
     budget_from: str = ""

@@ -28,7 +28,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "applies_to", "requests_per_hour", "tokens_per_day", "tokens_per_month",
-        "concurrent_answers", "budget_per_month",
+        "concurrent_answers", "storage_bytes", "budget_per_month",
     )  # fmt: skip
     list_select_related = ("user", "group")
     raw_id_fields = ("user",)
@@ -52,6 +52,7 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "tokens_per_day",
                     "tokens_per_month",
                     "concurrent_answers",
+                    "storage_bytes",
                 )
             },
         ),

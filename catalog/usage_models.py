@@ -36,6 +36,11 @@ class Quota(models.Model):
     tokens_per_day = models.PositiveIntegerField(_("tokens per day"), null=True, blank=True)
     tokens_per_month = models.PositiveIntegerField(_("tokens per month"), null=True, blank=True)
     concurrent_answers = models.PositiveIntegerField(_("answers at a time"), null=True, blank=True)
+    # What the user's attached files (and their thumbnails) may take in the attachments
+    # storage, in bytes, files not yet sent included.
+    storage_bytes = models.PositiveBigIntegerField(
+        _("storage for files (bytes)"), null=True, blank=True
+    )
     # Money, in the site's CURRENCY: what the ledger's costs of a user's month may reach
     # (each user's own spending, whichever row the limit comes from).
     budget_per_month = models.DecimalField(

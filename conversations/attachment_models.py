@@ -33,6 +33,15 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
     def for_user(self, user_id: int) -> AttachmentQuerySet:
         return self.filter(user_id=user_id)
 
+    def stored_bytes(self) -> int:
+        """The bytes these rows' files take in the storage, each file counted once (an
+        edited message's copy shares its question's files)."""
+        sizes = {
+            file: size + thumbnail_size
+            for file, size, thumbnail_size in self.values_list("file", "size", "thumbnail_size")
+        }
+        return sum(sizes.values())
+
     def pending(self) -> AttachmentQuerySet:
         """Uploaded and on no message yet."""
         return self.filter(message__isnull=True)
@@ -63,6 +72,9 @@ class Attachment(models.Model):
     # What it is served as: a re-encoded image's type, or a document's (never HTML or SVG).
     content_type = models.CharField(_("content type"), max_length=100)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
+    # The thumbnail's bytes (0: none): with `size`, what the file takes in the storage
+    # (the user's storage quota counts both).
+    thumbnail_size = models.PositiveIntegerField(_("thumbnail size (bytes)"), default=0)
     file = models.FileField(_("file"), storage=attachment_storage, max_length=300)
     thumbnail = models.FileField(
         _("thumbnail"), storage=attachment_storage, max_length=300, blank=True

@@ -10,6 +10,12 @@ An upload is two steps, so a message is sent only once every file has arrived:
    transaction): they become the message's, in the order given.
 A refused file writes nothing: no row, and no stored bytes (written bytes are deleted
 again when the row cannot be made).
+
+The user's storage quota (catalog Quota.storage_bytes: the bytes of every file and
+thumbnail of theirs, pending ones too) is checked twice: before the bytes are written
+(so a file that cannot fit costs no upload to the store), and again in the row's
+transaction with the user's row locked, so two uploads at once cannot both take the
+last room.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from catalog import tokens
+from catalog import quotas, tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
 from realtime.codes import ProtocolError
@@ -67,8 +75,44 @@ def _delete_files(names: list[str]) -> None:
         storage.delete(name)
 
 
-def _create(user_id: int, processed: attachment_files.Processed, names: list[str]) -> Attachment:
+def _stored_size(processed: attachment_files.Processed) -> int:
+    return len(processed.data) + len(processed.thumbnail)
+
+
+def check_room(user: AbstractBaseUser | AnonymousUser, user_id: int, name: str, size: int) -> None:
+    """Refuse (attachment_quota) a file of `size` stored bytes that would take the user's
+    attachments past their storage quota (none: 0)."""
+    limit = quotas.limits_for(user).storage_bytes
+    if not limit:
+        return
+    used = Attachment.objects.for_user(user_id).stored_bytes()
+    if used + size > limit:
+        raise ProtocolError(
+            "attachment_quota",
+            _(
+                "You have used %(used)s of your %(limit)s for files; “%(name)s” is %(size)s. "
+                "Delete conversations with files you no longer need to make room."
+            )
+            % {
+                "used": filesizeformat(used),
+                "limit": filesizeformat(limit),
+                "name": name,
+                "size": filesizeformat(size),
+            },
+        )
+
+
+def _create(
+    user: AbstractBaseUser | AnonymousUser,
+    user_id: int,
+    processed: attachment_files.Processed,
+    names: list[str],
+) -> Attachment:
     with transaction.atomic():
+        # The user's row locked (as conversations.actions.lock_user does for answers): one
+        # upload of theirs at a time counts what they use and adds its row.
+        get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk").first()
+        check_room(user, user_id, processed.name, _stored_size(processed))
         return Attachment.objects.create(
             user_id=user_id,
             kind=processed.kind,
@@ -77,6 +121,7 @@ def _create(user_id: int, processed: attachment_files.Processed, names: list[str
             size=len(processed.data),
             file=names[0],
             thumbnail=names[1] if len(names) > 1 else "",
+            thumbnail_size=len(processed.thumbnail) if len(names) > 1 else 0,
             width=processed.width,
             height=processed.height,
             text=processed.text,
@@ -94,9 +139,14 @@ async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFi
     if uploaded.size is not None and uploaded.size > settings.ATTACHMENT_MAX_BYTES:
         raise attachment_files.too_large(name, uploaded.size)
     processed = await sync_to_async(_process, thread_sensitive=False)(name, uploaded)
-    names = await sync_to_async(_save_files, thread_sensitive=False)(user.pk, processed)
+    # Best effort before anything is written; _create() checks again, under a lock.
+    user_id: int = user.pk
+    await database_sync_to_async(check_room)(user, user_id, name, _stored_size(processed))
+    names = await sync_to_async(_save_files, thread_sensitive=False)(user_id, processed)
     try:
-        attachment: Attachment = await database_sync_to_async(_create)(user.pk, processed, names)
+        attachment: Attachment = await database_sync_to_async(_create)(
+            user, user_id, processed, names
+        )
     except BaseException:
         await sync_to_async(_delete_files, thread_sensitive=False)(names)
         raise

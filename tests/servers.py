@@ -220,7 +220,7 @@ class S3Server:
         raise RuntimeError(f"moto did not start: {self.log_path.read_text()}")
 
     def client(self) -> Any:
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         return boto3.client(
             "s3",
