@@ -145,7 +145,15 @@ def _image(name: str, data: bytes) -> Processed:
                 image = ImageOps.exif_transpose(opened)
     except Refused:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+    except Image.DecompressionBombError as exc:
+        # Past twice Pillow's own limit, Image.open() refuses before our check can read the
+        # size (the limit is the process's, so it stays as it is).
+        raise _refuse(
+            "attachment_image_too_big",
+            _("“%(name)s” has too many pixels; images may have at most %(limit)s million pixels.")
+            % {"name": name, "limit": f"{limit / 1_000_000:g}"},
+        ) from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise _unreadable(name) from exc
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
@@ -259,7 +267,12 @@ def _docx(name: str, data: bytes) -> Processed:
                     _("“%(name)s” is a zip archive, not a Word document.") % {"name": name},
                 )
             if sum(info.file_size for info in infos) > DOCX_MAX_UNZIPPED or len(infos) > 2000:
-                raise _unreadable(name)
+                # A zip bomb (or a document no one writes): refused before a part is read.
+                raise _refuse(
+                    "attachment_unreadable",
+                    _("“%(name)s” unpacks to more than %(limit)s; Chatweb does not read it.")
+                    % {"name": name, "limit": filesizeformat(DOCX_MAX_UNZIPPED)},
+                )
     except zipfile.BadZipFile as exc:
         raise _unreadable(name) from exc
     import docx
