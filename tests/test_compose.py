@@ -196,3 +196,19 @@ def test_the_readme_commands_and_variables_are_the_compose_files(services):
         assert f"`{variable}`" in DEPLOY_SECTION, variable
     assert services["migrate"]["command"][-2:] == ["migrate", "--noinput"]
     assert "migrate" in README.split("\n## Upgrading\n")[1]
+
+
+def test_nginx_lets_an_attached_file_of_the_largest_size_through(services) -> None:
+    from django.conf import settings
+
+    config = NGINX_TEMPLATE.read_text()
+    for prefix in ("= /attachments/", "= /api/v1/attachments"):
+        location = _location(config, prefix)
+        limit = re.search(r"client_max_body_size (\d+)m;", location)
+        assert limit, prefix
+        # The largest file the app takes, plus the multipart form's framing.
+        assert int(limit[1]) * 1024 * 1024 > settings.ATTACHMENT_MAX_BYTES
+    # Files kept on the local disk live on the volume every replica mounts.
+    assert "data:/data" in services["app"]["volumes"]
+    assert services["app"]["environment"]["DATA_DIR"] == "/data"
+    assert services["app"]["env_file"] == ".env"  # ATTACHMENT_* come from .env
