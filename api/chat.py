@@ -127,7 +127,9 @@ async def _start(
     openapi_extra=SSE_RESPONSE,
     summary="Post a message; its answer starts",
     description="Scope `chat`. 202 with the answer's id and its events URL, or the answer "
-    "streamed at once with `Accept: text/event-stream`. 409 `busy` while an answer streams.",
+    "streamed at once with `Accept: text/event-stream`. 409 `busy` while an answer streams. "
+    "Files uploaded with POST /attachments go with it in `attachments` (404 "
+    "`attachment_not_found` for an id that is not the caller's file waiting for a message).",
 )
 async def post_message(request: HttpRequest, conversation_id: Id, body: PostMessage) -> Any:
     caller = caller_of(request, "chat")
@@ -136,7 +138,11 @@ async def post_message(request: HttpRequest, conversation_id: Id, body: PostMess
         conversation_id,
         body.model,
         lambda: answers.post_message(
-            user=caller.user, conversation_id=conversation_id, text=body.text, model=body.model
+            user=caller.user,
+            conversation_id=conversation_id,
+            text=body.text,
+            model=body.model,
+            attachments=body.attachments,
         ),
     )
 
@@ -238,7 +244,8 @@ async def switch(request: HttpRequest, conversation_id: Id, body: Switch) -> Any
     return {
         "conversation_id": conversation_id,
         "current_leaf_id": leaf,
-        "message": chosen.as_event(),
+        # A question's files are read from the database: not on the event loop.
+        "message": await database_sync_to_async(chosen.as_event)(),
     }
 
 

@@ -27,7 +27,7 @@ class ErrorBody(Schema):
 
 
 # The statuses a refusal may have (realtime/codes.py), each documented with ErrorBody.
-REFUSALS = frozenset({400, 401, 403, 404, 409, 413, 429})
+REFUSALS = frozenset({400, 401, 403, 404, 409, 413, 415, 422, 429})
 
 
 # --- Messages (docs/protocol.md, "Message"; realtime.events.MessageData) ----------------------
@@ -40,6 +40,30 @@ class Usage(Schema):
     reasoning_tokens: int | None = Field(
         None, description="Of completion_tokens, those spent thinking, when the model server said."
     )
+
+
+class AttachmentOut(Schema):
+    """A file on a message, or uploaded and waiting for one (docs/protocol.md, "Attachment").
+    Its bytes: GET /api/v1/attachments/{id}/file (and /thumbnail, /text)."""
+
+    id: int
+    kind: Literal["image", "document"]
+    name: str
+    content_type: str = Field(description="What the file is served as (never HTML or SVG).")
+    size: int = Field(description="Bytes stored (an image as re-encoded on the server).")
+    width: int | None
+    height: int | None
+    pages: int | None = Field(description="A PDF's pages; null otherwise.")
+    text_tokens: int = Field(description="A document's extracted text, in tokens; 0 for images.")
+
+
+class Uploaded(Schema):
+    """An uploaded file, the caller's until a post names it in `attachments`."""
+
+    attachment: AttachmentOut
+    file_url: str
+    thumbnail_url: str | None = Field(description="An image's thumbnail; null for documents.")
+    text_url: str | None = Field(description="A document's extracted text; null for images.")
 
 
 class MessageOut(Schema):
@@ -65,6 +89,9 @@ class MessageOut(Schema):
     )
     seq: int | None
     created_at: str
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="A user message's files, in order."
+    )
 
 
 class RatingIn(Schema):
@@ -178,8 +205,14 @@ class Imported(Schema):
 
 
 class PostMessage(Schema):
-    text: str
+    text: str = Field(description="May be empty when `attachments` names files.")
     model: str | None = None
+    attachments: list[int] = Field(
+        default_factory=list,
+        description="Ids of the caller's uploaded files (POST /attachments), in the order "
+        "they go with the message; each is the message's once it is posted. At most "
+        "ATTACHMENT_MAX_PER_MESSAGE.",
+    )
 
 
 class Regenerate(Schema):

@@ -158,9 +158,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register() -> None:
     # The routes import this module (caller_of, session_only): registered after it exists.
-    from api import account, chat, conversations, projects, tokens
+    from api import account, attachments, chat, conversations, projects, tokens
 
     api.add_router("", account.router)
+    api.add_router("", attachments.router)
     assert chat.router is conversations.router  # the answers' operations are on it
     api.add_router("", conversations.router)
     api.add_router("", projects.router)

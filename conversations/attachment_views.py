@@ -114,6 +114,11 @@ async def attachment_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
 async def attachment_text(request: HttpRequest, pk: int) -> HttpResponse:
     """A document's extracted text: what the model reads of it."""
     attachment = await _owned(request, pk)
+    return text_response(attachment)
+
+
+def text_response(attachment: Attachment) -> HttpResponse:
+    """A document's extracted text, as plain text a browser never runs."""
     response = HttpResponse(attachment.text, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -361,7 +361,8 @@ declare(
     "attachment_not_found",
     404,
     "frame",
-    "An attachment id that is not one of the user's uploads waiting for a message.",
+    "An attachment id that is not one of the user's uploads waiting for a message (on "
+    "`/api/v1/attachments/{id}`: not a file of the caller's).",
 )
 declare(
     "model_text_only",
