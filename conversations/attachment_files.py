@@ -29,6 +29,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
+from chatweb import images
 from realtime.codes import ProtocolError
 
 THUMBNAIL_SIDE = 256
@@ -141,8 +142,20 @@ def _image(name: str, data: bytes) -> Processed:
                     )  # fmt: skip
                 source_format = opened.format
                 opened.seek(0)  # a GIF or an animated WebP: its first frame
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
+                # A decode holds up to 4 bytes a pixel (200 MB at 50 megapixels): at most
+                # IMAGE_DECODES_AT_ONCE run at once in a process, avatars' decodes included.
+                slots = images.decode_slots()
+                if not slots.acquire(timeout=images.DECODE_WAIT_SECONDS):
+                    raise _refuse(
+                        "attachment_busy",
+                        _("The server is busy with other images; attach “%(name)s” again "
+                          "in a moment.") % {"name": name},
+                    )  # fmt: skip
+                try:
+                    opened.load()
+                    image = ImageOps.exif_transpose(opened)
+                finally:
+                    slots.release()
     except Refused:
         raise
     except Image.DecompressionBombError as exc:

@@ -343,6 +343,12 @@ declare(
     "frame",
     "A PDF with more pages than `ATTACHMENT_PDF_MAX_PAGES`.",
 )
+declare(
+    "attachment_busy",
+    429,
+    "frame",
+    "Every image decode slot (`IMAGE_DECODES_AT_ONCE`) stayed taken for 10 s; attach it again.",
+)
 declare("attachment_encrypted", 422, "frame", "A password-protected PDF.")
 declare("attachment_no_text", 422, "frame", "A document with no text to read (a scanned PDF).")
 declare(

@@ -241,3 +241,23 @@ def test_an_html_file_is_kept_as_text_and_served_as_a_plain_text_download(
     text = alice_client.get(body["text_url"])
     assert text["Content-Type"] == "text/plain; charset=utf-8"
     assert text["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.django_db
+def test_an_image_waits_for_a_decode_slot_then_is_refused_as_busy(
+    alice_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatweb import images
+
+    # Every slot of the process taken (as by other decodes), and no time to wait for one.
+    monkeypatch.setattr(images, "DECODE_WAIT_SECONDS", 0)
+    slots = images.decode_slots()
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    try:
+        assert refused(alice_client, "a.png", png()) == "attachment_busy"
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert send(alice_client, "a.png", png()).status_code == 201
