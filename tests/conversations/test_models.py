@@ -110,6 +110,7 @@ def test_as_event_round_trips_through_json_with_the_documented_types(conversatio
         "retry_after": None,
         "context_from_id": None,
         "rating": None,
+        "attachments": [],
         "seq": 17,
         "created_at": answer.created_at.isoformat(),
     }
