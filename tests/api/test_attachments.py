@@ -59,6 +59,12 @@ async def test_a_file_uploaded_with_a_token_goes_with_a_posted_message(
     ]
     assert question["attachments"][1]["content_type"] == "image/png"
     assert listed.json()["data"][1]["attachments"] == []
+    # Switching to the question answers with its files (read off the event loop).
+    switched = await alice_api.post(
+        f"/conversations/{conversation.pk}/switch", {"message_id": question["id"]}
+    )
+    assert switched.status_code == 200, switched.content
+    assert len(switched.json()["message"]["attachments"]) == 2
 
     served = await alice_api.client.get(body["file_url"], headers=alice_api.headers())
     assert served.status_code == 200
