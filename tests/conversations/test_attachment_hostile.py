@@ -83,7 +83,7 @@ def refused(client: Client, name: str, data: bytes) -> str:
     return str(body["code"])
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("side", [10_000, 100_000])  # past our limit; past Pillow's too
 def test_a_png_claiming_too_many_pixels_is_refused_before_decoding(
     alice_client: Client, side: int
@@ -93,14 +93,14 @@ def test_a_png_claiming_too_many_pixels_is_refused_before_decoding(
     )
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_gif_bomb_is_refused(alice_client: Client) -> None:
     assert refused(alice_client, "bomb.gif", gif_claiming(65_535, 65_535)) == (
         "attachment_image_too_big"
     )
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_png_with_html_appended_is_stored_as_the_re_encoded_image_alone(
     alice_client: Client,
 ) -> None:
@@ -117,7 +117,7 @@ def test_a_png_with_html_appended_is_stored_as_the_re_encoded_image_alone(
     assert b"<script" not in alice_client.get(body["thumbnail_url"]).content
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("name", "data"),
     [
@@ -133,25 +133,25 @@ def test_an_svg_with_script_is_refused_whatever_its_name(
     assert refused(alice_client, name, data) == "attachment_unsupported"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_with_ten_thousand_pages_is_refused(alice_client: Client) -> None:
     assert refused(alice_client, "long.pdf", pdf(10_000)) == "attachment_too_many_pages"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_encrypted_pdf_is_refused(alice_client: Client) -> None:
     assert refused(alice_client, "secret.pdf", pdf(1, password="s3cret")) == (
         "attachment_encrypted"
     )
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_zip_renamed_docx_is_refused(alice_client: Client) -> None:
     archive = zipped({"readme.txt": b"hello", "evil.html": HTML})
     assert refused(alice_client, "report.docx", archive) == "attachment_unsupported"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_docx_zip_bomb_is_refused_unread(alice_client: Client) -> None:
     bomb = docx_bomb(210 * 1024 * 1024)
     assert len(bomb) < 2 * 1024 * 1024
@@ -162,7 +162,7 @@ def test_a_docx_zip_bomb_is_refused_unread(alice_client: Client) -> None:
     assert refused(alice_client, "bomb.docx", bomb) == "attachment_unreadable"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_png_named_pdf_is_an_image(alice_client: Client) -> None:
     response = send(alice_client, "scan.pdf", png(20, 10))
     assert response.status_code == 201, response.content
@@ -196,7 +196,7 @@ def pdf_with_text(text: str) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_named_png_is_a_pdf(alice_client: Client) -> None:
     response = send(alice_client, "photo.png", pdf_with_text("Owls hoot at night"))
     assert response.status_code == 201, response.content
@@ -207,18 +207,18 @@ def test_a_pdf_named_png_is_a_pdf(alice_client: Client) -> None:
     assert served["Content-Disposition"].startswith("attachment")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_empty_file_is_refused(alice_client: Client) -> None:
     assert refused(alice_client, "empty.png", b"") == "attachment_empty"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_file_over_the_size_limit_is_refused(alice_client: Client, settings: Any) -> None:
     settings.ATTACHMENT_MAX_BYTES = 1000
     assert refused(alice_client, "big.txt", b"a" * 1001) == "attachment_too_large"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_damaged_pdf_is_refused(alice_client: Client) -> None:
     assert refused(alice_client, "bad.pdf", b"%PDF-1.7\n" + b"\x00garbage" * 50) in (
         "attachment_unreadable",
@@ -226,7 +226,7 @@ def test_a_damaged_pdf_is_refused(alice_client: Client) -> None:
     )
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_html_file_is_kept_as_text_and_served_as_a_plain_text_download(
     alice_client: Client,
 ) -> None:
@@ -243,7 +243,7 @@ def test_an_html_file_is_kept_as_text_and_served_as_a_plain_text_download(
     assert text["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_image_waits_for_a_decode_slot_then_is_refused_as_busy(
     alice_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

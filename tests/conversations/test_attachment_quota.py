@@ -31,7 +31,7 @@ def test_the_storage_quota_resolves_like_the_other_limits(alice: Any, bob: Any) 
     assert quotas.limits_for(alice).storage_bytes == 0
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_file_past_the_quota_is_refused_and_writes_nothing(
     alice: Any, alice_client: Client
 ) -> None:
@@ -52,7 +52,7 @@ def test_a_file_past_the_quota_is_refused_and_writes_nothing(
     assert send(alice_client, "c.txt", b"c" * 1900).status_code == 201
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_thumbnail_counts_towards_the_quota(alice: Any, alice_client: Client) -> None:
     body = send(alice_client, "a.png", png(600, 400)).json()["attachment"]
     row = Attachment.objects.get(pk=body["id"])
@@ -60,7 +60,7 @@ def test_a_thumbnail_counts_towards_the_quota(alice: Any, alice_client: Client) 
     assert Attachment.objects.for_user(alice.pk).stored_bytes() == row.size + row.thumbnail_size
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_rows_sharing_a_file_count_it_once(alice: Any, alice_client: Client) -> None:
     body = send(alice_client, "a.txt", b"a" * 3000).json()["attachment"]
     row = Attachment.objects.get(pk=body["id"])
@@ -69,7 +69,7 @@ def test_rows_sharing_a_file_count_it_once(alice: Any, alice_client: Client) -> 
     assert Attachment.objects.for_user(alice.pk).stored_bytes() == 3000
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_quota_is_checked_again_when_the_row_is_made(alice: Any) -> None:
     # Two uploads that both passed the first check: the second to reach the locked check
     # finds the room taken by the first and is refused.
@@ -85,7 +85,7 @@ def test_the_quota_is_checked_again_when_the_row_is_made(alice: Any) -> None:
     assert Attachment.objects.count() == 1
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_admin_edits_the_storage_quota(admin_client: Client, alice: Any) -> None:
     url = reverse("admin:catalog_quota_add")
     page = admin_client.get(url)

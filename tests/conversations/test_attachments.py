@@ -33,7 +33,7 @@ def stored_files() -> list[str]:
     return sorted(f"{folder}/{name}" for folder in folders for name in storage.listdir(folder)[1])
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_image_is_stored_re_encoded_with_a_thumbnail(alice_client: Client) -> None:
     response = send(alice_client, "shot.png", png(3000, 1500))
     assert response.status_code == 201, response.content
@@ -51,7 +51,7 @@ def test_an_image_is_stored_re_encoded_with_a_thumbnail(alice_client: Client) ->
     assert max(Image.open(io.BytesIO(thumb.content)).size) == 256
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_text_file_is_a_document_served_as_a_download(alice_client: Client) -> None:
     response = send(alice_client, "notes.md", b"# Owls\n\nThey hoot.")
     assert response.status_code == 201, response.content
@@ -64,7 +64,7 @@ def test_a_text_file_is_a_document_served_as_a_download(alice_client: Client) ->
     assert alice_client.get(body["text_url"]).content.decode() == "# Owls\n\nThey hoot."
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("name", "data", "code"),
     [
@@ -85,7 +85,7 @@ def test_a_refused_file_writes_nothing(
     assert stored_files() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_another_users_file_is_not_found(alice_client: Client, bob: Any) -> None:
     body = send(alice_client, "shot.png", png()).json()["attachment"]
     other = Client()
@@ -123,7 +123,7 @@ def test_a_post_takes_its_files_and_deleting_the_conversation_deletes_them(
     assert stored_files() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_post_cannot_take_another_users_file(alice: Any, bob: Any, alice_client: Client) -> None:
     theirs = send(alice_client, "a.png", png()).json()["attachment"]["id"]
     with pytest.raises(actions.ActionError) as refused:
