@@ -61,7 +61,7 @@ async def _owned(request: HttpRequest, pk: int) -> Attachment:
 
 @router.post(
     "/attachments",
-    response={201: schemas.Uploaded, schemas.REFUSALS: schemas.ErrorBody},
+    response={201: schemas.Uploaded, frozenset({*schemas.REFUSALS, 503}): schemas.ErrorBody},
     summary="Upload a file to attach to a message",
     description="Scope `chat`. Multipart, the field `file`: an image (PNG, JPEG, WebP, GIF), "
     "a PDF, a DOCX or a UTF-8 text file, recognised by its content, at most "
@@ -69,7 +69,8 @@ async def _owned(request: HttpRequest, pk: int) -> Attachment:
     "its id in `attachments`. Refusals: 413 `attachment_too_large` or `attachment_quota` "
     "(the storage quota), 415 `attachment_unsupported`, 422 `attachment_unreadable`, "
     "`attachment_image_too_big`, `attachment_too_many_pages`, `attachment_encrypted`, "
-    "`attachment_no_text`; nothing is kept.",
+    "`attachment_no_text`; 503 `attachment_storage_failed` when the store fails; nothing is "
+    "kept.",
 )
 async def upload(request: HttpRequest, file: File[UploadedFile]) -> Any:
     caller = caller_of(request, "chat")

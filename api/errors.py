@@ -27,6 +27,7 @@ TYPES = {
     415: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    503: "api_error",
 }
 # Token quotas are "insufficient_quota" in OpenAI's words: no retry helps before the reset.
 # So are money budgets.

@@ -20,6 +20,8 @@ last room.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,8 @@ from catalog import quotas, tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
 from realtime.codes import ProtocolError
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -59,13 +63,27 @@ def _save_files(user_id: int, processed: attachment_files.Processed) -> list[str
     """The bytes written to the storage under new names (worker thread): [file, thumb?]."""
     storage = attachment_storage()
     stem = f"u{user_id}/{uuid.uuid4().hex}"
-    names = [storage.save(f"{stem}.{processed.extension}", ContentFile(processed.data))]
-    if processed.thumbnail:
-        names.append(
-            storage.save(
-                f"{stem}-thumb.{processed.thumbnail_extension}", ContentFile(processed.thumbnail)
+    names: list[str] = []
+    try:
+        names.append(storage.save(f"{stem}.{processed.extension}", ContentFile(processed.data)))
+        if processed.thumbnail:
+            names.append(
+                storage.save(
+                    f"{stem}-thumb.{processed.thumbnail_extension}",
+                    ContentFile(processed.thumbnail),
+                )
             )
-        )
+    except Exception as exc:
+        # The store failed (a disk full, S3 unreachable or refusing): what was written of
+        # this upload goes again, so no file is left without a row.
+        logger.exception("Storing an attachment failed")
+        with contextlib.suppress(Exception):
+            _delete_files(names)
+        raise ProtocolError(
+            "attachment_storage_failed",
+            _("Chatweb could not store “%(name)s” right now; attach it again in a moment.")
+            % {"name": processed.name},
+        ) from exc
     return names
 
 

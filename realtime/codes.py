@@ -349,6 +349,12 @@ declare(
     "frame",
     "Every image decode slot (`IMAGE_DECODES_AT_ONCE`) stayed taken for 10 s; attach it again.",
 )
+declare(
+    "attachment_storage_failed",
+    503,
+    "frame",
+    "The attachments storage (the disk, or the S3 store) failed to take the file; nothing kept.",
+)
 declare("attachment_encrypted", 422, "frame", "A password-protected PDF.")
 declare("attachment_no_text", 422, "frame", "A document with no text to read (a scanned PDF).")
 declare(

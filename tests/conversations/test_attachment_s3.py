@@ -122,3 +122,18 @@ def test_the_secret_key_is_hidden_from_error_reports(settings: Any, s3_server: A
     shown = str(SafeExceptionReporterFilter().get_safe_settings())
     assert "very-secret" not in shown
     assert s3_server.SECRET_KEY not in shown
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_store_that_fails_refuses_the_upload_and_keeps_nothing(
+    alice_client: Client, s3_server: Any, settings: Any
+) -> None:
+    # A bucket that is not there: the store refuses every write.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": s3_server.storage_options("no-such-bucket"),
+    }
+    response = send(alice_client, "shot.png", png())
+    assert response.status_code == 503
+    assert response.json()["code"] == "attachment_storage_failed"
+    assert not Attachment.objects.exists()
