@@ -320,6 +320,8 @@ def _owned_message(user: User, message_id: int) -> Message:
         raise ActionError(
             "message_not_found", _("That message is not in this conversation (any more).")
         )
+    # A question's files, read here: its frame is made on the event loop.
+    message.attachment_list()
     return unless_abandoned(message) or message
 
 

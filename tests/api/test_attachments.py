@@ -65,6 +65,14 @@ async def test_a_file_uploaded_with_a_token_goes_with_a_posted_message(
     )
     assert switched.status_code == 200, switched.content
     assert len(switched.json()["message"]["attachments"]) == 2
+    # A question's events: its `done` at once, with its files.
+    events = await alice_api.client.get(
+        f"/api/v1/messages/{question['id']}/events", headers=alice_api.headers()
+    )
+    assert events.status_code == 200
+    stream = b"".join([chunk async for chunk in events.streaming_content]).decode()
+    assert "event: done" in stream
+    assert '"name": "notes.md"' in stream or '"name":"notes.md"' in stream
 
     served = await alice_api.client.get(body["file_url"], headers=alice_api.headers())
     assert served.status_code == 200
