@@ -99,8 +99,6 @@ SMOKE = [
     Scenario("c50", "50 concurrent, 30 tokens, 10 ms/token", 50, 30, 0.01),
     Scenario("api50", "/v1: 50 concurrent, 30 tokens, 10 ms/token", 50, 30, 0.01,
              transport="api"),
-    Scenario("images", "10 concurrent (30 tokens, 10 ms/token) while 2 other chats each "
-             "upload a 1920x1080 PNG and send it", 10, 30, 0.01, images=2),
 ]  # fmt: skip
 
 

@@ -325,8 +325,9 @@ def test_the_images_note_compares_the_text_chats_with_and_without_uploads() -> N
     )
 
 
-def test_the_images_scenario_runs_in_the_full_bench_and_the_smoke_run() -> None:
-    for scenarios in (FULL, SMOKE):
-        scenario = next(s for s in scenarios if s.key == "images")
-        assert scenario.images > 0
-        assert scenario.transport == "ws"
+def test_the_images_scenario_runs_in_the_full_bench_only() -> None:
+    scenario = next(s for s in FULL if s.key == "images")
+    assert scenario.images > 0
+    assert scenario.transport == "ws"
+    # Not in the smoke run: 28 s for 10 text chats and 2 images (CI's budget is short).
+    assert "images" not in {s.key for s in SMOKE}
