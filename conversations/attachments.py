@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -37,8 +38,16 @@ if TYPE_CHECKING:
     from conversations.models import Message
 
 
+# Sent by the worker thread that converts an upload, before it reads the file, with the
+# file's `name`; receivers run in that thread. Decoding and re-encoding cost up to seconds
+# of CPU a file, so they must never run on the event loop or the database thread
+# (tests/conversations/test_attachment_threads.py watches which thread this comes from).
+converting = Signal()
+
+
 def _process(name: str, uploaded: UploadedFile) -> attachment_files.Processed:
     """Read, check and convert the upload; count a document's tokens (worker thread)."""
+    converting.send(sender=Attachment, name=name)
     uploaded.seek(0)
     data = uploaded.read(settings.ATTACHMENT_MAX_BYTES + 1)
     processed = attachment_files.process(name, data)
