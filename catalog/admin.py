@@ -36,7 +36,16 @@ class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (
             None,
-            {"fields": ("provider", "model_id", "name", "display_name", "enabled", "accepts_images")},
+            {
+                "fields": (
+                    "provider",
+                    "model_id",
+                    "name",
+                    "display_name",
+                    "enabled",
+                    "accepts_images",
+                )
+            },
         ),
         (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
         (

@@ -116,11 +116,10 @@ def _choices(catalog: snapshot.Snapshot, rows: list[ChatModel]) -> list[ModelCho
         )
         for m in rows
     ]
+    images = settings.OPENAI_API_IMAGE_MODELS
+    budget = settings.CONTEXT_TOKEN_BUDGET
     choices += [
-        ModelChoice(
-            name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET, name == chosen,
-            name in settings.OPENAI_API_IMAGE_MODELS,
-        )  # fmt: skip
+        ModelChoice(name, name, ENV_PROVIDER, budget, name == chosen, name in images)
         for name in _env_names(shadowed=shadowed, admin_models=admin_models)
     ]
     return choices

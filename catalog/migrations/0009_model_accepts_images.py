@@ -4,15 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0008_usage_rollup'),
+        ("catalog", "0008_usage_rollup"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chatmodel',
-            name='accepts_images',
-            field=models.BooleanField(default=False, help_text='The model reads images (a vision model): attached images are sent to it. Test connection sets it when the provider says so.', verbose_name='accepts images'),
+            model_name="chatmodel",
+            name="accepts_images",
+            field=models.BooleanField(
+                default=False,
+                help_text=(
+                    "The model reads images (a vision model): attached images are sent to it. "
+                    "Test connection sets it when the provider says so."
+                ),
+                verbose_name="accepts images",
+            ),
         ),
     ]

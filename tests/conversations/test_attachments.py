@@ -53,7 +53,7 @@ def test_an_image_is_stored_re_encoded_with_a_thumbnail(alice_client: Client) ->
 
 @pytest.mark.django_db
 def test_a_text_file_is_a_document_served_as_a_download(alice_client: Client) -> None:
-    response = send(alice_client, "notes.md", "# Owls\n\nThey hoot.".encode())
+    response = send(alice_client, "notes.md", b"# Owls\n\nThey hoot.")
     assert response.status_code == 201, response.content
     body = response.json()["attachment"]
     assert body["kind"] == "document"
