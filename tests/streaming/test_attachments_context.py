@@ -147,7 +147,8 @@ async def test_a_document_too_long_for_the_window_is_cut_and_the_answer_says_how
     assert question.startswith('Read it [[fake tokens=2]]\n\n<document name="long.txt">\nline0 ')
     assert question.endswith("\n</document>")
     sent = question.split("\n", 3)[3].removesuffix("\n</document>")
-    assert text.startswith(sent) and len(sent) < len(text)
+    assert text.startswith(sent)
+    assert len(sent) < len(text)
     [cut] = answer.context_cut
     assert cut["name"] == "long.txt"
     assert cut["percent"] == 100 * tokens.count(sent) // long.text_tokens
@@ -158,7 +159,7 @@ async def test_a_document_too_long_for_the_window_is_cut_and_the_answer_says_how
     client = Client()
     await sync_to_async(client.force_login)(alice)
     page = await sync_to_async(client.get)(f"/c/{conversation.pk}/")
-    notice = f"Only {cut['percent']}% of long.txt fit in the model’s context window."
+    notice = f"Only {cut['percent']}% of long.txt fit in the model\u2019s context window."
     assert notice in page.content.decode()
 
 
