@@ -73,3 +73,21 @@ def test_environment_models_read_images_when_listed(settings, alice, fake_upstre
     assert config.accepts_images("fake-model-2") is True
     assert config.accepts_images("fake-model") is False
     assert config.resolve("fake-model-2").accepts_images is True
+
+
+def test_models_added_from_the_test_connection_page_keep_what_the_provider_said(
+    admin_client, ollama: Provider, fake_upstream
+):
+    listing = admin_client.post(
+        reverse("admin:catalog_provider_changelist"),
+        {"action": "test_connection", "_selected_action": [ollama.pk]},
+    ).content.decode()
+    assert listing.count('name="image_model_id"') == 1
+    assert 'name="image_model_id" value="gpt-4o"' in listing
+    admin_client.post(
+        reverse("admin:catalog_provider_add_models"),
+        {"provider": ollama.pk, "model_id": ["gpt-4o", "gpt-4o-mini"], "image_model_id": "gpt-4o"},
+    )
+    rows = ChatModel.objects.filter(provider=ollama)
+    flags = dict(rows.values_list("model_id", "accepts_images"))
+    assert flags == {"gpt-4o": True, "gpt-4o-mini": False}
