@@ -4,10 +4,12 @@ where the provider says so, and read by the chat through catalog.config."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from catalog import config, probe
 from catalog.models import ChatModel, Provider
+from tests.test_settings import read_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,16 @@ def test_models_added_from_the_test_connection_page_keep_what_the_provider_said(
     rows = ChatModel.objects.filter(provider=ollama)
     flags = dict(rows.values_list("model_id", "accepts_images"))
     assert flags == {"gpt-4o": True, "gpt-4o-mini": False}
+
+
+def test_the_environments_image_models_are_read_from_a_comma_list(tmp_path):
+    read = read_settings(
+        tmp_path, OPENAI_API_MODEL="llava,llama3", OPENAI_API_IMAGE_MODELS=" llava ,"
+    )
+    images = read.OPENAI_API_IMAGE_MODELS
+    assert images == {"llava"}
+
+
+def test_an_image_model_the_environment_does_not_offer_fails_at_start(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="OPENAI_API_IMAGE_MODELS names models"):
+        read_settings(tmp_path, OPENAI_API_MODEL="llama3", OPENAI_API_IMAGE_MODELS="llava")
