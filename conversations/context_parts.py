@@ -163,7 +163,7 @@ def _data_urls(images: list[Attachment]) -> dict[int, str]:
     for image in images:
         try:
             data = attaching.read(image)
-        except OSError:
+        except Exception:  # a missing file, an S3 outage: the answer goes on without it
             log.exception("Attachment %s: its file could not be read", image.pk)
             continue
         encoded = base64.b64encode(data).decode("ascii")

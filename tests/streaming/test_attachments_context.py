@@ -20,7 +20,7 @@ from PIL import Image
 from catalog import tokens
 from conversations import actions
 from conversations import attachments as attaching
-from conversations.attachment_models import Attachment
+from conversations.attachment_models import Attachment, attachment_storage
 from conversations.models import Message
 from streaming import answers
 from streaming.registry import registry
@@ -170,3 +170,18 @@ async def test_a_document_that_fits_is_sent_whole_and_no_notice_is_stored(
     answer = await ask(alice, conversation, "Read [[fake tokens=2]]", [notes])
     assert answer.context_cut == []
     assert "short\n</document>" in sent_messages(upstream)[-1]["content"]
+
+
+async def test_an_image_whose_file_is_gone_is_a_note_and_the_answer_still_runs(
+    alice, conversation, upstream: FakeUpstream, settings, caplog
+):
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
+    shot = await upload(alice, "shot.png", png(40, 30))
+    await sync_to_async(attachment_storage().delete)(shot.file.name)
+    answer = await ask(alice, conversation, "Look [[fake tokens=2]]", [shot])
+    assert answer.status == Message.Status.DONE
+    assert sent_messages(upstream)[-1]["content"] == [
+        {"type": "text", "text": "Look [[fake tokens=2]]"},
+        {"type": "text", "text": "[image: shot.png]"},
+    ]
+    assert f"Attachment {shot.pk}: its file could not be read" in caplog.text
