@@ -42,12 +42,20 @@ def count(text: str) -> int:
 
 
 def truncate(text: str, limit: int) -> str:
-    """The beginning of `text` that is at most `limit` tokens."""
+    """The beginning of `text` that is at most `limit` tokens.
+
+    Only a beginning of the text is encoded (a few characters a token, doubled until it
+    holds more than `limit` tokens), so cutting a long document costs what is kept."""
     if limit <= 0:
         return ""
-    encoded = _encoding().encode_ordinary(text)
-    if len(encoded) <= limit:
-        return text
+    size = limit * 8 + 64
+    while True:
+        encoded = _encoding().encode_ordinary(text[:size])
+        if len(encoded) > limit:
+            break
+        if size >= len(text):
+            return text
+        size *= 2
     cut: str = _encoding().decode(encoded[:limit])
     return cut.rstrip("\ufffd")  # a character split between tokens is left out
 

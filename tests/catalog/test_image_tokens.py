@@ -63,3 +63,17 @@ def test_a_prompt_with_an_image_and_a_document_is_estimated_with_both():
 def test_a_low_detail_image_costs_the_base_only():
     part = {"type": "image_url", "image_url": {"url": data_url(2000, 2000), "detail": "low"}}
     assert tokens.count_part(part) == 85
+
+
+@pytest.mark.parametrize("limit", [1, 7, 300, 5000])
+def test_a_document_is_cut_to_a_prefix_of_at_most_its_limit(limit):
+    text = " ".join(f"line{i} 你好 words" for i in range(3000))
+    cut = tokens.truncate(text, limit)
+    assert text.startswith(cut)
+    assert tokens.count(cut) <= limit
+    assert tokens.count(cut) >= limit - 1  # as much as fits (a split character aside)
+
+
+def test_a_text_within_the_limit_is_kept_whole():
+    assert tokens.truncate("a short note", 100) == "a short note"
+    assert tokens.truncate("anything", 0) == ""
