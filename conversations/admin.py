@@ -5,7 +5,7 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.protection import ThrottledAdminAuthenticationForm
-from conversations.models import Conversation, Message, Project, Prompt, SharedLink
+from conversations.models import Attachment, Conversation, Message, Project, Prompt, SharedLink
 
 # The admin's login is throttled like the app's (docs/security.md).
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -134,3 +134,28 @@ class SharedLinkAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("conversation",)
     raw_id_fields = ("conversation",)
     readonly_fields = ("token", "message_ids", "created_at")
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Uploaded files, to see who stores what (read-only: a file changes with its message).
+
+    Deleting one here deletes its stored bytes too (conversations/attachment_models.py),
+    and leaves its message without it."""
+
+    list_display = ("name", "user", "kind", "size", "message", "created_at")
+    list_filter = ("kind", ("message", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "user__username")
+    list_select_related = ("user", "message")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "user", "message", "kind", "name", "content_type", "size", "file", "thumbnail",
+        "width", "height", "pages", "text_tokens", "sha256", "position", "created_at",
+    )  # fmt: skip
+    exclude = ("text",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

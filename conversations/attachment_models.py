@@ -75,7 +75,7 @@ class Attachment(models.Model):
     text_tokens = models.PositiveIntegerField(_("text tokens"), default=0)
     pages = models.PositiveIntegerField(_("pages"), null=True, blank=True)
     # The stored bytes' SHA-256 (the export carries it; tests compare what the model got).
-    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    sha256 = models.CharField(_("checksum (SHA-256)"), max_length=64)
     # Its place among its message's attachments.
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     created_at = models.DateTimeField(_("created"), default=timezone.now)

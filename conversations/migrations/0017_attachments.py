@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 ("text", models.TextField(blank=True, verbose_name="text")),
                 ("text_tokens", models.PositiveIntegerField(default=0, verbose_name="text tokens")),
                 ("pages", models.PositiveIntegerField(blank=True, null=True, verbose_name="pages")),
-                ("sha256", models.CharField(max_length=64, verbose_name="SHA-256")),
+                ("sha256", models.CharField(max_length=64, verbose_name="checksum (SHA-256)")),
                 ("position", models.PositiveSmallIntegerField(default=0, verbose_name="position")),
                 (
                     "created_at",

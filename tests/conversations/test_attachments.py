@@ -131,3 +131,20 @@ def test_a_post_cannot_take_another_users_file(alice: Any, bob: Any, alice_clien
         actions.start_conversation(user=bob, text="hi", attachments=[theirs])
     assert refused.value.code == "attachment_not_found"
     assert not Conversation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_lists_files_and_deleting_one_deletes_its_bytes(
+    alice_client: Client, admin_client: Client
+) -> None:
+    body = send(alice_client, "whiteboard.png", png()).json()["attachment"]
+    listing = admin_client.get("/admin/conversations/attachment/")
+    assert "whiteboard.png" in listing.content.decode()
+    page = admin_client.get(f"/admin/conversations/attachment/{body['id']}/change/")
+    assert page.status_code == 200
+    deleted = admin_client.post(
+        f"/admin/conversations/attachment/{body['id']}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    assert not Attachment.objects.exists()
+    assert stored_files() == []
