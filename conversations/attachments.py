@@ -26,6 +26,7 @@ from django.dispatch import Signal
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from catalog import config as catalog
 from catalog import tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
@@ -156,6 +157,22 @@ def pending_for(user_id: int, ids: list[int]) -> list[Attachment]:
             _("An attached file is gone (removed, or sent already); attach it again."),
         )
     return [rows[pk] for pk in ids]
+
+
+def check_model_reads(model: str, attachments: list[Attachment]) -> None:
+    """Refuse images for a model the catalog does not mark as reading them (before
+    anything is written): a post, an edit or a regeneration of a message with images."""
+    if any(a.is_image for a in attachments) and not catalog.accepts_images(model):
+        raise text_only(model)
+
+
+def text_only(model: str) -> ProtocolError:
+    """The refusal of images for a model that does not read them."""
+    return ProtocolError(
+        "model_text_only",
+        _("%(model)s does not read images. Choose a model that does, or remove the images.")
+        % {"model": model},
+    )
 
 
 def link(message: Message, attachments: list[Attachment]) -> None:
