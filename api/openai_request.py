@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from modelclient.providers import ChatMessage
+from modelclient.providers import ChatMessage, ContentPart, ImagePart
 from realtime.codes import ProtocolError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -114,28 +114,62 @@ def _messages(raw: object) -> list[ChatMessage]:
                     _("Chatweb does not support the parameter %(param)s.") % {"param": name},
                     f"{where}.{name}",
                 )
-        messages.append({"role": ROLES[role], "content": _content(message.get("content"), where)})  # type: ignore[typeddict-item]
+        content = _content(message.get("content"), where, images=role == "user")
+        messages.append({"role": ROLES[role], "content": content})  # type: ignore[typeddict-item]
     return messages
 
 
-def _content(content: object, where: str) -> str:
+def _content(content: object, where: str, *, images: bool) -> str | list[ContentPart]:
+    """A message's content: a string, or parts. Text parts alone are joined into one
+    string; a user message's image_url parts (data URLs only) keep the parts, checked
+    further by api.openai_images before anything is sent."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = []
-        for index, part in enumerate(content):
-            if not (
-                isinstance(part, dict)
-                and part.get("type") == "text"
-                and isinstance(part.get("text"), str)
-            ):
-                raise _invalid(
-                    f"{where}.content[{index}]",
-                    _('Only text parts are supported: {"type": "text", "text": "…"}.'),
-                )
-            texts.append(part["text"])
-        return "\n".join(texts)
-    raise _invalid(f"{where}.content", _("A message's content is a string or text parts."))
+    if not isinstance(content, list):
+        raise _invalid(f"{where}.content", _("A message's content is a string or text parts."))
+    parts: list[ContentPart] = []
+    for index, part in enumerate(content):
+        at = f"{where}.content[{index}]"
+        if isinstance(part, dict) and part.get("type") == "image_url" and images:
+            parts.append(_image_part(part, at))
+        elif (
+            isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+        ):
+            parts.append({"type": "text", "text": part["text"]})
+        elif images:
+            raise _invalid(at, _("A part is a text part or an image_url part with a data URL."))
+        else:
+            raise _invalid(at, _('Only text parts are supported: {"type": "text", "text": "…"}.'))
+    if all(part["type"] == "text" for part in parts):
+        return "\n".join(part["text"] for part in parts if part["type"] == "text")
+    return parts
+
+
+def _image_part(part: dict[str, Any], at: str) -> ImagePart:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(image, dict) or not isinstance(url, str):
+        raise _invalid(
+            f"{at}.image_url", _('An image_url part is {"image_url": {"url": "data:…"}}.')
+        )
+    if not url.startswith("data:"):
+        # Fetching a URL the caller names would let them reach this server's network.
+        raise _invalid(
+            f"{at}.image_url.url",
+            _(
+                "Chatweb does not fetch images from links: send the image itself as a "
+                "data URL (data:image/png;base64,…)."
+            ),
+        )
+    detail = image.get("detail")
+    if detail not in (None, "auto", "low", "high"):
+        raise _invalid(f"{at}.image_url.detail", _("detail is auto, low or high."))
+    checked: ImagePart = {"type": "image_url", "image_url": {"url": url}}
+    if detail is not None:
+        checked["image_url"]["detail"] = detail
+    return checked
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:

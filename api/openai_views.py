@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts import api_tokens
-from api import auth, errors
+from api import auth, errors, openai_images
 from api.openai_request import BadParameter, ChatRequest, parse
 from catalog import config as catalog
 from catalog.quotas import QuotaExceeded
@@ -126,6 +126,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
             body = parse(request.body)
         except RequestDataTooBig:
             raise ProtocolError("too_long", _("The request body is too large.")) from None
+        body = await openai_images.checked(body)
         completion = await answers.complete(
             user=caller.user, token=token, model=body.model,
             messages=body.messages, options=body.options,

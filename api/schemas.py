@@ -66,6 +66,11 @@ class Uploaded(Schema):
     text_url: str | None = Field(description="A document's extracted text; null for images.")
 
 
+class ContextCut(Schema):
+    name: str
+    percent: int = Field(description="The share of the document's text the model was sent.")
+
+
 class MessageOut(Schema):
     id: int
     parent_id: int | None
@@ -84,6 +89,11 @@ class MessageOut(Schema):
     usage: Usage | None
     retry_after: int | None
     context_from_id: int | None
+    context_cut: list[ContextCut] = Field(
+        default_factory=list,
+        description="The question's documents that did not fit the model's window whole, "
+        "and the share of each that was sent.",
+    )
     rating: Literal["up", "down"] | None = Field(
         None, description="The owner's thumbs up or down on an answer; null when not rated."
     )

@@ -42,15 +42,21 @@ def _ws_args(base_url: str, chat: Chat, open_timeout: float) -> dict[str, Any]:
     }
 
 
-async def ws_chat(base_url: str, chat: Chat, deadline: float) -> ChatResult:
-    """Open the socket, send one message, read deltas until `done` (or fail, in time)."""
+async def ws_chat(
+    base_url: str, chat: Chat, deadline: float, *, attachments: list[int] | None = None
+) -> ChatResult:
+    """Open the socket, send one message (naming uploaded `attachments`, if any), read
+    deltas until `done` (or fail, in time)."""
     result = ChatResult(opened_at=time.monotonic())
     stage = "handshake"
     try:
         async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
             async with connect(**_ws_args(base_url, chat, deadline - result.opened_at)) as ws:
                 stage = "no_done"
-                await ws.send(json.dumps({"type": "send", "text": chat.message()}))
+                frame: dict[str, Any] = {"type": "send", "text": chat.message()}
+                if attachments:
+                    frame["attachments"] = attachments
+                await ws.send(json.dumps(frame))
                 await _read_answer(ws, result)
     except TimeoutError:
         result.failure = "handshake" if stage == "handshake" else "timeout"

@@ -27,14 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import load
+from bench import images, load
 from bench.wire import ChatResult, Reply, percentile, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,9 @@ class Scenario:
     # Server processes sharing the load (chats alternate between them), all on core 0.
     # More than one only where they can share state: PostgreSQL + Redis.
     instances: int = 1
+    # Other chats, each uploading a 1920 x 1080 PNG and sending it (bench/images.py),
+    # beside the text chats; those also run once alone first ("without uploads").
+    images: int = 0
 
     @property
     def chats(self) -> int:
@@ -87,6 +90,8 @@ FULL = [
     Scenario("cjk", "50 concurrent, 0 ms/token, 1000-token CJK replies", 50, 1000, 0.0, cjk=True),
     Scenario("idle", "500 idle open sockets + 50 streaming (300 tokens, 20 ms)", 50, 300, 0.02,
              idle=500),
+    Scenario("images", "50 concurrent (300 tokens, 20 ms/token) while 10 other chats each "
+             "upload a 1920x1080 PNG and send it", 50, 300, 0.02, images=10),
 ]  # fmt: skip
 SMOKE = [
     Scenario("c1", "1 chat, 30 tokens, 10 ms/token", 1, 30, 0.01),
@@ -299,7 +304,9 @@ class Bench:
         env = self.app_env(config)
         if config.redis_url:
             _flush_redis(config.redis_url)
-        count = scenario.chats + scenario.idle + 1
+        # With image chats, the text chats twice (alone first: bench/images.py).
+        count = scenario.chats * (2 if scenario.images else 1) + scenario.images
+        count += scenario.idle + 1
         api = scenario.transport == "api"
         setup = json.loads(
             self.manage(
@@ -320,7 +327,10 @@ class Bench:
                 for i, c in enumerate(setup["chats"])
             ]
             warmup, chats = chats[-1], chats[:-1]
-            idle_chats, chats = chats[scenario.chats :], chats[: scenario.chats]
+            rest, chats = chats[scenario.chats :], chats[: scenario.chats]
+            image_chats, rest = rest[: scenario.images], rest[scenario.images :]
+            alone = rest[: scenario.chats] if scenario.images else []
+            idle_chats = rest[len(alone) :]
             # One short chat first: imports, templates and connections are not the load.
             warm_chat = load.Chat(
                 warmup.session,
@@ -338,13 +348,19 @@ class Bench:
             ramp = 1.0 if scenario.concurrent > 1 else 0.0
 
             direct = self._direct(scenario, chats, ramp, timeout)
+            side: Callable[[], Coroutine[Any, Any, Any]] | None = None
+            without: dict[str, Any] | None = None
+            if scenario.images:
+                states = [images.browser_state(base_url, chat) for chat in image_chats]
+                without = self._alone(base_url, daphne.pid, alone, ramp, timeout)
+                side = lambda: images.run_images(base_url, states, ramp, timeout)  # noqa: E731
 
             if self.profile:
                 profiler = self._start_profiler(daphne.pid, config, scenario)
             result = asyncio.run(
                 self._app_load(
                     [url for _, url in servers], [server.pid for server, _ in servers],
-                    scenario, chats, idle_chats, ramp, timeout, config.database_url,
+                    scenario, chats, idle_chats, ramp, timeout, config.database_url, side,
                 )
             )  # fmt: skip
             result["notes"] = notes + result["notes"]
@@ -357,6 +373,9 @@ class Bench:
                 stop(server)
         expected = {i: chat.reply.text() for i, chat in enumerate(chats)}
         figures = _figures(result, expected, scenario, nontoken)
+        if without is not None:
+            figures.update(images.figures(result["side"], without, direct))
+            figures["notes"] += figures["images_notes"]
         figures["wall_s"] = time.monotonic() - started
         return figures
 
@@ -401,6 +420,16 @@ class Bench:
         figures["wall_s"] = time.monotonic() - started
         return figures
 
+    def _alone(
+        self, base_url: str, pid: int, chats: list[load.Chat], ramp: float, timeout: float
+    ) -> dict[str, Any]:
+        """The image scenario's text chats without the uploads (the same load, other
+        conversations), in the same process just before; then wait until it is idle."""
+        starts = [lambda deadline, c=chat: load.ws_chat(base_url, c, deadline) for chat in chats]
+        results, _, _ = asyncio.run(load.run_load(starts, ramp, timeout))
+        wait_quiet(pid)
+        return summarise(results, {i: chat.reply.text() for i, chat in enumerate(chats)})
+
     def _direct(
         self, scenario: Scenario, chats: list[load.Chat], ramp: float, timeout: float
     ) -> dict[str, Any]:
@@ -426,7 +455,10 @@ class Bench:
         ramp: float,
         chat_seconds: float,
         pg_url: str,
+        side: Callable[[], Coroutine[Any, Any, Any]] | None = None,
     ) -> dict[str, Any]:
+        """The scenario's load on the app, measured; `side`, if given, runs beside its
+        first round (the image chats) and what it returns is the result's "side"."""
         notes: list[str] = []
         base_url = base_urls[0]
 
@@ -459,6 +491,7 @@ class Bench:
         busy_before = (core_busy(0), core_busy(1))
         results: list[ChatResult] = []
         t0 = t1 = time.monotonic()
+        beside = asyncio.ensure_future(side()) if side is not None else None
         for r in range(scenario.rounds):
             batch = chats[r * scenario.concurrent : (r + 1) * scenario.concurrent]
             # Chats alternate between the processes (one, but for the scale scenario).
@@ -471,6 +504,7 @@ class Bench:
                 t0 = start
             t1 = end
             results.extend(got)
+        side_result = await beside if beside is not None else None
         loadgen_cpu = own_cpu() - before[3]
         server_cpu_in_load = server_cpu() - before[1]
         upstream_cpu_in_load = cpu_seconds(self.upstream_pid) - before[2]
@@ -510,6 +544,7 @@ class Bench:
             "pg": pg,
             "idle": len(idle_chats),
             "idle_failed": idle_failed,
+            "side": side_result,
             "notes": notes,
         }
 
@@ -793,7 +828,7 @@ def _frames_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool
 
 
 def _writes_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
-    if s.tokens <= 1:
+    if s.tokens <= 1 or s.images:  # The image chats' writes are in the figure too.
         return None
     limit = 3 + s.stream_seconds
     value = f["writes_per_answer"]
@@ -801,6 +836,8 @@ def _writes_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool
 
 
 def _connections_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
+    if s.images:  # An upload is an HTTP request: its database work opens a connection.
+        return None
     value = f["connections"]
     limit = max(2, f["chats"] // 20)
     return f"none per answer (≤ {limit} in all)", value is not None and value <= limit
@@ -818,7 +855,7 @@ def _cpu_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] |
 def _frame_cpu_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
     """Issue 19: ≤ 0.15 ms per delta frame (where replies stream)."""
     value = f.get("cpu_per_frame")
-    if value is None:
+    if value is None or s.images:  # The conversions' CPU is in the answers' figure.
         return None
     return "≤ 0.15 ms", value <= 0.00015
 
@@ -893,6 +930,22 @@ ROWS = [
 ]  # fmt: skip
 
 
+IMAGE_ROWS = [
+    Row("image chats: uploaded and answered (of those started)",
+        lambda f: f"{f['images_completed']} of {f['images']}" + "".join(
+            f", {k} {v}" for k, v in sorted(f["images_reasons"].items())),
+        lambda f, s, c: ("all (the product's promise)", f["images_completed"] == f["images"])),
+    Row("upload latency p50 / p99 (POST /attachments/ to its 201; conversion included)",
+        lambda f: f"{_fmt(f['upload_p50'])} / {_fmt(f['upload_p99'])} ms"),
+    Row("without the uploads (the same load alone, just before): added TTFT p50 / p99",
+        lambda f: f"{_fmt(f['without_added_p50'], sign=True)} / "
+        f"{_fmt(f['without_added_p99'], ' ms', sign=True)}"
+        + (f" ({f['without_failed']} failed)" if f["without_failed"] else "")),
+    Row("without the uploads: inter-delta gap p50 / p99",
+        lambda f: f"{_fmt(f['without_gap_p50'])} / {_fmt(f['without_gap_p99'])} ms"),
+]  # fmt: skip
+
+
 def render(
     scenarios: list[Scenario], configs: list[Config], figures: dict[tuple[str, str], Any]
 ) -> str:
@@ -907,6 +960,9 @@ def render(
             rows.insert(1, Row("idle sockets refused or dropped",
                                lambda f: f"{f['idle_failed']} of {f['idle']}",
                                lambda f, s, c: ("0", f["idle_failed"] == 0)))  # fmt: skip
+        if scenario.images:
+            at = next(i for i, row in enumerate(rows) if row.label.startswith("inter-delta")) + 1
+            rows[at:at] = IMAGE_ROWS
         for row in rows:
             cells: list[str] = []
             targets: list[str] = []
@@ -1164,6 +1220,12 @@ def write_report(output: Path, meta: dict[str, Any], figures: dict[tuple[str, st
             summary(scenarios, configs, figures),
             "",
             *scale_note(figures),
+            *[
+                images.note(c.title, figures[(c.key, s.key)]) + "\n"
+                for s in scenarios
+                for c in configs
+                if s.images and (c.key, s.key) in figures and "images" in figures[(c.key, s.key)]
+            ],
             "## Scenarios",
             "",
             render(scenarios, configs, figures),

@@ -182,9 +182,7 @@ class BenchUpstream:
         last_user = next(
             (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
         )
-        reply = parse_directive(last_user if isinstance(last_user, str) else "") or Reply(
-            tokens=8, delay=0.0
-        )
+        reply = parse_directive(_text_of(last_user)) or Reply(tokens=8, delay=0.0)
         fmt = ChunkFormat(
             response_id=f"chatcmpl-bench-{self.requests:x}",
             created=int(time.time()),
@@ -220,6 +218,20 @@ class BenchUpstream:
             ticker = self.tickers[reply.delay] = Ticker(reply.delay)
         ticker.add(stream)
         await stream.done
+
+
+def _text_of(content: object) -> str:
+    """A message's text: its content, or the text parts of a list of content parts (a
+    message with images: OpenAI's `text` and `image_url` parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
 
 
 async def _main(port: int) -> None:

@@ -25,16 +25,28 @@ from catalog.models import ChatModel, SiteSettings
 @admin.register(ChatModel)
 class ChatModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
-        "name", "provider", "model_id", "context_window", "prices", "enabled", "site_default",
-        "audience",
+        "name", "provider", "model_id", "context_window", "prices", "enabled", "accepts_images",
+        "site_default", "audience",
     )  # fmt: skip
-    list_filter = ("provider", "enabled")
+    list_filter = ("provider", "enabled", "accepts_images")
     list_editable = ("enabled",)
     search_fields = ("name", "display_name", "model_id")
     list_select_related = ("provider",)
     filter_horizontal = ("groups", "users")
     fieldsets = (
-        (None, {"fields": ("provider", "model_id", "name", "display_name", "enabled")}),
+        (
+            None,
+            {
+                "fields": (
+                    "provider",
+                    "model_id",
+                    "name",
+                    "display_name",
+                    "enabled",
+                    "accepts_images",
+                )
+            },
+        ),
         (_("Limits"), {"fields": ("context_window", "max_output_tokens", "default_temperature")}),
         (
             _("Prices"),

@@ -46,6 +46,8 @@ class ModelChoice:
     context_window: int
     # The site's default model, as the admin chose it (SiteSettings.default_model).
     is_default: bool = False
+    # It reads images: attached images are sent to it (#21); the picker says so.
+    accepts_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ResolvedModel:
     # its usage is recorded under (its catalog name if it has one, else the id).
     title_model_id: str
     title_model_name: str
+    # It reads images (ChatModel.accepts_images, or OPENAI_API_IMAGE_MODELS).
+    accepts_images: bool = False
 
     @property
     def input_budget(self) -> int:
@@ -107,11 +111,15 @@ def _choices(catalog: snapshot.Snapshot, rows: list[ChatModel]) -> list[ModelCho
     shadowed, admin_models = _admin_names(catalog)
     chosen = catalog.default_model
     choices = [
-        ModelChoice(m.name, m.label, m.provider.name, m.context_window, m.name == chosen)
+        ModelChoice(
+            m.name, m.label, m.provider.name, m.context_window, m.name == chosen, m.accepts_images
+        )
         for m in rows
     ]
+    images = settings.OPENAI_API_IMAGE_MODELS
+    budget = settings.CONTEXT_TOKEN_BUDGET
     choices += [
-        ModelChoice(name, name, ENV_PROVIDER, settings.CONTEXT_TOKEN_BUDGET, name == chosen)
+        ModelChoice(name, name, ENV_PROVIDER, budget, name == chosen, name in images)
         for name in _env_names(shadowed=shadowed, admin_models=admin_models)
     ]
     return choices
@@ -312,6 +320,7 @@ def resolve(name: str) -> ResolvedModel:
             temperature=row.default_temperature,
             title_model_id=row.provider.title_model or row.model_id,
             title_model_name=_title_name(row, catalog),
+            accepts_images=row.accepts_images,
         )
     resolved: ResolvedModel = catalog.memo[key]
     return resolved
@@ -332,6 +341,7 @@ def _resolve_env(name: str, catalog: snapshot.Snapshot) -> ResolvedModel:
             temperature=None,
             title_model_id=name,
             title_model_name=name,
+            accepts_images=name in settings.OPENAI_API_IMAGE_MODELS,
         )
     if not is_configured():
         raise ModelUnavailable("not_configured", NOT_CONFIGURED_MESSAGE)
@@ -349,3 +359,12 @@ def input_budget(name: str) -> int:
         return resolve(name).input_budget
     except ModelUnavailable:
         return settings.CONTEXT_TOKEN_BUDGET if name in settings.OPENAI_API_MODELS else 0
+
+
+def accepts_images(name: str) -> bool:
+    """Whether the model `name` reads images: an admin model's flag (enabled or not), an
+    environment model's listing in OPENAI_API_IMAGE_MODELS; False for an unknown name."""
+    row = snapshot.get().by_name.get(name)
+    if row is not None:
+        return bool(row.accepts_images)
+    return name in settings.OPENAI_API_IMAGE_MODELS

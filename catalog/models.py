@@ -281,6 +281,14 @@ class ChatModel(models.Model):
         help_text=_("Empty: the provider's default."),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    accepts_images = models.BooleanField(
+        _("accepts images"),
+        default=False,
+        help_text=_(
+            "The model reads images (a vision model): attached images are sent to it. "
+            "Test connection sets it when the provider says so."
+        ),
+    )
     groups = models.ManyToManyField(
         Group,
         blank=True,

@@ -9,15 +9,15 @@ Errors come back as sentences without the key or the proxy's credentials.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
-from catalog import config
+from catalog import config, snapshot
 from modelclient.providers import ProviderConfig, new_client
 
 if TYPE_CHECKING:
@@ -34,6 +34,26 @@ class ProbeResult:
     error: str = ""
     # On failure, a code of realtime/codes.py (the same ones a failed answer stores).
     code: str = ""
+    # The listed ids the provider says read images (takes_images()).
+    image_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+def takes_images(item: dict[str, Any]) -> bool:
+    """Whether a /models entry says the model reads images, in any of the ways providers
+    say it: OpenRouter's architecture.input_modalities, an Ollama-style `capabilities`
+    list with "vision", LiteLLM's supports_vision (itself or in model_info)."""
+    architecture = item.get("architecture")
+    if isinstance(architecture, dict):
+        modalities = architecture.get("input_modalities")
+        if isinstance(modalities, list) and "image" in modalities:
+            return True
+    capabilities = item.get("capabilities")
+    if isinstance(capabilities, list) and "vision" in capabilities:
+        return True
+    info = item.get("model_info")
+    return item.get("supports_vision") is True or (
+        isinstance(info, dict) and info.get("supports_vision") is True
+    )
 
 
 def _scrub(text: str, key: str) -> str:
@@ -75,11 +95,26 @@ def list_models(config: ProviderConfig) -> ProbeResult:
     try:
         payload = response.json()
         data = payload["data"] if isinstance(payload, dict) else payload
-        ids = sorted({str(item["id"]) for item in data if isinstance(item, dict) and "id" in item})
+        items = [item for item in data if isinstance(item, dict) and "id" in item]
     except (ValueError, KeyError, TypeError):
         text = f"{url} did not answer with a list of models."
         return ProbeResult(False, [], text, "upstream_stream_error")
-    return ProbeResult(True, ids)
+    ids = sorted({str(item["id"]) for item in items})
+    images = frozenset(str(item["id"]) for item in items if takes_images(item))
+    return ProbeResult(True, ids, image_ids=images)
+
+
+def mark_image_models(provider: Provider, image_ids: frozenset[str]) -> int:
+    """Set "accepts images" on the provider's models it says read images; a model it says
+    nothing about keeps what the admin set. How many models changed."""
+    if not image_ids:
+        return 0
+    changed: int = provider.models.filter(model_id__in=image_ids, accepts_images=False).update(
+        accepts_images=True
+    )
+    if changed:
+        snapshot.changed()  # an update() sends no signal: every process reloads the catalog
+    return changed
 
 
 def check(provider: Provider) -> ProbeResult:
@@ -89,6 +124,7 @@ def check(provider: Provider) -> ProbeResult:
     except config.ModelUnavailable as exc:
         result = ProbeResult(False, [], exc.message, exc.code)
     provider.record_check(ok=result.ok, code=result.code, detail=result.error)
+    mark_image_models(provider, result.image_ids)
     return result
 
 

@@ -233,7 +233,10 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 {
                     "provider": provider,
                     "result": result,
-                    "models": [{"id": m, "added": m in known} for m in result.model_ids],
+                    "models": [
+                        {"id": m, "added": m in known, "images": m in result.image_ids}
+                        for m in result.model_ids
+                    ],
                 }
             )
         context = {
@@ -272,7 +275,9 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseRedirect(reverse("admin:catalog_provider_changelist"))
         provider = get_object_or_404(Provider, pk=request.POST.get("provider"))
         wanted = [m.strip() for m in request.POST.getlist("model_id") if m.strip()]
-        added = add_models(provider, wanted)
+        # The ids the provider said read images, as the test-connection page listed them.
+        images = {m.strip() for m in request.POST.getlist("image_model_id")}
+        added = add_models(provider, wanted, images=images)
         text = ngettext(
             "Added %(count)s model from %(provider)s: %(names)s. Set its context window below.",
             "Added %(count)s models from %(provider)s: %(names)s. Set their context windows below.",
@@ -287,8 +292,11 @@ class ProviderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return HttpResponseRedirect(f"{url}?{urlencode({'provider__id__exact': provider.pk})}")
 
 
-def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
-    """Create enabled models (open to everyone) for the ids not yet known; their names."""
+def add_models(
+    provider: Provider, model_ids: list[str], *, images: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """Create enabled models (open to everyone) for the ids not yet known, those in
+    `images` marked as reading images; their names."""
     added: list[str] = []
     with transaction.atomic():
         known = set(provider.models.values_list("model_id", flat=True))
@@ -300,6 +308,8 @@ def add_models(provider: Provider, model_ids: list[str]) -> list[str]:
                 name = f"{provider.name}/{model_id}"[:200]
             if ChatModel.objects.filter(name=name).exists():
                 continue
-            ChatModel.objects.create(provider=provider, model_id=model_id, name=name)
+            ChatModel.objects.create(
+                provider=provider, model_id=model_id, name=name, accepts_images=model_id in images
+            )
             added.append(name)
     return added

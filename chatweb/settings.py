@@ -320,6 +320,15 @@ OPENAI_API_MODELS: list[str] = [
 ]
 if not OPENAI_API_MODELS:
     raise ImproperlyConfigured("OPENAI_API_MODEL must name at least one model.")
+# Of the environment's models, those that read images (#21): attached images go to them
+# as image_url parts; the others get a note in their place. Admin models have their flag.
+OPENAI_API_IMAGE_MODELS: frozenset[str] = frozenset(
+    m.strip() for m in env.str("OPENAI_API_IMAGE_MODELS", default="").split(",") if m.strip()
+)
+if unknown := sorted(OPENAI_API_IMAGE_MODELS - set(OPENAI_API_MODELS)):
+    raise ImproperlyConfigured(
+        f"OPENAI_API_IMAGE_MODELS names models OPENAI_API_MODEL does not: {', '.join(unknown)}."
+    )
 TIMEOUT_MS = env.int("TIMEOUT_MS", default=100_000)
 if TIMEOUT_MS <= 0:
     raise ImproperlyConfigured("TIMEOUT_MS must be a positive number of milliseconds.")

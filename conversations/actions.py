@@ -183,6 +183,7 @@ def start_conversation(
         lock_user(user.pk)
         budget = check_quota(user)
         files = attaching.pending_for(user.pk, ids)
+        attaching.check_model_reads(chosen, files)
         conversation = Conversation.objects.create(
             user_id=user.pk,
             title=title_from_text(text or files[0].name),
@@ -232,6 +233,7 @@ def post_user_message(
             raise ActionError("busy", _("Wait for the current answer to finish, or stop it."))
         budget = check_quota(locked.user)
         files = attaching.pending_for(locked.user_id, ids)
+        attaching.check_model_reads(chosen, files)
         if locked.current_leaf_id is None:
             # Saved with the rest by _new_answer; cleaned as the field cleans it.
             locked.title = clean_text(title_from_text(text or files[0].name))
@@ -320,6 +322,7 @@ def regenerate(
             else:
                 raise ActionError("nothing_to_regenerate", _("That message answers nothing."))
         locked.model = clean_model(locked.user, model, locked.model)
+        attaching.check_model_reads(locked.model, question.attachment_list())
         budget = _check_answer_allowed(locked)
         answer = _new_answer(locked, question, locked.model, budget)
         _branch_changed(locked)
@@ -341,6 +344,7 @@ def edit_message(
             raise ActionError("not_editable", _("Only your own messages can be edited."))
         budget = _check_answer_allowed(locked)
         chosen = clean_model(locked.user, model, locked.model)
+        attaching.check_model_reads(chosen, original.attachment_list())
         edited = Message.objects.create(
             conversation=locked,
             parent_id=original.parent_id,

@@ -31,10 +31,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from catalog import config as catalog
 from catalog import quotas, tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
@@ -49,8 +51,16 @@ if TYPE_CHECKING:
     from conversations.models import Message
 
 
+# Sent by the worker thread that converts an upload, before it reads the file, with the
+# file's `name`; receivers run in that thread. Decoding and re-encoding cost up to seconds
+# of CPU a file, so they must never run on the event loop or the database thread
+# (tests/conversations/test_attachment_threads.py watches which thread this comes from).
+converting = Signal()
+
+
 def _process(name: str, uploaded: UploadedFile) -> attachment_files.Processed:
     """Read, check and convert the upload; count a document's tokens (worker thread)."""
+    converting.send(sender=Attachment, name=name)
     uploaded.seek(0)
     data = uploaded.read(settings.ATTACHMENT_MAX_BYTES + 1)
     processed = attachment_files.process(name, data)
@@ -215,6 +225,22 @@ def pending_for(user_id: int, ids: list[int]) -> list[Attachment]:
             _("An attached file is gone (removed, or sent already); attach it again."),
         )
     return [rows[pk] for pk in ids]
+
+
+def check_model_reads(model: str, attachments: list[Attachment]) -> None:
+    """Refuse images for a model the catalog does not mark as reading them (before
+    anything is written): a post, an edit or a regeneration of a message with images."""
+    if any(a.is_image for a in attachments) and not catalog.accepts_images(model):
+        raise text_only(model)
+
+
+def text_only(model: str) -> ProtocolError:
+    """The refusal of images for a model that does not read them."""
+    return ProtocolError(
+        "model_text_only",
+        _("%(model)s does not read images. Choose a model that does, or remove the images.")
+        % {"model": model},
+    )
 
 
 def link(message: Message, attachments: list[Attachment]) -> None:

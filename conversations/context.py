@@ -3,14 +3,15 @@ fitted to the model's window (real token counts, catalog.tokens)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from accounts.models import UserSettings, settings_for
 from catalog import config as catalog
 from catalog import tokens
+from conversations import context_parts as parts
+from conversations.attachment_models import Attachment
 from conversations.models import Conversation, Message
 from modelclient.providers import ChatMessage
 
@@ -65,9 +66,15 @@ class Context:
     messages: list[ChatMessage]
     # The oldest history message sent; None when nothing older was left out.
     first_id: int | None
+    # The newest message's documents that did not fit whole, and how much of each was sent.
+    cut: list[parts.Cut] = field(default_factory=list)
+    # The images the messages' parts name by placeholder (context_parts.load_images()).
+    images: dict[int, Attachment] = field(default_factory=dict)
 
 
-def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> Context:
+def fit_context(
+    conversation: Conversation, answer: Message, *, budget: int, images: bool = False
+) -> Context:
     """The messages the model is sent for `answer`, rebuilt from the database.
 
     The system message (system_message(); always, unless it is empty), then the branch
@@ -75,13 +82,19 @@ def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> 
     is off), in whole turns (a question and the answers that follow it): the newest kept,
     the oldest dropped to fit `budget` tokens (the model's window minus its output
     budget; the system message's tokens count), so an answer is never sent without its
-    question. The newest turn (the message being answered) is always sent.
+    question. The newest turn (the message being answered) is always sent; when it is
+    over the budget, its documents' text is cut to what fits (Context.cut says how much).
+
+    A message's attachments (#21) go with it (context_parts): documents as labelled text,
+    images as image_url parts when the model reads them (`images`), else as notes. Their
+    tokens count: a document's text_tokens, an image's by OpenAI's formula.
     """
     path = conversation.path_to(answer.parent_id) if answer.parent_id else []
     history = [m for m in path if m.role in (Message.Role.USER, Message.Role.ASSISTANT)]
-    history = [m for m in history if m.content]
+    history = [m for m in history if m.content or m.attachment_count]
     if not conversation.context_enabled:
         history = history[-1:]
+    parts.with_attachments(history)
     system = system_message(conversation)
     remaining = budget - tokens.REPLY_OVERHEAD
     if system:
@@ -93,22 +106,32 @@ def fit_context(conversation: Conversation, answer: Message, *, budget: int) -> 
         else:
             turns[-1].append(message)
     kept: list[Message] = []
+    limits: dict[int, int] = {}
+    cut: list[parts.Cut] = []
     for turn in reversed(turns):
-        cost = sum(tokens.count_message(m.content) for m in turn)
+        cost = sum(parts.cost(m, images=images) for m in turn)
         if kept and cost > remaining:
             break
+        if not kept and cost > remaining:
+            limits = parts.cut_to_fit(turn, remaining, images=images)
+            cut = parts.cuts(turn, limits)
         remaining -= cost
         kept[:0] = turn
     first_id = kept[0].pk if kept and len(kept) < len(history) else None
     context: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
     for message in kept:
-        role: Literal["user", "assistant"] = (
-            "user" if message.role == Message.Role.USER else "assistant"
-        )
-        context.append({"role": role, "content": message.content})
-    return Context(context, first_id)
+        if message.role == Message.Role.USER:
+            content = parts.content(message, images=images, limits=limits)
+            context.append({"role": "user", "content": content})
+        else:
+            context.append({"role": "assistant", "content": message.content})
+    sent_images = parts.images_of(kept) if images else {}
+    return Context(context, first_id, cut, sent_images)
 
 
 def build_context(conversation: Conversation, answer: Message) -> list[ChatMessage]:
-    """fit_context() with the budget of the answer's model (from the catalog)."""
-    return fit_context(conversation, answer, budget=catalog.input_budget(answer.model)).messages
+    """fit_context() with the budget of the answer's model (from the catalog); images
+    still placeholders (context_parts.load_images())."""
+    budget = catalog.input_budget(answer.model)
+    images = catalog.accepts_images(answer.model)
+    return fit_context(conversation, answer, budget=budget, images=images).messages

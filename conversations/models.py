@@ -297,6 +297,9 @@ class Message(models.Model):
     # An answer's oldest history message the model was sent: older ones on its branch had
     # left the model's context window (the page marks where). Null: all of them were sent.
     context_from_id = models.BigIntegerField(_("context starts at message"), null=True, blank=True)
+    # An answer's question had documents too long for the model's window (#21): how much
+    # of each was sent, [{"name": ..., "percent": ...}] (the page says so). Empty: all.
+    context_cut = models.JSONField(_("documents cut to fit"), default=list, blank=True)
     # The tokens (prompt and reply, every round) a live answer may spend before a token
     # quota is reached; null: no token quota applied. Live answers' caps count as spent
     # for the next answer's budget (conversations.actions.check_quota).
@@ -408,6 +411,7 @@ class Message(models.Model):
             "usage": self.usage(),
             "retry_after": self.retry_after,
             "context_from_id": self.context_from_id,
+            "context_cut": self.context_cut,
             "rating": self.rating or None,
             "attachments": [a.as_event() for a in self.attachment_list()],
             "seq": seq,

@@ -42,9 +42,48 @@ COMPLETION_BODY_LIMIT = 1_000_000
 MESSAGE_LIMIT = 500
 
 
+class TextPart(TypedDict):
+    """A piece of text in a message's content parts (OpenAI's "text" part)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(TypedDict):
+    # A data URL (data:image/png;base64,...): Chatweb never sends a link to fetch.
+    url: str
+    detail: NotRequired[Literal["auto", "low", "high"]]
+
+
+class ImagePart(TypedDict):
+    """An image in a message's content parts (OpenAI's "image_url" part)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = TextPart | ImagePart
+
+
 class ChatMessage(TypedDict):
     role: Literal["system", "user", "assistant"]
-    content: str
+    # Plain text, or (a user message with images) OpenAI's content parts.
+    content: str | list[ContentPart]
+
+
+def has_images(messages: list[ChatMessage]) -> bool:
+    """Whether any of `messages` has an image part."""
+    return any(
+        not isinstance(m["content"], str) and any(p["type"] == "image_url" for p in m["content"])
+        for m in messages
+    )
+
+
+def text_of(content: str | list[ContentPart]) -> str:
+    """The text of a message's content: its text parts joined, images left out."""
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(part["text"] for part in content if part["type"] == "text")
 
 
 class Usage(TypedDict):

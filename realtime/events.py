@@ -72,6 +72,11 @@ class AttachmentData(TypedDict):
     text_tokens: int
 
 
+class ContextCut(TypedDict):
+    name: str
+    percent: int
+
+
 class MessageData(TypedDict):
     id: int
     parent_id: int | None
@@ -89,6 +94,9 @@ class MessageData(TypedDict):
     usage: UsageData | None
     retry_after: int | None
     context_from_id: int | None
+    # The question's documents that did not fit the model's window whole (#21), and the
+    # share of each that was sent: [{"name": "report.pdf", "percent": 42}].
+    context_cut: list[ContextCut]
     # The owner's thumbs on an answer: "up", "down", or None (not rated).
     rating: str | None
     # A user message's files, in order (empty for most messages).

@@ -42,8 +42,9 @@ from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
 from chatweb import prometheus
 from conversations import actions
+from conversations import attachments as attaching
 from conversations.models import Outcome
-from modelclient.providers import ChatMessage, Delta, OpenAICompatible, Usage
+from modelclient.providers import ChatMessage, Delta, OpenAICompatible, Usage, has_images
 from realtime.codes import ProtocolError
 from streaming import jobs
 
@@ -317,6 +318,8 @@ def _admit(
         model = catalog.resolve(name)
     except catalog.ModelUnavailable as exc:
         raise ProtocolError(exc.code, exc.message) from exc
+    if not model.accepts_images and has_images(messages):
+        raise attaching.text_only(model.name)
     if not user.is_active:
         raise ProtocolError("account_inactive", _("This account is deactivated."))
     with transaction.atomic():

@@ -109,7 +109,7 @@ class Generation:
         listener = asyncio.create_task(control.listen(self))
         flusher: asyncio.Task[None] | None = None
         try:
-            job = self._job or await self._load()
+            job = await jobs.with_images(self._job or await self._load())
             self._job = None
             if job is None:
                 return

@@ -3,6 +3,7 @@ thread, and the parameters of its upstream requests."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from catalog.models import UsageRecord
 from catalog.quotas import TokenBudget
 from catalog.usage import UpstreamRequest
 from chatweb import prometheus
+from conversations import context_parts
+from conversations.attachment_models import Attachment
 from conversations.context import fit_context
 from conversations.models import Message, Outcome
 from modelclient.providers import ChatMessage, ProviderError, UpstreamHTTPError
@@ -42,6 +45,8 @@ class Job:
     sampling: dict[str, Any] = field(default_factory=dict)
     # The tokens the answer may spend before a token quota is reached (None: no limit).
     budget: TokenBudget | None = None
+    # The images `messages` name by placeholder, until with_images() loads them.
+    images: dict[int, Attachment] = field(default_factory=dict)
 
     def request(self, kind: str, messages: list[ChatMessage]) -> UpstreamRequest:
         """A request of this answer for the usage ledger (kind: answer, continuation, title)."""
@@ -157,9 +162,15 @@ def job_for(answer: Message) -> Job:
     except catalog.ModelUnavailable as exc:
         error = exc
     budget = model.input_budget if model else catalog.input_budget(answer.model)
+    images = model.accepts_images if model else False
     everything = conversation.all_messages()
     conversation.known_messages = everything  # the path below reads nothing more
-    context = fit_context(conversation, answer, budget=budget)
+    context = fit_context(conversation, answer, budget=budget, images=images)
+    if context.cut:
+        # The one write of a job, and only when a document did not fit: the page says
+        # how much of it the model read (an update of its own column, never the text's).
+        answer.context_cut = [cut.as_json() for cut in context.cut]
+        Message.objects.filter(pk=answer.pk).update(context_cut=answer.context_cut)
     first_exchange = not any(
         m.role == Message.Role.ASSISTANT and m.created_at < answer.created_at for m in everything
     )
@@ -171,8 +182,18 @@ def job_for(answer: Message) -> Job:
     return Job(
         answer, context.messages, first_exchange, conversation.title, user.pk,
         user.get_username(), model, error, context.first_id, settings_for(user).sampling(),
-        tokens_left,
+        tokens_left, context.images,
     )  # fmt: skip
+
+
+async def with_images(job: Job | None) -> Job | None:
+    """The job with its images' bytes in its messages (data URLs), read from the storage
+    in a worker thread (never the database thread or the event loop): right before the
+    first request, so a job read with the post keeps no image in memory meanwhile."""
+    if job is None or not job.images:
+        return job
+    messages = await context_parts.load_images(job.messages, job.images)
+    return dataclasses.replace(job, messages=messages, images={})
 
 
 def post_and_load(post: Callable[[], Message]) -> tuple[Message, Job | None, HeldFrames]:

@@ -14,7 +14,7 @@ from catalog.models import UsageRecord
 from catalog.usage import UpstreamRequest
 from chatweb import visibility
 from conversations.models import Conversation, Message
-from modelclient.providers import ChatMessage, OpenAICompatible, ProviderError
+from modelclient.providers import ChatMessage, OpenAICompatible, ProviderError, text_of
 from realtime import events
 from streaming.jobs import Job
 
@@ -66,7 +66,7 @@ async def make_title(
         return None
     prompt: list[ChatMessage] = [
         {"role": "system", "content": TITLE_PROMPT},
-        {"role": "user", "content": first_user["content"][:1000]},
+        {"role": "user", "content": text_of(first_user["content"])[:1000]},
         {"role": "assistant", "content": answer_text[:1000]},
     ]
     request: UpstreamRequest = job.request(UsageRecord.Kind.TITLE, prompt)

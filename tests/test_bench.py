@@ -258,3 +258,76 @@ def test_the_api_client_sends_its_token_and_counts_an_error_event_as_failed() ->
     assert refused.failure == "handshake"
     assert failed.failure == "error_frame"
     assert len(failed.delta_times) == 2
+
+
+# --- The images scenario ---------------------------------------------------------------------
+
+
+def test_the_screenshot_is_a_full_hd_png_of_a_realistic_size_and_always_the_same() -> None:
+    import io
+
+    from PIL import Image
+
+    from bench.images import screenshot_png
+
+    data = screenshot_png()
+    image = Image.open(io.BytesIO(data))
+    assert (image.format, image.size) == ("PNG", (1920, 1080))
+    assert 300_000 <= len(data) <= 2_000_000
+    assert screenshot_png.__wrapped__(21) == data
+    assert screenshot_png.__wrapped__(22) != data
+
+
+@pytest.mark.asyncio
+async def test_the_upstream_finds_the_directive_in_a_message_with_an_image(bench_upstream) -> None:
+    reply = Reply(tokens=6, delay=0, seed=3)
+    content = [
+        {"type": "text", "text": f"{reply.directive()} What is on this screenshot?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]
+    body = {
+        "model": "fake-model",
+        "stream": True,
+        "messages": [{"role": "user", "content": content}],
+    }
+
+    def read() -> str:
+        with httpx.stream("POST", f"{bench_upstream}/chat/completions", json=body) as response:
+            lines = [line[6:] for line in response.iter_lines() if line.startswith("data: {")]
+        return "".join(
+            choice["delta"].get("content") or ""
+            for line in lines
+            for choice in json.loads(line)["choices"]
+        )
+
+    assert await asyncio.to_thread(read) == reply.text()
+
+
+def test_the_images_note_compares_the_text_chats_with_and_without_uploads() -> None:
+    from bench.images import ImageResult, figures, note
+
+    alone = summarise(
+        [ChatResult(opened_at=0.0, first_text_at=0.05, delta_times=[0.05, 0.09])], {0: ""}
+    )
+    direct = summarise([ChatResult(opened_at=0.0, first_text_at=0.01)], {0: ""})
+    results = [ImageResult(upload_s=0.6), ImageResult(upload_s=0.8), ImageResult(failure="upload")]
+    f = figures(results, alone, direct)
+    assert (f["images"], f["images_completed"], f["images_reasons"]) == (3, 2, {"upload": 1})
+    assert f["upload_p50"] == pytest.approx(700)
+    assert f["without_added_p50"] == pytest.approx(40)
+    assert f["without_gap_p99"] == pytest.approx(40)
+    f.update(added_p50=55.0, added_p99=90.0, gap_p50=40.0, gap_p99=70.0)
+    assert note("SQLite", f) == (
+        "**Images** (SQLite): the text chats' added TTFT p50 / p99 +55 / +90 ms and "
+        "inter-delta gap p50 / p99 40 / 70 ms while 3 other chats uploaded a 1920x1080 PNG "
+        "(2 completed; upload p50 / p99 700 / 798 ms), against +40 / +40 ms and 40 / 40 ms "
+        "for the same load alone."
+    )
+
+
+def test_the_images_scenario_runs_in_the_full_bench_only() -> None:
+    scenario = next(s for s in FULL if s.key == "images")
+    assert scenario.images > 0
+    assert scenario.transport == "ws"
+    # Not in the smoke run: 28 s for 10 text chats and 2 images (CI's budget is short).
+    assert "images" not in {s.key for s in SMOKE}

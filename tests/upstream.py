@@ -10,7 +10,9 @@ session, its recorded requests cleared before each test); point the app at
 `fake_upstream.base_url`.
 
 Endpoints
-    GET  /v1/models            a fixed list of model ids (any model id is accepted below).
+    GET  /v1/models            a fixed list of model ids (any model id is accepted below);
+                               those of IMAGE_MODELS list "image" in
+                               architecture.input_modalities (as OpenRouter does).
     POST /v1/chat/completions  "stream": true -> server-sent events shaped like OpenAI's
                                chat.completion.chunk, over chunked transfer, ending in
                                finish_reason, a usage chunk if stream_options.include_usage,
@@ -104,6 +106,9 @@ DEMO_DELAY_S = 0.03
 # Pause between the parts of a split multi-byte character (cjk=1).
 SPLIT_PAUSE_S = 0.003
 MODELS = ["gpt-4o-mini", "gpt-4o", "fake-model"]
+# The models /v1/models reports as taking images, the way OpenRouter says it
+# (architecture.input_modalities); the catalog's "Test connection" reads it.
+IMAGE_MODELS = {"gpt-4o"}
 
 DIRECTIVE_RE = re.compile(r"\[\[fake(?P<args>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]\]")
 _INT_KEYS = {
@@ -407,7 +412,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         if self.command == "GET" and path == "/v1/models":
             models = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "fake-upstream"}
+                {
+                    "id": m,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "fake-upstream",
+                    "architecture": {
+                        "input_modalities": ["text", "image"] if m in IMAGE_MODELS else ["text"]
+                    },
+                }
                 for m in MODELS
             ]
             self._send_json(200, {"object": "list", "data": models})

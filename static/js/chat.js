@@ -174,6 +174,11 @@ function fillStatus(area, m) {
   } else if (m.status === "done" && m.finish_reason === "length") {
     area.append(el("p", "msg-note", gettext("The answer reached the length limit.")));
   }
+  // The question's documents that did not fit the model's window whole (#21).
+  for (const cut of m.context_cut || []) {
+    const sentence = gettext("Only %(percent)s% of %(name)s fit in the model’s context window.");
+    area.append(el("p", "msg-note", interpolate(sentence, cut, true)));
+  }
 }
 
 /** Removes the messages after `parentId`: a new message there starts a new branch. */

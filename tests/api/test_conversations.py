@@ -269,7 +269,7 @@ async def test_messages_of_the_active_path_or_every_branch_paged(alice, alice_ap
     assert set(message) == {
         "id", "parent_id", "role", "status", "content", "html", "reasoning", "reasoning_seconds",
         "model", "finish_reason", "error_code", "error", "usage", "retry_after",
-        "context_from_id", "rating", "seq", "created_at", "attachments",
+        "context_from_id", "context_cut", "rating", "seq", "created_at", "attachments",
     }  # fmt: skip
     assert message["parent_id"] == q2.pk
 

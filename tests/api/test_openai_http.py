@@ -52,7 +52,7 @@ HI = [{"role": "user", "content": "hi"}]
          "invalid_request", "messages[0].content"),
         ({"model": "fake-model",
           "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
-         "invalid_request", "messages[0].content[0]"),
+         "invalid_request", "messages[0].content[0].image_url"),
         ({"model": "fake-model", "messages": HI, "temperature": 3},
          "invalid_request", "temperature"),
         ({"model": "fake-model", "messages": HI, "top_p": "high"}, "invalid_request", "top_p"),

@@ -121,6 +121,7 @@ def v1(
         data_dir,
         OPENAI_API_BASE_URL=fake_upstream_server.base_url,
         OPENAI_API_MODEL="fake-model,fake-model-2",
+        OPENAI_API_IMAGE_MODELS="fake-model",
         API_SSE_PING_SECONDS=str(PING_SECONDS),
         MAX_REQUEST_PER_HOUR="0",
         TIMEOUT_MS="10000",

@@ -98,8 +98,9 @@ def test_another_users_file_is_not_found(alice_client: Client, bob: Any) -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_a_post_takes_its_files_and_deleting_the_conversation_deletes_them(
-    alice: Any, alice_client: Client, upstream: Any
+    alice: Any, alice_client: Client, upstream: Any, settings: Any
 ) -> None:
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})  # it reads the image
     first = send(alice_client, "a.png", png()).json()["attachment"]["id"]
     second = send(alice_client, "b.txt", b"hello").json()["attachment"]["id"]
     answer = actions.start_conversation(user=alice, text="", attachments=[second, first])

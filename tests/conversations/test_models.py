@@ -109,6 +109,7 @@ def test_as_event_round_trips_through_json_with_the_documented_types(conversatio
         "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
         "retry_after": None,
         "context_from_id": None,
+        "context_cut": [],
         "rating": None,
         "attachments": [],
         "seq": 17,

@@ -19,7 +19,8 @@ MESSAGE: events.MessageData = {
     "html": "<p>hi</p>", "reasoning": "", "reasoning_seconds": None,
     "model": "m", "finish_reason": "stop", "error_code": "", "error": "",
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    "retry_after": None, "context_from_id": None, "rating": None, "attachments": [], "seq": None,
+    "retry_after": None, "context_from_id": None, "context_cut": [], "rating": None,
+    "attachments": [], "seq": None,
     "created_at": "2026-12-07T00:00:00+00:00",
 }  # fmt: skip
 

@@ -600,5 +600,5 @@ def test_the_custom_instructions_count_against_the_context_budget(conversation, 
     conversation.user._chat_settings_cache = None  # read the saved row
     contents = [m["content"] for m in build_context(conversation, answer)]
     # The longer system message leaves no room for the older turn; the newest stays.
-    assert contents[0].startswith("s\n\nThe user's custom instructions.")
+    assert str(contents[0]).startswith("s\n\nThe user's custom instructions.")
     assert contents[1:] == ["newest"]
