@@ -70,7 +70,8 @@ async def test_a_file_uploaded_with_a_token_goes_with_a_posted_message(
         f"/api/v1/messages/{question['id']}/events", headers=alice_api.headers()
     )
     assert events.status_code == 200
-    stream = b"".join([chunk async for chunk in events.streaming_content]).decode()
+    chunks = events.streaming_content  # type: ignore[attr-defined]
+    stream = b"".join([chunk async for chunk in chunks]).decode()
     assert "event: done" in stream
     assert '"name": "notes.md"' in stream or '"name":"notes.md"' in stream
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0017_attachments"),
+        ("conversations", "0018_message_context_cut"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0008_usage_rollup"),
+        ("catalog", "0009_model_accepts_images"),
     ]
 
     operations = [
