@@ -32,8 +32,9 @@ async def ended(answer_id: int) -> None:
 
 
 async def test_a_file_uploaded_with_a_token_goes_with_a_posted_message(
-    live: None, alice_api: Api, conversation: Any, upstream: FakeUpstream
+    live: None, alice_api: Api, conversation: Any, upstream: FakeUpstream, settings: Any
 ) -> None:
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
     image = await upload(alice_api, "shot.png", png(120, 80))
     assert image.status_code == 201, image.content
     body = image.json()

@@ -25,8 +25,9 @@ def keys(client: Any, bucket: str) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_files_live_in_the_bucket_from_upload_to_the_conversations_deletion(
-    alice: Any, alice_client: Client, upstream: Any, s3_attachments: Any
+    alice: Any, alice_client: Client, upstream: Any, s3_attachments: Any, settings: Any
 ) -> None:
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
     client, bucket = s3_attachments
     image = send(alice_client, "shot.png", png(300, 200)).json()["attachment"]
     document = send(alice_client, "notes.md", b"# Owls\n\nThey hoot.").json()["attachment"]
