@@ -46,6 +46,8 @@ class ModelChoice:
     context_window: int
     # The site's default model, as the admin chose it (SiteSettings.default_model).
     is_default: bool = False
+    # It reads images (OpenAI image_url parts): the composer refuses images for the rest.
+    accepts_images: bool = False
 
 
 @dataclass(frozen=True)

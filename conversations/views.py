@@ -20,7 +20,7 @@ from accounts.views import needs_setup
 from catalog import config as catalog
 from conversations import actions, organise, search
 from conversations.forms import SettingsForm
-from conversations.models import Conversation, Message, Project
+from conversations.models import Attachment, Conversation, Message, Project
 
 PROVIDER_HINT = _(
     "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
@@ -196,6 +196,9 @@ def chat_context(
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
         "blank_answer": Message(role=Message.Role.ASSISTANT),
+        "blank_image": Attachment(kind=Attachment.Kind.IMAGE),
+        "blank_document": Attachment(kind=Attachment.Kind.DOCUMENT),
+        "attachment_max_files": settings.ATTACHMENT_MAX_PER_MESSAGE,
         "models": models,
         "current_model": current_model,
         "default_notice": default_notice,
