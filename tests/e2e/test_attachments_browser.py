@@ -113,6 +113,11 @@ def chips(page: Any) -> Any:
     return page.locator("#att-chips .chip")
 
 
+def uploaded(page: Any) -> Any:
+    """The chips whose upload finished (their hidden input holds the id)."""
+    return page.locator("#att-chips [data-chip-id]:not([disabled])")
+
+
 def attachment_ids(page: Any) -> list[int]:
     values = page.locator("#att-chips [data-chip-id]").evaluate_all(
         "(inputs) => inputs.map((i) => i.value)"
@@ -253,7 +258,7 @@ def test_a_screenshot_and_a_pdf_go_in_one_message_and_stay_after_a_reload(
             file_payload("report.pdf", "application/pdf", pdf()),
         )
         expect(chips(page)).to_have_count(2)
-        expect(page.locator("#att-chips [data-chip-id]:not([disabled])")).to_have_count(2)
+        expect(uploaded(page)).to_have_count(2)
         page.fill("#composer-text", "What do these show?")
         page.keyboard.press("Enter")
         expect(chips(page)).to_have_count(0)
@@ -310,7 +315,7 @@ def test_the_model_receives_the_screenshot_as_an_image_part_and_the_pdf_text(
         file_payload("screenshot.png", "image/png", png()),
         file_payload("report.pdf", "application/pdf", pdf()),
     )
-    expect(page.locator("#att-chips [data-chip-id]:not([disabled])")).to_have_count(2)
+    expect(uploaded(page)).to_have_count(2)
     page.fill("#composer-text", "What do these show?")
     page.keyboard.press("Enter")
     expect(page.locator(".msg-assistant[data-status=done]")).to_have_count(2)
@@ -337,7 +342,7 @@ def test_screenshots_of_attachments(browser: Any, app: Daphne, shots: Path) -> N
             file_payload("screenshot.png", "image/png", png()),
             file_payload("quarterly-report-2026-final.pdf", "application/pdf", pdf()),
         )
-        expect(page.locator("#att-chips [data-chip-id]:not([disabled])")).to_have_count(2)
+        expect(uploaded(page)).to_have_count(2)
         page.fill("#composer-text", "What do these show?")
         page.keyboard.press("Enter")
         expect(page.locator(".msg-assistant[data-status=done]")).to_have_count(2)
@@ -364,9 +369,7 @@ def test_screenshots_of_attachments(browser: Any, app: Daphne, shots: Path) -> N
                         file_payload("evil.png", "image/png", b"<svg></svg>"),
                     )
                     expect(view.locator("#att-chips .chip.is-failed")).to_have_count(1)
-                    expect(
-                        view.locator("#att-chips [data-chip-id]:not([disabled])")
-                    ).to_have_count(1)
+                    expect(uploaded(view)).to_have_count(1)
                     view.locator(".msg-user .atts").last.scroll_into_view_if_needed()
                     view.screenshot(path=str(shots / f"attachments-{language}-{size}-{scheme}.png"))
                     view.locator("[data-att-text]").first.click()
