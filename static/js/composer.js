@@ -70,14 +70,14 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
   form.addEventListener("submit", (event) => {
     const text = textarea.value;
     const files = attachments?.count() ?? 0;
-    if ((!text.trim() && !files) || state !== "idle" || attachments?.uploading()) {
-      event.preventDefault();
-      return;
-    }
-    if (attachments?.refusal()) {
+    if (state === "idle" && attachments?.refusal()) {
       // An image for a model that reads text only: said before anything is sent.
       event.preventDefault();
       attachments.warn();
+      return;
+    }
+    if ((!text.trim() && !files) || state !== "idle" || attachments?.uploading()) {
+      event.preventDefault();
       return;
     }
     if (!socketMode) {
