@@ -66,7 +66,7 @@ export function setupAttachments(form, { onChange }) {
     if (!image) return "";
     return interpolate(
       gettext("%(model)s does not read images. Remove %(name)s, or choose a model that reads images."),
-      { model: option.dataset.label || option.value, name: image.name },
+      { model: option.value, name: image.name },
       true,
     );
   }

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.browsing import SIZES, close_page, open_page
+from tests.e2e.browsing import SIZES, close_page, open_page, run_axe
 from tests.servers import Daphne
 from tests.upstream import FakeUpstream
 
@@ -166,6 +166,12 @@ def test_the_paper_clip_attaches_files_that_upload_and_a_chip_removes_its_file(p
     assert status_code(page, f"/attachments/{attachment_id}/") == 200
     # With a file, the message may go without text.
     expect(page.locator("#send-btn")).to_be_enabled()
+    # A refused file beside it: the composer passes axe-core's checks with both.
+    attach(page, file_payload("broken.pdf", "application/pdf", b"%PDF-1.4 not really"))
+    expect(chips(page).nth(1).get_by_role("alert")).not_to_be_empty()
+    assert run_axe(page) == []
+    page.get_by_role("button", name="Remove broken.pdf").click()
+    expect(chips(page)).to_have_count(1)
 
     remove = page.get_by_role("button", name="Remove report.pdf")
     remove.focus()
@@ -178,6 +184,34 @@ def test_the_paper_clip_attaches_files_that_upload_and_a_chip_removes_its_file(p
         "(id) => fetch(`/attachments/${id}/`).then((r) => r.status === 404)", arg=attachment_id
     )
     expect(page.locator("#send-btn")).to_be_disabled()
+
+
+def test_the_message_waits_for_its_uploads_and_a_chip_removed_while_uploading_stops_it(
+    page: Any,
+) -> None:
+    held: list[Any] = []
+    page.route("**/attachments/", lambda route: held.append(route))
+    page.fill("#composer-text", "Read this")
+    attach(page, file_payload("slow.txt", "text/plain", b"Slow.\n"))
+    expect(page.locator("#att-status")).to_have_text("Uploading 1 file…")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    expect(page.locator("#send-btn")).to_have_attribute("aria-describedby", "att-status")
+    page.keyboard.press("Enter")
+    assert page.url.endswith("/")
+    assert len(held) == 1
+    held.pop().continue_()
+    page.unroute("**/attachments/")
+    expect(uploaded(page)).to_have_count(1)
+    expect(page.locator("#send-btn")).to_be_enabled()
+
+    # A second file, removed before its upload finished: its request is aborted.
+    page.route("**/attachments/", lambda route: held.append(route))
+    attach(page, file_payload("second.txt", "text/plain", b"Second.\n"))
+    expect(page.locator("#send-btn")).to_be_disabled()
+    page.get_by_role("button", name="Remove second.txt").click()
+    expect(chips(page)).to_have_count(1)
+    expect(page.locator("#send-btn")).to_be_enabled()
+    page.unroute("**/attachments/")
 
 
 def test_a_pasted_screenshot_is_attached_with_the_servers_thumbnail(page: Any) -> None:
@@ -290,6 +324,13 @@ def test_a_screenshot_and_a_pdf_go_in_one_message_and_stay_after_a_reload(
         expect(lightbox).to_be_hidden()
         expect(link).to_be_focused()
 
+        # Editing the question keeps its files in view.
+        question.locator("[data-action=edit]").click()
+        expect(question.locator(".edit-form")).to_be_visible()
+        expect(question.locator(".atts")).to_be_visible()
+        expect(question.locator(".edit-att-note")).to_be_visible()
+        question.locator("[data-edit-cancel]").click()
+
         # The document's text, as the model reads it.
         question.locator("[data-att-text]").click()
         textview = page.locator("#att-textview")
@@ -378,5 +419,16 @@ def test_screenshots_of_attachments(browser: Any, app: Daphne, shots: Path) -> N
                         path=str(shots / f"attachments-text-{language}-{size}-{scheme}.png")
                     )
                     view.keyboard.press("Escape")
+                    if size == "desktop":
+                        view.locator(".msg-user [data-att-open]").first.click()
+                        expect(view.locator("#att-lightbox .att-full")).to_be_visible()
+                        view.screenshot(
+                            path=str(shots / f"attachments-image-{language}-{size}-{scheme}.png")
+                        )
+                        view.keyboard.press("Escape")
+                        drag_over(view, ("dragged.pdf", "application/pdf", pdf()))
+                        view.screenshot(
+                            path=str(shots / f"attachments-drop-{language}-{size}-{scheme}.png")
+                        )
                 finally:
                     close_page(view, app)
