@@ -46,7 +46,8 @@ class ModelChoice:
     context_window: int
     # The site's default model, as the admin chose it (SiteSettings.default_model).
     is_default: bool = False
-    # It reads images: attached images are sent to it (#21); the picker says so.
+    # It reads images: attached images are sent to it as OpenAI image_url parts (#21);
+    # the composer refuses images for the rest before sending.
     accepts_images: bool = False
 
 

@@ -38,7 +38,9 @@ def policy(request: HttpRequest) -> str:
     else:
         # 'self' covers the page's own ws:/wss: in CSP3 browsers; named for older ones.
         sockets = f" ws://{host} wss://{host}"
-    images = "'self' http: https:" if settings.ALLOW_REMOTE_IMAGES else "'self'"
+    # blob: is the composer's preview of an image being uploaded (an object URL of the
+    # local file, attach.js): only this page's own scripts can make one.
+    images = "'self' blob: http: https:" if settings.ALLOW_REMOTE_IMAGES else "'self' blob:"
     # Signing out through the single sign-on provider redirects the sign-out form there.
     forms = " ".join(("'self'", *sso.sign_out_origins(settings.SSO)))
     directives = [

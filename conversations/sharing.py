@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from audit import record
@@ -71,4 +72,6 @@ def shared_messages(*, link: SharedLink) -> list[Message]:
     by_id = {
         m.pk: m for m in Message.objects.filter(conversation_id=link.conversation_id, pk__in=ids)
     }
-    return [by_id[i] for i in ids if i in by_id]
+    shown = [by_id[i] for i in ids if i in by_id]
+    prefetch_related_objects([m for m in shown if m.attachment_count], "attachments")
+    return shown

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +20,7 @@ from accounts.views import needs_setup
 from catalog import config as catalog
 from conversations import actions, organise, search
 from conversations.forms import SettingsForm
-from conversations.models import Conversation, Message, Project
+from conversations.models import Attachment, Conversation, Message, Project
 
 PROVIDER_HINT = _(
     "No model provider is configured. Add one in the admin (Catalog, Providers), or set "
@@ -140,8 +140,13 @@ def _thread_window(
     )
     if path and context_from == path[0].pk:
         context_from = None
+    shown = path[start:end]
+    # The shown messages' files in one query (none when no message has any).
+    with_files = [m for m in shown if m.attachment_count]
+    if with_files:
+        prefetch_related_objects(with_files, "attachments")
     return {
-        "messages": path[start:end],
+        "messages": shown,
         "earlier_id": ids[start] if start > 0 else None,
         "context_from": context_from,
     }
@@ -196,6 +201,9 @@ def chat_context(
         "streaming_message_id": live.pk if live else None,
         "blank_user": Message(role=Message.Role.USER),
         "blank_answer": Message(role=Message.Role.ASSISTANT),
+        "blank_image": Attachment(kind=Attachment.Kind.IMAGE),
+        "blank_document": Attachment(kind=Attachment.Kind.DOCUMENT),
+        "attachment_max_files": settings.ATTACHMENT_MAX_PER_MESSAGE,
         "models": models,
         "current_model": current_model,
         "default_notice": default_notice,

@@ -66,7 +66,7 @@ def test_the_import_map_runs_by_this_requests_nonce_only(alice_client: Client):
 
 @pytest.mark.django_db
 def test_images_come_from_this_origin_only_by_default(alice_client: Client):
-    assert directives(alice_client.get("/"))["img-src"] == "'self'"
+    assert directives(alice_client.get("/"))["img-src"] == "'self' blob:"
 
 
 @pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_allowing_remote_images_widens_img_src(alice_client: Client, settings: A
 
     response = alice_client.get("/")
 
-    assert directives(response)["img-src"] == "'self' http: https:"
+    assert directives(response)["img-src"] == "'self' blob: http: https:"
     assert b'<html lang="en" data-remote-images="allow"' in response.content
 
 

@@ -149,6 +149,8 @@ def test_the_template_scan_catches_a_bare_string() -> None:
 JS_STRING = re.compile(r"""(?P<q>["'`])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
 JS_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 JS_CALL = re.compile(r"\b(?:gettext|ngettext|pgettext|gettext_noop)\(\s*$")
+# ngettext's plural: its second argument.
+JS_PLURAL = re.compile(r"""\bngettext\(\s*(["'])(?:\\.|(?!\1).)*\1\s*,\s*$""")
 
 
 def _bare_js_prose(source: str) -> list[str]:
@@ -157,7 +159,7 @@ def _bare_js_prose(source: str) -> list[str]:
     bare = []
     for match in JS_STRING.finditer(source):
         text = match.group("s")
-        if JS_CALL.search(source[: match.start()]):
+        if JS_CALL.search(source[: match.start()]) or JS_PLURAL.search(source[: match.start()]):
             continue
         if match.group("q") == "`":
             text = re.sub(r"\$\{[^}]*\}", "", text)
@@ -178,7 +180,7 @@ def _class_list(text: str) -> bool:
 
 
 # Identifiers that look like words (DOM names compared in code, never shown).
-JS_API_NAMES = {"Enter", "Escape", "AbortError", "Tab", "Shift", "Meta", "Control"}
+JS_API_NAMES = {"Enter", "Escape", "AbortError", "Tab", "Shift", "Meta", "Control", "Files"}
 
 
 @pytest.mark.parametrize("path", js_modules(), ids=lambda p: p.name)
@@ -194,6 +196,8 @@ def test_the_js_scan_catches_a_bare_string() -> None:
         "Closed early (code )."
     ]
     assert _bare_js_prose('if (event.key === "Enter") x.querySelector(".msg a");') == []
+    assert _bare_js_prose('ngettext("%(n)s file", "%(n)s files", n);') == []
+    assert _bare_js_prose('ngettext("%(n)s file", n) + "Two files";') == ["Two files"]
 
 
 # --- 2. Everything marked is in the catalogs -------------------------------------------------
@@ -206,6 +210,7 @@ BLOCK_TAG = re.compile(
 )
 BLOCK_VAR = re.compile(r"{{\s*(\w+)\s*}}")
 JS_GETTEXT = re.compile(r"""\bgettext\(\s*(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*,?\s*\)""")
+JS_NGETTEXT = re.compile(r"""\bngettext\(\s*(?P<q>["'])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*,""")
 
 
 def _block_msgid(text: str, trimmed: bool) -> str:
@@ -228,7 +233,8 @@ def marked_in_templates() -> set[str]:
 def marked_in_js() -> set[str]:
     marked: set[str] = set()
     for path in js_modules():
-        for m in JS_GETTEXT.finditer(path.read_text()):
+        source = path.read_text()
+        for m in (*JS_GETTEXT.finditer(source), *JS_NGETTEXT.finditer(source)):
             marked.add(ast.literal_eval(m.group("q") + m.group("s") + m.group("q")))
     return marked
 

@@ -20,6 +20,7 @@ import { fillTime, foldLong, showRating } from "chatweb/message-tools.js";
 import { showToast } from "chatweb/toast.js";
 import { showFinishedThinking, showLiveThinking } from "chatweb/thinking.js";
 import { setupCompareMenu } from "chatweb/compare.js";
+import { fillAttachments } from "chatweb/attachment-view.js";
 
 const LIVE_STATUSES = new Set(["pending", "streaming"]);
 const STICK_THRESHOLD_PX = 48;
@@ -115,6 +116,7 @@ function buildMessage(m) {
   if (editText) editText.id = editId;
   if (role === "user") {
     article.querySelector("[data-bubble]").textContent = m.content;
+    fillAttachments(article, m.attachments || []);
   } else {
     setRaw(article, m.content || "");
     const model = article.querySelector("[data-model]");
@@ -537,9 +539,10 @@ function clearPending() {
   clearTimeout(pendingTimer);
 }
 
-function sendMessage(text) {
+function sendMessage(text, attachments = []) {
   if (lives.size || pending) return false;
   const frame = { type: "send", text };
+  if (attachments.length) frame.attachments = attachments;
   if (modelSelect?.value) frame.model = modelSelect.value;
   if (!socket || !socket.send(frame)) {
     showToast(gettext("Not connected to the server yet; your message is still in the box."));

@@ -1,6 +1,8 @@
 // The message box: autosize, Enter sends and Shift+Enter adds a line, a draft kept per
 // page (so a reload loses nothing), and the Send/Stop swap while an answer streams.
-// In "post" mode (the home page) it is a plain form that also works without JS.
+// In "post" mode (the home page) it is a plain form that also works without JS. Files
+// attached (attach.js) may go without text; the message waits for their uploads.
+import { setupAttachments } from "chatweb/attach.js";
 
 const MAX_HEIGHT_PX = 240;
 
@@ -11,6 +13,7 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
   const socketMode = form.dataset.mode === "socket";
   const draftKey = `chatweb:draft:${window.location.pathname}`;
   let state = "idle";
+  const attachments = setupAttachments(form, { onChange: () => refreshSendButton() });
 
   function autosize() {
     textarea.style.height = "auto";
@@ -18,7 +21,14 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
   }
 
   function refreshSendButton() {
-    sendButton.disabled = state !== "idle" || textarea.value.trim() === "";
+    const files = attachments?.count() ?? 0;
+    const uploading = attachments?.uploading() ?? 0;
+    // Text may be empty when files go with it (the form's own check included).
+    textarea.required = files === 0;
+    sendButton.disabled = state !== "idle" || uploading > 0 || (textarea.value.trim() === "" && files === 0);
+    // Why it waits, for a screen reader on the button (attach.js's status says the count).
+    if (uploading) sendButton.setAttribute("aria-describedby", "att-status");
+    else sendButton.removeAttribute("aria-describedby");
   }
 
   function saveDraft() {
@@ -59,7 +69,14 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
 
   form.addEventListener("submit", (event) => {
     const text = textarea.value;
-    if (!text.trim() || state !== "idle") {
+    const files = attachments?.count() ?? 0;
+    if (state === "idle" && attachments?.refusal()) {
+      // An image for a model that reads text only: said before anything is sent.
+      event.preventDefault();
+      attachments.warn();
+      return;
+    }
+    if ((!text.trim() && !files) || state !== "idle" || attachments?.uploading()) {
       event.preventDefault();
       return;
     }
@@ -75,8 +92,9 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
       return;
     }
     event.preventDefault();
-    if (onSend && onSend(text) !== false) {
+    if (onSend && onSend(text, attachments?.ids() ?? []) !== false) {
       textarea.value = "";
+      attachments?.clear();
       autosize();
       saveDraft();
     }

@@ -83,7 +83,11 @@ export class EventTransport {
     const model = frame.model ? { model: frame.model } : {};
     switch (frame.type) {
       case "send":
-        this.post(frame.type, "POST", `${this.base}/messages`, { text: frame.text, ...model });
+        this.post(frame.type, "POST", `${this.base}/messages`, {
+          text: frame.text,
+          ...(frame.attachments ? { attachments: frame.attachments } : {}),
+          ...model,
+        });
         return true;
       case "stop":
         this.post(frame.type, "POST", `${this.base}/stop`);
