@@ -14,7 +14,9 @@ again when the row cannot be made).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -22,18 +24,20 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from catalog import clock, tokens
 from catalog import config as catalog
-from catalog import tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
 from realtime.codes import ProtocolError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.core.files.storage import Storage
     from django.core.files.uploadedfile import UploadedFile
 
     from conversations.models import Message
@@ -188,9 +192,95 @@ def link(message: Message, attachments: list[Attachment]) -> None:
     message.known_attachments = attachments
 
 
+def copy_to(message: Message, originals: list[Attachment]) -> None:
+    """Give `message` (an edited question) copies of `originals`' rows, in their order.
+
+    The copies name the same stored files: nothing is written to the storage, and a file
+    is deleted only when no row names it any more (attachment_models.delete_unreferenced).
+    The message was created with attachment_count = len(originals)."""
+    copies = [
+        Attachment(
+            user_id=a.user_id,
+            message=message,
+            kind=a.kind,
+            name=a.name,
+            content_type=a.content_type,
+            size=a.size,
+            file=a.file.name,
+            thumbnail=a.thumbnail.name,
+            width=a.width,
+            height=a.height,
+            text=a.text,
+            text_tokens=a.text_tokens,
+            pages=a.pages,
+            sha256=a.sha256,
+            position=position,
+        )
+        for position, a in enumerate(originals)
+    ]
+    message.known_attachments = Attachment.objects.bulk_create(copies)
+
+
 def read(attachment: Attachment, *, thumbnail: bool = False) -> bytes:
     """The stored bytes of a file or its thumbnail (worker thread: storage may be S3)."""
     field = attachment.thumbnail if thumbnail and attachment.thumbnail else attachment.file
     with attachment_storage().open(field.name, "rb") as handle:
         data: bytes = handle.read()
     return data
+
+
+# --- Orphans -------------------------------------------------------------------------------
+
+
+def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
+    """Every file in the attachments storage, walked folder by folder."""
+    folders, files = storage.listdir(folder)
+    for name in files:
+        yield f"{folder}/{name}" if folder else name
+    for sub in folders:
+        yield from _stored_names(storage, f"{folder}/{sub}" if folder else sub)
+
+
+def purge_pending(*, now: dt.datetime | None = None) -> int:
+    """Delete the uploads left on no message for ATTACHMENT_PENDING_HOURS (their files go
+    after the commit, with their rows); how many. One query when there are none."""
+    cutoff = (now or clock.now()) - dt.timedelta(hours=settings.ATTACHMENT_PENDING_HOURS)
+    with transaction.atomic():
+        doomed = list(Attachment.objects.pending().filter(created_at__lt=cutoff))
+        for attachment in doomed:
+            attachment.delete()
+    return len(doomed)
+
+
+def purge_orphans(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Delete the pending uploads gone stale (purge_pending), then every stored file no row
+    names and written before the same cutoff: an upload's bytes are stored a moment
+    before its row is made, so a newer file may be one on its way. Returns (uploads,
+    files) deleted. Lists the whole storage: run by `manage.py purge_attachments`."""
+    now = now or clock.now()
+    uploads = purge_pending(now=now)
+    cutoff = now - dt.timedelta(hours=settings.ATTACHMENT_PENDING_HOURS)
+    storage = attachment_storage()
+    files = 0
+    batch: list[str] = []
+
+    def sweep() -> int:
+        named: set[str] = set()
+        for file, thumbnail in Attachment.objects.filter(
+            Q(file__in=batch) | Q(thumbnail__in=batch)
+        ).values_list("file", "thumbnail"):
+            named.update((file, thumbnail))
+        gone = 0
+        for name in batch:
+            if name not in named and storage.get_modified_time(name) < cutoff:
+                storage.delete(name)
+                gone += 1
+        batch.clear()
+        return gone
+
+    for name in _stored_names(storage):
+        batch.append(name)
+        if len(batch) >= 500:
+            files += sweep()
+    files += sweep()
+    return uploads, files
