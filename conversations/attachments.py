@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -219,6 +219,20 @@ def copy_to(message: Message, originals: list[Attachment]) -> None:
         for position, a in enumerate(originals)
     ]
     message.known_attachments = Attachment.objects.bulk_create(copies)
+
+
+def load_for(messages: Iterable[Message]) -> None:
+    """Read the attachments of every message shown (a thread, a branch, a snapshot's) in
+    one query, none when no message has any: each then answers attachment_list() and
+    as_event() without a query of its own."""
+    wanting = {m.pk: m for m in messages if m.attachment_count and m.known_attachments is None}
+    if not wanting:
+        return
+    found: dict[int, list[Attachment]] = {pk: [] for pk in wanting}
+    for attachment in Attachment.objects.filter(message_id__in=list(wanting)):
+        found[attachment.message_id or 0].append(attachment)
+    for pk, message in wanting.items():
+        message.known_attachments = found[pk]
 
 
 def read(attachment: Attachment, *, thumbnail: bool = False) -> bytes:

@@ -19,6 +19,7 @@ from accounts.models import settings_for
 from accounts.views import needs_setup
 from catalog import config as catalog
 from conversations import actions, organise, search
+from conversations import attachments as attaching
 from conversations.forms import SettingsForm
 from conversations.models import Conversation, Message, Project
 
@@ -140,8 +141,10 @@ def _thread_window(
     )
     if path and context_from == path[0].pk:
         context_from = None
+    shown = path[start:end]
+    attaching.load_for([*shown, *(m.compared for m in shown[-1:] if m.compared)])
     return {
-        "messages": path[start:end],
+        "messages": shown,
         "earlier_id": ids[start] if start > 0 else None,
         "context_from": context_from,
     }
