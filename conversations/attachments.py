@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -110,7 +109,9 @@ async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFi
     processed = await sync_to_async(_process, thread_sensitive=False)(name, uploaded)
     names = await sync_to_async(_save_files, thread_sensitive=False)(user.pk, processed)
     try:
-        attachment: Attachment = await database_sync_to_async(_create)(user.pk, processed, names)
+        # A view's database work, as Django's async views do it (the request's connection;
+        # channels' database_sync_to_async would close it: a test's transaction with it).
+        attachment: Attachment = await sync_to_async(_create)(user.pk, processed, names)
     except BaseException:
         await sync_to_async(_delete_files, thread_sensitive=False)(names)
         raise
