@@ -85,7 +85,7 @@ def _from_file(name: str, snippet_html: str) -> str:
 
 def _without_repeats(hits: list[Hit], more: list[Hit]) -> list[Hit]:
     """`hits` and then those of `more` on a message no hit is on yet (newest first)."""
-    seen = {h.message_id for h in hits if h.message_id is not None}
+    seen: set[int | None] = {h.message_id for h in hits if h.message_id is not None}
     for hit in more:
         if hit.message_id not in seen:
             seen.add(hit.message_id)
