@@ -60,7 +60,7 @@ def _process(name: str, uploaded: UploadedFile) -> attachment_files.Processed:
     return processed
 
 
-def _save_files(user_id: int, processed: attachment_files.Processed) -> list[str]:
+def save_files(user_id: int, processed: attachment_files.Processed) -> list[str]:
     """The bytes written to the storage under new names (worker thread): [file, thumb?]."""
     storage = attachment_storage()
     stem = f"u{user_id}/{uuid.uuid4().hex}"
@@ -107,7 +107,7 @@ async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFi
     if uploaded.size is not None and uploaded.size > settings.ATTACHMENT_MAX_BYTES:
         raise attachment_files.too_large(name, uploaded.size)
     processed = await sync_to_async(_process, thread_sensitive=False)(name, uploaded)
-    names = await sync_to_async(_save_files, thread_sensitive=False)(user.pk, processed)
+    names = await sync_to_async(save_files, thread_sensitive=False)(user.pk, processed)
     try:
         # A view's database work, as Django's async views do it (the request's connection;
         # channels' database_sync_to_async would close it: a test's transaction with it).
