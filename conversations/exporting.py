@@ -73,12 +73,17 @@ class _Encoder(json.JSONEncoder):
 CHUNK_CHARS = 64 * 1024
 
 
+def json_pieces(document: dict[str, Any]) -> Iterator[str]:
+    """The document as JSON text, as the encoder makes it (small pieces)."""
+    return _Encoder(ensure_ascii=False, indent=2).iterencode(document)
+
+
 def json_chunks(document: dict[str, Any]) -> Iterator[str]:
     """The document as JSON text, in pieces of about CHUNK_CHARS (a streamed download):
     each attachment's bytes are read and encoded when their turn comes."""
     buffer: list[str] = []
     size = 0
-    for piece in _Encoder(ensure_ascii=False, indent=2).iterencode(document):
+    for piece in json_pieces(document):
         buffer.append(piece)
         size += len(piece)
         if size >= CHUNK_CHARS:
