@@ -24,6 +24,6 @@ def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("conversations", "0017_attachments")]
+    dependencies = [("conversations", "0018_message_context_cut")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
