@@ -5,6 +5,7 @@ answer answers the same files, and every way of deleting leaves no file behind
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +18,18 @@ from django.test import Client
 
 from catalog import clock
 from conversations import actions, attachments, organise
+from conversations.context import build_context
 from conversations.models import Attachment, Conversation, Message
 from streaming import heartbeat
 from tests.conversations.test_attachments import png, send
 
 Capture = Callable[..., Any]
+
+
+@pytest.fixture(autouse=True)
+def _model_reads_images(settings: Any) -> None:
+    # The test model reads images (catalog: OPENAI_API_IMAGE_MODELS), so posts may carry them.
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
 
 
 def all_stored() -> list[str]:
@@ -92,6 +100,10 @@ def test_a_regenerated_answer_answers_the_question_with_its_files(
     assert again.parent_id == answer.parent_id
     question = Message.objects.get(children=again)
     assert [a.name for a in question.attachment_list()] == ["shot.png", "notes.txt"]
+    # The new answer's context has both files: the document's text, the image as a part.
+    sent = json.dumps(build_context(Conversation.objects.get(pk=again.conversation_id), again))
+    assert "owls hoot" in sent
+    assert '"image_url"' in sent
 
 
 @pytest.mark.django_db

@@ -16,6 +16,12 @@ from tests.conversations.test_attachments_lifecycle import finished, upload
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _model_reads_images(settings: Any) -> None:
+    # The test model reads images (catalog: OPENAI_API_IMAGE_MODELS), so posts may carry them.
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
+
+
 def shared_chat(alice: Any, client: Client) -> tuple[str, Message]:
     ids = [upload(client, "shot.png", png(300, 200)), upload(client, "notes.md", b"# Notes")]
     answer = actions.start_conversation(user=alice, text="look", attachments=ids)

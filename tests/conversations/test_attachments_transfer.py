@@ -27,6 +27,12 @@ pytestmark = pytest.mark.django_db
 NOTES = b"# Herons\n\nThey stand still for hours.\n"
 
 
+@pytest.fixture(autouse=True)
+def _model_reads_images(settings: Any) -> None:
+    # The test model reads images (catalog: OPENAI_API_IMAGE_MODELS), so posts may carry them.
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
+
+
 def chat(alice: Any, client: Client) -> Message:
     """A finished conversation whose question has an image and a document; the question."""
     ids = [upload(client, "shot.png", png(300, 200)), upload(client, "notes.md", NOTES)]
