@@ -12,7 +12,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q, prefetch_related_objects
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
@@ -302,9 +302,14 @@ async def rate_message(
 # --- Export, import, search -------------------------------------------------------------------
 
 
-def _export(user: Any, conversation_id: int | None) -> dict[str, Any]:
+def _export(user: Any, conversation_id: int | None) -> HttpResponse:
+    """The document as the pages' download has it (attachments' bytes base64-encoded:
+    written out here, in the worker thread, as the whole document already was)."""
     conversation = _owned(user, conversation_id) if conversation_id is not None else None
-    return transfer.export_user(user=user, conversation=conversation)
+    document = transfer.export_user(user=user, conversation=conversation)
+    return HttpResponse(
+        "".join(transfer.json_chunks(document)), content_type="application/json; charset=utf-8"
+    )
 
 
 @router.get(

@@ -401,6 +401,12 @@ ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
 # characters (the chat says how much of it the model read).
 ATTACHMENT_PDF_MAX_PAGES = env.int("ATTACHMENT_PDF_MAX_PAGES", default=500)
 ATTACHMENT_TEXT_MAX_CHARS = env.int("ATTACHMENT_TEXT_MAX_CHARS", default=2_000_000)
+# An upload left on no message (the composer closed before sending) is deleted with its
+# file after this many hours, by the server's periodic job and `manage.py
+# purge_attachments` (which also deletes stored files no row names).
+ATTACHMENT_PENDING_HOURS = env.int("ATTACHMENT_PENDING_HOURS", default=24)
+if ATTACHMENT_PENDING_HOURS <= 0:
+    raise ImproperlyConfigured("ATTACHMENT_PENDING_HOURS must be a positive number of hours.")
 if ATTACHMENT_STORAGE not in ("local", "s3"):
     raise ImproperlyConfigured('ATTACHMENT_STORAGE must be "local" or "s3".')
 _attachment_limits = (ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_PER_MESSAGE, ATTACHMENT_IMAGE_MAX_SIDE)

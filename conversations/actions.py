@@ -332,19 +332,19 @@ def regenerate(
 def edit_message(
     *, conversation: Conversation, message_id: object, text: object, model: object = None
 ) -> Message:
-    """Resend a user message with new text: a sibling of the old one, answered at once.
-
-    The old message and everything after it stay as the other branch.
+    """Resend a user message with new text (and its files): a sibling of the old one,
+    answered at once. The old message and everything after it stay as the other branch.
     """
-    text = _clean_text(text)
     with transaction.atomic():
         locked = _locked_for_change(conversation)
         original = _message_in(locked, message_id)
         if original.role != Message.Role.USER:
             raise ActionError("not_editable", _("Only your own messages can be edited."))
+        text = _clean_text(text, files=original.attachment_count > 0)
         budget = _check_answer_allowed(locked)
         chosen = clean_model(locked.user, model, locked.model)
-        attaching.check_model_reads(chosen, original.attachment_list())
+        files = original.attachment_list()
+        attaching.check_model_reads(chosen, files)
         edited = Message.objects.create(
             conversation=locked,
             parent_id=original.parent_id,
@@ -352,7 +352,9 @@ def edit_message(
             content=text,
             status=Message.Status.DONE,
             finished_at=timezone.now(),
+            attachment_count=len(files),
         )
+        attaching.copy_to(edited, files)
         publish(locked.pk, events.message_frame(edited.as_event()))
         locked.model = chosen
         answer = _new_answer(locked, edited, chosen, budget)

@@ -1,11 +1,12 @@
 """Attachments' pages (#21): upload one file, read one back, remove a pending one.
 
 Every file is served by these views only, to its owner (404 for anyone else, as for a
-conversation), with headers that keep a browser from running it: nosniff, a safe
-Content-Type (a re-encoded image's, a PDF's, a DOCX's or text/plain; never HTML or SVG)
-and `Content-Disposition: attachment` for anything that is not a re-encoded image. The
-views are async: storage reads run in a worker thread (S3 is a network call), never on
-the process's database thread.
+conversation) and, under /s/<token>/attachments/, to a live share link's readers when it
+is on a message of the link's snapshot, with headers that keep a browser from running
+it: nosniff, a safe Content-Type (a re-encoded image's, a PDF's, a DOCX's or text/plain;
+never HTML or SVG) and `Content-Disposition: attachment` for anything that is not a
+re-encoded image. The views are async: storage reads run in a worker thread (S3 is a
+network call), never on the process's database thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import attachments as attaching
+from conversations import sharing
 from conversations.attachment_models import Attachment
 from realtime.codes import ProtocolError
 from realtime.events import AttachmentData
@@ -136,3 +138,41 @@ async def attachment_remove(request: HttpRequest, pk: int) -> HttpResponse:
     if not deleted:
         raise Http404("No such pending attachment.")
     return JsonResponse({"ok": True})
+
+
+# --- Through a share link (conversations/sharing.py) -------------------------------------
+
+
+async def _shared(token: str, pk: int) -> Attachment:
+    attachment = None
+    if len(token) <= 64:
+        attachment = await sharing.shared_attachment(token=token, attachment_id=pk)
+    if attachment is None:
+        raise Http404("No such attachment.")
+    return attachment
+
+
+def _for_readers(response: HttpResponse) -> HttpResponse:
+    # As the shared page: never indexed, no referrer; asked for again on every view, so a
+    # revoked link stops showing its files at once.
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_GET
+async def shared_attachment_file(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    """A file of a shared conversation, for anyone holding the link (no account)."""
+    attachment = await _shared(token, pk)
+    data = await sync_to_async(attaching.read, thread_sensitive=False)(attachment)
+    return _for_readers(file_response(attachment, data))
+
+
+@require_GET
+async def shared_attachment_thumbnail(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    attachment = await _shared(token, pk)
+    if not attachment.thumbnail:
+        raise Http404("This attachment has no thumbnail.")
+    data = await sync_to_async(attaching.read, thread_sensitive=False)(attachment, thumbnail=True)
+    return _for_readers(file_response(attachment, data, thumbnail=True))

@@ -21,23 +21,25 @@ last room.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from catalog import clock, quotas, tokens
 from catalog import config as catalog
-from catalog import quotas, tokens
 from conversations import attachment_files
 from conversations.attachment_models import Attachment, attachment_storage
 from realtime.codes import ProtocolError
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.core.files.storage import Storage
     from django.core.files.uploadedfile import UploadedFile
 
     from conversations.models import Message
@@ -69,7 +72,7 @@ def _process(name: str, uploaded: UploadedFile) -> attachment_files.Processed:
     return processed
 
 
-def _save_files(user_id: int, processed: attachment_files.Processed) -> list[str]:
+def save_files(user_id: int, processed: attachment_files.Processed) -> list[str]:
     """The bytes written to the storage under new names (worker thread): [file, thumb?]."""
     storage = attachment_storage()
     stem = f"u{user_id}/{uuid.uuid4().hex}"
@@ -168,13 +171,13 @@ async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFi
         raise attachment_files.too_large(name, uploaded.size)
     processed = await sync_to_async(_process, thread_sensitive=False)(name, uploaded)
     # Best effort before anything is written; _create() checks again, under a lock.
+    # A view's database work, as Django's async views do it (the request's connection;
+    # channels' database_sync_to_async would close it: a test's transaction with it).
     user_id: int = user.pk
-    await database_sync_to_async(check_room)(user, user_id, name, _stored_size(processed))
-    names = await sync_to_async(_save_files, thread_sensitive=False)(user_id, processed)
+    await sync_to_async(check_room)(user, user_id, name, _stored_size(processed))
+    names = await sync_to_async(save_files, thread_sensitive=False)(user_id, processed)
     try:
-        attachment: Attachment = await database_sync_to_async(_create)(
-            user, user_id, processed, names
-        )
+        attachment: Attachment = await sync_to_async(_create)(user, user_id, processed, names)
     except BaseException:
         await sync_to_async(_delete_files, thread_sensitive=False)(names)
         raise
@@ -256,9 +259,109 @@ def link(message: Message, attachments: list[Attachment]) -> None:
     message.known_attachments = attachments
 
 
+def copy_to(message: Message, originals: list[Attachment]) -> None:
+    """Give `message` (an edited question) copies of `originals`' rows, in their order.
+
+    The copies name the same stored files: nothing is written to the storage, and a file
+    is deleted only when no row names it any more (attachment_models.delete_unreferenced).
+    The message was created with attachment_count = len(originals)."""
+    copies = [
+        Attachment(
+            user_id=a.user_id,
+            message=message,
+            kind=a.kind,
+            name=a.name,
+            content_type=a.content_type,
+            size=a.size,
+            file=a.file.name,
+            thumbnail=a.thumbnail.name,
+            width=a.width,
+            height=a.height,
+            text=a.text,
+            text_tokens=a.text_tokens,
+            pages=a.pages,
+            sha256=a.sha256,
+            position=position,
+        )
+        for position, a in enumerate(originals)
+    ]
+    message.known_attachments = Attachment.objects.bulk_create(copies)
+
+
+def load_for(messages: Iterable[Message]) -> None:
+    """Read the attachments of every message shown (a thread, a branch, a snapshot's) in
+    one query, none when no message has any: each then answers attachment_list() and
+    as_event() without a query of its own."""
+    wanting = {m.pk: m for m in messages if m.attachment_count and m.known_attachments is None}
+    if not wanting:
+        return
+    found: dict[int, list[Attachment]] = {pk: [] for pk in wanting}
+    for attachment in Attachment.objects.filter(message_id__in=list(wanting)):
+        found[attachment.message_id or 0].append(attachment)
+    for pk, message in wanting.items():
+        message.known_attachments = found[pk]
+
+
 def read(attachment: Attachment, *, thumbnail: bool = False) -> bytes:
     """The stored bytes of a file or its thumbnail (worker thread: storage may be S3)."""
     field = attachment.thumbnail if thumbnail and attachment.thumbnail else attachment.file
     with attachment_storage().open(field.name, "rb") as handle:
         data: bytes = handle.read()
     return data
+
+
+# --- Orphans -------------------------------------------------------------------------------
+
+
+def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
+    """Every file in the attachments storage, walked folder by folder."""
+    folders, files = storage.listdir(folder)
+    for name in files:
+        yield f"{folder}/{name}" if folder else name
+    for sub in folders:
+        yield from _stored_names(storage, f"{folder}/{sub}" if folder else sub)
+
+
+def purge_pending(*, now: dt.datetime | None = None) -> int:
+    """Delete the uploads left on no message for ATTACHMENT_PENDING_HOURS (their files go
+    after the commit, with their rows); how many. One query when there are none."""
+    cutoff = (now or clock.now()) - dt.timedelta(hours=settings.ATTACHMENT_PENDING_HOURS)
+    with transaction.atomic():
+        doomed = list(Attachment.objects.pending().filter(created_at__lt=cutoff))
+        for attachment in doomed:
+            attachment.delete()
+    return len(doomed)
+
+
+def purge_orphans(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Delete the pending uploads gone stale (purge_pending), then every stored file no row
+    names and written before the same cutoff: an upload's bytes are stored a moment
+    before its row is made, so a newer file may be one on its way. Returns (uploads,
+    files) deleted. Lists the whole storage: run by `manage.py purge_attachments`."""
+    now = now or clock.now()
+    uploads = purge_pending(now=now)
+    cutoff = now - dt.timedelta(hours=settings.ATTACHMENT_PENDING_HOURS)
+    storage = attachment_storage()
+    files = 0
+    batch: list[str] = []
+
+    def sweep() -> int:
+        named: set[str] = set()
+        for file, thumbnail in Attachment.objects.filter(
+            Q(file__in=batch) | Q(thumbnail__in=batch)
+        ).values_list("file", "thumbnail"):
+            named.update((file, thumbnail))
+        gone = 0
+        for name in batch:
+            if name not in named and storage.get_modified_time(name) < cutoff:
+                storage.delete(name)
+                gone += 1
+        batch.clear()
+        return gone
+
+    for name in _stored_names(storage):
+        batch.append(name)
+        if len(batch) >= 500:
+            files += sweep()
+    files += sweep()
+    return uploads, files

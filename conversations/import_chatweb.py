@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -14,6 +15,7 @@ from chatweb import visibility
 from conversations.exporting import VERSION
 from conversations.import_plans import (
     ImportRefused,
+    PlannedAttachment,
     PlannedConversation,
     PlannedMessage,
     check_count,
@@ -70,6 +72,33 @@ def _seconds(value: object) -> float | None:
 def _rating(value: object) -> str:
     """An answer's thumbs ("up" or "down"); anything else is no rating."""
     return value if isinstance(value, str) and value in Message.Rating.values else ""
+
+
+def _attachments(value: object, what: str) -> list[PlannedAttachment]:
+    """A message's files as the export has them (checked and stored later, each once)."""
+    if value is None or value == []:
+        return []
+    if not isinstance(value, list):
+        raise ImportRefused(_("%(what)s: attachments must be a list.") % {"what": what})
+    limit = settings.ATTACHMENT_MAX_PER_MESSAGE
+    if len(value) > limit:
+        raise ImportRefused(
+            _("%(what)s has more than %(limit)s files.") % {"what": what, "limit": limit}
+        )
+    found = []
+    for item in value:
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("data"), str)
+            and isinstance(item.get("sha256"), str)
+        ):
+            raise ImportRefused(
+                _("%(what)s: each attachment needs a name, its data and its sha256.")
+                % {"what": what}
+            )
+        found.append(PlannedAttachment(item["name"], item["data"], item["sha256"].lower()))
+    return found
 
 
 def _project_name(value: object, what: str) -> str:
@@ -188,6 +217,7 @@ def plan_chatweb(document: dict[str, Any], *, now: dt.datetime) -> list[PlannedC
                     reasoning=read_text(raw.get("reasoning"), name_field(what, "reasoning")),
                     reasoning_seconds=_seconds(raw.get("reasoning_seconds")),
                     rating=_rating(raw.get("rating")),
+                    attachments=_attachments(raw.get("attachments"), what),
                     finished_at=_when(
                         raw.get("finished_at"), name_field(what, "finished_at"), now=now
                     )

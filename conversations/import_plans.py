@@ -40,6 +40,16 @@ class ImportRefused(ActionError):
 
 
 @dataclass
+class PlannedAttachment:
+    """A file of a Chatweb export, still as the file has it (conversations/import_files.py
+    checks and stores it)."""
+
+    name: str
+    data: str  # base64
+    sha256: str
+
+
+@dataclass
 class PlannedMessage:
     key: object
     parent: object | None
@@ -56,6 +66,7 @@ class PlannedMessage:
     reasoning: str = ""
     reasoning_seconds: float | None = None
     rating: str = ""
+    attachments: list[PlannedAttachment] = field(default_factory=list)
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Search across one user's conversations: titles and message text.
+"""Search across one user's conversations: titles, message text and the text extracted
+from the documents attached to messages (#21: a hit there is the message's, its snippet
+named after the file).
 
 PostgreSQL: full-text search (to_tsvector with the 'simple' configuration, so any
 language matches word for word, served by a GIN index, migration 0004) with
@@ -17,7 +19,7 @@ from django.db import connection
 from django.utils.html import escape
 
 from conversations import fields
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -77,6 +79,20 @@ def _snippet(text: str, query: str) -> str:
     return prefix + _marked(marked) + suffix
 
 
+def _from_file(name: str, snippet_html: str) -> str:
+    return f"{escape(name)}: {snippet_html}"
+
+
+def _without_repeats(hits: list[Hit], more: list[Hit]) -> list[Hit]:
+    """`hits` and then those of `more` on a message no hit is on yet (newest first)."""
+    seen: set[int | None] = {h.message_id for h in hits if h.message_id is not None}
+    for hit in more:
+        if hit.message_id not in seen:
+            seen.add(hit.message_id)
+            hits.append(hit)
+    return hits
+
+
 def clean_query(query: object) -> str:
     if not isinstance(query, str):
         return ""
@@ -129,7 +145,33 @@ def _search_simple(conversations, messages, text: str) -> list[Hit]:  # type: ig
         )
         for m in rows
     ]
-    return hits[:MAX_RESULTS]
+    files = (
+        Attachment.objects.filter(message__in=messages.values("pk"), text__icontains=text)
+        .select_related("message__conversation")
+        .only(
+            "name",
+            "text",
+            "message_id",
+            "message__conversation_id",
+            "message__conversation__title",
+            "message__conversation__archived",
+        )
+        .order_by("-message__created_at", "-message_id", "position")[:MAX_RESULTS]
+    )
+    return _without_repeats(
+        hits,
+        [
+            Hit(
+                a.message.conversation_id,
+                a.message.conversation.title,
+                a.message_id,
+                _from_file(a.name, _snippet(a.text, text)),
+                a.message.conversation.archived,
+            )
+            for a in files
+            if a.message is not None
+        ],
+    )[:MAX_RESULTS]
 
 
 def _search_postgres(conversations, messages, text: str) -> list[Hit]:  # type: ignore[no-untyped-def]
@@ -165,7 +207,28 @@ def _search_postgres(conversations, messages, text: str) -> list[Hit]:  # type: 
         )[:MAX_RESULTS]
     )
     hits += [Hit(cid, title, pk, _marked(snip), old) for cid, title, pk, snip, old in message_rows]
-    return hits[:MAX_RESULTS]
+    file_rows = (
+        Attachment.objects.filter(message__in=messages.values("pk"))
+        .annotate(doc=SearchVector("text", config=SEARCH_CONFIG))
+        .filter(doc=q)
+        .annotate(snip=headline("text"))
+        .order_by("-message__created_at", "-message_id", "position")
+        .values_list(
+            "message__conversation_id",
+            "message__conversation__title",
+            "message_id",
+            "name",
+            "snip",
+            "message__conversation__archived",
+        )[:MAX_RESULTS]
+    )
+    return _without_repeats(
+        hits,
+        [
+            Hit(cid, title, pk, _from_file(name, _marked(snip)), old)
+            for cid, title, pk, name, snip, old in file_rows
+        ],
+    )[:MAX_RESULTS]
 
 
 def focus_message(*, conversation: Conversation, message_id: int) -> bool:

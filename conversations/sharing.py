@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from audit import record
 from audit.models import Action
+from conversations import attachments as attaching
 from conversations.actions import ActionError
-from conversations.models import Conversation, Message, SharedLink
+from conversations.models import Attachment, Conversation, Message, SharedLink
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -67,11 +67,31 @@ def links_for_user(*, user: AbstractBaseUser | AnonymousUser) -> list[SharedLink
 
 
 def shared_messages(*, link: SharedLink) -> list[Message]:
-    """The snapshot's messages in their order; ones deleted since are simply missing."""
-    ids = [i for i in link.message_ids if isinstance(i, int)]
+    """The snapshot's messages in their order, with their files (one more query when a
+    message has any); ones deleted since are simply missing."""
+    ids = _ids(link)
     by_id = {
         m.pk: m for m in Message.objects.filter(conversation_id=link.conversation_id, pk__in=ids)
     }
-    shown = [by_id[i] for i in ids if i in by_id]
-    prefetch_related_objects([m for m in shown if m.attachment_count], "attachments")
-    return shown
+    messages = [by_id[i] for i in ids if i in by_id]
+    attaching.load_for(messages)
+    return messages
+
+
+def _ids(link: SharedLink) -> list[int]:
+    return [i for i in link.message_ids if isinstance(i, int) and not isinstance(i, bool)]
+
+
+async def shared_attachment(*, token: str, attachment_id: int) -> Attachment | None:
+    """A file a link's readers may fetch: on a message of the link's snapshot (a message's
+    files never change: an edit makes a new message), while the link lives; else None."""
+    link = (
+        await SharedLink.objects.filter(token=token).only("conversation_id", "message_ids").afirst()
+    )
+    if link is None:
+        return None
+    return await Attachment.objects.filter(
+        pk=attachment_id,
+        message_id__in=_ids(link),
+        message__conversation_id=link.conversation_id,
+    ).afirst()

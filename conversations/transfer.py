@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.models import Action
 from catalog import config as catalog
-from conversations import markdown
+from conversations import import_files, markdown
 from conversations.import_chatweb import plan_chatweb
 from conversations.import_plans import plan_chatgpt_web
 from conversations.models import Conversation, Message, Project
@@ -41,6 +41,7 @@ from conversations.exporting import VERSION as VERSION
 from conversations.exporting import conversation_as_dict as conversation_as_dict
 from conversations.exporting import export_markdown as export_markdown
 from conversations.exporting import export_user as export_user
+from conversations.exporting import json_chunks as json_chunks
 from conversations.import_plans import ImportRefused as ImportRefused
 from conversations.import_plans import PlannedConversation as PlannedConversation
 from conversations.import_plans import PlannedMessage as PlannedMessage
@@ -101,6 +102,7 @@ def _message(conversation: Conversation, p: PlannedMessage) -> Message:
         created_at=p.created_at,
         updated_at=p.finished_at or p.created_at,
         finished_at=p.finished_at or p.created_at,
+        attachment_count=len(p.attachments),
     )
 
 
@@ -121,12 +123,15 @@ def _set_parents(pairs: list[tuple[int, int]]) -> None:
         )
 
 
-def _write_messages(plans: list[PlannedConversation], hidden: list[Conversation]) -> None:
+def _write_messages(
+    plans: list[PlannedConversation], hidden: list[Conversation]
+) -> dict[tuple[int, object], int]:
     """Every planned message, BATCH rows per short transaction, in the file's order.
 
     A batch is rendered before its transaction opens and written in two statements: the
     rows, then the parents that point inside the batch (their ids are known only once
-    the rows are in). The file's order puts a parent before its children.
+    the rows are in). The file's order puts a parent before its children. Returns each
+    message's id by (its plan's index, its key in the file).
     """
     saved: dict[tuple[int, object], int] = {}
     queue = [
@@ -152,6 +157,7 @@ def _write_messages(plans: list[PlannedConversation], hidden: list[Conversation]
     for i, (plan, conversation) in enumerate(zip(plans, hidden, strict=True)):
         if plan.leaf is not None:
             conversation.current_leaf_id = saved[i, plan.leaf]
+    return saved
 
 
 def _projects_for(
@@ -194,6 +200,8 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     """
     now = timezone.now()
     plans = plan_import(parse_document(raw), now=now)
+    # Every file checked and stored before any row: a refused one stores nothing.
+    files = import_files.store(user, plans)
     # What a killed import left hidden goes, so it does not weigh on the database forever.
     Conversation.objects.filter(
         user_id=user.pk, importing=True, created_at__lt=now - STALE_IMPORT
@@ -221,7 +229,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
         for start in range(0, len(hidden), BATCH):
             with transaction.atomic():
                 Conversation.objects.bulk_create(hidden[start : start + BATCH])
-        _write_messages(plans, hidden)
+        import_files.link(user, files, _write_messages(plans, hidden))
         for plan, conversation in zip(plans, hidden, strict=True):
             conversation.created_at = plan.created_at
         # Still hidden: their own dates and last messages, a batch per transaction (the
@@ -240,6 +248,7 @@ def import_file(*, user: AbstractBaseUser, raw: bytes) -> list[Conversation]:
     except BaseException:
         Conversation.objects.filter(pk__in=[c.pk for c in hidden if c.pk]).delete()
         Project.objects.filter(pk__in=made).delete()
+        import_files.discard(files)
         raise
     record.record(
         Action.IMPORT,

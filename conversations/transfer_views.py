@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,13 +26,36 @@ def _download(body: str, *, filename: str, content_type: str) -> HttpResponse:
     return response
 
 
-def _json(document: object) -> str:
-    return json.dumps(document, ensure_ascii=False, indent=2)
+class ChunkedDownload(StreamingHttpResponse):
+    """A download made by a synchronous iterator, served piece by piece either way.
+
+    Under ASGI Django would read a synchronous iterator whole into a list before sending
+    (and warn): here each piece is made in a worker thread as the download goes, so an
+    export holds one attachment's bytes at a time."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        pieces: Iterator[bytes] = iter(self.streaming_content)  # type: ignore[arg-type]
+
+        def following() -> bytes | None:
+            return next(pieces, None)
+
+        while (piece := await sync_to_async(following, thread_sensitive=False)()) is not None:
+            yield piece
+
+
+def _json_download(document: dict[str, Any], *, filename: str) -> StreamingHttpResponse:
+    """The export streamed: its attachments' bytes are read one file at a time as the
+    download goes (conversations/exporting.py, json_chunks)."""
+    response = ChunkedDownload(
+        transfer.json_chunks(document), content_type="application/json; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required
 @require_GET
-def export_one(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+def export_one(request: HttpRequest, pk: int, fmt: str) -> HttpResponse | StreamingHttpResponse:
     conversation = get_conversation_for_user(request, pk)
     if fmt == "md":
         return _download(
@@ -39,19 +64,15 @@ def export_one(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
             content_type="text/markdown",
         )
     document = transfer.export_user(user=request.user, conversation=conversation)  # type: ignore[arg-type]
-    return _download(
-        _json(document), filename=f"chatweb-{pk}.json", content_type="application/json"
-    )
+    return _json_download(document, filename=f"chatweb-{pk}.json")
 
 
 @login_required
 @require_GET
-def export_all(request: HttpRequest) -> HttpResponse:
+def export_all(request: HttpRequest) -> StreamingHttpResponse:
     document = transfer.export_user(user=request.user)  # type: ignore[arg-type]
     day = timezone.localdate().isoformat()
-    return _download(
-        _json(document), filename=f"chatweb-{day}.json", content_type="application/json"
-    )
+    return _json_download(document, filename=f"chatweb-{day}.json")
 
 
 @login_required

@@ -42,6 +42,16 @@ urlpatterns = [
     path("shared/", library_views.shared_links, name="shared_links"),
     path("shared/<str:token>/revoke/", library_views.share_revoke, name="share_revoke"),
     path("s/<str:token>/", library_views.shared_view, name="shared"),
+    path(
+        "s/<str:token>/attachments/<int:pk>/",
+        attachment_views.shared_attachment_file,
+        name="shared_attachment",
+    ),
+    path(
+        "s/<str:token>/attachments/<int:pk>/thumbnail/",
+        attachment_views.shared_attachment_thumbnail,
+        name="shared_attachment_thumbnail",
+    ),
     path("c/<int:pk>/export.json", transfer_views.export_one, {"fmt": "json"}, name="export_json"),
     path("c/<int:pk>/export.md", transfer_views.export_one, {"fmt": "md"}, name="export_md"),
     path("export/", transfer_views.export_all, name="export_all"),

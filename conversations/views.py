@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +19,7 @@ from accounts.models import settings_for
 from accounts.views import needs_setup
 from catalog import config as catalog
 from conversations import actions, organise, search
+from conversations import attachments as attaching
 from conversations.forms import SettingsForm
 from conversations.models import Attachment, Conversation, Message, Project
 
@@ -141,10 +142,7 @@ def _thread_window(
     if path and context_from == path[0].pk:
         context_from = None
     shown = path[start:end]
-    # The shown messages' files in one query (none when no message has any).
-    with_files = [m for m in shown if m.attachment_count]
-    if with_files:
-        prefetch_related_objects(with_files, "attachments")
+    attaching.load_for([*shown, *(m.compared for m in shown[-1:] if m.compared)])
     return {
         "messages": shown,
         "earlier_id": ids[start] if start > 0 else None,

@@ -3,10 +3,10 @@ an instance whose heartbeat lapsed: they are ended as interrupted, with the text
 last checkpoint, everywhere within about INSTANCE_HEARTBEAT_SECONDS x 4 of the death.
 Every DEACTIVATED_CHECK_SECONDS it also closes the sockets of users deactivated without
 the signal that does it at once, and every PURGE_CHECK_SECONDS (first at start-up) deletes
-the temporary chats whose time is up and the audit entries older than AUDIT_RETENTION_DAYS,
-and rolls up the usage ledger's days just closed (catalog.rollup).
-Started by the launcher (streaming.server) once daphne
-listens."""
+the temporary chats whose time is up, the uploads left on no message for
+ATTACHMENT_PENDING_HOURS and the audit entries older than AUDIT_RETENTION_DAYS, and
+rolls up the usage ledger's days just closed (catalog.rollup). Started by the launcher
+(streaming.server) once daphne listens."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit import retention
 from catalog import rollup
-from conversations import organise, recovery
+from conversations import attachments, organise, recovery
 from conversations.models import Message
 from realtime import events, instances
 from realtime.publish import close_sockets
@@ -64,6 +64,13 @@ def purge_temporary() -> int:
     purged = organise.purge_temporary()
     if purged:
         log.info("Deleted %d temporary chat(s) whose time was up.", purged)
+    return purged
+
+
+def purge_pending_attachments() -> int:
+    purged = attachments.purge_pending()
+    if purged:
+        log.info("Deleted %d upload(s) left on no message.", purged)
     return purged
 
 
@@ -123,6 +130,7 @@ async def run() -> None:
                 await database_sync_to_async(close_deactivated_sockets)()
             if beats % purge_every == 0:
                 await database_sync_to_async(purge_temporary)()
+                await database_sync_to_async(purge_pending_attachments)()
                 await database_sync_to_async(purge_audit)()
                 await database_sync_to_async(warm_usage_rollup)()
         except Exception as exc:  # the cache or the database away: try again next beat

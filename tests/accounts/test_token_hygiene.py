@@ -183,6 +183,6 @@ def test_the_plaintext_is_in_no_export(made: Made, alice_client: Client, alice: 
     ):
         response = alice_client.get(path)
         assert response.status_code == 200, path
-        body = response.content
+        body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
         assert b"Which token?" in body, path
         assert not made.leaks(body.decode()), path

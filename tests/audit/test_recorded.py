@@ -63,7 +63,9 @@ def _form(user: Any, **changes: Any) -> dict[str, Any]:
 
 
 def _ok(response: Any, status: int = 302) -> None:
-    body = response.content.decode()
+    body = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    ).decode()
     errors = [line for line in body.splitlines() if "errorlist" in line or "errornote" in line]
     assert response.status_code == status, errors or body[:500]
 
@@ -276,7 +278,7 @@ def export_one_markdown(w: World) -> Expected:
 
 
 def import_file(w: World) -> Expected:
-    document = w.alice_client.get("/export/").content
+    document = b"".join(w.alice_client.get("/export/").streaming_content)  # type: ignore[attr-defined]
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     _ok(w.alice_client.post("/import/", {"file": SimpleUploadedFile("c.json", document)}))

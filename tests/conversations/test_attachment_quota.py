@@ -77,8 +77,8 @@ def test_the_quota_is_checked_again_when_the_row_is_made(alice: Any) -> None:
     processed = attachment_files.process("b.txt", b"b" * 3000)
     attaching.check_room(alice, alice.pk, "b.txt", 3000)  # passes now
     other = attachment_files.process("a.txt", b"a" * 3000)
-    attaching._create(alice, alice.pk, other, attaching._save_files(alice.pk, other))
-    names = attaching._save_files(alice.pk, processed)
+    attaching._create(alice, alice.pk, other, attaching.save_files(alice.pk, other))
+    names = attaching.save_files(alice.pk, processed)
     with pytest.raises(ProtocolError) as refused:
         attaching._create(alice, alice.pk, processed, names)
     assert refused.value.code == "attachment_quota"

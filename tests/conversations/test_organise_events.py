@@ -162,9 +162,9 @@ def test_a_temporary_chats_own_menu_downloads_it_but_export_all_leaves_it_out(
     assert f'action="/c/{chat.pk}/pin/"' not in page
     assert f'action="/c/{chat.pk}/archive/"' not in page
 
-    one = json.loads(alice_client.get(f"/c/{chat.pk}/export.json").content)
+    one = json.loads(b"".join(alice_client.get(f"/c/{chat.pk}/export.json").streaming_content))
     assert [c["title"] for c in one["conversations"]] == ["Passing"]
     markdown = alice_client.get(f"/c/{chat.pk}/export.md").content.decode()
     assert "a passing question" in markdown
-    every = json.loads(alice_client.get("/export/").content)
+    every = json.loads(b"".join(alice_client.get("/export/").streaming_content))
     assert every["conversations"] == []

@@ -108,7 +108,7 @@ def test_temporary_chats_stay_out_of_the_sidebar_search_and_export(
         == []
     )
 
-    exported = json.loads(alice_client.get("/export/").content)
+    exported = json.loads(b"".join(alice_client.get("/export/").streaming_content))
     assert [c["title"] for c in exported["conversations"]] == ["Visible"]
 
     # Its own page still opens for its owner (the banner says what it is).

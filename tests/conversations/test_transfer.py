@@ -295,9 +295,9 @@ def test_exports_download_and_stay_private(alice_client, branched, bob):
     everything = alice_client.get("/export/")
 
     assert one["Content-Disposition"].startswith("attachment;")
-    assert json.loads(one.content)["conversations"][0]["title"] == "Branched"
+    assert json.loads(b"".join(one.streaming_content))["conversations"][0]["title"] == "Branched"
     assert md.content.decode().startswith("# Branched")
-    assert len(json.loads(everything.content)["conversations"]) == 1
+    assert len(json.loads(b"".join(everything.streaming_content))["conversations"]) == 1
     bob_client = type(alice_client)()
     bob_client.force_login(bob)
     assert bob_client.get(f"/c/{branched.pk}/export.json").status_code == 404
