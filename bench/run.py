@@ -273,6 +273,8 @@ class Bench:
             OPENAI_API_BASE_URL=self.upstream_url,
             OPENAI_API_KEY="sk-bench-not-a-real-key",
             OPENAI_API_MODEL=MODEL,
+            # The images scenario's chats send a screenshot: the model must read images.
+            OPENAI_API_IMAGE_MODELS=MODEL,
             METRICS_ENABLED="true",
             STATIC_ROOT=str(self.workdir / "static"),
             PYTHONUNBUFFERED="1",

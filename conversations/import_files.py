@@ -42,6 +42,7 @@ class StoredFile:
     message: object
     position: int
     size: int
+    thumbnail_size: int
     processed: attachment_files.Processed  # its bytes dropped once stored
     names: list[str]
 
@@ -72,15 +73,23 @@ def store(user: AbstractBaseUser, plans: list[PlannedConversation]) -> list[Stor
     """Check and store every file of the plans, one at a time; refused (and every file
     stored so far deleted) at the first one refused."""
     stored: list[StoredFile] = []
+    adding = 0  # the bytes this import stores, against the user's storage quota
     try:
         for i, plan in enumerate(plans):
             for message in plan.messages:
                 for position, planned in enumerate(message.attachments):
                     processed = _checked(planned)
+                    size, thumbnail_size = len(processed.data), len(processed.thumbnail)
+                    adding += size + thumbnail_size
+                    try:
+                        attaching.check_room(user, int(user.pk), processed.name, adding)
+                    except ProtocolError as exc:
+                        raise ImportRefused(exc.message) from exc
                     names = attaching.save_files(int(user.pk), processed)
-                    size = len(processed.data)
                     processed.data = processed.thumbnail = b""
-                    stored.append(StoredFile(i, message.key, position, size, processed, names))
+                    stored.append(
+                        StoredFile(i, message.key, position, size, thumbnail_size, processed, names)
+                    )
     except BaseException:
         discard(stored)
         raise
@@ -105,6 +114,7 @@ def link(
             name=s.processed.name,
             content_type=s.processed.content_type,
             size=s.size,
+            thumbnail_size=s.thumbnail_size if len(s.names) > 1 else 0,
             file=s.names[0],
             thumbnail=s.names[1] if len(s.names) > 1 else "",
             width=s.processed.width,

@@ -16,6 +16,7 @@ from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from catalog.models import Quota
 from conversations import actions, attachments, exporting, transfer
 from conversations.models import Attachment, Conversation, Message
 from conversations.transfer_views import ChunkedDownload
@@ -188,6 +189,27 @@ def test_more_files_on_a_message_than_a_post_may_have_refuses_the_import(
     response = import_as(bob_client, exported(alice_client))
     assert response.status_code == 400
     _assert_nothing_written(bob, before)
+
+
+def test_an_import_past_the_storage_quota_is_refused_and_writes_nothing(
+    alice: Any, alice_client: Client, bob: Any, bob_client: Client
+) -> None:
+    question = chat(alice, alice_client)
+    first = question.attachments.all()[0]
+    # Room for the image and its thumbnail, not for the notes after them.
+    quota = Quota.objects.create(user=bob, storage_bytes=first.size + first.thumbnail_size + 1)
+    before = all_stored()
+    response = import_as(bob_client, exported(alice_client))
+    assert response.status_code == 400
+    assert "notes.md" in response.content.decode()
+    _assert_nothing_written(bob, before)
+    # Imported files count like uploads: their thumbnails' bytes too.
+    quota.storage_bytes = None
+    quota.save()
+    again = import_as(bob_client, exported(alice_client))
+    assert again.status_code == 302, again.content.decode()[-3000:]
+    [image, _notes] = Attachment.objects.filter(user=bob)
+    assert image.thumbnail_size == first.thumbnail_size > 0
 
 
 def test_an_export_without_files_imports_as_before(alice: Any, bob: Any) -> None:

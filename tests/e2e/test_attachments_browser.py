@@ -24,6 +24,10 @@ from tests.e2e.browsing import SIZES, close_page, open_page, run_axe
 from tests.servers import Daphne
 from tests.upstream import FakeUpstream
 
+# Two models from the environment: fake-model (the default) reads images, fake-model-2
+# does not (OPENAI_API_IMAGE_MODELS; the picker's data-accepts-images says which).
+APP_ENV = {"OPENAI_API_MODEL": "fake-model,fake-model-2", "OPENAI_API_IMAGE_MODELS": "fake-model"}
+
 pytestmark = pytest.mark.e2e
 
 PDF_TEXT = "Quarterly figures: revenue grew by 42 percent"
@@ -130,13 +134,8 @@ def status_code(page: Any, url: str) -> int:
 
 
 def allow_images(page: Any) -> None:
-    """Marks the chosen model as reading images, as the picker shows a catalog model whose
-    flag is on (ModelChoice.accepts_images; the e2e app's models come from the
-    environment, where the flag is off until the catalog sets it)."""
-    page.evaluate(
-        "() => document.getElementById('model-select').selectedOptions[0]"
-        ".setAttribute('data-accepts-images', '')"
-    )
+    """Chooses the model that reads images (APP_ENV)."""
+    page.select_option("#model-select", "fake-model")
 
 
 @pytest.fixture
@@ -250,6 +249,7 @@ def test_a_refused_file_shows_the_servers_sentence_on_its_chip(page: Any) -> Non
 def test_an_image_for_a_text_only_model_is_refused_before_anything_is_sent(
     page: Any, upstream_reset: FakeUpstream
 ) -> None:
+    page.select_option("#model-select", "fake-model-2")
     attach(page, file_payload("photo.png", "image/png", png()))
     warning = page.locator("#att-warning")
     expect(warning).to_be_visible()
@@ -262,7 +262,6 @@ def test_an_image_for_a_text_only_model_is_refused_before_anything_is_sent(
     assert upstream_reset.chat_requests == []
     # A model that reads images takes it: the sentence goes.
     allow_images(page)
-    page.dispatch_event("#model-select", "change")
     expect(warning).to_be_hidden()
 
 
@@ -341,11 +340,6 @@ def test_a_screenshot_and_a_pdf_go_in_one_message_and_stay_after_a_reload(
         close_page(page, app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the model's context does not carry attachments on main yet (#21, the context "
-    "helper's part); the lead removes this mark when that lands",
-)
 def test_the_model_receives_the_screenshot_as_an_image_part_and_the_pdf_text(
     page: Any, upstream_reset: FakeUpstream
 ) -> None:
