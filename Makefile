@@ -130,7 +130,7 @@ test-pg: install-dev
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS) $(BIN)/pytest $(UNIT)
 
 test-deploy: install-dev
-	$(BIN)/pytest -m deploy
+	$(BIN)/pytest -m deploy tests/deploy
 
 # The tests that wait out outages by design (tests/streaming/test_outage.py: PostgreSQL or
 # Redis stopped mid-answer for seconds, 1 and 5 minutes; a kill -9 mid-outage), idle
@@ -143,7 +143,7 @@ test-long: install-dev
 # CI runs it in the background beside the other suites (.ci/run): ARGS gives it a pytest
 # temporary folder of its own and no cache.
 e2e: install-dev
-	$(BIN)/pytest -m e2e $(ARGS)
+	$(BIN)/pytest -m e2e tests/e2e $(ARGS)
 
 # The benchmark (bench/README.md): both configurations, every scenario and the page
 # timings, about 10 minutes; writes bench/results/latest.md. PROFILE=1 adds a py-spy flame

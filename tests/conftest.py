@@ -27,6 +27,24 @@ from modelclient import providers
 from streaming.registry import registry
 from tests.upstream import FakeUpstream, fake_upstream, fake_upstream_server  # noqa: F401
 
+# make e2e and make test-deploy collect only their folder (collecting all ~2,000 tests to
+# keep their few took ~8 s of CPU per suite): a test marked for them elsewhere would never
+# run, so every other run (make test collects everything) refuses one.
+SUITE_FOLDERS = {"e2e": "tests/e2e/", "deploy": "tests/deploy/"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    misplaced = [
+        f"{item.nodeid} is marked {marker} but is not under {folder}"
+        for item in items
+        for marker, folder in SUITE_FOLDERS.items()
+        if item.get_closest_marker(marker)
+        and not Path(str(item.path)).relative_to(root).as_posix().startswith(folder)
+    ]
+    if misplaced:
+        raise pytest.UsageError("\n".join(misplaced))
+
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

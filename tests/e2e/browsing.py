@@ -4,6 +4,7 @@ and axe-core's check."""
 
 from __future__ import annotations
 
+import functools
 import weakref
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,17 @@ def close_page(page: Any, app: Daphne, ignore: tuple[str, ...] = ()) -> None:
     assert not errors, f"{errors}\n{app.log_path.read_text()[-3000:]}"
 
 
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
 def run_axe(page: Any) -> list[dict[str, Any]]:
-    """axe-core (vendored) on the current page: its serious and critical violations."""
-    page.evaluate(AXE.read_text(encoding="utf-8"))
+    """axe-core (vendored) on the current page: its serious and critical violations.
+    Injected once per page load (a page checked again, in its other colour scheme say,
+    reuses it)."""
+    if page.evaluate("typeof window.axe === 'undefined'"):
+        page.evaluate(_axe_source())
     result = page.evaluate(
         """async () => {
           const r = await axe.run(document, {runOnly: {type: "tag",

@@ -163,8 +163,12 @@ def test_a_message_walks_through_its_polish(browser: Any, app: Daphne, shots: Pa
 
     # 6. A long question is folded at once; its answer, finished in front of the reader,
     # is not, until the page shows it again.
+    # The new answer, not the last one shown before it arrives (which is already done).
+    answers = page.locator(".msg-assistant")
+    shown = answers.count()
     send(page, LONG)
-    long_answer = page.locator(".msg-assistant").last
+    expect(answers).to_have_count(shown + 1)
+    long_answer = answers.nth(shown)
     expect(long_answer).to_have_attribute("data-status", "done")
     long_question = page.locator(".msg-user").last
     expect(long_question).to_have_class(re.compile(r"\bis-folded\b"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
+from tests.servers import Daphne, app_env, copy_database, csrf_post, sign_in
 from tests.streaming.test_slow_reader import open_lazy_socket, rss_mb, ws_frame
 from tests.upstream import FakeUpstream
 
@@ -47,7 +47,7 @@ def _finished_long_answer(server: Daphne) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_sixty_sockets_that_never_read_keep_the_process_bounded_and_it_returns(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ) -> None:
     env = app_env(
         tmp_path,
@@ -56,8 +56,7 @@ def test_sixty_sockets_that_never_read_keep_the_process_bounded_and_it_returns(
         # One user opens them all; the per-user limit has its own test.
         WS_MAX_SOCKETS_PER_USER=str(SOCKETS),
     )
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     sockets = []
     try:

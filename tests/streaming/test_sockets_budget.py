@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from streaming import sockets_budget
-from tests.servers import Daphne, app_env, create_user, csrf_post, manage, sign_in
+from tests.servers import Daphne, app_env, copy_database, csrf_post, sign_in
 from tests.streaming.test_slow_reader import open_lazy_socket, ws_frame
 from tests.upstream import FakeUpstream
 
@@ -103,7 +103,7 @@ async def _reads_snapshots(url: str, origin: str, cookie: str, rounds: int) -> i
 
 @pytest.mark.slow
 def test_over_the_process_budget_the_lazy_sockets_go_and_a_reading_one_stays(
-    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path
+    tmp_path: Path, fake_upstream: FakeUpstream, static_root: Path, alices_database: Path
 ) -> None:
     env = app_env(
         tmp_path,
@@ -113,8 +113,7 @@ def test_over_the_process_budget_the_lazy_sockets_go_and_a_reading_one_stays(
         WS_MAX_BUFFERED_BYTES=str(8 * 1024 * 1024),
         WS_MAX_BUFFERED_BYTES_TOTAL=str(3 * 1024 * 1024),
     )
-    manage(env, "migrate", "--noinput")
-    create_user(env, "alice", "alice-password-1")
+    copy_database(alices_database, tmp_path)
     server = Daphne(env, tmp_path / "daphne.log")
     lazy: list[Any] = []
     try:
