@@ -22,8 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def question(alice: Any, alice_client: Client) -> Message:
+def question(alice: Any, alice_client: Client, settings: Any) -> Message:
     """Alice's question with a screenshot and a text file, in that order, and its answer."""
+    settings.OPENAI_API_IMAGE_MODELS = frozenset({"fake-model"})
     image = send(alice_client, "shot.png", png(300, 200)).json()["attachment"]["id"]
     document = send(alice_client, "notes.txt", b"Owls hoot at night.\n").json()["attachment"]["id"]
     answer = actions.start_conversation(
@@ -85,8 +86,10 @@ def test_the_share_page_shows_the_files(question: Message) -> None:
     link = sharing.share_conversation(conversation=question.conversation)
     html = Client().get(f"/s/{link.token}/").content.decode()
     image, document = question.attachment_list()
-    assert attachment_items(html) == [(str(image.pk), "image"), (str(document.pk), "document")]
-    assert 'id="att-lightbox"' in html
+    # Through the link's own URLs (its readers are not the owner), in order.
+    shown = re.findall(rf"/s/{link.token}/attachments/(\d+)/", html)
+    assert list(dict.fromkeys(shown)) == [str(image.pk), str(document.pk)]
+    assert f"/s/{link.token}/attachments/{image.pk}/thumbnail/" in html
 
 
 def test_the_picker_marks_the_models_that_read_images() -> None:
