@@ -24,14 +24,14 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.template.defaultfilters import filesizeformat
@@ -45,6 +45,8 @@ from conversations.attachment_models import Attachment, attachment_storage
 from realtime.codes import ProtocolError
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -162,6 +164,25 @@ def _create(
         )
 
 
+def _then_release(work: Callable[P, T]) -> Callable[P, T]:
+    """`work`, then this thread's database connection closed unless a transaction holds it.
+
+    Under daphne, Django gives each request a thread of its own for its sync work, so an
+    upload's queries open a connection in a thread that ends with the request; with
+    CONN_MAX_AGE that connection was never closed (PostgreSQL kept one session per upload
+    until garbage collection). A test's transaction (the test client runs the view in the
+    test's thread) is left alone."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return work(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return run
+
+
 async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFile) -> Attachment:
     """One uploaded file checked, converted and stored: the user's pending attachment."""
     if user.pk is None:
@@ -174,10 +195,12 @@ async def upload(*, user: AbstractBaseUser | AnonymousUser, uploaded: UploadedFi
     # A view's database work, as Django's async views do it (the request's connection;
     # channels' database_sync_to_async would close it: a test's transaction with it).
     user_id: int = user.pk
-    await sync_to_async(check_room)(user, user_id, name, _stored_size(processed))
+    await sync_to_async(_then_release(check_room))(user, user_id, name, _stored_size(processed))
     names = await sync_to_async(save_files, thread_sensitive=False)(user_id, processed)
     try:
-        attachment: Attachment = await sync_to_async(_create)(user, user_id, processed, names)
+        attachment: Attachment = await sync_to_async(_then_release(_create))(
+            user, user_id, processed, names
+        )
     except BaseException:
         await sync_to_async(_delete_files, thread_sensitive=False)(names)
         raise
