@@ -407,10 +407,17 @@ ATTACHMENT_TEXT_MAX_CHARS = env.int("ATTACHMENT_TEXT_MAX_CHARS", default=2_000_0
 ATTACHMENT_PENDING_HOURS = env.int("ATTACHMENT_PENDING_HOURS", default=24)
 if ATTACHMENT_PENDING_HOURS <= 0:
     raise ImproperlyConfigured("ATTACHMENT_PENDING_HOURS must be a positive number of hours.")
+# Uploads converted at once per process (decoding, re-encoding, text extraction), each
+# in a worker thread of lowered priority. More threads would not convert faster on one
+# core, only take more of it from the event loop that streams every chat (bench/README.md,
+# "Images"); other uploads wait their turn.
+ATTACHMENT_CONVERT_THREADS = env.int("ATTACHMENT_CONVERT_THREADS", default=1)
 if ATTACHMENT_STORAGE not in ("local", "s3"):
     raise ImproperlyConfigured('ATTACHMENT_STORAGE must be "local" or "s3".')
 _attachment_limits = (ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_PER_MESSAGE, ATTACHMENT_IMAGE_MAX_SIDE)
-if min(*_attachment_limits, ATTACHMENT_MAX_PIXELS, ATTACHMENT_PDF_MAX_PAGES) <= 0:
+if min(*_attachment_limits, ATTACHMENT_MAX_PIXELS, ATTACHMENT_PDF_MAX_PAGES) <= 0 or (
+    ATTACHMENT_CONVERT_THREADS <= 0
+):
     raise ImproperlyConfigured("Every ATTACHMENT_* limit must be a positive number.")
 if ATTACHMENT_TEXT_MAX_CHARS <= 0:
     raise ImproperlyConfigured("ATTACHMENT_TEXT_MAX_CHARS must be a positive number.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -57,10 +58,12 @@ class Held:
         self.started = threading.Event()
         self.release = threading.Event()
         self.converting_thread: int | None = None
+        self.converting_nice: int | None = None
         self.saving_thread: int | None = None
 
     def on_converting(self, sender: Any, name: str, **kwargs: Any) -> None:
         self.converting_thread = threading.get_ident()
+        self.converting_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         self.started.set()
         self.release.wait(HOLD)
 
@@ -113,6 +116,8 @@ async def test_an_image_converts_in_a_worker_thread_while_the_loop_and_database_
     assert not response.done(), f"answered before converting: {response.result()}"
     assert await started, "the conversion never started"
     assert held.converting_thread != loop_thread, "converted on the event loop"
+    # At a lower priority than the loop's, so the loop keeps most of a shared core.
+    assert held.converting_nice == os.getpriority(os.PRIO_PROCESS, 0) + attachments.CONVERT_NICE
     database_thread = await database_sync_to_async(threading.get_ident)()
     assert await Attachment.objects.acount() == 0  # still converting: no row yet
     assert held.converting_thread != database_thread, "converted on the database thread"
