@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit import retention
 from catalog import rollup
-from conversations import attachments, organise, recovery
+from conversations import attachment_purge, organise, recovery
 from conversations.models import Message
 from realtime import events, instances
 from realtime.publish import close_sockets
@@ -68,7 +68,7 @@ def purge_temporary() -> int:
 
 
 def purge_pending_attachments() -> int:
-    purged = attachments.purge_pending()
+    purged = attachment_purge.purge_pending()
     if purged:
         log.info("Deleted %d upload(s) left on no message.", purged)
     return purged

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from catalog import clock
-from conversations import actions, attachments, organise
+from conversations import actions, attachment_purge, organise
 from conversations.context import build_context
 from conversations.models import Attachment, Conversation, Message
 from streaming import heartbeat
@@ -35,7 +35,7 @@ def _model_reads_images(settings: Any) -> None:
 def all_stored() -> list[str]:
     """Every file in the attachments storage, in any folder."""
     storage = storages["attachments"]
-    return sorted(attachments._stored_names(storage))
+    return sorted(attachment_purge._stored_names(storage))
 
 
 def upload(client: Client, name: str, data: bytes) -> int:
@@ -180,7 +180,7 @@ def test_purge_deletes_stale_uploads_and_files_no_row_names(
     stray = storage.save("u999/left-behind.png", ContentFile(b"bytes no row names"))
     later = clock.now() + dt.timedelta(hours=25)
     with django_capture_on_commit_callbacks(execute=True):
-        uploads, _files = attachments.purge_orphans(now=later)
+        uploads, _files = attachment_purge.purge_orphans(now=later)
     assert uploads == 1
     assert stray not in all_stored()
     named = {
@@ -198,7 +198,7 @@ def test_purge_keeps_recent_uploads_and_files_on_their_way(
     # Bytes stored a moment before their row: an upload still on its way.
     storages["attachments"].save("u1/on-its-way.png", ContentFile(b"soon a row"))
     with django_capture_on_commit_callbacks(execute=True):
-        assert attachments.purge_orphans() == (0, 0)
+        assert attachment_purge.purge_orphans() == (0, 0)
     assert len(all_stored()) == 3
 
 

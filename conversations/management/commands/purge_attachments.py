@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from conversations.attachments import purge_orphans
+from conversations.attachment_purge import purge_orphans
 
 
 class Command(BaseCommand):
