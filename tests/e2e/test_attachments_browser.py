@@ -154,7 +154,7 @@ def start_chat(page: Any, text: str = "Hello there") -> str:
 
 def test_the_paper_clip_attaches_files_that_upload_and_a_chip_removes_its_file(page: Any) -> None:
     expect(page.locator("#attach-btn")).to_have_accessible_name("Attach files")
-    attach(page, file_payload("report.pdf", "application/pdf", pdf()))
+    choose_with_the_paper_clip(page, file_payload("report.pdf", "application/pdf", pdf()))
     chip = chips(page).first
     expect(chip.locator(".chip-name")).to_have_text("report.pdf")
     expect(page.locator("#att-status")).to_have_text("report.pdf attached.")
@@ -233,6 +233,34 @@ def test_files_dropped_on_the_message_box_are_attached_in_order(page: Any) -> No
     expect(chips(page).locator(".chip-name")).to_have_text(["notes.txt", "shot.png"])
     expect(chips(page).nth(1)).to_have_attribute("data-attachment-id", re.compile(r"^\d+$"))
     expect(chips(page).nth(0)).to_have_attribute("data-attachment-id", re.compile(r"^\d+$"))
+
+
+def choose_with_the_paper_clip(page: Any, *files: dict[str, Any]) -> None:
+    """Clicks the paper clip and picks files in the dialog it opens."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name=re.compile("Attach files|添加附件")).click()
+    chooser.value.set_files(list(files))
+
+
+def test_in_chinese_on_a_phone_the_paper_clip_a_paste_and_a_drop_each_attach(
+    browser: Any, app: Daphne
+) -> None:
+    page = open_page(browser, app, reuse_session=True, locale="zh-CN", viewport=SIZES["phone"])
+    try:
+        choose_with_the_paper_clip(page, file_payload("报告.pdf", "application/pdf", pdf()))
+        expect(page.locator("#att-status")).to_have_text(re.compile("报告.pdf"))
+        paste(page, ("截图.png", "image/png", png()))
+        transfer = drag_over(page, ("笔记.txt", "text/plain", "一些笔记\n".encode()))
+        page.locator(".composer-box").dispatch_event("drop", {"dataTransfer": transfer})
+        expect(chips(page).locator(".chip-name")).to_have_text(["报告.pdf", "截图.png", "笔记.txt"])
+        expect(uploaded(page)).to_have_count(3)
+        page.click("#send-btn")
+        page.wait_for_url("**/c/*/")
+        question = page.locator(".msg-user").first
+        expect(question.locator(".att")).to_have_count(3)
+        expect(page.locator(".msg-assistant[data-status=done]")).to_have_count(1)
+    finally:
+        close_page(page, app)
 
 
 def test_a_refused_file_shows_the_servers_sentence_on_its_chip(page: Any) -> None:
