@@ -170,7 +170,7 @@ def _create(
     names: list[str],
 ) -> Attachment:
     with transaction.atomic():
-        # The user's row locked (as conversations.actions.lock_user does for answers): one
+        # The user's row locked (as conversations.admission.lock_user does for answers): one
         # upload of theirs at a time counts what they use and adds its row.
         get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk").first()
         check_room(user, user_id, processed.name, _stored_size(processed))

@@ -302,7 +302,7 @@ class Message(models.Model):
     context_cut = models.JSONField(_("documents cut to fit"), default=list, blank=True)
     # The tokens (prompt and reply, every round) a live answer may spend before a token
     # quota is reached; null: no token quota applied. Live answers' caps count as spent
-    # for the next answer's budget (conversations.actions.check_quota).
+    # for the next answer's budget (conversations.admission.check_quota).
     token_cap = models.PositiveIntegerField(_("token budget"), null=True, blank=True)
     # Which server process streams this answer (settings.INSTANCE_ID).
     worker = fields.CharField(_("server process"), max_length=200, blank=True)
