@@ -10,6 +10,7 @@ from django.conf import settings
 from accounts.models import UserSettings, settings_for
 from catalog import config as catalog
 from catalog import tokens
+from conversations import attachments as attaching
 from conversations import context_parts as parts
 from conversations.attachment_models import Attachment
 from conversations.models import Conversation, Message
@@ -94,7 +95,7 @@ def fit_context(
     history = [m for m in history if m.content or m.attachment_count]
     if not conversation.context_enabled:
         history = history[-1:]
-    parts.with_attachments(history)
+    attaching.load_for(history)
     system = system_message(conversation)
     remaining = budget - tokens.REPLY_OVERHEAD
     if system:

@@ -45,20 +45,6 @@ class Cut:
         return {"name": self.name, "percent": self.percent}
 
 
-def with_attachments(messages: Iterable[Message]) -> None:
-    """Read the attachments of those `messages` that have some, in one query, onto each
-    (Message.known_attachments); a message with none, or with them known, costs nothing."""
-    wanted = {m.pk: m for m in messages if m.attachment_count and m.known_attachments is None}
-    if not wanted:
-        return
-    for message in wanted.values():
-        message.known_attachments = []
-    for attachment in Attachment.objects.filter(message_id__in=wanted).order_by("position", "pk"):
-        known = wanted[attachment.message_id].known_attachments  # type: ignore[index]
-        assert known is not None
-        known.append(attachment)
-
-
 def document_block(name: str, text: str) -> str:
     """A document's text as the model reads it: labelled with its name."""
     label = name.replace('"', "'")
