@@ -1,11 +1,15 @@
 """The channel layer and the caches of each configuration (chatweb/settings.py picks one):
-Redis when REDIS_URL is set, else the embedded defaults of one process."""
+Redis when REDIS_URL is set, else the embedded defaults of one process; and where
+attachments are stored (ATTACHMENT_STORAGE)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 Settings = tuple[dict[str, Any], dict[str, Any]]
 
@@ -67,3 +71,51 @@ def embedded(data_dir: Path) -> Settings:
         },
     }
     return layers, caches
+
+
+def attachments(
+    kind: str,
+    *,
+    data_dir: Path,
+    bucket: str,
+    endpoint_url: str,
+    region: str,
+    access_key_id: str,
+    secret_access_key: str,
+) -> dict[str, object]:
+    """STORAGES["attachments"]: DATA_DIR/attachments ("local"), or an S3-compatible bucket
+    ("s3"), checked. The objects are private (ACL "private", no public URL): every byte
+    goes out through Chatweb's views."""
+    if kind != "s3":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": data_dir / "attachments", "base_url": "/unused/"},
+        }
+    if not bucket:
+        raise ImproperlyConfigured(
+            "ATTACHMENT_STORAGE=s3 needs ATTACHMENT_S3_BUCKET: the name of the bucket files go in."
+        )
+    if endpoint_url and not re.match(r"https?://[^/]", endpoint_url):
+        raise ImproperlyConfigured(
+            "ATTACHMENT_S3_ENDPOINT_URL must be an http(s) URL, e.g. http://minio:9000."
+        )
+    if bool(access_key_id) != bool(secret_access_key):
+        raise ImproperlyConfigured(
+            "Set both ATTACHMENT_S3_ACCESS_KEY_ID and ATTACHMENT_S3_SECRET_ACCESS_KEY, or neither."
+        )
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key_id or None,
+            "secret_key": secret_access_key or None,
+            "default_acl": "private",
+            # A name is never reused (a new one is chosen), and url() would sign a link
+            # for a short while if anything called it; nothing does.
+            "file_overwrite": False,
+            "querystring_auth": True,
+            "querystring_expire": 60,
+        },
+    }

@@ -7,7 +7,6 @@ sets DATABASE_URL and REDIS_URL. A bad value fails at start with ImproperlyConfi
 
 from __future__ import annotations
 
-import re
 import secrets
 import socket
 from pathlib import Path
@@ -16,10 +15,13 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from chatweb import backends, logs, sso
+
+# The project's fixed shape (apps, middleware, templates, languages, static files):
+# chatweb/structure.py, none of it read from the environment.
+from chatweb.structure import *  # noqa: F403
+from chatweb.structure import BASE_DIR
 from modelclient import proxies
 from modelclient.baseurl import normalize_base_url
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # The checkout's .env, or the file CHATWEB_ENV_FILE names (empty: none, as in the test
@@ -81,70 +83,6 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # the Content-Security-Policy's img-src to http: and https:.
 ALLOW_REMOTE_IMAGES = env.bool("ALLOW_REMOTE_IMAGES", default=False)
 
-INSTALLED_APPS = [
-    "daphne",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
-    "channels",
-    "audit",
-    "accounts",
-    "conversations",
-    "streaming",
-    "catalog",
-    "api",
-    # django-ninja: its templates and static files, for the browsable docs at /api/v1/docs.
-    "ninja",
-]
-
-MIDDLEWARE = [
-    # Each request's id (X-Request-ID) on every log line it causes (chatweb/logs.py).
-    "chatweb.logs.RequestIdMiddleware",
-    # First, so that every response (static files and errors included) carries the policy.
-    "chatweb.csp.ContentSecurityPolicyMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language: the signed-in user's setting (accounts.language), else the language cookie
-    # set by the switcher, else the browser's Accept-Language; English by default.
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # The request's user and address, for audit entries written by signal receivers.
-    "audit.context.AuditContextMiddleware",
-    "accounts.language.UserLanguageMiddleware",
-    # Times are shown in the signed-in user's zone (accounts.timezones), else TIME_ZONE's.
-    "accounts.timezones.UserTimeZoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-
-ROOT_URLCONF = "chatweb.urls"
-ASGI_APPLICATION = "chatweb.asgi.application"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.template.context_processors.i18n",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "chatweb.csp.context",
-                "accounts.context.preferences",
-            ],
-        },
-    },
-]
-
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
@@ -188,32 +126,7 @@ else:
 # database: a socket's handshake costs no session query.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
-
-# English, Simplified and Traditional Chinese (locale/zh_Hans, locale/zh_Hant; the compiled
-# .mo files are committed, so running needs no GNU gettext: `make messages` refreshes them,
-# docs in the Makefile). zh-hans comes before zh-hant: a bare "zh" from the browser takes
-# the first "zh-" variant listed (Django's get_supported_language_variant), and zh-TW,
-# zh-HK, zh-MO reach zh-hant through Django's LANG_INFO fallbacks.
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("zh-hant", "繁體中文")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
-# Where a language's date formats differ from Django's (chatweb/formats: Chinese month-day).
-FORMAT_MODULE_PATH = ["chatweb.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
-USE_I18N = True
-USE_TZ = True
-
-STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -430,40 +343,15 @@ ATTACHMENT_S3_ENDPOINT_URL = env.str("ATTACHMENT_S3_ENDPOINT_URL", default="")
 ATTACHMENT_S3_REGION = env.str("ATTACHMENT_S3_REGION", default="")
 ATTACHMENT_S3_ACCESS_KEY_ID = env.str("ATTACHMENT_S3_ACCESS_KEY_ID", default="")
 ATTACHMENT_S3_SECRET_ACCESS_KEY = env.str("ATTACHMENT_S3_SECRET_ACCESS_KEY", default="")
-if ATTACHMENT_STORAGE == "s3":
-    if not ATTACHMENT_S3_BUCKET:
-        raise ImproperlyConfigured(
-            "ATTACHMENT_STORAGE=s3 needs ATTACHMENT_S3_BUCKET: the name of the bucket files go in."
-        )
-    if ATTACHMENT_S3_ENDPOINT_URL and not re.match(r"https?://[^/]", ATTACHMENT_S3_ENDPOINT_URL):
-        raise ImproperlyConfigured(
-            "ATTACHMENT_S3_ENDPOINT_URL must be an http(s) URL, e.g. http://minio:9000."
-        )
-    if bool(ATTACHMENT_S3_ACCESS_KEY_ID) != bool(ATTACHMENT_S3_SECRET_ACCESS_KEY):
-        raise ImproperlyConfigured(
-            "Set both ATTACHMENT_S3_ACCESS_KEY_ID and ATTACHMENT_S3_SECRET_ACCESS_KEY, or neither."
-        )
-    STORAGES["attachments"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": ATTACHMENT_S3_BUCKET,
-            "endpoint_url": ATTACHMENT_S3_ENDPOINT_URL or None,
-            "region_name": ATTACHMENT_S3_REGION or None,
-            "access_key": ATTACHMENT_S3_ACCESS_KEY_ID or None,
-            "secret_key": ATTACHMENT_S3_SECRET_ACCESS_KEY or None,
-            "default_acl": "private",
-            # A name is never reused (a new one is chosen), and url() would sign a link
-            # for a short while if anything called it; nothing does.
-            "file_overwrite": False,
-            "querystring_auth": True,
-            "querystring_expire": 60,
-        },
-    }
-else:
-    STORAGES["attachments"] = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": DATA_DIR / "attachments", "base_url": "/unused/"},
-    }
+STORAGES["attachments"] = backends.attachments(
+    ATTACHMENT_STORAGE,
+    data_dir=DATA_DIR,
+    bucket=ATTACHMENT_S3_BUCKET,
+    endpoint_url=ATTACHMENT_S3_ENDPOINT_URL,
+    region=ATTACHMENT_S3_REGION,
+    access_key_id=ATTACHMENT_S3_ACCESS_KEY_ID,
+    secret_access_key=ATTACHMENT_S3_SECRET_ACCESS_KEY,
+)
 # How long audit entries are kept, in days (docs/security.md, "Audit log"); 0 keeps them
 # for ever. Older ones are purged by the server's heartbeat and `manage.py purge_audit`.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from chatweb import backends
 from tests import isolation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,20 +233,15 @@ class S3Server:
 
     def storage_options(self, bucket: str) -> dict[str, object]:
         """STORAGES["attachments"] as chatweb/settings.py makes it for ATTACHMENT_STORAGE=s3."""
-        return {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": self.url,
-                "region_name": self.REGION,
-                "access_key": self.ACCESS_KEY,
-                "secret_key": self.SECRET_KEY,
-                "default_acl": "private",
-                "file_overwrite": False,
-                "querystring_auth": True,
-                "querystring_expire": 60,
-            },
-        }
+        return backends.attachments(
+            "s3",
+            data_dir=Path("/unused"),
+            bucket=bucket,
+            endpoint_url=self.url,
+            region=self.REGION,
+            access_key_id=self.ACCESS_KEY,
+            secret_access_key=self.SECRET_KEY,
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
