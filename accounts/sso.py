@@ -186,6 +186,9 @@ class SSOBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     ModelBackend's rules (a disabled account is signed out)."""
 
     get_settings = staticmethod(library_setting)
+    # Its get_user is ModelBackend's: a socket may check a row read with its conversation
+    # (accounts.sockets.SocketSignIn.user_from).
+    get_user_is_model_backends = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Django makes a backend for every session it reads: the provider's endpoints are

@@ -1,8 +1,9 @@
 """ASGI entry point: HTTP goes to Django; WebSockets pass the origin check, then sign-in.
 
 Sign-in is accounts.sockets.SessionAuthMiddleware, not channels' AuthMiddlewareStack:
-the same Django rules, with the session and the user read in one trip to the database
-thread.
+the same Django rules; the middleware reads the session, and the consumer checks its
+user with the first read that needs it (the conversation socket: one query with its
+conversation).
 """
 
 import os

@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.language import language_for_scope
+from accounts.sockets import SocketSignIn
 from accounts.timezones import zone_for_setting
 from conversations import errors
 from conversations.actions import ActionError
@@ -59,18 +60,21 @@ class ConversationConsumer(EventLoopSocket):
     async def connect(self) -> None:
         # Refusals accept first, then close with the code: a refused handshake reaches the
         # browser as 1006 only, and it would keep reconnecting.
-        user = self.scope["user"]
-        if not user.is_authenticated:
+        sign_in: SocketSignIn | None = self.scope.get("sign_in")
+        user_id = sign_in.user_id if sign_in is not None else None
+        if sign_in is None or user_id is None:
             await self._refuse(events.CLOSE_SIGNED_OUT)
             return
-        if not sockets_budget.admit(self, user.pk):  # WS_MAX_SOCKETS_PER_USER
+        if not sockets_budget.admit(self, user_id):  # WS_MAX_SOCKETS_PER_USER
             await self._refuse(events.CLOSE_TOO_MANY_SOCKETS)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
-        # Groups first, then one read: the title as it is now must be read after joining
-        # (a title made while the page loaded was published before this socket listened).
-        # Frames that reach a refused socket meanwhile are dropped (self.closing).
-        groups = [events.conversation_group(self.conversation_id), events.user_group(user.pk)]
+        # Groups first (the user's as the session claims it), then one read: the user, the
+        # conversation and its title as they are now must be read after joining (a
+        # password change, a sign-out or a title published before this socket listened
+        # would be missed). Frames that reach a refused socket meanwhile are dropped
+        # (self.closing).
+        groups = [events.conversation_group(self.conversation_id), events.user_group(user_id)]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             groups.append(events.session_group(session_key))
@@ -78,13 +82,15 @@ class ConversationConsumer(EventLoopSocket):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = tuple(groups)
-        opened = await database_sync_to_async(self._open)()
+        user, opened = await database_sync_to_async(self._open)(sign_in)
         if opened is None:
-            await self._refuse(events.CLOSE_NOT_FOUND)
+            code = events.CLOSE_NOT_FOUND if user.is_authenticated else events.CLOSE_SIGNED_OUT
+            await self._refuse(code)
             for group in self.groups_joined:
                 await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined = ()
             return
+        self.scope["user"] = user
         if self.close_before_accept is not None:
             # Signed out (or the like) while this socket was being opened.
             await self._refuse(self.close_before_accept)
@@ -273,16 +279,21 @@ class ConversationConsumer(EventLoopSocket):
 
     # --- Database steps (worker thread) ---------------------------------------------------
 
-    def _open(self) -> tuple[str, str, Any] | None:
-        """The conversation's title and the socket's language and zone, if the user owns
-        it: one query (the owner's settings come joined)."""
-        row = (
-            Conversation.objects.for_user(self.scope["user"])
-            .filter(pk=self.conversation_id)
-            .values_list("title", "user__chat_settings__language", "user__chat_settings__time_zone")
-            .first()
+    def _open(self, sign_in: SocketSignIn) -> tuple[Any, tuple[str, str, Any] | None]:
+        """The session's user, checked (accounts.sockets), and if they own the conversation
+        its title and the socket's language and zone: one query, the conversation joined to
+        its owner and their settings (the user's own read, where there were two)."""
+        rows = (
+            Conversation.objects.select_related("user__chat_settings")
+            .defer("user__chat_settings__avatar")
+            .filter(pk=self.conversation_id, user_id=sign_in.user_id, importing=False)
+            .order_by()  # one row by its key: no ORDER BY (first() would add one)
         )
-        if row is None:
-            return None
-        title, setting, zone = row
-        return title, language_for_scope(self.scope, setting or ""), zone_for_setting(zone or "")
+        row = next(iter(rows), None)
+        user = sign_in.user_from(row.user if row is not None else None)
+        if row is None or not user.is_authenticated:
+            return user, None
+        chosen = getattr(user, "chat_settings", None)
+        setting = chosen.language if chosen is not None else ""
+        zone = chosen.time_zone if chosen is not None else ""
+        return user, (row.title, language_for_scope(self.scope, setting), zone_for_setting(zone))

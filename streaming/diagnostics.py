@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.sockets import signed_in_user
 from streaming import layers
 
 logger = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ class DiagnosticsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     _ticker: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        user: Any = await signed_in_user(self.scope)
+        if not user.is_authenticated or not user.is_staff:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.accept()

@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts import sockets
+from conversations.models import Conversation
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -113,29 +114,67 @@ async def test_a_session_signed_with_a_retired_key_is_refused(live, alice, conve
     assert await first_output(conversation.pk, cookie) == CLOSED_SIGNED_OUT
 
 
-async def test_the_session_and_user_are_read_in_one_trip_to_the_database_thread(
+async def test_a_handshake_reads_the_session_then_the_user_with_the_conversation(
     live, alice, conversation, monkeypatch
 ):
-    trips: list[int] = []  # the queries of each trip
+    from streaming import consumers
+
+    trips: list[list[str]] = []  # the queries of each trip to the database thread
 
     def counting(func: Callable[..., Any]) -> Any:
         def counted(*args: Any) -> Any:
             with CaptureQueriesContext(connection) as queries:  # the database thread's
                 result = func(*args)
-            trips.append(len(queries.captured_queries))
+            trips.append([q["sql"] for q in queries.captured_queries])
             return result
 
         return database_sync_to_async(counted)
 
     monkeypatch.setattr(sockets, "database_sync_to_async", counting)
+    monkeypatch.setattr(consumers, "database_sync_to_async", counting)
     _, cookie = await session_of(alice)
     await sync_to_async(cache.clear)()
     assert is_title(await first_output(conversation.pk, cookie))
-    # Not in the cache: the session's row and the user.
-    assert trips == [2]
-    # Now cached (cached_db): the user only.
+    # Not in the cache: the session's row; then one query, the user with the conversation.
+    assert [len(trip) for trip in trips] == [1, 1]
+    assert "django_session" in trips[0][0]
+    assert '"auth_user"' in trips[1][0]
+    assert '"conversations_conversation"' in trips[1][0]
+    # Now cached (cached_db): the one query only.
+    trips.clear()
     assert is_title(await first_output(conversation.pk, cookie))
-    assert trips == [2, 1]
+    assert [len(trip) for trip in trips] == [0, 1]
     # No cookie: no trip at all.
+    trips.clear()
     assert await first_output(conversation.pk, None) == CLOSED_SIGNED_OUT
-    assert trips == [2, 1]
+    assert trips == []
+
+
+async def test_a_password_changed_after_the_session_was_read_still_refuses_the_socket(
+    live, alice, conversation, monkeypatch
+):
+    # The user is read after the socket joined its groups: a change in between is seen
+    # (by the read) or signalled (to the user's group), never missed.
+    _, cookie = await session_of(alice)
+    original = sockets.open_session
+
+    def open_then_change(session_key: str | None) -> sockets.SocketSignIn:
+        opened = original(session_key)
+        alice.set_password("changed-while-opening-7")
+        alice.save()
+        return opened
+
+    monkeypatch.setattr(sockets, "open_session", open_then_change)
+    assert await first_output(conversation.pk, cookie) == CLOSED_SIGNED_OUT
+
+
+async def test_a_conversation_of_someone_else_is_not_found_and_a_stale_session_signed_out(
+    live, alice, bob, monkeypatch
+):
+    bobs = await sync_to_async(Conversation.objects.create)(user=bob, title="Bob's", model="m")
+    _, cookie = await session_of(alice)
+    assert await first_output(bobs.pk, cookie) == {"type": "websocket.close", "code": 4404}
+    alice.set_password("a-brand-new-password-9")
+    await alice.asave()
+    # Nothing read with the conversation: the user is read alone, and the session refused.
+    assert await first_output(bobs.pk, cookie) == CLOSED_SIGNED_OUT

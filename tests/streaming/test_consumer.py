@@ -599,10 +599,10 @@ def publish_while_opening(
 
     original = ConversationConsumer._open
 
-    def _open(self: ConversationConsumer) -> Any:
+    def _open(self: ConversationConsumer, *args: Any) -> Any:
         async_to_sync(get_channel_layer().group_send)(group, event)
         time.sleep(0.3)  # the events loop takes it meanwhile
-        return original(self)
+        return original(self, *args)
 
     monkeypatch.setattr(ConversationConsumer, "_open", _open)
 
