@@ -1,5 +1,5 @@
 """A socket's sign-in (accounts/sockets.py), through the real ASGI application: Django's
-rules for a session's user, read in one trip to the database thread."""
+rules for a session's user, whose row the conversation socket reads with its conversation."""
 
 from __future__ import annotations
 
