@@ -9,19 +9,12 @@ from collections.abc import Iterable
 from django.http import HttpResponse
 
 from audit.models import AuditEvent
+from chatweb.csvcells import cell
 
-# Cells a spreadsheet would run as a formula start with one of these (CSV injection): such
-# a cell gets a leading apostrophe. A username or a target's name can be anything.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = [
     "time", "actor_id", "actor_username", "action", "target_type", "target_id",
     "target_label", "address", "details",
 ]  # fmt: skip
-
-
-def cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def rows(events: Iterable[AuditEvent]) -> Iterable[list[str]]:

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import clock, costs, rollup
 from catalog.models import UsageDay, UsageRecord
+from chatweb.csvcells import cell
 
 MAX_DAYS = 366
 ISO_DATE = {"type": "date"}
@@ -234,7 +235,6 @@ CSV_VIEWS = ("day", "model", "user")
 
 def csv_response(start: dt.date, end: dt.date, view: str) -> HttpResponse:
     """The figures of one table as CSV: per day, per model or per user."""
-    from catalog.usage_admin import _cell
 
     key = {"day": "day", "model": "model", "user": "username"}[view]
     rows = by_day(start, end) if view == "day" else by_key(start, end, key)
@@ -246,6 +246,6 @@ def csv_response(start: dt.date, end: dt.date, view: str) -> HttpResponse:
     for row in rows:
         label = row[key].isoformat() if view == "day" else row[key]
         writer.writerow(
-            [_cell(label), row["answers"], row["requests"], row["tokens"], f"{row['spent']:.8f}"]
+            [cell(label), row["answers"], row["requests"], row["tokens"], f"{row['spent']:.8f}"]
         )
     return response

@@ -18,10 +18,9 @@ from catalog.models import (
     Quota,
     UsageRecord,
 )
+from chatweb.csvcells import cell
 
 DASHBOARD_TEMPLATE = "admin/catalog/usagerecord/dashboard.html"
-# Cells a spreadsheet would run as a formula start with one of these (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @admin.register(Quota)
@@ -218,11 +217,6 @@ def _totals(queryset: QuerySet[UsageRecord], field: str) -> list[dict[str, Any]]
     )
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="chatweb-usage.csv"'
@@ -236,5 +230,5 @@ def usage_csv(queryset: QuerySet[UsageRecord]) -> HttpResponse:
     for record in queryset.order_by("created_at", "id").iterator():
         row = [getattr(record, column) for column in columns]
         row[0] = record.created_at.isoformat()
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([cell(value) for value in row])
     return response

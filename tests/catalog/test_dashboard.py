@@ -138,3 +138,9 @@ def test_the_period_form_keeps_iso_dates_in_chinese(admin_client, alice):
 def test_the_dashboard_is_for_staff_only(client, alice_client):
     assert client.get(reverse(URL)).status_code == 302
     assert alice_client.get(reverse(URL)).status_code == 302
+
+
+def test_a_model_named_like_a_formula_is_a_plain_cell_in_the_csv(admin_client, ledger, alice):
+    row(alice, "=HYPERLINK(1)", 10, Decimal("0.01"), dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC))
+    rows = list(csv.reader(io.StringIO(get(admin_client, csv="model").content.decode())))
+    assert ["'=HYPERLINK(1)", "1", "1", "10", "0.01000000"] in rows
