@@ -271,12 +271,28 @@ export function setupAttachments(form, { onChange }) {
       updateWarning();
       warning.focus();
     },
-    /** The message went with its files: the chips go, the files stay the message's. */
-    clear() {
-      for (const chip of chips) if (chip.previewUrl) URL.revokeObjectURL(chip.previewUrl);
+    /**
+     * The message went with its files: the chips leave the box, and the uploaded ones are
+     * returned, kept until the server takes the message (settle) or refuses it (putBack).
+     */
+    take() {
+      const sent = chips.filter((c) => c.state === "done");
+      for (const chip of chips) if (chip.state !== "done" && chip.previewUrl) URL.revokeObjectURL(chip.previewUrl);
       chips = [];
       list.replaceChildren();
       changed();
+      return sent;
+    },
+    /** A refused message's files back in the box, before any attached since. */
+    putBack(sent) {
+      if (!sent?.length) return;
+      chips = [...sent, ...chips];
+      list.prepend(...sent.map((c) => c.el));
+      changed();
+    },
+    /** The server took the message: its files are the message's now. */
+    settle(sent) {
+      for (const chip of sent || []) if (chip.previewUrl) URL.revokeObjectURL(chip.previewUrl);
     },
   };
 }

@@ -399,6 +399,7 @@ function onMessage(m) {
     article = messageElement(m.id);
   }
   if (m.role === "user") {
+    if (lastSent !== null) composer.sent();
     lastSent = null;
     foldLong(article);
     followIfStuck();

@@ -14,6 +14,8 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
   const draftKey = `chatweb:draft:${window.location.pathname}`;
   let state = "idle";
   const attachments = setupAttachments(form, { onChange: () => refreshSendButton() });
+  // The chips of the message sent last, until the server takes it or refuses it.
+  let sentFiles = [];
 
   function autosize() {
     textarea.style.height = "auto";
@@ -94,7 +96,7 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
     event.preventDefault();
     if (onSend && onSend(text, attachments?.ids() ?? []) !== false) {
       textarea.value = "";
-      attachments?.clear();
+      sentFiles = attachments?.take() ?? [];
       autosize();
       saveDraft();
     }
@@ -120,12 +122,22 @@ export function setupComposer(form, { onSend = null, onStop = null } = {}) {
       textarea.setAttribute("aria-busy", String(next !== "idle"));
       refreshSendButton();
     },
+    /** The server took the message sent last: its files are the message's now. */
+    sent() {
+      attachments?.settle(sentFiles);
+      sentFiles = [];
+    },
     stopRequested() {
       if (stopButton) stopButton.disabled = true;
     },
-    /** Puts text that the server rejected back into the box, keeping what is there. */
+    /**
+     * Puts a message that the server rejected back into the box, keeping what is there:
+     * its text first, and its files' chips (restored even for a message of files only).
+     */
     restore(text) {
-      textarea.value = textarea.value ? `${text}\n${textarea.value}` : text;
+      attachments?.putBack(sentFiles);
+      sentFiles = [];
+      if (text) textarea.value = textarea.value ? `${text}\n${textarea.value}` : text;
       autosize();
       refreshSendButton();
       saveDraft();

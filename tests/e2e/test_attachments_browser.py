@@ -21,7 +21,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.browsing import SIZES, close_page, open_page, run_axe
-from tests.servers import Daphne
+from tests.servers import Daphne, manage
 from tests.upstream import FakeUpstream
 
 # Two models from the environment: fake-model (the default) reads images, fake-model-2
@@ -454,3 +454,47 @@ def test_screenshots_of_attachments(browser: Any, app: Daphne, shots: Path) -> N
                         )
                 finally:
                     close_page(view, app)
+
+
+def _hourly_requests(app: Daphne, limit: int | None) -> None:
+    """carol's own quota of requests per hour (None: none, the site's defaults again)."""
+    manage(
+        app.env, "shell", "-v", "0", "-c",
+        "from django.contrib.auth import get_user_model; from catalog.models import Quota; "
+        "carol = get_user_model().objects.get(username='carol'); "
+        + (
+            "Quota.objects.filter(user=carol).delete()"
+            if limit is None
+            else "Quota.objects.update_or_create(user=carol, "
+            f"defaults={{'requests_per_hour': {limit}}})"
+        ),
+    )  # fmt: skip
+
+
+def test_a_message_the_server_refuses_gives_its_text_and_files_back(page: Any, app: Daphne) -> None:
+    # One request an hour (counted only while a limit is set): the chat's first message
+    # takes it, the next is refused.
+    _hourly_requests(app, 1)
+    try:
+        start_chat(page)
+        page.fill("#composer-text", "Read my notes")
+        attach(page, file_payload("notes.txt", "text/plain", b"Remember the milk.\n"))
+        expect(uploaded(page)).to_have_count(1)
+        ids = attachment_ids(page)
+        page.locator("#send-btn").click()
+        expect(page.locator("#toasts .toast")).to_contain_text("request")
+        # Nothing written: the text and the file's chip are back, the same upload.
+        expect(page.locator("#composer-text")).to_have_value("Read my notes")
+        expect(uploaded(page)).to_have_count(1)
+        assert attachment_ids(page) == ids
+        expect(chips(page).locator(".chip-name")).to_have_text("notes.txt")
+        expect(page.locator(".msg-user")).to_have_count(1)
+    finally:
+        _hourly_requests(app, None)
+    # Sent again once allowed: the message goes with its file, and the box empties.
+    page.locator("#send-btn").click()
+    expect(page.locator(".msg-user")).to_have_count(2)
+    expect(page.locator(".msg-user").nth(1).locator(".att")).to_have_count(1)
+    expect(page.locator(".msg-user").nth(1)).to_contain_text("notes.txt")
+    expect(chips(page)).to_have_count(0)
+    expect(page.locator("#composer-text")).to_have_value("")
