@@ -59,6 +59,12 @@ def test_a_message_walks_through_its_polish(browser: Any, app: Daphne, shots: Pa
     page.wait_for_url("**/c/*/")
     live = page.locator(".msg-assistant.is-streaming")
     expect(live.locator(".codehilite code .k").first).to_have_text("def")
+    # The line being written is redrawn each frame: take its nodes only once it is over
+    # (the next line has begun), when they are the block's for good.
+    page.wait_for_function(
+        "() => document.querySelector('.msg-assistant.is-streaming .codehilite code')"
+        "?.textContent.includes('total = total')"
+    )
     page.evaluate(
         """() => {
           const body = document.querySelector('.msg-assistant.is-streaming .markdown');
