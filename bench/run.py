@@ -148,9 +148,18 @@ class Config:
     title: str
     database_url: str = ""
     redis_url: str = ""
+    # bench/floor.py instead of Chatweb, no app (only when asked for: --configs floor,frames):
+    # "relay", daphne + Channels + httpx relaying the same chats; "frames", the same frames
+    # made by the consumer itself on a timer, with no upstream.
+    floor: str = ""
 
 
-CONFIGS = [Config("embedded", "SQLite + in-memory layer"), Config("pg", "PostgreSQL + Redis")]
+CONFIGS = [
+    Config("embedded", "SQLite + in-memory layer"),
+    Config("pg", "PostgreSQL + Redis"),
+    Config("floor", "Floor: daphne + Channels + httpx, no app", floor="relay"),
+    Config("frames", "Floor: daphne + Channels, frames on a timer, no upstream", floor="frames"),
+]
 
 # --- Processes ---------------------------------------------------------------------------
 
@@ -279,6 +288,8 @@ class Bench:
             STATIC_ROOT=str(self.workdir / "static"),
             PYTHONUNBUFFERED="1",
         )
+        if config.floor:
+            env["FLOOR_MODE"] = config.floor
         env["DATABASE_URL"] = config.database_url or f"sqlite:///{data_dir / 'db.sqlite3'}"
         if config.redis_url:
             env["REDIS_URL"] = config.redis_url
@@ -295,6 +306,8 @@ class Bench:
 
     def prepare(self, config: Config) -> None:
         """A fresh, migrated database for this configuration (as `make run`: migrate first)."""
+        if config.floor:
+            return  # no database
         if config.database_url:
             _recreate_postgres(config.database_url)
         else:
@@ -310,12 +323,16 @@ class Bench:
         count = scenario.chats * (2 if scenario.images else 1) + scenario.images
         count += scenario.idle + 1
         api = scenario.transport == "api"
-        setup = json.loads(
-            self.manage(
-                env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count),
-                *(["--tokens"] if api else []),
-            )
-        )  # fmt: skip
+        setup: dict[str, Any]
+        if config.floor:  # no users, no sessions: the floor accepts every socket
+            setup = {"chats": [{"session": "-", "conversation": n + 1} for n in range(count)]}
+        else:
+            setup = json.loads(
+                self.manage(
+                    env, "-m", "bench.setup_data", "--tag", scenario.key, "--count", str(count),
+                    *(["--tokens"] if api else []),
+                )
+            )  # fmt: skip
         servers = [
             self.start_daphne(env, config, f"{scenario.key}-{n}" if n else scenario.key)
             for n in range(scenario.instances)
@@ -323,7 +340,7 @@ class Bench:
         daphne, base_url = servers[0]
         profiler: subprocess.Popen[bytes] | None = None
         try:
-            notes = [_check_sign_in(base_url, setup["login"])]
+            notes = [] if config.floor else [_check_sign_in(base_url, setup["login"])]
             chats = [
                 load.Chat(c["session"], c["conversation"], _reply(scenario, i), c.get("token", ""))
                 for i, c in enumerate(setup["chats"])
@@ -363,6 +380,7 @@ class Bench:
                 self._app_load(
                     [url for _, url in servers], [server.pid for server, _ in servers],
                     scenario, chats, idle_chats, ramp, timeout, config.database_url, side,
+                    metrics=not config.floor,
                 )
             )  # fmt: skip
             result["notes"] = notes + result["notes"]
@@ -388,11 +406,17 @@ class Bench:
         port = free_port()
         log_path = RESULTS / "logs" / f"daphne-{config.key}-{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The command of `make run`: daphne through the app's launcher (the floor: plain
+        # daphne serving bench/floor.py).
+        command = (
+            ["daphne", "bench.floor:application"]
+            if config.floor
+            else ["streaming.server", "chatweb.asgi:application"]
+        )
         with log_path.open("wb") as log_file:
-            # The command of `make run`: daphne through the app's launcher.
             daphne = spawn(
-                pinned(0, [sys.executable, "-m", "streaming.server", "-b", "127.0.0.1",
-                           "-p", str(port), "chatweb.asgi:application"]),
+                pinned(0, [sys.executable, "-m", command[0], "-b", "127.0.0.1",
+                           "-p", str(port), command[1]]),
                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_port(port, daphne, "daphne")
@@ -458,6 +482,8 @@ class Bench:
         chat_seconds: float,
         pg_url: str,
         side: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+        *,
+        metrics: bool = True,
     ) -> dict[str, Any]:
         """The scenario's load on the app, measured; `side`, if given, runs beside its
         first round (the image chats) and what it returns is the result's "side"."""
@@ -467,7 +493,9 @@ class Bench:
         def server_cpu() -> float:
             return sum(cpu_seconds(pid) for pid in pids)
 
-        def metrics() -> dict[str, int] | None:
+        def app_metrics() -> dict[str, int] | None:
+            if not metrics:
+                return None
             each = [_metrics(url) for url in base_urls]
             if any(m is None for m in each):
                 return None
@@ -489,7 +517,7 @@ class Bench:
                     await asyncio.gather(*(event.wait() for event in opened))
             await asyncio.sleep(0.5)
         pg_before = _pg_stats(pg_url) if pg_url else None
-        before = (metrics(), server_cpu(), cpu_seconds(self.upstream_pid), own_cpu())
+        before = (app_metrics(), server_cpu(), cpu_seconds(self.upstream_pid), own_cpu())
         busy_before = (core_busy(0), core_busy(1))
         results: list[ChatResult] = []
         t0 = t1 = time.monotonic()
@@ -518,7 +546,7 @@ class Bench:
         )
         for pid in pids:
             await asyncio.to_thread(wait_quiet, pid)
-        after = (metrics(), server_cpu(), cpu_seconds(self.upstream_pid))
+        after = (app_metrics(), server_cpu(), cpu_seconds(self.upstream_pid))
         pg_after = _pg_stats(pg_url) if pg_url else None
         pg = None
         if pg_before is not None and pg_after is not None:
@@ -532,7 +560,7 @@ class Bench:
         if before[0] is not None and after[0] is not None:
             writes = after[0]["writes"] - before[0]["writes"]
             connections = after[0]["connections_opened"] - before[0]["connections_opened"]
-        else:
+        elif metrics:
             notes.append("metrics endpoint unavailable")
         return {
             "results": results,
@@ -830,7 +858,8 @@ def _frames_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool
 
 
 def _writes_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
-    if s.tokens <= 1 or s.images:  # The image chats' writes are in the figure too.
+    # The image chats' writes are in the figure too; the floor writes nothing.
+    if s.tokens <= 1 or s.images or c.floor:
         return None
     limit = 3 + s.stream_seconds
     value = f["writes_per_answer"]
@@ -838,7 +867,9 @@ def _writes_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool
 
 
 def _connections_target(f: dict[str, Any], s: Scenario, c: Config) -> tuple[str, bool] | None:
-    if s.images:  # An upload is an HTTP request: its database work opens a connection.
+    # An upload is an HTTP request: its database work opens a connection. The floor has no
+    # database.
+    if s.images or c.floor:
         return None
     value = f["connections"]
     limit = max(2, f["chats"] // 20)
@@ -1249,6 +1280,14 @@ def rerender(path: Path) -> None:
     print(write_report(path.with_suffix(".md"), raw, figures))
 
 
+def chosen_configs(wanted: list[str], pg_url: str, redis_url: str) -> list[Config]:
+    """The configurations named (all of the app's when none is); the floor's only when
+    named, its figures then beside the app's."""
+    configs = [Config("pg", CONFIGS[1].title, pg_url, redis_url) if c.key == "pg" else c
+               for c in CONFIGS]  # fmt: skip
+    return [c for c in configs if c.key in wanted or (not wanted and not c.floor)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="1 and 50 concurrent, short replies")
@@ -1257,7 +1296,10 @@ def main(argv: list[str] | None = None) -> None:
         "--only", default="", help="comma-separated scenario keys to run (pages: the page timings)"
     )
     parser.add_argument(
-        "--configs", default="", help="embedded,pg (default: both; smoke: embedded)"
+        "--configs",
+        default="",
+        help="embedded,pg,floor,frames (default: embedded,pg; smoke: embedded; floor and "
+        "frames: bench/floor.py)",
     )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/chatweb_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1")
@@ -1278,13 +1320,8 @@ def main(argv: list[str] | None = None) -> None:
     if _two_cores():
         os.sched_setaffinity(0, {1})
 
-    configs = [
-        Config("embedded", CONFIGS[0].title),
-        Config("pg", CONFIGS[1].title, args.pg_url, args.redis_url),
-    ]
     wanted = args.configs.split(",") if args.configs else (["embedded"] if args.smoke else [])
-    if wanted:
-        configs = [c for c in configs if c.key in wanted]
+    configs = chosen_configs(wanted, args.pg_url, args.redis_url)
     scenarios = SMOKE if args.smoke else FULL
     with_pages = not args.smoke
     if args.only:
@@ -1318,6 +1355,10 @@ def main(argv: list[str] | None = None) -> None:
                 for scenario in scenarios:
                     if scenario.instances > 1 and not config.redis_url:
                         continue  # processes share nothing on SQLite + the in-memory layer
+                    if config.floor and (
+                        scenario.transport != "ws" or scenario.images or scenario.idle
+                    ):
+                        continue  # the floor serves sockets' chats only
                     log(f"-- {scenario.title} ...")
                     # The fixed cost is the socket's: no "tokens only" figure for /v1.
                     api = scenario.transport == "api"
@@ -1331,7 +1372,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{_fmt(f['ttft_p50'])} ms (added {_fmt(f['added_p50'], sign=True)}); "
                         f"{f['wall_s']:.0f} s"
                     )
-                if with_pages:
+                if with_pages and not config.floor:
                     log("-- Pages ...")
                     f = bench.pages(config)
                     figures[(config.key, "pages")] = f

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bench.load import direct_chat
-from bench.run import CONFIGS, FULL, SMOKE, _page_target, render_pages
+from bench.run import CONFIGS, FULL, SMOKE, _page_target, chosen_configs, render_pages
 from bench.upstream import BenchUpstream
 from bench.wire import (
     ChatResult,
@@ -331,3 +331,55 @@ def test_the_images_scenario_runs_in_the_full_bench_only() -> None:
     assert scenario.transport == "ws"
     # Not in the smoke run: 28 s for 10 text chats and 2 images (CI's budget is short).
     assert "images" not in {s.key for s in SMOKE}
+
+
+# --- The floor (bench/floor.py): the same chats, no app -------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["relay", "frames"])
+async def test_the_floor_sends_the_exact_reply_in_the_apps_frames(
+    bench_upstream, monkeypatch, mode: str
+) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from bench import floor
+
+    monkeypatch.setattr(floor, "MODE", mode)
+    monkeypatch.setattr(floor, "UPSTREAM", bench_upstream)
+    monkeypatch.setattr(floor, "_client", None)
+    reply = Reply(tokens=30, delay=0.002, cjk=True, seed=3)
+    socket = WebsocketCommunicator(floor.application, "/ws/conversations/7/")
+    connected, _ = await socket.connect()
+    assert connected
+    try:
+        await socket.send_json_to({"type": "send", "text": f"{reply.directive()} Please answer."})
+        seqs: list[int] = []
+        parts: list[str] = []
+        while True:
+            frame = await socket.receive_json_from(timeout=10)
+            if frame["type"] == "done":
+                break
+            assert frame["type"] == "delta"
+            seqs.append(frame["seq"])
+            parts.append(frame["text"])
+        assert "".join(parts) == reply.text()
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert frame["message"]["content"] == reply.text()
+        assert frame["message"]["status"] == "done"
+        assert floor._running == 0
+    finally:
+        await socket.disconnect()
+        if floor._client is not None:
+            await floor._client.aclose()
+
+
+def test_the_floor_is_run_only_when_asked_for() -> None:
+    assert [c.key for c in chosen_configs([], "postgres://x", "redis://y")] == ["embedded", "pg"]
+    assert chosen_configs([], "postgres://x", "redis://y")[1].database_url == "postgres://x"
+    chosen = chosen_configs(["embedded", "frames", "floor"], "", "")
+    assert [(c.key, c.floor) for c in chosen] == [
+        ("embedded", ""),
+        ("floor", "relay"),
+        ("frames", "frames"),
+    ]
