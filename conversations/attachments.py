@@ -312,6 +312,24 @@ def link(message: Message, attachments: list[Attachment]) -> None:
     message.known_attachments = attachments
 
 
+# What describes a stored file (and its thumbnail): a copy names the same files and
+# copies all of these. (A list written out in copy_to once left thumbnail_size behind, so
+# an edit's copy counted its thumbnail as 0 bytes of the user's storage.)
+DESCRIBING_FIELDS = (
+    "kind",
+    "name",
+    "content_type",
+    "size",
+    "thumbnail_size",
+    "width",
+    "height",
+    "text",
+    "text_tokens",
+    "pages",
+    "sha256",
+)
+
+
 def copy_to(message: Message, originals: list[Attachment]) -> None:
     """Give `message` (an edited question) copies of `originals`' rows, in their order.
 
@@ -322,19 +340,10 @@ def copy_to(message: Message, originals: list[Attachment]) -> None:
         Attachment(
             user_id=a.user_id,
             message=message,
-            kind=a.kind,
-            name=a.name,
-            content_type=a.content_type,
-            size=a.size,
             file=a.file.name,
             thumbnail=a.thumbnail.name,
-            width=a.width,
-            height=a.height,
-            text=a.text,
-            text_tokens=a.text_tokens,
-            pages=a.pages,
-            sha256=a.sha256,
             position=position,
+            **{field: getattr(a, field) for field in DESCRIBING_FIELDS},
         )
         for position, a in enumerate(originals)
     ]

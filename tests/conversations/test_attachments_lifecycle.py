@@ -77,6 +77,34 @@ def test_an_edit_keeps_the_questions_files_in_order(
     assert [a.file.name for a in copies] == [a.file.name for a in originals]
     assert [a["name"] for a in edited.as_event()["attachments"]] == ["shot.png", "notes.txt"]
     assert all_stored() == before  # nothing written: the copies share the files
+    # Each copy describes its file as the original does, every field of it.
+    fields = [f.attname for f in Attachment._meta.concrete_fields]
+    described = [f for f in fields if f not in ("id", "message_id", "position", "created_at")]
+    assert [[getattr(a, f) for f in described] for a in copies] == [
+        [getattr(a, f) for f in described] for a in originals
+    ]
+
+
+@pytest.mark.django_db
+def test_the_storage_an_edit_shares_is_still_counted_once_its_original_is_deleted(
+    alice: Any, alice_client: Client, django_capture_on_commit_callbacks: Capture
+) -> None:
+    answer = chat_with_files(alice, alice_client)
+    assert answer.parent is not None
+    used = Attachment.objects.for_user(alice.pk).stored_bytes()
+    image = answer.parent.attachments.get(name="shot.png")
+    assert image.thumbnail_size > 0
+    conversation = finished(answer)
+    edited_answer = actions.edit_message(
+        conversation=conversation, message_id=answer.parent.pk, text="again"
+    )
+    Message.objects.filter(pk=edited_answer.pk).update(status=Message.Status.DONE)
+    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.delete_message(conversation=conversation, message_id=answer.parent.pk)
+    # The files are still stored (the edit names them): their bytes, thumbnail included.
+    assert len(all_stored()) == 3
+    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
 
 
 @pytest.mark.django_db
@@ -221,3 +249,46 @@ def test_the_command_and_the_heartbeat_delete_stale_uploads(
         call_command("purge_attachments", verbosity=0)
     assert not Attachment.objects.exists()
     assert all_stored() == []
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_earlier_copies_their_thumbnails_size(
+    alice: Any, alice_client: Client
+) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "conversations.migrations.0021_attachment_copies_thumbnail_size"
+    )
+    answer = chat_with_files(alice, alice_client)
+    assert answer.parent is not None
+    image = answer.parent.attachments.get(name="shot.png")
+    conversation = finished(answer)
+    edited_answer = actions.edit_message(
+        conversation=conversation, message_id=answer.parent.pk, text="again"
+    )
+    copy = Message.objects.get(children=edited_answer).attachments.get(name="shot.png")
+    # An upload of the same file, pending: another row naming the same thumbnail.
+    pending = Attachment.objects.get(pk=copy.pk)
+    pending.pk = None
+    pending.message = None
+    pending.save()
+    both = Attachment.objects.filter(pk__in=[copy.pk, pending.pk])
+    documents = Attachment.objects.filter(thumbnail="")
+    assert documents.exists()
+
+    # The size another row gives the same thumbnail.
+    both.update(thumbnail_size=0)
+    migration.fill(apps, None)
+    assert set(both.values_list("thumbnail_size", flat=True)) == {image.thumbnail_size}
+
+    # No other row gives it (the original row is gone): the storage's size.
+    both.update(thumbnail_size=0)
+    Attachment.objects.filter(pk=image.pk).update(thumbnail="gone/thumb.png", thumbnail_size=0)
+    migration.fill(apps, None)
+    assert set(both.values_list("thumbnail_size", flat=True)) == {image.thumbnail_size}
+    assert set(documents.values_list("thumbnail_size", flat=True)) == {0}
+    # A thumbnail the storage no longer has stays at 0.
+    assert Attachment.objects.get(pk=image.pk).thumbnail_size == 0
