@@ -169,11 +169,9 @@ class FloorConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         _running += 1
         try:
             while sent < reply.tokens:
-                due = (
-                    min(reply.tokens, 1 + int((loop.time() - started) / reply.delay))
-                    if (reply.delay)
-                    else reply.tokens
-                )
+                due = reply.tokens  # with no delay, all of them at once
+                if reply.delay:
+                    due = min(due, 1 + int((loop.time() - started) / reply.delay))
                 if due > sent:
                     seq += 1
                     delta = "".join(reply.token(i) for i in range(sent, due))

@@ -336,6 +336,8 @@ def test_the_images_scenario_runs_in_the_full_bench_only() -> None:
 # --- The floor (bench/floor.py): the same chats, no app -------------------------------------
 
 
+# channels closes the test database's old connections around each consumer message.
+@pytest.mark.django_db
 @pytest.mark.asyncio
 @pytest.mark.parametrize("mode", ["relay", "frames"])
 async def test_the_floor_sends_the_exact_reply_in_the_apps_frames(
