@@ -86,28 +86,6 @@ def test_an_edit_keeps_the_questions_files_in_order(
 
 
 @pytest.mark.django_db
-def test_the_storage_an_edit_shares_is_still_counted_once_its_original_is_deleted(
-    alice: Any, alice_client: Client, django_capture_on_commit_callbacks: Capture
-) -> None:
-    answer = chat_with_files(alice, alice_client)
-    assert answer.parent is not None
-    used = Attachment.objects.for_user(alice.pk).stored_bytes()
-    image = answer.parent.attachments.get(name="shot.png")
-    assert image.thumbnail_size > 0
-    conversation = finished(answer)
-    edited_answer = actions.edit_message(
-        conversation=conversation, message_id=answer.parent.pk, text="again"
-    )
-    Message.objects.filter(pk=edited_answer.pk).update(status=Message.Status.DONE)
-    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
-    with django_capture_on_commit_callbacks(execute=True):
-        actions.delete_message(conversation=conversation, message_id=answer.parent.pk)
-    # The files are still stored (the edit names them): their bytes, thumbnail included.
-    assert len(all_stored()) == 3
-    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
-
-
-@pytest.mark.django_db
 def test_an_edit_of_a_message_with_files_may_leave_its_text_empty(
     alice: Any, alice_client: Client
 ) -> None:
@@ -140,14 +118,20 @@ def test_deleting_the_original_keeps_the_files_its_edit_shares_until_the_edit_go
 ) -> None:
     answer = chat_with_files(alice, alice_client)
     assert answer.parent is not None
+    used = Attachment.objects.for_user(alice.pk).stored_bytes()
+    assert answer.parent.attachments.get(name="shot.png").thumbnail_size > 0
     conversation = finished(answer)
     edited_answer = actions.edit_message(
         conversation=conversation, message_id=answer.parent.pk, text="again"
     )
     Message.objects.filter(pk=edited_answer.pk).update(status=Message.Status.DONE)
+    # The copies share the files: the storage counted for the user does not move.
+    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
     with django_capture_on_commit_callbacks(execute=True):
         actions.delete_message(conversation=conversation, message_id=answer.parent.pk)
     assert len(all_stored()) == 3  # the image, its thumbnail, the document
+    # Still counted, thumbnail included, now that only the edit's copies name them.
+    assert Attachment.objects.for_user(alice.pk).stored_bytes() == used
     with django_capture_on_commit_callbacks(execute=True):
         actions.delete_message(conversation=conversation, message_id=edited_answer.parent_id)
     assert not Attachment.objects.exists()
