@@ -1189,6 +1189,9 @@ runs. A target shown met while chats failed is marked not met: it proves nothing
 The apiN scenarios send the same chats to POST /v1/chat/completions (streamed, an API
 token per user) and check the streamed text the same way; TTFT runs from opening the
 connection; they have no "tokens only" figure (the fixed cost measured is the socket's).
+The floor and frames configurations (only when named) serve the same chats with
+bench/floor.py under plain daphne, no app: no sign-in check, no database figures
+(bench/README.md).
 The machine may be shared: "other processes on core 0 / 1" is how busy each core was with
 anything but the benchmark's own processes during the load (from /proc/stat); figures
 taken while it is high are slower than the app really is."""
